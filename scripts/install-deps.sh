@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs everything berth needs on Debian 12, pinned: the apt packages listed in
+# scripts/apt-packages.txt and ONNX Runtime from the npm registry (see docs/dependencies.md).
+# Idempotent: a second run only checks. Needs root (or sudo) for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+# --- apt -------------------------------------------------------------------------------
+mapfile -t wanted < <(grep -v -E '^\s*(#|$)' scripts/apt-packages.txt)
+missing=()
+for spec in "${wanted[@]}"; do
+  name=${spec%%=*}; version=${spec#*=}
+  have=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)
+  case "$have" in
+    "install ok installed $version") ;;
+    "install ok installed "*) echo "note: $name is installed at ${have##* }, pinned $version; keeping it" ;;
+    *) missing+=("$spec") ;;
+  esac
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${#missing[@]} Debian packages"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  if ! "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+    # A security update can retire a pinned version from the archive; say so loudly and take
+    # the archive's current version of the same package rather than leaving the user stuck.
+    echo "warning: a pinned version is no longer in the archive; installing current versions" >&2
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]%%=*}"
+  fi
+fi
+if ! command -v npm >/dev/null; then
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
+fi
+
+# --- ONNX Runtime (npm package that carries the Linux x64 library and matching headers) -----
+ORT_PACKAGE=com.github.asus4.onnxruntime
+ORT_PACKAGE_VERSION=0.4.9
+ORT_VERSION=1.29.0
+ORT_INTEGRITY=sha512-BkzxduSZ9IkeDP6Q8lz2TFU2ie7hSSvS7ZIfzMooExoq0CNzJnuuGaUJ7IsojBgqO4ouD1jXah8OYyJbCN29Fg==
+ort_dir="$root/.deps/onnxruntime-$ORT_VERSION"
+if [ ! -f "$ort_dir/.complete" ]; then
+  echo "fetching ONNX Runtime $ORT_VERSION ($ORT_PACKAGE@$ORT_PACKAGE_VERSION)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "$ORT_PACKAGE@$ORT_PACKAGE_VERSION" >/dev/null)
+  tgz="$tmp/$ORT_PACKAGE-$ORT_PACKAGE_VERSION.tgz"
+  got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+  if [ "$got" != "$ORT_INTEGRITY" ]; then
+    echo "error: $tgz integrity $got does not match the pinned $ORT_INTEGRITY" >&2
+    exit 1
+  fi
+  headers='package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers'
+  tar -xzf "$tgz" -C "$tmp" "$headers" package/Plugins/Linux/x64/libonnxruntime.so
+  rm -rf "$ort_dir"
+  mkdir -p "$ort_dir/include" "$ort_dir/lib"
+  cp "$tmp/$headers"/*.h "$ort_dir/include/"
+  cp "$tmp/package/Plugins/Linux/x64/libonnxruntime.so" "$ort_dir/lib/libonnxruntime.so.$ORT_VERSION"
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$ort_dir/lib/libonnxruntime.so.1"
+  ln -sf "libonnxruntime.so.1" "$ort_dir/lib/libonnxruntime.so"
+  echo "$ORT_VERSION" > "$ort_dir/.complete"
+fi
+echo "dependencies ready (ONNX Runtime in $ort_dir)"

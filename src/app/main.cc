@@ -1,0 +1,14 @@
+// berth: one binary for the worker, the server and the CLI.
+#include "CLI/CLI.hpp"
+#include "app/worker_command.h"
+#include "worker/worker.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"berth: from a model file to a production inference endpoint", "berth"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", berth::worker::ServerVersion());
+  int exit_code = 0;
+  berth::app::AddWorkerCommand(app, &exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}

@@ -1,0 +1,125 @@
+#include "app/worker_command.h"
+
+#include <csignal>
+#include <thread>
+
+#include "backends/onnx/onnx_backend.h"
+#include "common/logging.h"
+#include "common/strings.h"
+#include "spdlog/spdlog.h"
+#include "worker/grpc_server.h"
+#include "worker/http_server.h"
+#include "worker/worker.h"
+
+namespace berth::app {
+namespace {
+
+struct WorkerFlags {
+  worker::WorkerOptions options;
+  std::string model_control_mode = "none";
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+int RunWorker(WorkerFlags& flags) {
+  const auto format =
+      flags.log_format == "json" ? common::LogFormat::kJson : common::LogFormat::kText;
+  if (auto status = common::InitLogging(format, flags.log_level); !status.ok()) {
+    fprintf(stderr, "berth worker: %s\n", std::string(status.message()).c_str());
+    return 2;
+  }
+  flags.options.load_all = flags.model_control_mode != "explicit";
+  // Block the shutdown signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  spdlog::info("berth worker {} (ONNX Runtime {}), model repository {}",
+               worker::ServerVersion(), backends::OnnxRuntimeVersion(),
+               flags.options.model_repository);
+  auto created = worker::Worker::Create(flags.options);
+  if (!created.ok()) {
+    spdlog::critical("cannot start: {}", Msg(created.status()));
+    return 1;
+  }
+  std::unique_ptr<worker::Worker> worker = *std::move(created);
+  auto http = worker::HttpServer::Create(worker.get());
+  if (!http.ok()) {
+    spdlog::critical("cannot start: {}", Msg(http.status()));
+    return 1;
+  }
+  auto grpc = worker::GrpcServer::Create(worker.get());
+  if (!grpc.ok()) {
+    spdlog::critical("cannot start: {}", Msg(grpc.status()));
+    return 1;
+  }
+  (*http)->Start();
+  spdlog::info("serving HTTP on {}:{} and gRPC on {}:{}", flags.options.http_address,
+               (*http)->port(), flags.options.grpc_address, (*grpc)->port());
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received signal {}, shutting down", received);
+  (*grpc)->Stop();
+  (*http)->Stop();
+  worker->repository().UnloadAll();
+  return 0;
+}
+
+}  // namespace
+
+void AddWorkerCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<WorkerFlags>();
+  auto& o = flags->options;
+  CLI::App* cmd = app.add_subcommand(
+      "worker", "Serve a model repository over the Open Inference Protocol (REST + gRPC)");
+  cmd->add_option("--model-repository", o.model_repository,
+                  "Directory laid out as <model>/<version>/model.onnx|model.pt")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--http-address", o.http_address, "Address for HTTP (0.0.0.0 for all)")
+      ->capture_default_str();
+  cmd->add_option("--http-port", o.http_port, "HTTP port (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-address", o.grpc_address, "Address for gRPC (0.0.0.0 for all)")
+      ->capture_default_str();
+  cmd->add_option("--grpc-port", o.grpc_port, "gRPC port (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-threads", o.http_threads, "HTTP event-loop threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--engine-threads", o.backend.intra_op_threads,
+                  "Threads each model instance's engine uses (0: engine default)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  cmd->add_option("--default-max-batch-size", o.backend.default_max_batch_size,
+                  "max_batch_size for models without a config whose first dim is dynamic "
+                  "(0: no batching)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
+  cmd->add_option("--max-request-bytes", o.max_request_bytes,
+                  "Largest request body accepted (413 above)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{2} << 30));
+  cmd->add_option("--max-queue-size", o.max_queue_size,
+                  "Queued requests per model before 503 (unless the config sets one)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  cmd->add_option("--model-control-mode", flags->model_control_mode,
+                  "none: load every model at start; explicit: load only --load-model")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "explicit"}));
+  cmd->add_option("--load-model", o.load_models, "Model to load at start (explicit mode)");
+  cmd->add_option("--log-format", flags->log_format, "text or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
+  cmd->callback([flags, exit_code] { *exit_code = RunWorker(*flags); });
+}
+
+}  // namespace berth::app

@@ -1,0 +1,19 @@
+// TorchScript backend on Debian's libtorch. Slower than ONNX Runtime on this platform (see
+// docs/backends.md); offered for format coverage. Needs a config.pbtxt naming inputs/outputs.
+#pragma once
+
+#include "backends/backend.h"
+
+namespace berth::backends {
+
+absl::StatusOr<std::unique_ptr<ModelInstance>> CreateTorchInstance(
+    const std::string& path, const BackendOptions& options, bool complete_config,
+    inference::ModelConfig* config);
+
+// Set in the model config's parameters so that metadata tells users about the fast path.
+inline constexpr char kTorchPerformanceNote[] =
+    "TorchScript runs on Debian's libtorch 1.13 (generic BLAS), about 1.8x slower than ONNX "
+    "Runtime on ResNet-50 and slower still on MobileNet and transformers; export the model to "
+    "ONNX for the fast path";
+
+}  // namespace berth::backends

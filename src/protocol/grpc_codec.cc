@@ -1,0 +1,150 @@
+#include "protocol/grpc_codec.h"
+
+#include <cstring>
+#include <limits>
+
+#include "common/strings.h"
+#include "common/status_macros.h"
+
+namespace berth::protocol {
+namespace {
+
+template <typename To, typename From>
+absl::Status PackValues(const google::protobuf::RepeatedField<From>& values,
+                        std::vector<char>* out) {
+  out->resize(values.size() * sizeof(To));
+  for (int i = 0; i < values.size(); ++i) {
+    const From v = values.Get(i);
+    if constexpr (std::is_integral_v<To> && !std::is_same_v<To, From>) {
+      if (v < static_cast<From>(std::numeric_limits<To>::min()) ||
+          v > static_cast<From>(std::numeric_limits<To>::max())) {
+        return absl::InvalidArgumentError(StrCat(v, " is out of range for the datatype"));
+      }
+    }
+    const To converted = static_cast<To>(v);
+    std::memcpy(out->data() + i * sizeof(To), &converted, sizeof(To));
+  }
+  return absl::OkStatus();
+}
+
+// Converts typed contents to raw bytes for `input`.
+absl::Status PackContents(const inference::InferTensorContents& c, InputTensor* input) {
+  std::vector<char> bytes;
+  switch (input->datatype) {
+    case DataType::kBool: {
+      bytes.resize(c.bool_contents_size());
+      for (int i = 0; i < c.bool_contents_size(); ++i) bytes[i] = c.bool_contents(i) ? 1 : 0;
+      break;
+    }
+    case DataType::kUint8: RETURN_IF_ERROR(PackValues<uint8_t>(c.uint_contents(), &bytes)); break;
+    case DataType::kUint16: RETURN_IF_ERROR(PackValues<uint16_t>(c.uint_contents(), &bytes)); break;
+    case DataType::kUint32: RETURN_IF_ERROR(PackValues<uint32_t>(c.uint_contents(), &bytes)); break;
+    case DataType::kUint64: RETURN_IF_ERROR(PackValues<uint64_t>(c.uint64_contents(), &bytes)); break;
+    case DataType::kInt8: RETURN_IF_ERROR(PackValues<int8_t>(c.int_contents(), &bytes)); break;
+    case DataType::kInt16: RETURN_IF_ERROR(PackValues<int16_t>(c.int_contents(), &bytes)); break;
+    case DataType::kInt32: RETURN_IF_ERROR(PackValues<int32_t>(c.int_contents(), &bytes)); break;
+    case DataType::kInt64: RETURN_IF_ERROR(PackValues<int64_t>(c.int64_contents(), &bytes)); break;
+    case DataType::kFp32: RETURN_IF_ERROR(PackValues<float>(c.fp32_contents(), &bytes)); break;
+    case DataType::kFp64: RETURN_IF_ERROR(PackValues<double>(c.fp64_contents(), &bytes)); break;
+    case DataType::kBytes:
+      for (const std::string& element : c.bytes_contents()) AppendBytesElement(element, &bytes);
+      break;
+    default:
+      return absl::InvalidArgumentError(StrCat(
+          "input '", input->name, "': ", DataTypeName(input->datatype),
+          " has no typed contents field; send it in raw_input_contents"));
+  }
+  input->SetOwned(std::move(bytes));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
+                             InferRequest* request) {
+  request->model_name = message.model_name();
+  request->model_version = message.model_version();
+  request->id = message.id();
+  for (const auto& [key, value] : message.parameters()) {
+    if (key == "priority") {
+      if (value.parameter_choice_case() == inference::InferParameter::kUint64Param) {
+        request->priority = static_cast<uint32_t>(
+            std::min<uint64_t>(value.uint64_param(), std::numeric_limits<uint32_t>::max()));
+      } else if (value.parameter_choice_case() == inference::InferParameter::kInt64Param &&
+                 value.int64_param() >= 0) {
+        request->priority = static_cast<uint32_t>(
+            std::min<int64_t>(value.int64_param(), std::numeric_limits<uint32_t>::max()));
+      } else {
+        return absl::InvalidArgumentError("parameter \"priority\" must be an unsigned integer");
+      }
+    } else if (key == "timeout") {
+      if (value.parameter_choice_case() == inference::InferParameter::kUint64Param) {
+        request->timeout_us = value.uint64_param();
+      } else if (value.parameter_choice_case() == inference::InferParameter::kInt64Param &&
+                 value.int64_param() >= 0) {
+        request->timeout_us = static_cast<uint64_t>(value.int64_param());
+      } else {
+        return absl::InvalidArgumentError("parameter \"timeout\" must be an unsigned integer");
+      }
+    }
+  }
+  const bool raw = message.raw_input_contents_size() > 0;
+  if (raw && message.raw_input_contents_size() != message.inputs_size()) {
+    return absl::InvalidArgumentError(
+        StrCat("raw_input_contents has ", message.raw_input_contents_size(),
+                     " entries but there are ", message.inputs_size(),
+                     " inputs; send raw contents for every input or for none"));
+  }
+  request->inputs.resize(message.inputs_size());
+  for (int i = 0; i < message.inputs_size(); ++i) {
+    const auto& in = message.inputs(i);
+    InputTensor& input = request->inputs[i];
+    input.name = in.name();
+    auto type = DataTypeFromName(in.datatype());
+    if (!type) {
+      return absl::InvalidArgumentError(
+          StrCat("input '", in.name(), "' has unknown datatype \"", in.datatype(), "\""));
+    }
+    input.datatype = *type;
+    input.shape.assign(in.shape().begin(), in.shape().end());
+    if (input.shape.size() > 64) {
+      return absl::InvalidArgumentError(
+          StrCat("input '", in.name(), "' has more than 64 dimensions"));
+    }
+    for (int64_t d : input.shape) {
+      if (d < 0) {
+        return absl::InvalidArgumentError(
+            StrCat("input '", in.name(), "' has a negative dimension"));
+      }
+    }
+    if (raw) {
+      if (in.has_contents()) {
+        return absl::InvalidArgumentError(StrCat(
+            "input '", in.name(), "' has both contents and raw_input_contents"));
+      }
+      input.data = message.raw_input_contents(i);
+    } else {
+      absl::Status status = PackContents(in.contents(), &input);
+      if (!status.ok()) return status;
+    }
+  }
+  for (const auto& out : message.outputs()) {
+    request->outputs.push_back({out.name(), std::nullopt});
+  }
+  return absl::OkStatus();
+}
+
+void ToGrpcResponse(InferResponse&& response, inference::ModelInferResponse* message) {
+  message->set_model_name(std::move(response.model_name));
+  message->set_model_version(std::move(response.model_version));
+  message->set_id(std::move(response.id));
+  for (auto& output : response.outputs) {
+    auto* out = message->add_outputs();
+    out->set_name(std::move(output.name));
+    out->set_datatype(std::string(DataTypeName(output.datatype)));
+    for (int64_t d : output.shape) out->add_shape(d);
+    message->add_raw_output_contents()->assign(output.data.data(), output.data.size());
+  }
+}
+
+}  // namespace berth::protocol

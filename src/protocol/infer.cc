@@ -1,0 +1,55 @@
+#include "protocol/infer.h"
+
+#include <cstring>
+
+#include "common/strings.h"
+
+namespace berth::protocol {
+
+absl::Status ElementCount(std::span<const int64_t> shape, uint64_t limit, uint64_t* count) {
+  uint64_t total = 1;
+  for (int64_t dim : shape) {
+    if (dim < 0) return absl::InvalidArgumentError(StrCat("negative dimension ", dim));
+    if (dim != 0 && total > limit / static_cast<uint64_t>(dim)) {
+      return absl::InvalidArgumentError("shape has more elements than the request can hold");
+    }
+    total *= static_cast<uint64_t>(dim);
+  }
+  *count = total;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBytesTensor(std::string_view data, uint64_t count) {
+  size_t offset = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (data.size() - offset < 4) {
+      return absl::InvalidArgumentError(
+          StrCat("BYTES data ends before element ", i, " of ", count));
+    }
+    uint32_t length;
+    std::memcpy(&length, data.data() + offset, 4);
+    offset += 4;
+    if (data.size() - offset < length) {
+      return absl::InvalidArgumentError(
+          StrCat("BYTES element ", i, " claims ", length, " bytes but only ",
+                       data.size() - offset, " remain"));
+    }
+    offset += length;
+  }
+  if (offset != data.size()) {
+    return absl::InvalidArgumentError(
+        StrCat("BYTES data has ", data.size() - offset, " bytes after the last of ", count,
+                     " elements"));
+  }
+  return absl::OkStatus();
+}
+
+void AppendBytesElement(std::string_view element, std::vector<char>* out) {
+  const uint32_t length = static_cast<uint32_t>(element.size());
+  const size_t at = out->size();
+  out->resize(at + 4 + element.size());
+  std::memcpy(out->data() + at, &length, 4);
+  if (!element.empty()) std::memcpy(out->data() + at + 4, element.data(), element.size());
+}
+
+}  // namespace berth::protocol

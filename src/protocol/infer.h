@@ -1,0 +1,76 @@
+// In-memory inference request and response, shared by the REST and gRPC front ends, the
+// batcher and the backends. Tensor bytes are little-endian, row-major; BYTES tensors hold each
+// element as a 4-byte little-endian length followed by its bytes (the binary-data layout).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "protocol/datatype.h"
+
+namespace berth::protocol {
+
+// A tensor whose bytes live elsewhere (the request body, a protobuf, or `owned`).
+struct InputTensor {
+  std::string name;
+  DataType datatype = DataType::kInvalid;
+  std::vector<int64_t> shape;
+  std::string_view data;  // points into the request's backing buffer or into `owned`
+  std::vector<char> owned;  // bytes decoded from JSON or typed gRPC contents
+
+  // Stores `bytes` in `owned` and points `data` at them.
+  void SetOwned(std::vector<char>&& bytes) {
+    owned = std::move(bytes);
+    data = std::string_view(owned.data(), owned.size());
+  }
+};
+
+struct RequestedOutput {
+  std::string name;
+  std::optional<bool> binary_data;  // Triton binary-data extension, per output
+};
+
+struct InferRequest {
+  std::string model_name;
+  std::string model_version;  // empty: the server's choice (latest ready)
+  std::string id;
+  std::vector<InputTensor> inputs;
+  std::vector<RequestedOutput> outputs;  // empty: all outputs
+  bool binary_data_output = false;       // request-level default for outputs
+  uint32_t priority = 0;                 // 0: the model's default level
+  uint64_t timeout_us = 0;               // 0: the model's default
+  // Keeps whatever `InputTensor::data` points into alive (HTTP body, gRPC message).
+  std::shared_ptr<const void> backing;
+};
+
+struct OutputTensor {
+  std::string name;
+  DataType datatype = DataType::kInvalid;
+  std::vector<int64_t> shape;
+  std::vector<char> data;
+  bool binary = false;  // encode as binary data (REST) instead of a JSON array
+};
+
+struct InferResponse {
+  std::string model_name;
+  std::string model_version;
+  std::string id;
+  std::vector<OutputTensor> outputs;
+};
+
+// Product of `shape`, or an error for a negative dimension or an overflow past `limit`.
+absl::Status ElementCount(std::span<const int64_t> shape, uint64_t limit, uint64_t* count);
+
+// Checks that `data` is a well-formed serialized BYTES tensor of exactly `count` elements.
+absl::Status ValidateBytesTensor(std::string_view data, uint64_t count);
+
+// Appends one BYTES element (length prefix + bytes) to `out`.
+void AppendBytesElement(std::string_view element, std::vector<char>* out);
+
+}  // namespace berth::protocol

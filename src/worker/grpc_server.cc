@@ -1,0 +1,239 @@
+#include "worker/grpc_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+
+#include "common/strings.h"
+#include "grpc_service.grpc.pb.h"
+#include "protocol/grpc_codec.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::worker {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace
+
+class GrpcServer::Service final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  explicit Service(Worker* worker) : worker_(worker) {}
+
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
+                                       const inference::ServerLiveRequest*,
+                                       inference::ServerLiveResponse* response) override {
+    response->set_live(true);
+    return Done(context, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context,
+                                        const inference::ServerReadyRequest*,
+                                        inference::ServerReadyResponse* response) override {
+    response->set_ready(worker_->Ready());
+    return Done(context, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
+                                       const inference::ModelReadyRequest* request,
+                                       inference::ModelReadyResponse* response) override {
+    auto model = worker_->repository().Get(request->name(), request->version());
+    if (absl::IsNotFound(model.status())) return Done(context, model.status());
+    response->set_ready(model.ok());
+    return Done(context, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
+                                           const inference::ServerMetadataRequest*,
+                                           inference::ServerMetadataResponse* response) override {
+    const auto doc = worker_->ServerMetadataJson();
+    response->set_name(doc["name"].get<std::string>());
+    response->set_version(doc["version"].get<std::string>());
+    for (const auto& ext : doc["extensions"]) response->add_extensions(ext.get<std::string>());
+    return Done(context, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
+                                          const inference::ModelMetadataRequest* request,
+                                          inference::ModelMetadataResponse* response) override {
+    return Done(context, worker_->ModelMetadataProto(request->name(), request->version(),
+                                                     response));
+  }
+
+  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* context,
+                                        const inference::ModelConfigRequest* request,
+                                        inference::ModelConfigResponse* response) override {
+    auto config = worker_->Config(request->name(), request->version());
+    if (config.ok()) *response->mutable_config() = **config;
+    return Done(context, config.status());
+  }
+
+  grpc::ServerUnaryReactor* ModelStatistics(
+      grpc::CallbackServerContext* context, const inference::ModelStatisticsRequest* request,
+      inference::ModelStatisticsResponse* response) override {
+    return Done(context,
+                worker_->StatisticsProto(request->name(), request->version(), response));
+  }
+
+  grpc::ServerUnaryReactor* RepositoryIndex(
+      grpc::CallbackServerContext* context, const inference::RepositoryIndexRequest* request,
+      inference::RepositoryIndexResponse* response) override {
+    for (const auto& entry : worker_->repository().Index()) {
+      if (request->ready() && entry.state != "READY") continue;
+      auto* model = response->add_models();
+      model->set_name(entry.name);
+      model->set_version(entry.version);
+      model->set_state(entry.state);
+      model->set_reason(entry.reason);
+    }
+    return Done(context, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* RepositoryModelLoad(
+      grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
+      inference::RepositoryModelLoadResponse*) override {
+    return Control(context, request->model_name(), true);
+  }
+
+  grpc::ServerUnaryReactor* RepositoryModelUnload(
+      grpc::CallbackServerContext* context,
+      const inference::RepositoryModelUnloadRequest* request,
+      inference::RepositoryModelUnloadResponse*) override {
+    return Control(context, request->model_name(), false);
+  }
+
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    auto queued = std::make_unique<QueuedRequest>();
+    queued->arrival = Clock::now();
+    absl::Status status = protocol::FromGrpcRequest(*request, &queued->request);
+    if (!status.ok()) {
+      reactor->Finish(ToGrpc(status));
+      return reactor;
+    }
+    // `request` and `response` stay valid until Finish is called.
+    queued->done = [reactor, response](absl::StatusOr<protocol::InferResponse> result) {
+      if (!result.ok()) {
+        reactor->Finish(ToGrpc(result.status()));
+        return;
+      }
+      protocol::ToGrpcResponse(*std::move(result), response);
+      reactor->Finish(grpc::Status::OK);
+    };
+    status = worker_->Infer(std::move(queued));
+    if (!status.ok()) reactor->Finish(ToGrpc(status));
+    return reactor;
+  }
+
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+  ModelStreamInfer(grpc::CallbackServerContext*) override {
+    return new StreamReactor(worker_);
+  }
+
+ private:
+  // Answers a stream of requests in order, one at a time.
+  class StreamReactor final : public grpc::ServerBidiReactor<inference::ModelInferRequest,
+                                                             inference::ModelStreamInferResponse> {
+   public:
+    explicit StreamReactor(Worker* worker) : worker_(worker) { StartRead(&request_); }
+
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      auto queued = std::make_unique<QueuedRequest>();
+      queued->arrival = Clock::now();
+      absl::Status status = protocol::FromGrpcRequest(request_, &queued->request);
+      if (!status.ok()) return Respond(status);
+      queued->done = [this](absl::StatusOr<protocol::InferResponse> result) {
+        if (!result.ok()) return Respond(result.status());
+        response_.Clear();
+        protocol::ToGrpcResponse(*std::move(result), response_.mutable_infer_response());
+        StartWrite(&response_);
+      };
+      status = worker_->Infer(std::move(queued));
+      if (!status.ok()) Respond(status);
+    }
+
+    void OnWriteDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream was closed"));
+        return;
+      }
+      request_.Clear();
+      StartRead(&request_);
+    }
+
+    void OnDone() override { delete this; }
+
+   private:
+    void Respond(const absl::Status& status) {
+      response_.Clear();
+      response_.set_error_message(std::string(status.message()));
+      StartWrite(&response_);
+    }
+
+    Worker* worker_;
+    inference::ModelInferRequest request_;
+    inference::ModelStreamInferResponse response_;
+  };
+
+  grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context,
+                                 const absl::Status& status) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpc(status));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Control(grpc::CallbackServerContext* context,
+                                    const std::string& model, bool load) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    Worker* worker = worker_;
+    worker_->control().Post([worker, reactor, model, load] {
+      absl::Status status =
+          load ? worker->repository().Load(model) : worker->repository().Unload(model);
+      reactor->Finish(ToGrpc(status));
+    });
+    return reactor;
+  }
+
+  Worker* worker_;
+};
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(Worker* worker) {
+  std::unique_ptr<GrpcServer> server(new GrpcServer());
+  server->service_ = std::make_unique<Service>(worker);
+  const auto& options = worker->options();
+  grpc::ServerBuilder builder;
+  const std::string address = StrCat(
+      options.grpc_address.find(':') != std::string::npos ? "[" + options.grpc_address + "]"
+                                                          : options.grpc_address,
+      ":", options.grpc_port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  const int max_bytes = static_cast<int>(std::min<size_t>(options.max_request_bytes, INT32_MAX));
+  builder.SetMaxReceiveMessageSize(max_bytes);
+  builder.SetMaxSendMessageSize(INT32_MAX);
+  server->server_ = builder.BuildAndStart();
+  if (!server->server_ || server->port_ == 0) {
+    return absl::UnavailableError(StrCat("cannot listen for gRPC on ", address));
+  }
+  return server;
+}
+
+GrpcServer::~GrpcServer() { Stop(); }
+
+void GrpcServer::Stop() {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
+  }
+}
+
+}  // namespace berth::worker

@@ -1,0 +1,395 @@
+#include "worker/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "common/strings.h"
+#include "common/error_mapping.h"
+#include "google/protobuf/util/json_util.h"
+#include "protocol/json_writer.h"
+#include "protocol/rest_codec.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::worker {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+constexpr auto kIdleTimeout = std::chrono::seconds(120);
+
+Response MakeResponse(unsigned version, bool keep_alive, http::status status, std::string body,
+                      std::string_view content_type = "application/json") {
+  Response res{status, version};
+  res.set(http::field::server, kServerName);
+  res.set(http::field::content_type, content_type);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response ErrorResponse(unsigned version, bool keep_alive, const absl::Status& status) {
+  Response res = MakeResponse(version, keep_alive,
+                              static_cast<http::status>(common::HttpStatusFromStatus(status)),
+                              protocol::JsonErrorBody(Msg(status)));
+  if (common::IsRetryable(status)) res.set(http::field::retry_after, "1");
+  return res;
+}
+
+Response JsonResponse(unsigned version, bool keep_alive, const nlohmann::json& doc) {
+  return MakeResponse(version, keep_alive, http::status::ok, doc.dump());
+}
+
+// Non-empty segments of a URL path.
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Worker* worker)
+      : stream_(std::move(socket)), worker_(worker) {}
+
+  void Run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::Read, shared_from_this()));
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(worker_->options().max_request_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout || ec == net::error::connection_reset) {
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      return Send(ErrorResponse(11, false, common::PayloadTooLargeError(StrCat(
+                                               "the request body is larger than the limit of ",
+                                               worker_->options().max_request_bytes,
+                                               " bytes (--max-request-bytes)"))));
+    }
+    if (ec) {
+      return Send(ErrorResponse(11, false, absl::InvalidArgumentError(StrCat(
+                                               "malformed HTTP request: ", ec.message()))));
+    }
+    Request request = parser_->release();
+    Handle(std::move(request));
+  }
+
+  void Send(Response response) {
+    auto shared = std::make_shared<Response>(std::move(response));
+    stream_.expires_after(kIdleTimeout);
+    http::async_write(stream_, *shared,
+                      [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
+                        self->OnWrite(shared->keep_alive(), ec);
+                      });
+  }
+
+  void OnWrite(bool keep_alive, beast::error_code ec) {
+    if (ec || !keep_alive) return Close();
+    Read();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  void Handle(Request&& request) {
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    std::string_view target(request.target().data(), request.target().size());
+    target = target.substr(0, target.find('?'));
+    const bool get = request.method() == http::verb::get || request.method() == http::verb::head;
+    const bool post = request.method() == http::verb::post;
+    auto error = [&](const absl::Status& status) {
+      Send(ErrorResponse(version, keep_alive, status));
+    };
+    auto method_not_allowed = [&](std::string_view allowed) {
+      Response res = MakeResponse(
+          version, keep_alive, http::status::method_not_allowed,
+          protocol::JsonErrorBody(StrCat("use ", allowed, " for ", target)));
+      res.set(http::field::allow, allowed);
+      Send(std::move(res));
+    };
+
+    if (target == "/metrics") {
+      if (!get) return method_not_allowed("GET");
+      return Send(MakeResponse(version, keep_alive, http::status::ok,
+                               worker_->metrics().Serialize(),
+                               "text/plain; version=0.0.4; charset=utf-8"));
+    }
+    std::vector<std::string_view> parts = SplitPath(target);
+    if (parts.empty() || parts[0] != "v2") {
+      return error(absl::NotFoundError(StrCat("no route for ", target)));
+    }
+    parts.erase(parts.begin());
+    if (parts.empty()) {
+      if (!get) return method_not_allowed("GET");
+      return Send(JsonResponse(version, keep_alive, worker_->ServerMetadataJson()));
+    }
+    if (parts[0] == "health" && parts.size() == 2) {
+      if (!get) return method_not_allowed("GET");
+      const bool ok = parts[1] == "live" || (parts[1] == "ready" && worker_->Ready());
+      if (parts[1] != "live" && parts[1] != "ready") {
+        return error(absl::NotFoundError(StrCat("no route for ", target)));
+      }
+      return Send(MakeResponse(version, keep_alive,
+                               ok ? http::status::ok : http::status::service_unavailable, ""));
+    }
+    if (parts[0] == "repository") return HandleRepository(request, parts, post);
+    if (parts[0] == "models") {
+      if (parts.size() == 2 && parts[1] == "stats") {
+        if (!get) return method_not_allowed("GET");
+        return SendStats("", "", version, keep_alive);
+      }
+      if (parts.size() < 2) return error(absl::NotFoundError("no route for " + std::string(target)));
+      const std::string_view model = parts[1];
+      std::string_view model_version;
+      size_t next = 2;
+      if (parts.size() >= 4 && parts[2] == "versions") {
+        model_version = parts[3];
+        next = 4;
+      }
+      const std::string_view action = parts.size() > next ? parts[next] : "";
+      if (parts.size() > next + 1) {
+        return error(absl::NotFoundError(StrCat("no route for ", target)));
+      }
+      if (action.empty()) {
+        if (!get) return method_not_allowed("GET");
+        auto doc = worker_->ModelMetadataJson(model, model_version);
+        if (!doc.ok()) return error(doc.status());
+        return Send(JsonResponse(version, keep_alive, *doc));
+      }
+      if (action == "ready") {
+        if (!get) return method_not_allowed("GET");
+        auto ready = worker_->repository().Get(model, model_version);
+        return Send(MakeResponse(version, keep_alive,
+                                 ready.ok() ? http::status::ok
+                                 : absl::IsNotFound(ready.status())
+                                     ? http::status::not_found
+                                     : http::status::service_unavailable,
+                                 ready.ok() ? "" : protocol::JsonErrorBody(Msg(ready.status()))));
+      }
+      if (action == "config") {
+        if (!get) return method_not_allowed("GET");
+        auto config = worker_->Config(model, model_version);
+        if (!config.ok()) return error(config.status());
+        std::string json;
+        google::protobuf::util::JsonPrintOptions options;
+        options.preserve_proto_field_names = true;
+        options.always_print_primitive_fields = true;
+        auto status = google::protobuf::util::MessageToJsonString(**config, &json, options);
+        if (!status.ok()) return error(absl::InternalError("cannot encode the model config"));
+        return Send(MakeResponse(version, keep_alive, http::status::ok, std::move(json)));
+      }
+      if (action == "stats") {
+        if (!get) return method_not_allowed("GET");
+        return SendStats(model, model_version, version, keep_alive);
+      }
+      if (action == "infer") {
+        if (!post) return method_not_allowed("POST");
+        return HandleInfer(std::move(request), model, model_version);
+      }
+    }
+    return error(absl::NotFoundError(StrCat("no route for ", target)));
+  }
+
+  void SendStats(std::string_view model, std::string_view model_version, unsigned version,
+                 bool keep_alive) {
+    inference::ModelStatisticsResponse stats;
+    absl::Status status = worker_->StatisticsProto(model, model_version, &stats);
+    if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
+    std::string json;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    if (!google::protobuf::util::MessageToJsonString(stats, &json, options).ok()) {
+      return Send(ErrorResponse(version, keep_alive,
+                                absl::InternalError("cannot encode the statistics")));
+    }
+    Send(MakeResponse(version, keep_alive, http::status::ok, std::move(json)));
+  }
+
+  void HandleRepository(Request& request, const std::vector<std::string_view>& parts, bool post) {
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    if (parts.size() == 2 && parts[1] == "index") {
+      if (!post) {
+        return Send(ErrorResponse(version, keep_alive,
+                                  absl::InvalidArgumentError("use POST for /v2/repository/index")));
+      }
+      nlohmann::json index = nlohmann::json::array();
+      for (const auto& entry : worker_->repository().Index()) {
+        nlohmann::json item = {{"name", entry.name}};
+        if (!entry.version.empty()) item["version"] = entry.version;
+        if (!entry.state.empty()) item["state"] = entry.state;
+        if (!entry.reason.empty()) item["reason"] = entry.reason;
+        index.push_back(std::move(item));
+      }
+      return Send(JsonResponse(version, keep_alive, index));
+    }
+    if (parts.size() == 4 && parts[1] == "models" &&
+        (parts[3] == "load" || parts[3] == "unload")) {
+      if (!post) {
+        return Send(ErrorResponse(version, keep_alive,
+                                  absl::InvalidArgumentError("use POST to load or unload")));
+      }
+      const std::string model(parts[2]);
+      const bool load = parts[3] == "load";
+      // Loading blocks for as long as the engine takes: run it on the control thread and
+      // answer from there.
+      auto self = shared_from_this();
+      worker_->control().Post([self, model, load, version, keep_alive] {
+        absl::Status status = load ? self->worker_->repository().Load(model)
+                                   : self->worker_->repository().Unload(model);
+        Response res = status.ok() ? MakeResponse(version, keep_alive, http::status::ok, "")
+                                   : ErrorResponse(version, keep_alive, status);
+        net::post(self->stream_.get_executor(),
+                  [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+      });
+      return;
+    }
+    Send(ErrorResponse(version, keep_alive, absl::NotFoundError("no such repository route")));
+  }
+
+  void HandleInfer(Request&& request, std::string_view model, std::string_view model_version) {
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    auto queued = std::make_unique<QueuedRequest>();
+    queued->arrival = Clock::now();
+    queued->request.model_name = std::string(model);
+    queued->request.model_version = std::string(model_version);
+    std::optional<size_t> header_length;
+    auto body = std::make_shared<std::string>(std::move(request.body()));
+    auto header = request.find("Inference-Header-Content-Length");
+    if (header != request.end()) {
+      size_t length = 0;
+      absl::Status status = protocol::ParseHeaderLength(
+          std::string_view(header->value().data(), header->value().size()), body->size(),
+          &length);
+      if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
+      header_length = length;
+    }
+    absl::Status status = protocol::ParseInferRequest(body, header_length, &queued->request);
+    if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
+    auto self = shared_from_this();
+    auto executor = stream_.get_executor();
+    queued->done = [self, executor, version, keep_alive](
+                       absl::StatusOr<protocol::InferResponse> result) {
+      Response res;
+      if (!result.ok()) {
+        res = ErrorResponse(version, keep_alive, result.status());
+      } else {
+        std::string payload;
+        std::optional<size_t> json_length;
+        protocol::EncodeInferResponse(*result, &payload, &json_length);
+        res = MakeResponse(version, keep_alive, http::status::ok, std::move(payload),
+                           json_length ? "application/octet-stream" : "application/json");
+        if (json_length) res.set("Inference-Header-Content-Length", std::to_string(*json_length));
+      }
+      net::post(executor, [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+    };
+    const std::string request_id = queued->request.id;
+    status = worker_->Infer(std::move(queued));
+    if (!status.ok()) {
+      if (!absl::IsInvalidArgument(status) && !absl::IsNotFound(status)) {
+        spdlog::warn("model '{}' request '{}' refused: {}", model, request_id, Msg(status));
+      }
+      Send(ErrorResponse(version, keep_alive, status));
+    }
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Worker* worker_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(Worker* w, int threads) : worker(w), io(threads), acceptor(io) {}
+
+  void Accept() {
+    acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(socket), worker)->Run();
+      }
+      Accept();
+    });
+  }
+
+  Worker* worker;
+  net::io_context io;
+  tcp::acceptor acceptor;
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(Worker* worker) {
+  const auto& options = worker->options();
+  auto impl = std::make_unique<Impl>(worker, std::max(1, options.http_threads));
+  beast::error_code ec;
+  auto address = net::ip::make_address(options.http_address, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        StrCat("--http-address '", options.http_address, "' is not an IP address"));
+  }
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(options.http_port));
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(StrCat("cannot listen for HTTP on ", options.http_address,
+                                               ":", options.http_port, ": ", ec.message()));
+  }
+  const int port = impl->acceptor.local_endpoint().port();
+  std::unique_ptr<HttpServer> server(new HttpServer(std::move(impl)));
+  server->port_ = port;
+  return server;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Start() {
+  impl_->Accept();
+  const int threads = std::max(1, impl_->worker->options().http_threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { impl_->io.run(); });
+}
+
+void HttpServer::Stop() {
+  impl_->io.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace berth::worker

@@ -1,0 +1,113 @@
+#include "worker/model_config_loader.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::worker {
+namespace {
+
+class CollectErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (errors.empty()) errors = StrCat("line ", line + 1, ":", column + 1, ": ", message);
+  }
+  void AddWarning(int line, int column, const std::string& message) override {
+    warnings.push_back(StrCat("line ", line + 1, ":", column + 1, ": ", message));
+  }
+  std::string errors;
+  std::vector<std::string> warnings;
+};
+
+}  // namespace
+
+absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::string& text,
+                                                        const std::string& source) {
+  inference::ModelConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  CollectErrors errors;
+  parser.RecordErrorsTo(&errors);
+  parser.AllowUnknownField(true);
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(StrCat(source, " is not a valid model config: ",
+                                                   errors.errors));
+  }
+  for (const auto& warning : errors.warnings) spdlog::warn("{}: {}", source, warning);
+  return config;
+}
+
+absl::StatusOr<inference::ModelConfig> LoadModelConfig(const std::string& model_dir,
+                                                       const std::string& model_name) {
+  const std::filesystem::path path = std::filesystem::path(model_dir) / "config.pbtxt";
+  inference::ModelConfig config;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec || size > (1u << 20)) {
+      return absl::InvalidArgumentError(
+          StrCat(path.string(), " is unreadable or larger than 1 MiB"));
+    }
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = ParseModelConfig(text.str(), path.string());
+    if (!parsed.ok()) return parsed.status();
+    config = *std::move(parsed);
+  }
+  if (config.name().empty()) {
+    config.set_name(model_name);
+  } else if (config.name() != model_name) {
+    return absl::InvalidArgumentError(StrCat("config.pbtxt names the model '", config.name(),
+                                                   "' but its directory is '", model_name, "'"));
+  }
+  return config;
+}
+
+absl::Status CheckServable(const inference::ModelConfig& config) {
+  if (config.max_batch_size() < 0) {
+    return absl::InvalidArgumentError("max_batch_size must not be negative");
+  }
+  for (const auto& group : config.instance_group()) {
+    if (group.kind() == inference::ModelInstanceGroup::KIND_GPU) {
+      return absl::FailedPreconditionError(
+          "instance_group asks for KIND_GPU but this worker runs models on the CPU; use "
+          "KIND_CPU or KIND_AUTO");
+    }
+    if (group.count() < 0 || group.count() > 64) {
+      return absl::InvalidArgumentError("instance_group count must be between 0 and 64");
+    }
+  }
+  if (config.has_dynamic_batching()) {
+    for (int size : config.dynamic_batching().preferred_batch_size()) {
+      if (size <= 0 || size > config.max_batch_size()) {
+        return absl::InvalidArgumentError(StrCat(
+            "preferred_batch_size ", size, " must be between 1 and max_batch_size (",
+            config.max_batch_size(), ")"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+int InstanceCount(const inference::ModelConfig& config) {
+  int count = 0;
+  for (const auto& group : config.instance_group()) count += group.count() > 0 ? group.count() : 1;
+  return count > 0 ? count : 1;
+}
+
+bool IsValidModelName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace berth::worker

@@ -1,0 +1,88 @@
+// The worker process: the model repository, metrics and control thread, plus the REST and
+// gRPC front ends that share them. `Worker` is the transport-independent core the front ends
+// call; it is thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "grpc_service.pb.h"
+#include "nlohmann/json.hpp"
+#include "worker/metrics.h"
+#include "worker/model_repository.h"
+
+namespace berth::worker {
+
+struct WorkerOptions {
+  std::string model_repository;
+  std::string http_address = "127.0.0.1";
+  int http_port = 8000;
+  std::string grpc_address = "127.0.0.1";
+  int grpc_port = 8001;
+  int http_threads = 1;
+  size_t max_request_bytes = 64u << 20;
+  size_t max_queue_size = 1024;
+  backends::BackendOptions backend;
+  bool load_all = true;  // false: start empty (explicit model control)
+  std::vector<std::string> load_models;
+};
+
+// Runs blocking control work (model loads) one job at a time, off the network threads.
+class ControlQueue {
+ public:
+  ControlQueue();
+  ~ControlQueue();
+  void Post(std::function<void()> job);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
+  std::thread thread_;
+};
+
+class Worker {
+ public:
+  static absl::StatusOr<std::unique_ptr<Worker>> Create(const WorkerOptions& options);
+  ~Worker();
+
+  const WorkerOptions& options() const { return options_; }
+  ModelRepository& repository() { return *repository_; }
+  WorkerMetrics& metrics() { return metrics_; }
+  ControlQueue& control() { return control_; }
+
+  // Looks up, validates and queues a request. An error is returned at once (and `done` is
+  // not called); otherwise `done` is called later from an executor thread.
+  absl::Status Infer(std::unique_ptr<QueuedRequest> request);
+
+  bool Ready() const;
+  nlohmann::json ServerMetadataJson() const;
+  absl::StatusOr<nlohmann::json> ModelMetadataJson(std::string_view name,
+                                                   std::string_view version) const;
+  absl::Status ModelMetadataProto(std::string_view name, std::string_view version,
+                                  inference::ModelMetadataResponse* out) const;
+  absl::Status StatisticsProto(std::string_view name, std::string_view version,
+                               inference::ModelStatisticsResponse* out) const;
+  absl::StatusOr<std::shared_ptr<const inference::ModelConfig>> Config(
+      std::string_view name, std::string_view version) const;
+
+ private:
+  explicit Worker(const WorkerOptions& options) : options_(options) {}
+
+  WorkerOptions options_;
+  WorkerMetrics metrics_;
+  std::unique_ptr<ModelRepository> repository_;
+  ControlQueue control_;
+};
+
+inline constexpr char kServerName[] = "berth";
+std::string ServerVersion();
+
+}  // namespace berth::worker
