@@ -51,6 +51,12 @@ absl::Status ValidateRequest(const inference::ModelConfig& config,
       expected.clear();  // a [1] input reshaped to a scalar may be sent as []
     }
     if (batching) {
+      if (shape.size() == expected.size()) {
+        return absl::InvalidArgumentError(StrCat(
+            "input '", in.name(), "' has shape ", ShapeText(shape),
+            " but the model batches: expected [batch,", absl::StrJoin(expected, ","),
+            "] (add the batch dimension, e.g. [1,", absl::StrJoin(expected, ","), "])"));
+      }
       if (shape.empty()) {
         return absl::InvalidArgumentError(StrCat(
             "input '", in.name(), "' needs a leading batch dimension: expected [batch,",
