@@ -120,6 +120,7 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<QueuedRequest> request) {
     ++queued_;
     metrics_.queue_depth->Set(static_cast<double>(queued_));
   }
+  metrics_.in_flight->Increment();
   cv_.notify_one();
   return absl::OkStatus();
 }
@@ -240,6 +241,7 @@ absl::Status DynamicBatcher::RunDirect(Batch batch) {
       if (done) done(std::move(response));
     };
   }
+  metrics_.in_flight->Increment(static_cast<double>(batch.size()));
   Execute(*instances_[0], batch, scratch);
   return result;
 }
@@ -251,6 +253,7 @@ void DynamicBatcher::Fail(Batch& batch, const absl::Status& status) {
     stats_->RecordFailure(Nanos(elapsed));
     metrics_.failure->Increment();
     metrics_.request_seconds->Observe(Seconds(elapsed));
+    metrics_.in_flight->Decrement();
     request->done(status);
   }
 }
@@ -328,6 +331,7 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
     }
     metrics_.request_seconds->Observe(Seconds(elapsed));
     metrics_.queue_seconds->Observe(Seconds(start - request->enqueued));
+    metrics_.in_flight->Decrement();
     request->done(std::move(responses[i]));
   }
 }
