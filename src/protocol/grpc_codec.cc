@@ -67,13 +67,13 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
   request->id = message.id();
   for (const auto& [key, value] : message.parameters()) {
     if (key == "priority") {
-      if (value.parameter_choice_case() == inference::InferParameter::kUint64Param) {
-        request->priority = static_cast<uint32_t>(
-            std::min<uint64_t>(value.uint64_param(), std::numeric_limits<uint32_t>::max()));
+      constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
+      if (value.parameter_choice_case() == inference::InferParameter::kUint64Param &&
+          value.uint64_param() <= kMax) {
+        request->priority = static_cast<uint32_t>(value.uint64_param());
       } else if (value.parameter_choice_case() == inference::InferParameter::kInt64Param &&
-                 value.int64_param() >= 0) {
-        request->priority = static_cast<uint32_t>(
-            std::min<int64_t>(value.int64_param(), std::numeric_limits<uint32_t>::max()));
+                 value.int64_param() >= 0 && static_cast<uint64_t>(value.int64_param()) <= kMax) {
+        request->priority = static_cast<uint32_t>(value.int64_param());
       } else {
         return absl::InvalidArgumentError("parameter \"priority\" must be an unsigned integer");
       }

@@ -1,6 +1,7 @@
 #include "protocol/rest_codec.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -76,6 +77,15 @@ absl::Status AppendElement(DataType type, od::value& value, std::vector<char>* o
     case DataType::kFp64: {
       double v;
       if (value.get_double().get(v)) return absl::InvalidArgumentError("expected a number");
+      // Finite values that would round to infinity in the narrower type are refused.
+      const float narrowed = static_cast<float>(v);
+      const bool overflows =
+          type != DataType::kFp64 && std::isfinite(v) &&
+          (std::isinf(narrowed) ||
+           (type == DataType::kFp16 && (FloatToHalf(narrowed) & 0x7fffu) == 0x7c00u));
+      if (overflows) {
+        return absl::InvalidArgumentError(StrCat(v, " is out of range for the datatype"));
+      }
       if (type == DataType::kFp64) {
         AppendRaw(v, out);
       } else if (type == DataType::kFp32) {
@@ -99,20 +109,34 @@ absl::Status AppendElement(DataType type, od::value& value, std::vector<char>* o
   return absl::InvalidArgumentError("invalid datatype");
 }
 
-// Flattens a (possibly nested, row-major) "data" array into `out`, counting elements.
-absl::Status AppendData(DataType type, od::array array, uint64_t expected, uint64_t* count,
-                        int depth, std::vector<char>* out) {
+// Flattens a "data" array into `out`, counting elements. The array is either flat or nested
+// exactly as the shape says (each level as long as its dimension; no ragged rows).
+absl::Status AppendData(DataType type, od::array array, std::span<const int64_t> shape,
+                        uint64_t expected, uint64_t* count, size_t depth,
+                        std::vector<char>* out) {
   if (depth > 32) return absl::InvalidArgumentError("\"data\" is nested too deeply");
+  uint64_t children = 0;
+  bool saw_array = false;
+  bool saw_scalar = false;
   for (auto element : array) {
     od::value value;
     JSON_TRY("\"data\"", element.get(value));
     od::json_type json_type;
     JSON_TRY("\"data\"", value.type().get(json_type));
+    ++children;
     if (json_type == od::json_type::array) {
+      saw_array = true;
+      if (saw_scalar || depth + 1 >= shape.size()) {
+        return absl::InvalidArgumentError("\"data\" is nested differently from its shape");
+      }
       od::array inner;
       JSON_TRY("\"data\"", value.get_array().get(inner));
-      RETURN_IF_ERROR(AppendData(type, inner, expected, count, depth + 1, out));
+      RETURN_IF_ERROR(AppendData(type, inner, shape, expected, count, depth + 1, out));
       continue;
+    }
+    saw_scalar = true;
+    if (saw_array) {
+      return absl::InvalidArgumentError("\"data\" mixes arrays and values at one level");
     }
     if (*count >= expected) {
       return absl::InvalidArgumentError(
@@ -121,10 +145,19 @@ absl::Status AppendData(DataType type, od::array array, uint64_t expected, uint6
     absl::Status status = AppendElement(type, value, out);
     if (!status.ok()) {
       return absl::InvalidArgumentError(StrCat("element ", *count, " of \"data\": ",
-                                                     status.message(), " for ",
-                                                     DataTypeName(type)));
+                                               status.message(), " for ", DataTypeName(type)));
     }
     ++*count;
+  }
+  const bool nested = depth > 0 || saw_array;
+  if (nested && !shape.empty()) {
+    const bool last = depth + 1 == shape.size();
+    if (children != static_cast<uint64_t>(shape[depth]) || (saw_array && last) ||
+        (saw_scalar && !last)) {
+      return absl::InvalidArgumentError(StrCat(
+          "\"data\" is nested differently from its shape: level ", depth, " has ", children,
+          " entries where the shape says ", shape[depth]));
+    }
   }
   return absl::OkStatus();
 }
@@ -180,7 +213,7 @@ absl::Status DecodeData(InputTensor& input, od::array array, size_t body_size) {
   const size_t element_size = ElementSize(input.datatype);
   bytes.reserve(element_size ? count * element_size : count * 4);
   uint64_t seen = 0;
-  absl::Status status = AppendData(input.datatype, array, count, &seen, 0, &bytes);
+  absl::Status status = AppendData(input.datatype, array, input.shape, count, &seen, 0, &bytes);
   if (!status.ok()) {
     return absl::InvalidArgumentError(StrCat("input '", input.name, "': ", status.message()));
   }
@@ -209,6 +242,10 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
     JSON_TRY("an input", field.unescaped_key().get(key));
     od::value value;
     JSON_TRY("an input", field.value().get(value));
+    if ((key == "name" && !input.name.empty()) || (key == "datatype" && has_datatype) ||
+        (key == "shape" && has_shape) || (key == "data" && has_data)) {
+      return absl::InvalidArgumentError(StrCat("an input has \"", key, "\" twice"));
+    }
     if (key == "name") {
       std::string_view name;
       if (value.get_string().get(name)) {
@@ -359,8 +396,11 @@ absl::Status ParseJson(const simdjson::padded_string_view& json, size_t body_siz
   od::document doc;
   JSON_TRY("the request", parser.iterate(json).get(doc));
   od::object root;
-  if (doc.get_object().get(root)) {
-    return absl::InvalidArgumentError("the request body must be a JSON object");
+  if (auto error = doc.get_object().get(root); error) {
+    if (error == simdjson::INCORRECT_TYPE) {
+      return absl::InvalidArgumentError("the request body must be a JSON object");
+    }
+    return JsonError("the request", error);
   }
   bool has_inputs = false;
   for (auto field : root) {
@@ -404,6 +444,9 @@ absl::Status ParseJson(const simdjson::padded_string_view& json, size_t body_siz
       }
       RETURN_IF_ERROR(ParseParameters(params, request));
     }
+  }
+  if (!doc.current_location().error()) {
+    return absl::InvalidArgumentError("malformed JSON in the request: content after the object");
   }
   if (!has_inputs) return absl::InvalidArgumentError("the request has no \"inputs\"");
   return absl::OkStatus();
