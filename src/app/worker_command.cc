@@ -96,6 +96,10 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
                   "Threads each model instance's engine uses (0: engine default)")
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
+  cmd->add_option("--engine-spin-wait", o.backend.spin_wait,
+                  "Let engine threads spin between parallel sections (faster with spare "
+                  "cores; turn off when the engine has every core)")
+      ->capture_default_str();
   cmd->add_option("--default-max-batch-size", o.backend.default_max_batch_size,
                   "max_batch_size for models without a config whose first dim is dynamic "
                   "(0: no batching)")

@@ -25,6 +25,7 @@ struct TensorView {
 struct BackendOptions {
   int intra_op_threads = 0;        // 0: the engine's default (all cores)
   int default_max_batch_size = 8;  // for models without a config whose first dim is dynamic
+  bool spin_wait = true;           // engine threads spin between parallel sections
 };
 
 // One loaded copy of a model. Not thread-safe: the batcher gives each instance one executor.

@@ -312,7 +312,7 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
   responses.reserve(batch.size());
   for (const auto& request : batch) {
     responses.push_back(ScatterResponse(request->request, *outputs, batched, total_rows, offset,
-                                        request->rows, version_));
+                                        request->rows, version_, batch.size() == 1));
     offset += request->rows;
   }
   const Clock::time_point scattered = Clock::now();
@@ -337,22 +337,27 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
 }
 
 absl::StatusOr<protocol::InferResponse> ScatterResponse(
-    const protocol::InferRequest& request, const std::vector<protocol::OutputTensor>& outputs,
+    const protocol::InferRequest& request, std::vector<protocol::OutputTensor>& outputs,
     bool batched, int64_t total_rows, int64_t row_offset, int64_t rows,
-    const std::string& version) {
+    const std::string& version, bool take) {
   protocol::InferResponse response;
   response.model_name = request.model_name;
   response.model_version = version;
   response.id = request.id;
-  auto emit = [&](const protocol::OutputTensor& out,
-                  std::optional<bool> binary) -> absl::Status {
+  // Each output is moved at most once: only when every output is returned exactly once.
+  take = take && request.outputs.empty();
+  auto emit = [&](protocol::OutputTensor& out, std::optional<bool> binary) -> absl::Status {
     protocol::OutputTensor& slice = response.outputs.emplace_back();
     slice.name = out.name;
     slice.datatype = out.datatype;
     slice.binary = binary.value_or(request.binary_data_output);
     if (!batched || (row_offset == 0 && rows == total_rows)) {
       slice.shape = out.shape;
-      slice.data = out.data;
+      if (take) {
+        slice.data = std::move(out.data);
+      } else {
+        slice.data = out.data;
+      }
       return absl::OkStatus();
     }
     if (out.shape.empty() || out.shape[0] != total_rows) {
@@ -385,15 +390,15 @@ absl::StatusOr<protocol::InferResponse> ScatterResponse(
     return absl::OkStatus();
   };
   if (request.outputs.empty()) {
-    for (const auto& out : outputs) {
+    for (auto& out : outputs) {
       absl::Status status = emit(out, std::nullopt);
       if (!status.ok()) return status;
     }
     return response;
   }
   for (const auto& requested : request.outputs) {
-    const protocol::OutputTensor* found = nullptr;
-    for (const auto& out : outputs) {
+    protocol::OutputTensor* found = nullptr;
+    for (auto& out : outputs) {
       if (out.name == requested.name) found = &out;
     }
     if (found == nullptr) {

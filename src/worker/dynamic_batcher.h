@@ -101,9 +101,10 @@ class DynamicBatcher {
 };
 
 // Builds the response for one request from the batch outputs (rows [row_offset, +rows)).
+// With `take`, the request is the batch's only one and its outputs are moved, not copied.
 absl::StatusOr<protocol::InferResponse> ScatterResponse(
-    const protocol::InferRequest& request, const std::vector<protocol::OutputTensor>& outputs,
+    const protocol::InferRequest& request, std::vector<protocol::OutputTensor>& outputs,
     bool batched, int64_t total_rows, int64_t row_offset, int64_t rows,
-    const std::string& version);
+    const std::string& version, bool take = false);
 
 }  // namespace berth::worker

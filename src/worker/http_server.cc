@@ -23,6 +23,7 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
+constexpr size_t kReadBufferBytes = 64 * 1024;
 
 Response MakeResponse(unsigned version, bool keep_alive, http::status status, std::string body,
                       std::string_view content_type = "application/json") {
@@ -63,7 +64,11 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Worker* worker)
-      : stream_(std::move(socket)), worker_(worker) {}
+      : stream_(std::move(socket)), worker_(worker) {
+    // Beast reads at most the buffer's spare capacity per call; without this a large body
+    // arrives 512 bytes per read, each a trip through the reactor.
+    buffer_.reserve(kReadBufferBytes);
+  }
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -106,6 +111,20 @@ class Session : public std::enable_shared_from_this<Session> {
                       [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
                         self->OnWrite(shared->keep_alive(), ec);
                       });
+  }
+
+  // Writes an inference answer from the executor thread that produced it. The session has
+  // no operation pending on its socket while it waits for the answer, so the socket is used
+  // by one thread at a time; writing here saves waking the event loop before the first byte
+  // goes out. Completions run on the session's strand.
+  void SendFromExecutor(Response response) {
+    auto shared = std::make_shared<Response>(std::move(response));
+    http::async_write(stream_.socket(), *shared,
+                      net::bind_executor(stream_.get_executor(),
+                                         [self = shared_from_this(), shared](
+                                             beast::error_code ec, std::size_t) {
+                                           self->OnWrite(shared->keep_alive(), ec);
+                                         }));
   }
 
   void OnWrite(bool keep_alive, beast::error_code ec) {
@@ -297,8 +316,9 @@ class Session : public std::enable_shared_from_this<Session> {
     absl::Status status = protocol::ParseInferRequest(body, header_length, &queued->request);
     if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
     auto self = shared_from_this();
-    auto executor = stream_.get_executor();
-    queued->done = [self, executor, version, keep_alive](
+    // No timer while the request is in the engine; Read() arms it again after the answer.
+    stream_.expires_never();
+    queued->done = [self, version, keep_alive](
                        absl::StatusOr<protocol::InferResponse> result) {
       Response res;
       if (!result.ok()) {
@@ -311,7 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
                            json_length ? "application/octet-stream" : "application/json");
         if (json_length) res.set("Inference-Header-Content-Length", std::to_string(*json_length));
       }
-      net::post(executor, [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+      self->SendFromExecutor(std::move(res));
     };
     const std::string request_id = queued->request.id;
     status = worker_->Infer(std::move(queued));

@@ -308,7 +308,8 @@ TEST(ScatterResponseTest, SlicesBytesRowsAndHonoursRequestedOutputs) {
   protocol::InferRequest request;
   request.model_name = "m";
   request.outputs.push_back({"s", true});
-  auto response = ScatterResponse(request, {bytes, other}, true, 3, 1, 2, "7");
+  std::vector<protocol::OutputTensor> outputs{bytes, other};
+  auto response = ScatterResponse(request, outputs, true, 3, 1, 2, "7");
   ASSERT_TRUE(response.ok());
   ASSERT_EQ(response->outputs.size(), 1u);
   EXPECT_EQ(response->outputs[0].shape, (std::vector<int64_t>{2, 1}));
@@ -327,7 +328,8 @@ TEST(ScatterResponseTest, RejectsOutputsWithoutTheBatchDimension) {
   out.shape = {5};
   out.data.resize(20);
   protocol::InferRequest request;
-  auto response = ScatterResponse(request, {out}, true, 2, 0, 1, "1");
+  std::vector<protocol::OutputTensor> outputs{out};
+  auto response = ScatterResponse(request, outputs, true, 2, 0, 1, "1");
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInternal);
 }
 

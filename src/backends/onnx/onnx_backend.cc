@@ -193,6 +193,10 @@ absl::StatusOr<std::unique_ptr<ModelInstance>> CreateOnnxInstance(
     session_options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
     if (options.intra_op_threads > 0) session_options.SetIntraOpNumThreads(options.intra_op_threads);
     session_options.SetInterOpNumThreads(1);
+    // Spinning keeps latency low when cores are spare; on small machines it takes the core
+    // the network threads need (see docs/benchmarks.md).
+    session_options.AddConfigEntry("session.intra_op.allow_spinning",
+                                   options.spin_wait ? "1" : "0");
     auto session = std::make_unique<Ort::Session>(SharedEnv(), path.c_str(), session_options);
     if (complete_config) {
       std::vector<DeclaredTensor> inputs, outputs;
