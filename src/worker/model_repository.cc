@@ -275,8 +275,16 @@ absl::Status ModelRepository::Load(const std::string& name) {
     if (!loaded.ok()) {
       spdlog::error("model '{}' version {} failed to load: {}", name, version,
                     Msg(loaded.status()));
-      SetState(name, version, ModelState::kUnavailable, std::string(loaded.status().message()));
-      if (first_error.empty()) first_error = std::string(loaded.status().message());
+      const std::string reason(loaded.status().message());
+      const auto snap = snapshot();
+      const auto current = snap->find(name);
+      if (current != snap->end() && current->second.ready.contains(version)) {
+        // A failed reload keeps the version that was serving.
+        SetState(name, version, ModelState::kReady, "reload failed, still serving: " + reason);
+      } else {
+        SetState(name, version, ModelState::kUnavailable, reason);
+      }
+      if (first_error.empty()) first_error = reason;
       continue;
     }
     std::shared_ptr<ModelVersion> previous;

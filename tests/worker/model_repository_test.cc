@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
 
 namespace berth::worker {
@@ -84,6 +86,33 @@ TEST_F(ModelRepositoryTest, UnloadDrainsAndLoadRestores) {
             absl::StatusCode::kUnavailable);
   ASSERT_TRUE(repo_->Load("add_sub").ok());
   EXPECT_TRUE(repo_->Get("add_sub", "").ok());
+}
+
+TEST_F(ModelRepositoryTest, AFailedReloadKeepsServingThePreviousVersion) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "berth_reload_test";
+  fs::remove_all(root);
+  fs::create_directories(root / "m" / "1");
+  fs::copy_file(FixtureRepository() + "/tiny_cnn/1/model.onnx", root / "m" / "1" / "model.onnx");
+  ModelRepository::Options options;
+  options.root = root.string();
+  auto repo = ModelRepository::Create(options, &metrics_);
+  ASSERT_TRUE(repo.ok());
+  ASSERT_TRUE((*repo)->Load("m").ok());
+  // Break the file on disk, then ask for a reload.
+  std::ofstream(root / "m" / "1" / "model.onnx", std::ios::trunc) << "not a model";
+  EXPECT_FALSE((*repo)->Load("m").ok());
+  EXPECT_TRUE((*repo)->Get("m", "1").ok());
+  bool found = false;
+  for (const auto& entry : (*repo)->Index()) {
+    if (entry.name != "m") continue;
+    found = true;
+    EXPECT_EQ(entry.state, "READY");
+    EXPECT_NE(entry.reason.find("reload failed"), std::string::npos) << entry.reason;
+  }
+  EXPECT_TRUE(found);
+  repo->reset();
+  fs::remove_all(root);
 }
 
 TEST_F(ModelRepositoryTest, RejectsNamesThatAreNotPlainDirectoryNames) {
