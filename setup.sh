@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release
+cmake --build --preset release --target berth
 if [ -w /usr/local/bin ]; then
   ln -sf "$(pwd)/build/release/berth" /usr/local/bin/berth
   echo "berth is installed as /usr/local/bin/berth"

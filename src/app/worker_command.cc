@@ -92,6 +92,10 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--http-threads", o.http_threads, "HTTP event-loop threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  cmd->add_option("--max-connections", o.max_connections,
+                  "Open HTTP connections before new ones are answered 503")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--engine-threads", o.backend.intra_op_threads,
                   "Threads each model instance's engine uses (0: engine default)")
       ->capture_default_str()

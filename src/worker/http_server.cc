@@ -63,12 +63,14 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Worker* worker)
-      : stream_(std::move(socket)), worker_(worker) {
+  Session(tcp::socket socket, Worker* worker, std::atomic<int>* open_sessions)
+      : stream_(std::move(socket)), worker_(worker), open_sessions_(open_sessions) {
+    open_sessions_->fetch_add(1, std::memory_order_relaxed);
     // Beast reads at most the buffer's spare capacity per call; without this a large body
     // arrives 512 bytes per read, each a trip through the reactor.
     buffer_.reserve(kReadBufferBytes);
   }
+  ~Session() { open_sessions_->fetch_sub(1, std::memory_order_relaxed); }
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -347,6 +349,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Worker* worker_;
+  std::atomic<int>* open_sessions_;
 };
 
 }  // namespace
@@ -357,9 +360,29 @@ struct HttpServer::Impl {
   void Accept() {
     acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
-      if (!ec) {
+      if (!ec && open_sessions.load(std::memory_order_relaxed) >=
+                     worker->options().max_connections) {
+        // Over the limit: answer at once and close. The answer fits in a fresh socket's
+        // send buffer, so this write does not block the event loop.
+        static const std::string kBusy = [] {
+          const std::string body =
+              protocol::JsonErrorBody("too many open connections; retry in a moment");
+          return StrCat("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n",
+                        "Connection: close\r\nContent-Type: application/json\r\n",
+                        "Content-Length: ", body.size(), "\r\n\r\n", body);
+        }();
+        net::write(socket, net::buffer(kBusy.data(), kBusy.size()), ec);
+        socket.shutdown(tcp::socket::shutdown_both, ec);
+        socket.close(ec);
+        worker->metrics().connections_rejected().Increment();
+        const uint64_t rejected = rejected_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+        if ((rejected & (rejected - 1)) == 0) {  // log the 1st, 2nd, 4th, 8th, ... refusal
+          spdlog::warn("refused {} HTTP connection(s) so far: {} are open (--max-connections)",
+                       rejected, worker->options().max_connections);
+        }
+      } else if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), worker)->Run();
+        std::make_shared<Session>(std::move(socket), worker, &open_sessions)->Run();
       }
       Accept();
     });
@@ -368,6 +391,8 @@ struct HttpServer::Impl {
   Worker* worker;
   net::io_context io;
   tcp::acceptor acceptor;
+  std::atomic<int> open_sessions{0};
+  std::atomic<uint64_t> rejected_connections{0};
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

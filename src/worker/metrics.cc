@@ -65,7 +65,12 @@ WorkerMetrics::WorkerMetrics()
       model_state_(prometheus::BuildGauge()
                        .Name("berth_model_state")
                        .Help("1 for the model version's current state, 0 for the others")
-                       .Register(*registry_)) {}
+                       .Register(*registry_)),
+      connections_rejected_(prometheus::BuildCounter()
+                                .Name("berth_http_connections_rejected_total")
+                                .Help("HTTP connections refused because --max-connections were open")
+                                .Register(*registry_)
+                                .Add({})) {}
 
 ModelMetrics WorkerMetrics::ForModel(const std::string& model, const std::string& version) {
   const prometheus::Labels labels{{"model", model}, {"version", version}};

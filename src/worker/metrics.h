@@ -37,6 +37,8 @@ class WorkerMetrics {
   // Sets berth_model_state{model,version,state} so that exactly `state` is 1.
   void SetModelState(const std::string& model, const std::string& version,
                      const std::string& state);
+  // HTTP connections refused over --max-connections.
+  prometheus::Counter& connections_rejected() { return connections_rejected_; }
   // The text exposition format (version 0.0.4).
   std::string Serialize() const;
 
@@ -53,6 +55,7 @@ class WorkerMetrics {
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& model_state_;
+  prometheus::Counter& connections_rejected_;
 };
 
 }  // namespace berth::worker

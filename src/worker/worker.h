@@ -26,6 +26,7 @@ struct WorkerOptions {
   std::string grpc_address = "127.0.0.1";
   int grpc_port = 8001;
   int http_threads = 1;
+  int max_connections = 1024;  // open HTTP connections; more are answered 503 and closed
   size_t max_request_bytes = 64u << 20;
   size_t max_queue_size = 1024;
   backends::BackendOptions backend;

@@ -55,7 +55,8 @@ READY_MODELS = ["add_sub", "identity_all", "tiny_cnn", "tiny_cnn_pt", "versioned
 
 TMP = None           # scratch directory of this run
 MAIN = None          # Worker on a copy of the fixtures (+ big)
-LIMITED = None       # Worker with --max-request-bytes 65536
+LIMITED = None       # Worker with --max-request-bytes 65536 and --max-connections 4
+LIMITED_MAX_CONNECTIONS = 4
 WORKERS = []
 PB = None            # compiled protobuf modules (namespace) or None
 PB_ERROR = None      # why compiling the .proto files failed
@@ -400,7 +401,8 @@ def setUpModule():
     shutil.copytree(os.path.join(MODELS, "add_sub"), os.path.join(limited_repo, "add_sub"))
     ports = free_ports(4)
     LIMITED = Worker("limited", limited_repo, ports[2:],
-                     ["--max-request-bytes", str(LIMITED_MAX_REQUEST_BYTES)])
+                     ["--max-request-bytes", str(LIMITED_MAX_REQUEST_BYTES),
+                      "--max-connections", str(LIMITED_MAX_CONNECTIONS)])
 
     compile_protos()
     gen_out, _ = gen.communicate(timeout=120)
@@ -869,6 +871,45 @@ class RestErrorTest(BerthTestCase):
         headers = {"Inference-Header-Content-Length": str(len(body) + 100),
                    "Content-Type": "application/octet-stream"}
         self.assertError(self.post_infer(body, headers=headers), 400)
+
+    def test_connections_over_the_limit_get_503(self):
+        held = []
+        try:
+            refused = None
+            for _ in range(LIMITED_MAX_CONNECTIONS + 8):
+                conn = http.client.HTTPConnection("127.0.0.1", LIMITED.http_port, timeout=10)
+                held.append(conn)
+                try:
+                    conn.request("GET", "/v2/health/live")
+                    response = conn.getresponse()
+                    body = response.read()
+                except (ConnectionError, http.client.HTTPException):
+                    # The server answers 503 and closes at once; a request that arrives after
+                    # the close can meet a reset before the client reads the answer.
+                    refused = (None, None)
+                    break
+                if response.status == 503:
+                    refused = (response, body)
+                    break
+                self.assertEqual(response.status, 200)
+            self.assertIsNotNone(refused, "no connection was refused")
+            self.assertLessEqual(len(held) - 1, LIMITED_MAX_CONNECTIONS)
+            response, body = refused
+            if response is not None:
+                self.assertEqual(response.getheader("Retry-After"), "1")
+                self.assertIn("too many open connections", json.loads(body)["error"])
+        finally:
+            for conn in held:
+                conn.close()
+        # Closed connections are released and new ones are served again.
+        deadline = time.monotonic() + 10
+        while True:
+            r = try_http(LIMITED.http_port, "GET", "/v2/health/live")
+            if r is not None and r.status == 200:
+                break
+            self.assertLess(time.monotonic(), deadline, "connections were not released")
+        metrics = http_call(LIMITED.http_port, "GET", "/metrics").body.decode()
+        self.assertRegex(metrics, r"berth_http_connections_rejected_total [1-9]")
 
     def test_body_over_limit_413(self):
         # On the worker started with --max-request-bytes 65536.
