@@ -144,6 +144,7 @@ max_batch_size: 32
 input [{ name: "image" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] }]
 output [{ name: "logits" data_type: TYPE_FP32 dims: [ 10 ] label_filename: "labels.txt" }]
 dynamic_batching { max_queue_delay_microseconds: 200 }
+parameters { key: "berth.image.invert" value: { string_value: "auto" } }
 parameters { key: "berth.description" value: { string_value: "Handwritten digit classifier (28x28 greyscale, white on black, 0..1), trained by scripts/train_demo_model.py" } }
 """)
     with open(os.path.join(out_dir, "TRAINING.json"), "w") as f:

@@ -9,6 +9,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "protocol/json_writer.h"
 #include "protocol/rest_codec.h"
+#include "worker/image_classifier.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::worker {
@@ -235,6 +236,10 @@ class Session : public std::enable_shared_from_this<Session> {
         if (!post) return method_not_allowed("POST");
         return HandleInfer(std::move(request), model, model_version);
       }
+      if (action == "classify") {
+        if (!post) return method_not_allowed("POST");
+        return HandleClassify(std::move(request), model, model_version);
+      }
     }
     return error(absl::NotFoundError(StrCat("no route for ", target)));
   }
@@ -295,6 +300,88 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     Send(ErrorResponse(version, keep_alive, absl::NotFoundError("no such repository route")));
+  }
+
+  // Image in, top-k labels out. Decoding and resizing are CPU work, so they run on the
+  // worker's pre-processing pool, not on this event loop.
+  void HandleClassify(Request&& request, std::string_view model, std::string_view model_version) {
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    auto found = worker_->repository().Get(model, model_version);
+    if (!found.ok()) return Send(ErrorResponse(version, keep_alive, found.status()));
+    std::shared_ptr<ModelVersion> target = *std::move(found);
+    auto spec = ClassifierSpecFromConfig(target->config());
+    if (!spec.ok()) return Send(ErrorResponse(version, keep_alive, spec.status()));
+    auto content_type = request[http::field::content_type];
+    auto job = [self = shared_from_this(), target, spec = *std::move(spec), version, keep_alive,
+                content_type = std::string(content_type.data(), content_type.size()),
+                body = std::move(request.body())]() mutable {
+      self->RunClassify(std::move(target), spec, content_type, body, version, keep_alive);
+    };
+    stream_.expires_never();
+    net::post(worker_->preprocess_pool(), std::move(job));
+  }
+
+  void RunClassify(std::shared_ptr<ModelVersion> target, const ClassifierSpec& spec,
+                   const std::string& content_type, const std::string& body, unsigned version,
+                   bool keep_alive) {
+    const auto& config = target->config();
+    const bool batched = config.max_batch_size() > 0;
+    std::vector<std::string> images;
+    int top_k = 5;
+    absl::Status status = ParseClassifyRequest(
+        content_type, body, batched ? static_cast<size_t>(config.max_batch_size()) : 1, &images,
+        &top_k);
+    const bool batch_form = content_type.substr(0, 6) != "image/" &&
+                            body.find("\"instances\"") != std::string::npos;
+    absl::StatusOr<std::vector<char>> tensor =
+        status.ok() ? ImagesToBatch(images, spec) : absl::StatusOr<std::vector<char>>(status);
+    if (!tensor.ok()) return SendFromExecutor(ErrorResponse(version, keep_alive, tensor.status()));
+    auto queued = std::make_unique<QueuedRequest>();
+    queued->arrival = Clock::now();
+    queued->request.model_name = target->name();
+    queued->request.model_version = target->version_text();
+    auto& input = queued->request.inputs.emplace_back();
+    input.name = spec.input_name;
+    input.datatype = protocol::DataType::kFp32;
+    if (batched) input.shape.push_back(static_cast<int64_t>(images.size()));
+    for (int64_t d : config.input(0).dims()) input.shape.push_back(d);
+    input.SetOwned(*std::move(tensor));
+    const size_t count = images.size();
+    auto self = shared_from_this();
+    queued->done = [self, target, count, top_k, batch_form, version, keep_alive](
+                       absl::StatusOr<protocol::InferResponse> result) {
+      if (!result.ok() || result->outputs.empty() ||
+          result->outputs[0].datatype != protocol::DataType::kFp32) {
+        return self->SendFromExecutor(ErrorResponse(
+            version, keep_alive,
+            result.ok() ? absl::InternalError("the model did not return FP32 scores")
+                        : result.status()));
+      }
+      const auto& data = result->outputs[0].data;
+      std::span<const float> scores(reinterpret_cast<const float*>(data.data()),
+                                    data.size() / sizeof(float));
+      // Scores that are already probabilities (each row in [0,1], summing to 1) are kept;
+      // anything else is treated as logits.
+      bool probabilities = !scores.empty();
+      const size_t per_image = count ? scores.size() / count : 0;
+      for (size_t i = 0; probabilities && i < count; ++i) {
+        double sum = 0;
+        for (float v : scores.subspan(i * per_image, per_image)) {
+          probabilities = probabilities && v >= 0.0f && v <= 1.0f;
+          sum += v;
+        }
+        probabilities = probabilities && std::abs(sum - 1.0) < 1e-3;
+      }
+      nlohmann::json doc = {
+          {"predictions", PredictionsJson(scores, count, top_k, !probabilities,
+                                          target->labels(), batch_form)},
+          {"model", target->name()},
+          {"version", target->version_text()}};
+      self->SendFromExecutor(JsonResponse(version, keep_alive, doc));
+    };
+    status = worker_->Infer(std::move(queued));
+    if (!status.ok()) SendFromExecutor(ErrorResponse(version, keep_alive, status));
   }
 
   void HandleInfer(Request&& request, std::string_view model, std::string_view model_version) {

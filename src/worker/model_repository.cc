@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "common/strings.h"
@@ -131,6 +132,29 @@ bool DefaultWarmup(const inference::ModelConfig& config, inference::ModelWarmup*
   return config.input_size() > 0;
 }
 
+// Reads a labels file (one label per line) that sits in the model's directory.
+absl::StatusOr<std::vector<std::string>> ReadLabels(const fs::path& model_dir,
+                                                    const std::string& filename) {
+  if (!IsValidModelName(filename)) {
+    return absl::InvalidArgumentError(
+        StrCat("label_filename '", filename, "' must be a plain file name in the model directory"));
+  }
+  const fs::path path = model_dir / filename;
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || size > (4u << 20)) {
+    return absl::InvalidArgumentError(
+        StrCat("labels file ", path.string(), " is missing, unreadable or larger than 4 MiB"));
+  }
+  std::ifstream in(path);
+  std::vector<std::string> labels;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(std::move(line));
+  }
+  return labels;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(Options options,
@@ -199,6 +223,11 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(
   }
   RETURN_IF_ERROR(CheckServable(*config));
   auto model = std::make_shared<ModelVersion>(name, version, config);
+  if (config->output_size() > 0 && !config->output(0).label_filename().empty()) {
+    ASSIGN_OR_RETURN(auto labels, ReadLabels(fs::path(options_.root) / name,
+                                             config->output(0).label_filename()));
+    model->set_labels(std::move(labels));
+  }
   auto batcher = std::make_unique<DynamicBatcher>(
       DynamicBatcher::OptionsFromConfig(*config, options_.max_queue_size), config,
       model->version_text(), std::move(instances), &model->stats(),

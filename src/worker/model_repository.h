@@ -39,6 +39,9 @@ class ModelVersion {
   ModelStats& stats() { return stats_; }
   DynamicBatcher& batcher() { return *batcher_; }
   void set_batcher(std::unique_ptr<DynamicBatcher> batcher) { batcher_ = std::move(batcher); }
+  // Class labels of the first output (its config label_filename), one per line; may be empty.
+  const std::vector<std::string>& labels() const { return labels_; }
+  void set_labels(std::vector<std::string> labels) { labels_ = std::move(labels); }
 
  private:
   const std::string name_;
@@ -46,6 +49,7 @@ class ModelVersion {
   const std::string version_text_;
   const std::shared_ptr<const inference::ModelConfig> config_;
   ModelStats stats_;
+  std::vector<std::string> labels_;
   std::unique_ptr<DynamicBatcher> batcher_;
 };
 

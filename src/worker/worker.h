@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "boost/asio/thread_pool.hpp"
 #include "grpc_service.pb.h"
 #include "nlohmann/json.hpp"
 #include "worker/metrics.h"
@@ -58,6 +59,8 @@ class Worker {
   ModelRepository& repository() { return *repository_; }
   WorkerMetrics& metrics() { return metrics_; }
   ControlQueue& control() { return control_; }
+  // Threads for request pre-processing that is too heavy for an event loop (image decoding).
+  boost::asio::thread_pool& preprocess_pool() { return preprocess_pool_; }
 
   // Looks up, validates and queues a request. An error is returned at once (and `done` is
   // not called); otherwise `done` is called later from an executor thread.
@@ -81,6 +84,7 @@ class Worker {
   WorkerMetrics metrics_;
   std::unique_ptr<ModelRepository> repository_;
   ControlQueue control_;
+  boost::asio::thread_pool preprocess_pool_{1};
 };
 
 inline constexpr char kServerName[] = "berth";

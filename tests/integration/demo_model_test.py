@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """The built-in demo model (models/demo/digits) served by the real `berth worker`: held-out
 handwritten digits come back with the right label over V2 REST."""
+import base64
 import json
 import os
+import struct
+import zlib
 import socket
 import subprocess
 import sys
@@ -22,7 +25,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-class DemoModelTest(unittest.TestCase):
+class DemoWorkerCase(unittest.TestCase):
+    """Starts a worker on models/demo for the tests of a subclass."""
+
     @classmethod
     def setUpClass(cls):
         cls.port = free_port()
@@ -65,6 +70,8 @@ class DemoModelTest(unittest.TestCase):
         with urllib.request.urlopen(request, timeout=30) as r:
             return json.load(r)
 
+
+class DemoModelTest(DemoWorkerCase):
     def test_metadata_and_config_describe_the_classifier(self):
         with urllib.request.urlopen(self.url("/v2/models/digits"), timeout=10) as r:
             meta = json.load(r)
@@ -86,6 +93,72 @@ class DemoModelTest(unittest.TestCase):
         self.assertGreaterEqual(correct, 9, "predicted %s for digits %s" % (predicted, labels))
         with open(os.path.join(ROOT, "models", "demo", "digits", "TRAINING.json")) as f:
             self.assertGreaterEqual(json.load(f)["held_out_accuracy"], 0.98)
+
+
+def png_bytes(values, invert=False):
+    """An 8-bit greyscale 28x28 PNG from 784 values in 0..1."""
+    pixels = [round((1 - v if invert else v) * 255) for v in values]
+    raw = b"".join(b"\x00" + bytes(pixels[r * 28:(r + 1) * 28]) for r in range(28))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+class ClassifyTest(DemoWorkerCase):
+    def classify(self, body, content_type):
+        request = urllib.request.Request(self.url("/v2/models/digits/classify"), data=body,
+                                         method="POST", headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    def test_a_png_of_a_seven_comes_back_as_7(self):
+        with open(os.path.join(ROOT, "tests", "fixtures", "digits", "7.png"), "rb") as f:
+            status, doc = self.classify(f.read(), "image/png")
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["predictions"][0]["label"], "7")
+        self.assertEqual(len(doc["predictions"]), 5)
+        self.assertGreater(doc["predictions"][0]["score"], 0.5)
+        self.assertAlmostEqual(sum(p["score"] for p in doc["predictions"]), 1.0, delta=0.2)
+        self.assertEqual((doc["model"], doc["version"]), ("digits", "1"))
+
+    def test_dark_on_light_digits_and_batches_of_instances(self):
+        with open(os.path.join(ROOT, "tests", "fixtures", "digits", "digits.json")) as f:
+            digits = json.load(f)
+        wanted = ["1", "4", "7"]
+        # Written like ink on paper: the worker inverts such images for this model.
+        instances = [{"image_base64": base64.b64encode(png_bytes(digits[d], invert=True)).decode()}
+                     for d in wanted]
+        instances[1]["image_base64"] = "data:image/png;base64," + instances[1]["image_base64"]
+        status, doc = self.classify(json.dumps({"instances": instances, "top_k": 2}).encode(),
+                                    "application/json")
+        self.assertEqual(status, 200, doc)
+        self.assertEqual([p[0]["label"] for p in doc["predictions"]], wanted)
+        self.assertEqual([len(p) for p in doc["predictions"]], [2, 2, 2])
+
+    def test_bad_images_get_clear_errors(self):
+        status, doc = self.classify(b"not an image", "image/png")
+        self.assertEqual(status, 400)
+        self.assertIn("not an image", doc["error"])
+        status, doc = self.classify(json.dumps({"image_base64": "%%%"}).encode(), "application/json")
+        self.assertEqual(status, 400)
+        self.assertIn("base64", doc["error"])
+        status, doc = self.classify(json.dumps({"instances": []}).encode(), "application/json")
+        self.assertEqual(status, 400)
+        status, doc = self.classify(json.dumps({"instances": [{"image_base64": "AA=="}] * 33}).encode(),
+                                    "application/json")
+        self.assertEqual(status, 400)
+        self.assertIn("at most 32", doc["error"])
+        with open(os.path.join(ROOT, "tests", "fixtures", "digits", "7.png"), "rb") as f:
+            truncated = f.read()[:100]
+        status, doc = self.classify(truncated, "image/png")
+        self.assertEqual(status, 400)
+        self.assertIn("PNG", doc["error"])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,43 @@
+// The image-classification stage of a worker: images in (JPEG/PNG bytes), top-k labelled
+// predictions out, around any model with one image input ([C,H,W] or [H,W,C], C = 1 or 3,
+// FP32) and one score output. Pre-processing follows the model's shape, with overrides in its
+// config parameters (berth.image.*; see docs/worker.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "imaging/transform.h"
+#include "model_config.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::worker {
+
+struct ClassifierSpec {
+  std::string input_name;
+  imaging::TensorSpec tensor;
+  enum class Invert { kNo, kYes, kAuto } invert = Invert::kNo;
+};
+
+// How to feed images to the model, or InvalidArgument naming why it is not an image
+// classifier.
+absl::StatusOr<ClassifierSpec> ClassifierSpecFromConfig(const inference::ModelConfig& config);
+
+// Decodes and converts `images` into one FP32 batch [N, ...] for the model.
+absl::StatusOr<std::vector<char>> ImagesToBatch(const std::vector<std::string>& images,
+                                                const ClassifierSpec& spec);
+
+// Images from a classify request body: a raw JPEG/PNG (`content_type` image/...), or JSON with
+// "image_base64" (plain or a data URI) or "instances": [{"image_base64": ...}, ...]. Also reads
+// "top_k" from the JSON.
+absl::Status ParseClassifyRequest(std::string_view content_type, const std::string& body,
+                                  size_t max_images, std::vector<std::string>* images,
+                                  int* top_k);
+
+// {"predictions": [...]} for one image, or a list of lists for "instances" requests.
+nlohmann::json PredictionsJson(std::span<const float> scores, size_t images, int top_k,
+                               bool softmax, const std::vector<std::string>& labels,
+                               bool batch_form);
+
+}  // namespace berth::worker

@@ -1,0 +1,100 @@
+#include "worker/image_classifier.h"
+
+#include <gtest/gtest.h>
+
+namespace berth::worker {
+namespace {
+
+inference::ModelConfig Classifier(std::vector<int64_t> dims) {
+  inference::ModelConfig config;
+  config.set_name("c");
+  config.set_max_batch_size(8);
+  auto* in = config.add_input();
+  in->set_name("x");
+  in->set_data_type(inference::TYPE_FP32);
+  for (int64_t d : dims) in->add_dims(d);
+  auto* out = config.add_output();
+  out->set_name("y");
+  out->set_data_type(inference::TYPE_FP32);
+  out->add_dims(1000);
+  return config;
+}
+
+TEST(ImageClassifierTest, ImageNetDefaultsFollowTheInputShape) {
+  auto spec = ClassifierSpecFromConfig(Classifier({3, 224, 224}));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->tensor.nchw);
+  EXPECT_EQ(spec->tensor.resize_shorter, 256);
+  EXPECT_FLOAT_EQ(spec->tensor.mean[0], 0.485f);
+  auto nhwc = ClassifierSpecFromConfig(Classifier({224, 224, 3}));
+  ASSERT_TRUE(nhwc.ok());
+  EXPECT_FALSE(nhwc->tensor.nchw);
+}
+
+TEST(ImageClassifierTest, ConfigParametersOverrideDefaults) {
+  auto config = Classifier({1, 28, 28});
+  auto& params = *config.mutable_parameters();
+  params["berth.image.mean"].set_string_value("0.5");
+  params["berth.image.std"].set_string_value("0.25,0.25,0.25");
+  params["berth.image.invert"].set_string_value("auto");
+  auto spec = ClassifierSpecFromConfig(config);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->tensor.channels, 1);
+  EXPECT_FLOAT_EQ(spec->tensor.mean[2], 0.5f);
+  EXPECT_FLOAT_EQ(spec->tensor.std[0], 0.25f);
+  EXPECT_EQ(spec->invert, ClassifierSpec::Invert::kAuto);
+  params["berth.image.invert"].set_string_value("maybe");
+  EXPECT_EQ(ClassifierSpecFromConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
+  params["berth.image.invert"].set_string_value("false");
+  params["berth.image.mean"].set_string_value("0.5,x");
+  EXPECT_EQ(ClassifierSpecFromConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ImageClassifierTest, RefusesModelsThatAreNotImageClassifiers) {
+  EXPECT_FALSE(ClassifierSpecFromConfig(Classifier({16})).ok());
+  EXPECT_FALSE(ClassifierSpecFromConfig(Classifier({2, 224, 224})).ok());
+  EXPECT_FALSE(ClassifierSpecFromConfig(Classifier({3, -1, -1})).ok());
+  auto two_inputs = Classifier({3, 224, 224});
+  *two_inputs.add_input() = two_inputs.input(0);
+  EXPECT_FALSE(ClassifierSpecFromConfig(two_inputs).ok());
+}
+
+TEST(ImageClassifierTest, ParsesRequestForms) {
+  std::vector<std::string> images;
+  int top_k = 5;
+  ASSERT_TRUE(ParseClassifyRequest("image/png", "PNGDATA", 8, &images, &top_k).ok());
+  EXPECT_EQ(images, std::vector<std::string>{"PNGDATA"});
+  images.clear();
+  ASSERT_TRUE(ParseClassifyRequest("application/json",
+                                   R"({"instances":[{"image_base64":"aGk="},)"
+                                   R"({"image_base64":"data:image/png;base64,aGk="}],"top_k":3})",
+                                   8, &images, &top_k)
+                  .ok());
+  EXPECT_EQ(images, (std::vector<std::string>{"hi", "hi"}));
+  EXPECT_EQ(top_k, 3);
+  images.clear();
+  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"image_url":"http://x"})", 8, &images,
+                                 &top_k)
+                .code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(ParseClassifyRequest("application/json", "{", 8, &images, &top_k).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"top_k":0,"image_base64":"aGk="})", 8,
+                                 &images, &top_k)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ImageClassifierTest, PredictionsUseLabelsOrIndices) {
+  std::vector<float> scores = {0.1f, 0.7f, 0.2f, 0.6f, 0.3f, 0.1f};
+  auto one = PredictionsJson(scores, 2, 1, false, {"a", "b"}, true);
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_EQ(one[0][0]["label"], "b");
+  EXPECT_EQ(one[1][0]["index"], 0);
+  EXPECT_EQ(one[1][0]["label"], "a");
+  auto unlabelled = PredictionsJson(std::span<const float>(scores).first(3), 1, 1, false, {}, false);
+  EXPECT_EQ(unlabelled[0]["label"], "1");
+}
+
+}  // namespace
+}  // namespace berth::worker
