@@ -1,4 +1,5 @@
 #include "protocol/grpc_codec.h"
+#include "tests/protocol/protocol_test_util.h"
 
 #include <cstdint>
 #include <cstring>
@@ -20,24 +21,8 @@ using inference::InferParameter;
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 
-void ExpectInvalid(const absl::Status& status, std::initializer_list<std::string_view> parts) {
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  for (std::string_view part : parts) {
-    EXPECT_NE(Msg(status).find(part), std::string_view::npos)
-        << "message \"" << Msg(status) << "\" lacks \"" << part << "\"";
-  }
-}
-
-template <typename T>
-std::string Raw(std::initializer_list<T> values) {
-  std::string out(values.size() * sizeof(T), '\0');
-  size_t at = 0;
-  for (T v : values) {
-    std::memcpy(out.data() + at, &v, sizeof(T));
-    at += sizeof(T);
-  }
-  return out;
-}
+using testing::ExpectInvalid;
+using testing::Raw;
 
 ModelInferRequest::InferInputTensor* AddInput(ModelInferRequest* message, std::string name,
                                               std::string datatype,

@@ -1,4 +1,5 @@
 #include "protocol/rest_codec.h"
+#include "tests/protocol/protocol_test_util.h"
 
 #include <cmath>
 #include <cstdint>
@@ -56,25 +57,8 @@ absl::Status Parse(std::string_view text) {
   return Parse(text, &request);
 }
 
-// Expects an InvalidArgument error whose message contains every one of `parts`.
-void ExpectInvalid(const absl::Status& status, std::initializer_list<std::string_view> parts) {
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  for (std::string_view part : parts) {
-    EXPECT_NE(Msg(status).find(part), std::string_view::npos)
-        << "message \"" << Msg(status) << "\" lacks \"" << part << "\"";
-  }
-}
-
-template <typename T>
-std::string Raw(std::initializer_list<T> values) {
-  std::string out(values.size() * sizeof(T), '\0');
-  size_t at = 0;
-  for (T v : values) {
-    std::memcpy(out.data() + at, &v, sizeof(T));
-    at += sizeof(T);
-  }
-  return out;
-}
+using testing::ExpectInvalid;
+using testing::Raw;
 
 std::string BytesTensor(std::initializer_list<std::string_view> elements) {
   std::vector<char> out;
