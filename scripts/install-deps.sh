@@ -32,8 +32,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]%%=*}"
   fi
 fi
+# npm only fetches packages here; a machine that has one (e.g. from NodeSource) keeps it.
 if ! command -v npm >/dev/null; then
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm=9.2.0~ds1-1 ||
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
 fi
 
 # --- ONNX Runtime (npm package that carries the Linux x64 library and matching headers) -----
