@@ -327,15 +327,11 @@ class Session : public std::enable_shared_from_this<Session> {
                    bool keep_alive) {
     const auto& config = target->config();
     const bool batched = config.max_batch_size() > 0;
-    std::vector<std::string> images;
-    int top_k = 5;
-    absl::Status status = ParseClassifyRequest(
-        content_type, body, batched ? static_cast<size_t>(config.max_batch_size()) : 1, &images,
-        &top_k);
-    const bool batch_form = content_type.substr(0, 6) != "image/" &&
-                            body.find("\"instances\"") != std::string::npos;
+    auto parsed = ParseClassifyRequest(
+        content_type, body, batched ? static_cast<size_t>(config.max_batch_size()) : 1);
     absl::StatusOr<std::vector<char>> tensor =
-        status.ok() ? ImagesToBatch(images, spec) : absl::StatusOr<std::vector<char>>(status);
+        parsed.ok() ? ImagesToBatch(parsed->images, spec)
+                    : absl::StatusOr<std::vector<char>>(parsed.status());
     if (!tensor.ok()) return SendFromExecutor(ErrorResponse(version, keep_alive, tensor.status()));
     auto queued = std::make_unique<QueuedRequest>();
     queued->arrival = Clock::now();
@@ -344,13 +340,13 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& input = queued->request.inputs.emplace_back();
     input.name = spec.input_name;
     input.datatype = protocol::DataType::kFp32;
-    if (batched) input.shape.push_back(static_cast<int64_t>(images.size()));
+    if (batched) input.shape.push_back(static_cast<int64_t>(parsed->images.size()));
     for (int64_t d : config.input(0).dims()) input.shape.push_back(d);
     input.SetOwned(*std::move(tensor));
-    const size_t count = images.size();
+    const size_t count = parsed->images.size();
     auto self = shared_from_this();
-    queued->done = [self, target, count, top_k, batch_form, version, keep_alive](
-                       absl::StatusOr<protocol::InferResponse> result) {
+    queued->done = [self, target, count, top_k = parsed->top_k, instances = parsed->instances,
+                    version, keep_alive](absl::StatusOr<protocol::InferResponse> result) {
       if (!result.ok() || result->outputs.empty() ||
           result->outputs[0].datatype != protocol::DataType::kFp32) {
         return self->SendFromExecutor(ErrorResponse(
@@ -361,26 +357,13 @@ class Session : public std::enable_shared_from_this<Session> {
       const auto& data = result->outputs[0].data;
       std::span<const float> scores(reinterpret_cast<const float*>(data.data()),
                                     data.size() / sizeof(float));
-      // Scores that are already probabilities (each row in [0,1], summing to 1) are kept;
-      // anything else is treated as logits.
-      bool probabilities = !scores.empty();
-      const size_t per_image = count ? scores.size() / count : 0;
-      for (size_t i = 0; probabilities && i < count; ++i) {
-        double sum = 0;
-        for (float v : scores.subspan(i * per_image, per_image)) {
-          probabilities = probabilities && v >= 0.0f && v <= 1.0f;
-          sum += v;
-        }
-        probabilities = probabilities && std::abs(sum - 1.0) < 1e-3;
-      }
       nlohmann::json doc = {
-          {"predictions", PredictionsJson(scores, count, top_k, !probabilities,
-                                          target->labels(), batch_form)},
+          {"predictions", PredictionsJson(scores, count, top_k, target->labels(), instances)},
           {"model", target->name()},
           {"version", target->version_text()}};
       self->SendFromExecutor(JsonResponse(version, keep_alive, doc));
     };
-    status = worker_->Infer(std::move(queued));
+    absl::Status status = worker_->Infer(std::move(queued));
     if (!status.ok()) SendFromExecutor(ErrorResponse(version, keep_alive, status));
   }
 

@@ -1,6 +1,7 @@
 #include "worker/image_classifier.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
@@ -157,12 +158,12 @@ absl::StatusOr<std::vector<char>> ImagesToBatch(const std::vector<std::string>& 
   return batch;
 }
 
-absl::Status ParseClassifyRequest(std::string_view content_type, const std::string& body,
-                                  size_t max_images, std::vector<std::string>* images,
-                                  int* top_k) {
+absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_type,
+                                                     const std::string& body, size_t max_images) {
+  ClassifyRequest request;
   if (content_type.substr(0, 6) == "image/") {
-    images->push_back(body);
-    return absl::OkStatus();
+    request.images.push_back(body);
+    return request;
   }
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
@@ -175,7 +176,7 @@ absl::Status ParseClassifyRequest(std::string_view content_type, const std::stri
         doc["top_k"].get<int64_t>() > 1000) {
       return absl::InvalidArgumentError("\"top_k\" must be an integer from 1 to 1000");
     }
-    *top_k = doc["top_k"].get<int>();
+    request.top_k = doc["top_k"].get<int>();
   }
   auto take = [&](const nlohmann::json& item, size_t index) -> absl::Status {
     if (!item.is_object() || !item.contains("image_base64") || !item["image_base64"].is_string()) {
@@ -190,7 +191,7 @@ absl::Status ParseClassifyRequest(std::string_view content_type, const std::stri
     if (!bytes.ok()) {
       return absl::InvalidArgumentError(StrCat("instance ", index, ": ", Msg(bytes.status())));
     }
-    images->push_back(*std::move(bytes));
+    request.images.push_back(*std::move(bytes));
     return absl::OkStatus();
   };
   if (doc.contains("instances")) {
@@ -206,27 +207,37 @@ absl::Status ParseClassifyRequest(std::string_view content_type, const std::stri
     for (size_t i = 0; i < instances.size(); ++i) {
       if (auto status = take(instances[i], i); !status.ok()) return status;
     }
-    return absl::OkStatus();
+    request.instances = true;
+    return request;
   }
-  return take(doc, 0);
+  if (auto status = take(doc, 0); !status.ok()) return status;
+  return request;
 }
 
 nlohmann::json PredictionsJson(std::span<const float> scores, size_t images, int top_k,
-                               bool softmax, const std::vector<std::string>& labels,
-                               bool batch_form) {
+                               const std::vector<std::string>& labels, bool instances) {
   const size_t per_image = images ? scores.size() / images : 0;
+  bool probabilities = !scores.empty();
+  for (size_t i = 0; probabilities && i < images; ++i) {
+    double sum = 0;
+    for (float v : scores.subspan(i * per_image, per_image)) {
+      probabilities = probabilities && v >= 0.0f && v <= 1.0f;
+      sum += v;
+    }
+    probabilities = probabilities && std::abs(sum - 1.0) < 1e-3;
+  }
   nlohmann::json all = nlohmann::json::array();
   for (size_t i = 0; i < images; ++i) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& p : imaging::TopK(scores.subspan(i * per_image, per_image), top_k, softmax,
-                                       labels)) {
+    for (const auto& p : imaging::TopK(scores.subspan(i * per_image, per_image), top_k,
+                                       !probabilities, labels)) {
       nlohmann::json item = {{"index", p.index}, {"score", p.score}};
       item["label"] = p.label.empty() ? std::to_string(p.index) : p.label;
       list.push_back(std::move(item));
     }
     all.push_back(std::move(list));
   }
-  return batch_form ? all : (all.empty() ? nlohmann::json::array() : all[0]);
+  return instances ? all : (all.empty() ? nlohmann::json::array() : all[0]);
 }
 
 }  // namespace berth::worker

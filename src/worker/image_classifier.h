@@ -28,16 +28,22 @@ absl::StatusOr<ClassifierSpec> ClassifierSpecFromConfig(const inference::ModelCo
 absl::StatusOr<std::vector<char>> ImagesToBatch(const std::vector<std::string>& images,
                                                 const ClassifierSpec& spec);
 
-// Images from a classify request body: a raw JPEG/PNG (`content_type` image/...), or JSON with
-// "image_base64" (plain or a data URI) or "instances": [{"image_base64": ...}, ...]. Also reads
-// "top_k" from the JSON.
-absl::Status ParseClassifyRequest(std::string_view content_type, const std::string& body,
-                                  size_t max_images, std::vector<std::string>* images,
-                                  int* top_k);
+struct ClassifyRequest {
+  std::vector<std::string> images;  // encoded JPEG/PNG bytes
+  int top_k = 5;
+  bool instances = false;  // sent as "instances": answer with one list per image
+};
 
-// {"predictions": [...]} for one image, or a list of lists for "instances" requests.
+// Reads a classify request body: a raw JPEG/PNG (`content_type` image/...), or JSON with
+// "image_base64" (plain or a data URI) or "instances": [{"image_base64": ...}, ...], and an
+// optional "top_k".
+absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_type,
+                                                     const std::string& body, size_t max_images);
+
+// The top-k predictions of each of `images` rows of `scores`: one list, or a list of lists
+// when `instances`. Scores that are already probabilities (each row in [0,1], summing to 1)
+// are kept; anything else is treated as logits and goes through a softmax.
 nlohmann::json PredictionsJson(std::span<const float> scores, size_t images, int top_k,
-                               bool softmax, const std::vector<std::string>& labels,
-                               bool batch_form);
+                               const std::vector<std::string>& labels, bool instances);
 
 }  // namespace berth::worker

@@ -60,40 +60,41 @@ TEST(ImageClassifierTest, RefusesModelsThatAreNotImageClassifiers) {
 }
 
 TEST(ImageClassifierTest, ParsesRequestForms) {
-  std::vector<std::string> images;
-  int top_k = 5;
-  ASSERT_TRUE(ParseClassifyRequest("image/png", "PNGDATA", 8, &images, &top_k).ok());
-  EXPECT_EQ(images, std::vector<std::string>{"PNGDATA"});
-  images.clear();
-  ASSERT_TRUE(ParseClassifyRequest("application/json",
-                                   R"({"instances":[{"image_base64":"aGk="},)"
-                                   R"({"image_base64":"data:image/png;base64,aGk="}],"top_k":3})",
-                                   8, &images, &top_k)
-                  .ok());
-  EXPECT_EQ(images, (std::vector<std::string>{"hi", "hi"}));
-  EXPECT_EQ(top_k, 3);
-  images.clear();
-  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"image_url":"http://x"})", 8, &images,
-                                 &top_k)
+  auto raw = ParseClassifyRequest("image/png", "PNGDATA", 8);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw->images, std::vector<std::string>{"PNGDATA"});
+  EXPECT_FALSE(raw->instances);
+  auto batch = ParseClassifyRequest("application/json",
+                                    R"({"instances":[{"image_base64":"aGk="},)"
+                                    R"({"image_base64":"data:image/png;base64,aGk="}],"top_k":3})",
+                                    8);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->images, (std::vector<std::string>{"hi", "hi"}));
+  EXPECT_EQ(batch->top_k, 3);
+  EXPECT_TRUE(batch->instances);
+  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"image_url":"http://x"})", 8)
+                .status()
                 .code(),
             absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(ParseClassifyRequest("application/json", "{", 8, &images, &top_k).code(),
+  EXPECT_EQ(ParseClassifyRequest("application/json", "{", 8).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"top_k":0,"image_base64":"aGk="})", 8,
-                                 &images, &top_k)
+  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"top_k":0,"image_base64":"aGk="})", 8)
+                .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ImageClassifierTest, PredictionsUseLabelsOrIndices) {
   std::vector<float> scores = {0.1f, 0.7f, 0.2f, 0.6f, 0.3f, 0.1f};
-  auto one = PredictionsJson(scores, 2, 1, false, {"a", "b"}, true);
+  auto one = PredictionsJson(scores, 2, 1, {"a", "b"}, true);
   ASSERT_EQ(one.size(), 2u);
   EXPECT_EQ(one[0][0]["label"], "b");
   EXPECT_EQ(one[1][0]["index"], 0);
   EXPECT_EQ(one[1][0]["label"], "a");
-  auto unlabelled = PredictionsJson(std::span<const float>(scores).first(3), 1, 1, false, {}, false);
+  auto unlabelled = PredictionsJson(std::span<const float>(scores).first(3), 1, 1, {}, false);
   EXPECT_EQ(unlabelled[0]["label"], "1");
+  std::vector<float> logits = {1.0f, 3.0f, 2.0f};  // not probabilities: softmax first
+  EXPECT_NEAR(PredictionsJson(logits, 1, 1, {}, false)[0]["score"].get<double>(), 0.66524, 1e-4);
 }
 
 }  // namespace
