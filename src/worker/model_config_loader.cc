@@ -47,15 +47,9 @@ absl::StatusOr<inference::ModelConfig> LoadModelConfig(const std::string& model_
   inference::ModelConfig config;
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec || size > (1u << 20)) {
-      return absl::InvalidArgumentError(
-          StrCat(path.string(), " is unreadable or larger than 1 MiB"));
-    }
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = ParseModelConfig(text.str(), path.string());
+    auto text = ReadSmallFile(path.string(), 1u << 20);
+    if (!text.ok()) return text.status();
+    auto parsed = ParseModelConfig(*text, path.string());
     if (!parsed.ok()) return parsed.status();
     config = *std::move(parsed);
   }
@@ -98,6 +92,19 @@ int InstanceCount(const inference::ModelConfig& config) {
   int count = 0;
   for (const auto& group : config.instance_group()) count += group.count() > 0 ? group.count() : 1;
   return count > 0 ? count : 1;
+}
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, uint64_t max_bytes) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  std::ifstream in(path, std::ios::binary);
+  if (ec || size > max_bytes || !in) {
+    return absl::InvalidArgumentError(StrCat(path, " is missing, unreadable or larger than ",
+                                             max_bytes, " bytes"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 bool IsValidModelName(std::string_view name) {

@@ -24,6 +24,10 @@ absl::Status CheckServable(const inference::ModelConfig& config);
 // Number of model instances (executors) the config asks for; at least 1.
 int InstanceCount(const inference::ModelConfig& config);
 
+// The whole content of a small file from a model directory; InvalidArgument when it is
+// missing, unreadable or larger than `max_bytes`.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, uint64_t max_bytes);
+
 // True for names that may become a directory name: [A-Za-z0-9_.-], not starting with '.',
 // 1..128 characters.
 bool IsValidModelName(std::string_view name);

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <random>
 
 #include "common/strings.h"
@@ -139,14 +139,8 @@ absl::StatusOr<std::vector<std::string>> ReadLabels(const fs::path& model_dir,
     return absl::InvalidArgumentError(
         StrCat("label_filename '", filename, "' must be a plain file name in the model directory"));
   }
-  const fs::path path = model_dir / filename;
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec || size > (4u << 20)) {
-    return absl::InvalidArgumentError(
-        StrCat("labels file ", path.string(), " is missing, unreadable or larger than 4 MiB"));
-  }
-  std::ifstream in(path);
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile((model_dir / filename).string(), 4u << 20));
+  std::istringstream in(text);
   std::vector<std::string> labels;
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
