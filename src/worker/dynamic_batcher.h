@@ -32,6 +32,7 @@ struct QueuedRequest {
   Clock::time_point enqueued;        // set by Enqueue
   Clock::time_point deadline = Clock::time_point::max();  // set by Enqueue
   InferCallback done;                // called exactly once, from an executor thread
+  std::shared_ptr<const void> model;  // keeps the model version serving it alive
 };
 
 class DynamicBatcher {

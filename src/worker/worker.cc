@@ -73,12 +73,10 @@ absl::Status Worker::Infer(std::unique_ptr<QueuedRequest> request) {
   int64_t rows = 1;
   RETURN_IF_ERROR(ValidateRequest(model->config(), request->request, &rows));
   request->rows = rows;
-  // The version stays alive until the callback runs, even if it is unloaded meanwhile.
-  auto done = std::move(request->done);
-  request->done = [model, done = std::move(done)](absl::StatusOr<protocol::InferResponse> r) {
-    done(std::move(r));
-  };
-  return model->batcher().Enqueue(std::move(request));
+  DynamicBatcher& batcher = model->batcher();
+  // The version stays alive as long as the request, even if it is unloaded meanwhile.
+  request->model = std::move(model);
+  return batcher.Enqueue(std::move(request));
 }
 
 nlohmann::json Worker::ServerMetadataJson() const {
