@@ -1,0 +1,208 @@
+import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { ApiError } from '../lib/api';
+
+export function ErrorBox({ error, title, onRetry }: { error: unknown; title?: string; onRetry?: () => void }) {
+  if (!error) return null;
+  const msg = error instanceof Error ? error.message : String(error);
+  const status = error instanceof ApiError ? error.status : null;
+  return (
+    <div className="alert alert-error" role="alert">
+      <div>
+        {title && <strong>{title}: </strong>}
+        {msg}
+        {status === 403 && ' (your key lacks the scope for this)'}
+      </div>
+      {onRetry && (
+        <button type="button" className="btn btn-small" onClick={onRetry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty">
+      <p className="empty-title">{title}</p>
+      {children && <div className="empty-body">{children}</div>}
+    </div>
+  );
+}
+
+export function Loading({ label = 'Loading…' }: { label?: string }) {
+  return (
+    <p className="muted" role="status" aria-live="polite">
+      <span className="spinner" aria-hidden="true" /> {label}
+    </p>
+  );
+}
+
+const statusClass: Record<string, string> = {
+  Ready: 'ok', Deploying: 'progress', Starting: 'progress', Pending: 'progress', Degraded: 'warn',
+  Draining: 'warn', Failed: 'bad', CrashLoopBackOff: 'bad', Deleting: 'muted', Retired: 'muted', Terminated: 'muted',
+};
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span className={`badge badge-${statusClass[status] ?? 'muted'}`}>{status}</span>;
+}
+
+export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
+  const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
+  useEffect(() => {
+    if (state === 'idle') return;
+    const t = setTimeout(() => setState('idle'), 2000);
+    return () => clearTimeout(t);
+  }, [state]);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setState('copied');
+    } catch {
+      setState('failed');
+    }
+  };
+  return (
+    <button type="button" className="btn btn-small" onClick={copy} aria-live="polite">
+      {state === 'copied' ? 'Copied' : state === 'failed' ? 'Select and copy by hand' : label}
+    </button>
+  );
+}
+
+export function CodeBlock({ code, label }: { code: string; label: string }) {
+  return (
+    <div className="code">
+      <div className="code-bar">
+        <span className="muted">{label}</span>
+        <CopyButton text={code} />
+      </div>
+      <pre tabIndex={0} aria-label={label}>
+        <code>{code}</code>
+      </pre>
+    </div>
+  );
+}
+
+/** Tabs following the WAI-ARIA tabs pattern (arrow keys move between tabs). */
+export function Tabs<T extends string>({
+  tabs, value, onChange, label, idPrefix,
+}: { tabs: { id: T; label: string }[]; value: T; onChange: (id: T) => void; label: string; idPrefix?: string }) {
+  const auto = useId();
+  const prefix = idPrefix ?? auto;
+  const refs = useRef<(HTMLButtonElement | null)[]>([]);
+  const onKey = (e: React.KeyboardEvent, i: number) => {
+    let next = -1;
+    if (e.key === 'ArrowRight') next = (i + 1) % tabs.length;
+    else if (e.key === 'ArrowLeft') next = (i - 1 + tabs.length) % tabs.length;
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = tabs.length - 1;
+    if (next >= 0) {
+      e.preventDefault();
+      onChange(tabs[next].id);
+      refs.current[next]?.focus();
+    }
+  };
+  return (
+    <div role="tablist" aria-label={label} className="tabs">
+      {tabs.map((t, i) => (
+        <button
+          key={t.id}
+          ref={(el) => { refs.current[i] = el; }}
+          type="button"
+          role="tab"
+          id={`${prefix}-tab-${t.id}`}
+          aria-selected={t.id === value}
+          aria-controls={`${prefix}-panel-${t.id}`}
+          tabIndex={t.id === value ? 0 : -1}
+          className={t.id === value ? 'tab active' : 'tab'}
+          onClick={() => onChange(t.id)}
+          onKeyDown={(e) => onKey(e, i)}
+        >
+          {t.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+export function TabPanel({ id, active, children, idPrefix }: { id: string; active: boolean; children: ReactNode; idPrefix: string }) {
+  if (!active) return null;
+  return (
+    <div role="tabpanel" id={`${idPrefix}-panel-${id}`} aria-labelledby={`${idPrefix}-tab-${id}`} className="tabpanel">
+      {children}
+    </div>
+  );
+}
+
+export function usePage<T>(items: T[], pageSize: number) {
+  const [page, setPage] = useState(0);
+  const pages = Math.max(1, Math.ceil(items.length / pageSize));
+  const current = Math.min(page, pages - 1);
+  return {
+    page: current,
+    pages,
+    setPage,
+    slice: items.slice(current * pageSize, current * pageSize + pageSize),
+    total: items.length,
+  };
+}
+
+export function Pagination({ page, pages, setPage, total, noun }: {
+  page: number; pages: number; setPage: (p: number) => void; total: number; noun: string;
+}) {
+  if (pages <= 1) return <p className="muted small">{total} {noun}</p>;
+  return (
+    <nav className="pagination" aria-label={`${noun} pages`}>
+      <button type="button" className="btn btn-small" disabled={page === 0} onClick={() => setPage(page - 1)}>
+        Previous
+      </button>
+      <span aria-live="polite">
+        Page {page + 1} of {pages} · {total} {noun}
+      </span>
+      <button type="button" className="btn btn-small" disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
+        Next
+      </button>
+    </nav>
+  );
+}
+
+/** An inline "are you sure?" that replaces a destructive button until confirmed or cancelled. */
+export function ConfirmButton({
+  label, confirmLabel, question, onConfirm, disabled, busy, className = 'btn btn-small btn-danger',
+}: {
+  label: string; confirmLabel: string; question: string; onConfirm: () => void; disabled?: boolean; busy?: boolean; className?: string;
+}) {
+  const [asking, setAsking] = useState(false);
+  const cancelRef = useRef<HTMLButtonElement>(null);
+  const triggerRef = useRef<HTMLButtonElement>(null);
+  const wasAsking = useRef(false);
+  useEffect(() => {
+    if (asking) cancelRef.current?.focus();
+    else if (wasAsking.current) triggerRef.current?.focus();
+    wasAsking.current = asking;
+  }, [asking]);
+  if (!asking) {
+    return (
+      <button ref={triggerRef} type="button" className={className} disabled={disabled || busy} onClick={() => setAsking(true)}>
+        {busy ? 'Working…' : label}
+      </button>
+    );
+  }
+  return (
+    <span className="confirm" role="group" aria-label={question}>
+      <span className="confirm-q">{question}</span>
+      <button type="button" className="btn btn-small btn-danger" onClick={() => { setAsking(false); onConfirm(); }}>
+        {confirmLabel}
+      </button>
+      <button
+        ref={cancelRef}
+        type="button"
+        className="btn btn-small"
+        onClick={() => setAsking(false)}
+        onKeyDown={(e) => { if (e.key === 'Escape') setAsking(false); }}
+      >
+        Cancel
+      </button>
+    </span>
+  );
+}

@@ -1,0 +1,128 @@
+// Objects of the control API (docs/api.md).
+
+export type Scope = string; // admin | deploy | read | invoke | invoke:SERVICE
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  prefix: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface CreatedKey extends ApiKey {
+  key: string;
+}
+
+export interface TensorSpec {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+export interface Model {
+  name: string;
+  format: string;
+  size_bytes: number;
+  sha256: string;
+  source: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  max_batch_size: number;
+  created_at: string;
+}
+
+export interface ServiceSpec {
+  name: string;
+  model: string;
+  replicas?: number;
+  resources?: { cpu?: number; memory?: string };
+  batching?: { max_batch_size?: number; max_queue_delay_us?: number };
+  image?: { enabled?: boolean; labels?: string[]; top_k?: number };
+}
+
+export type ServiceStatus = 'Deploying' | 'Ready' | 'Degraded' | 'Failed' | 'Deleting';
+
+export interface Service {
+  name: string;
+  model: string;
+  status: ServiceStatus;
+  reason?: string;
+  endpoint?: string;
+  grpc_endpoint?: string;
+  classify_endpoint?: string;
+  sample_curl?: string;
+  current_revision?: number;
+  latest_revision?: number;
+  replicas: number;
+  ready_replicas: number;
+  spec: ServiceSpec;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Revision {
+  number: number;
+  status: 'Deploying' | 'Ready' | 'Failed' | 'Retired';
+  reason?: string;
+  spec: ServiceSpec;
+  created_at: string;
+}
+
+export interface Replica {
+  id: string;
+  revision: number;
+  state: string;
+  pid?: number;
+  restarts: number;
+  reason?: string;
+  created_at: string;
+  ready_at?: string | null;
+}
+
+export interface MetricPoint {
+  time: string;
+  requests: number;
+  errors: number;
+  qps: number;
+  p50_ms: number;
+  p99_ms: number;
+  ready_replicas: number;
+  avg_batch_size: number;
+}
+
+export interface Metrics {
+  interval_s: number;
+  points: MetricPoint[];
+}
+
+export interface BerthEvent {
+  id: number | string;
+  time: string;
+  service: string;
+  object: string;
+  reason: string;
+  message: string;
+}
+
+export interface ServerInfo {
+  version: string;
+  data_dir: string;
+  http_port: number;
+  grpc_port: number;
+  cpus: number;
+  memory_bytes: number;
+  replicas_running: number;
+}
+
+export interface Prediction {
+  label: string;
+  index: number;
+  score: number;
+}
+
+export interface Items<T> {
+  items: T[];
+}

@@ -1,0 +1,347 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { useForm, useWatch } from 'react-hook-form';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useSearchParams } from 'react-router';
+import { api } from '../lib/api';
+import { dnsLabelError, parseMemory } from '../lib/format';
+import { isImageModel } from '../lib/samples';
+import type { Model, Service, ServiceSpec } from '../lib/types';
+import { usePageTitle } from '../components/Layout';
+import { Endpoints, SampleCode } from '../components/SampleCode';
+import { ErrorBox, Loading, StatusBadge } from '../components/ui';
+
+export const PRESETS = [
+  { cpu: 1, memory: '2Gi', label: '1 CPU / 2 GiB', hint: 'small models, demos' },
+  { cpu: 2, memory: '4Gi', label: '2 CPU / 4 GiB', hint: 'typical CNNs' },
+  { cpu: 4, memory: '16Gi', label: '4 CPU / 16 GiB', hint: 'large vision or text models' },
+  { cpu: 8, memory: '32Gi', label: '8 CPU / 32 GiB', hint: 'heavy models, high traffic' },
+];
+
+export interface DeployForm {
+  model: string;
+  name: string;
+  preset: number;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+  replicas: number;
+  imageEnabled: boolean;
+  labels: string;
+  topK: number;
+}
+
+export function buildSpec(f: DeployForm, imageModel: boolean): ServiceSpec {
+  const p = PRESETS[f.preset] ?? PRESETS[0];
+  const spec: ServiceSpec = {
+    name: f.name.trim(),
+    model: f.model,
+    replicas: Number(f.replicas),
+    resources: { cpu: p.cpu, memory: p.memory },
+    batching: { max_batch_size: Number(f.maxBatchSize), max_queue_delay_us: Number(f.maxQueueDelayUs) },
+  };
+  if (imageModel) {
+    const labels = f.labels.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+    spec.image = f.imageEnabled
+      ? { enabled: true, top_k: Number(f.topK), ...(labels.length ? { labels } : {}) }
+      : { enabled: false };
+  }
+  return spec;
+}
+
+function presetFor(spec: ServiceSpec | undefined): number {
+  const cpu = spec?.resources?.cpu;
+  const mem = parseMemory(spec?.resources?.memory);
+  const i = PRESETS.findIndex((p) => p.cpu === cpu && parseMemory(p.memory) === mem);
+  return i >= 0 ? i : 0;
+}
+
+function intRule(label: string, min: number, max: number) {
+  return {
+    validate: (v: unknown) => {
+      const n = Number(v);
+      if (v === '' || v == null || Number.isNaN(n)) return `${label}: enter a number.`;
+      if (!Number.isInteger(n)) return `${label}: use a whole number.`;
+      if (n < min || n > max) return `${label}: must be between ${min} and ${max}.`;
+      return true;
+    },
+  };
+}
+
+/** After PUT: poll the service until the new revision takes traffic (or fails). */
+export function DeployProgress({ name, model }: { name: string; model: Model | undefined }) {
+  const svc = useQuery({
+    queryKey: ['service', name],
+    queryFn: () => api.service(name),
+    refetchInterval: (q) => {
+      const s = q.state.data as Service | undefined;
+      return s && (settled(s) || s.status === 'Failed') ? false : 1000;
+    },
+  });
+  const s = svc.data;
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const ready = s ? settled(s) : false;
+  useEffect(() => {
+    if (ready) headingRef.current?.focus();
+  }, [ready]);
+  return (
+    <section className="card card-highlight" aria-labelledby="deploy-result-title" aria-live="polite">
+      <h2 id="deploy-result-title" ref={headingRef} tabIndex={-1}>
+        {!s ? `Deploying ${name}…` : ready ? `${name} is ready` : s.status === 'Failed' ? `${name} failed to deploy` : `Deploying ${name}…`}
+      </h2>
+      <ErrorBox error={svc.error} onRetry={() => svc.refetch()} />
+      {s && !ready && s.status !== 'Failed' && (
+        <p>
+          <span className="spinner" aria-hidden="true" /> <StatusBadge status={s.status} /> {s.ready_replicas} of {s.replicas} replicas ready
+          {s.reason ? ` — ${s.reason}` : ''}. This usually takes a few seconds.
+        </p>
+      )}
+      {s && s.status === 'Failed' && (
+        <div className="alert alert-error" role="alert">
+          {s.reason || 'The revision failed.'} See the <Link to={`/service/${name}?tab=events`}>events</Link> and{' '}
+          <Link to={`/service/${name}?tab=logs`}>logs</Link> for details.
+        </div>
+      )}
+      {s && ready && (
+        <>
+          <Endpoints service={s} />
+          <SampleCode service={s} model={model} />
+          <p className="row">
+            <Link className="btn btn-primary" to={`/service/${name}?tab=try`}>Try it</Link>
+            <Link className="btn" to={`/service/${name}`}>Open the service</Link>
+          </p>
+        </>
+      )}
+    </section>
+  );
+}
+
+function settled(s: Service): boolean {
+  if (s.status !== 'Ready') return false;
+  if (s.current_revision != null && s.latest_revision != null) return s.current_revision === s.latest_revision;
+  return true;
+}
+
+export function Deploy() {
+  usePageTitle('Deploy');
+  const [params] = useSearchParams();
+  const editing = params.get('service');
+  const client = useQueryClient();
+  const models = useQuery({ queryKey: ['models'], queryFn: api.models });
+  const existing = useQuery({ queryKey: ['service', editing], queryFn: () => api.service(editing!), enabled: Boolean(editing) });
+  const [deployed, setDeployed] = useState<string | null>(null);
+
+  const { register, handleSubmit, control, setValue, reset, getValues, formState: { errors, dirtyFields } } = useForm<DeployForm>({
+    mode: 'onTouched',
+    defaultValues: {
+      model: params.get('model') ?? '', name: params.get('model') ?? '', preset: 0, maxBatchSize: 8, maxQueueDelayUs: 500,
+      replicas: 1, imageEnabled: true, labels: '', topK: 5,
+    },
+  });
+
+  // Editing an existing service: start from its spec.
+  useEffect(() => {
+    const s = existing.data?.spec;
+    if (!s) return;
+    reset({
+      model: s.model, name: s.name, preset: presetFor(s), maxBatchSize: s.batching?.max_batch_size ?? 8,
+      maxQueueDelayUs: s.batching?.max_queue_delay_us ?? 500, replicas: s.replicas ?? 1,
+      imageEnabled: s.image?.enabled ?? true, labels: (s.image?.labels ?? []).join(', '), topK: s.image?.top_k ?? 5,
+    });
+  }, [existing.data, reset]);
+
+  const modelName = useWatch({ control, name: 'model' });
+  const preset = Number(useWatch({ control, name: 'preset' }));
+  const imageEnabled = useWatch({ control, name: 'imageEnabled' });
+  const items = useMemo(() => models.data?.items ?? [], [models.data]);
+  const model = items.find((m) => m.name === modelName);
+  const imageModel = isImageModel(model);
+  const maxBatch = model && model.max_batch_size > 0 ? model.max_batch_size : 1024;
+
+  // Pick a model by default; name the service after it unless the person typed a name.
+  useEffect(() => {
+    if (!modelName && items.length && !editing) setValue('model', items[0].name, { shouldValidate: false });
+  }, [items, modelName, editing, setValue]);
+  useEffect(() => {
+    if (!editing && modelName && !dirtyFields.name) setValue('name', modelName);
+    if (model && model.max_batch_size > 0 && Number(getValues('maxBatchSize')) > model.max_batch_size) {
+      setValue('maxBatchSize', model.max_batch_size);
+    }
+  }, [modelName, model, editing, dirtyFields.name, setValue, getValues]);
+
+  const deploy = useMutation({
+    mutationFn: (spec: ServiceSpec) => api.putService(spec),
+    onSuccess: (s) => {
+      client.setQueryData(['service', s.name], s);
+      client.invalidateQueries({ queryKey: ['services'] });
+      setDeployed(s.name);
+    },
+  });
+
+  const onSubmit = (f: DeployForm) => {
+    setDeployed(null);
+    deploy.mutate(buildSpec(f, imageModel));
+  };
+
+  const p = PRESETS[preset] ?? PRESETS[0];
+
+  return (
+    <main className="page" id="main">
+      <div className="page-head">
+        <h1>{editing ? `Update ${editing}` : 'Deploy a model'}</h1>
+      </div>
+      {deployed && <DeployProgress key={`${deployed}-${deploy.submittedAt}`} name={deployed} model={model} />}
+      {models.isPending && <Loading />}
+      <ErrorBox error={models.error} title="Could not load models" onRetry={() => models.refetch()} />
+      {models.data && items.length === 0 && (
+        <div className="card empty">
+          <p className="empty-title">No models to deploy yet</p>
+          <p><Link to="/models">Upload a model</Link> first.</p>
+        </div>
+      )}
+      {items.length > 0 && (
+        <form className="card form" onSubmit={handleSubmit(onSubmit)} noValidate aria-labelledby="deploy-form-title">
+          <h2 id="deploy-form-title" className="sr-only">Service settings</h2>
+          <div className="grid-2">
+            <div className="field">
+              <label htmlFor="d-model">Model</label>
+              <select id="d-model" {...register('model', { required: 'Pick a model.' })}>
+                {items.map((m) => <option key={m.name} value={m.name}>{m.name} ({m.format})</option>)}
+              </select>
+              <p className="field-error">{errors.model?.message}</p>
+            </div>
+            <div className="field">
+              <label htmlFor="d-name">Service name</label>
+              <input id="d-name" readOnly={Boolean(editing)} aria-invalid={errors.name ? true : undefined}
+                aria-describedby="d-name-help d-name-error"
+                {...register('name', { validate: (v) => dnsLabelError(v.trim()) ?? true })} />
+              <p id="d-name-help" className="help">Part of the endpoint URL. Deploying to an existing name updates it (a new revision).</p>
+              <p id="d-name-error" className="field-error">{errors.name?.message}</p>
+            </div>
+          </div>
+
+          <fieldset className="field">
+            <legend>Resources per replica</legend>
+            <input
+              id="d-preset"
+              type="range"
+              min={0}
+              max={PRESETS.length - 1}
+              step={1}
+              list="preset-ticks"
+              aria-label="Resources per replica"
+              aria-valuetext={p.label}
+              {...register('preset', { valueAsNumber: true })}
+            />
+            <datalist id="preset-ticks">{PRESETS.map((_, i) => <option key={i} value={i} />)}</datalist>
+            <div className="preset-labels" aria-hidden="true">
+              {PRESETS.map((x, i) => (
+                <button key={x.label} type="button" tabIndex={-1} className={i === preset ? 'preset active' : 'preset'}
+                  onClick={() => setValue('preset', i, { shouldDirty: true })}>
+                  {x.label}
+                </button>
+              ))}
+            </div>
+            <p className="help" data-testid="preset-value"><strong>{p.label}</strong> — {p.hint}</p>
+          </fieldset>
+
+          <div className="grid-3">
+            <div className="field">
+              <label htmlFor="d-batch">Max batch size</label>
+              <input id="d-batch" type="number" inputMode="numeric" min={1} max={maxBatch} aria-invalid={errors.maxBatchSize ? true : undefined}
+                aria-describedby="d-batch-help d-batch-error" {...register('maxBatchSize', intRule('Max batch size', 1, maxBatch))} />
+              <p id="d-batch-help" className="help">
+                {model?.max_batch_size ? `This model accepts batches up to ${model.max_batch_size}.` : 'Requests are grouped into batches up to this size.'}
+              </p>
+              <p id="d-batch-error" className="field-error">{errors.maxBatchSize?.message}</p>
+            </div>
+            <div className="field">
+              <label htmlFor="d-delay">Max queue delay (µs)</label>
+              <input id="d-delay" type="number" inputMode="numeric" min={0} max={1000000} aria-invalid={errors.maxQueueDelayUs ? true : undefined}
+                aria-describedby="d-delay-help d-delay-error" {...register('maxQueueDelayUs', intRule('Max queue delay', 0, 1000000))} />
+              <p id="d-delay-help" className="help">How long a request may wait for others to fill a batch.</p>
+              <p id="d-delay-error" className="field-error">{errors.maxQueueDelayUs?.message}</p>
+            </div>
+            <div className="field">
+              <label htmlFor="d-replicas">Replicas</label>
+              <input id="d-replicas" type="number" inputMode="numeric" min={0} max={64} aria-invalid={errors.replicas ? true : undefined}
+                aria-describedby="d-replicas-help d-replicas-error" {...register('replicas', intRule('Replicas', 0, 64))} />
+              <p id="d-replicas-help" className="help">Fixed number of worker processes (0 stops serving).</p>
+              <p id="d-replicas-error" className="field-error">{errors.replicas?.message}</p>
+            </div>
+          </div>
+
+          {imageModel && (
+            <fieldset className="field">
+              <legend>Image pre/post-processing</legend>
+              <label className="check">
+                <input type="checkbox" {...register('imageEnabled')} />
+                <span>
+                  Accept images (PNG/JPEG) at <code>/services/NAME/v1/classify</code> — decode, resize, normalise, and answer the top labels
+                </span>
+              </label>
+              {imageEnabled && (
+                <div className="grid-2">
+                  <div className="field">
+                    <label htmlFor="d-labels">Labels (optional)</label>
+                    <textarea id="d-labels" rows={2} placeholder="0, 1, 2, … (one per class, in output order)" {...register('labels')} />
+                    <p className="help">Without labels the class index is shown.</p>
+                  </div>
+                  <div className="field">
+                    <label htmlFor="d-topk">Top-k</label>
+                    <input id="d-topk" type="number" min={1} max={100} aria-invalid={errors.topK ? true : undefined}
+                      aria-describedby="d-topk-error" {...register('topK', intRule('Top-k', 1, 100))} />
+                    <p id="d-topk-error" className="field-error">{errors.topK?.message}</p>
+                  </div>
+                </div>
+              )}
+            </fieldset>
+          )}
+
+          <fieldset className="field coming-soon" disabled aria-describedby="autoscale-note">
+            <legend>Autoscaling <span className="chip">coming soon</span></legend>
+            <p id="autoscale-note" className="help">
+              The server does not autoscale yet: the replica count above is what runs. These settings will be enabled once it does.
+            </p>
+            <div className="grid-3">
+              <div className="field">
+                <label htmlFor="d-min">Min replicas</label>
+                <input id="d-min" type="number" defaultValue={0} />
+              </div>
+              <div className="field">
+                <label htmlFor="d-max">Max replicas</label>
+                <input id="d-max" type="number" defaultValue={4} />
+              </div>
+              <div className="field">
+                <label htmlFor="d-metric">Scale on</label>
+                <select id="d-metric" defaultValue="concurrency">
+                  <option value="concurrency">Concurrency per replica</option>
+                  <option value="rps">Requests per second</option>
+                  <option value="cpu">CPU %</option>
+                </select>
+              </div>
+            </div>
+            <label className="check"><input type="checkbox" defaultChecked /> <span>Scale to zero when idle</span></label>
+          </fieldset>
+
+          <fieldset className="field coming-soon" disabled>
+            <legend>Accelerator</legend>
+            <select aria-label="Accelerator slice" defaultValue="none">
+              <option value="none">None — this server has no accelerator pools</option>
+            </select>
+          </fieldset>
+
+          <p className="help">
+            Input formats: every service accepts V2 JSON, the binary tensor extension and gRPC/Protobuf; no choice is needed.
+          </p>
+
+          <ErrorBox error={deploy.error} title="Not deployed" />
+          <div className="row">
+            <button type="submit" className="btn btn-primary" disabled={deploy.isPending}>
+              {deploy.isPending ? 'Deploying…' : editing ? 'Update service' : 'Deploy'}
+            </button>
+            {editing && <Link className="btn" to={`/service/${editing}`}>Cancel</Link>}
+          </div>
+        </form>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,338 @@
+import { useEffect, useRef, useState } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { ApiError, api } from '../lib/api';
+import { formatClock, formatTime, relativeTime } from '../lib/format';
+import type { BerthEvent, Model, Revision, Service } from '../lib/types';
+import { usePageTitle } from '../components/Layout';
+import { ServiceCharts } from '../components/Charts';
+import { Endpoints, SampleCode } from '../components/SampleCode';
+import { TryIt } from '../components/TryIt';
+import {
+  ConfirmButton, Empty, ErrorBox, Loading, Pagination, StatusBadge, TabPanel, Tabs, usePage,
+} from '../components/ui';
+
+type Tab = 'overview' | 'try' | 'revisions' | 'events' | 'logs' | 'api';
+const TABS: { id: Tab; label: string }[] = [
+  { id: 'overview', label: 'Overview' },
+  { id: 'try', label: 'Try it' },
+  { id: 'revisions', label: 'Revisions' },
+  { id: 'events', label: 'Events' },
+  { id: 'logs', label: 'Logs' },
+  { id: 'api', label: 'Endpoint & code' },
+];
+
+function Replicas({ name }: { name: string }) {
+  const q = useQuery({ queryKey: ['replicas', name], queryFn: () => api.replicas(name), refetchInterval: 3000 });
+  const items = (q.data?.items ?? []).filter((r) => r.state !== 'Terminated');
+  return (
+    <section className="card" aria-labelledby="replicas-title">
+      <h2 id="replicas-title">Replicas</h2>
+      <ErrorBox error={q.error} onRetry={() => q.refetch()} />
+      {q.isPending && <Loading />}
+      {q.data && items.length === 0 && <Empty title="No replicas running" />}
+      {items.length > 0 && (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Replica</th><th scope="col">Revision</th><th scope="col">State</th>
+                <th scope="col" className="num">Restarts</th><th scope="col">PID</th><th scope="col">Ready since</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((r) => (
+                <tr key={r.id}>
+                  <td><code>{r.id}</code></td>
+                  <td>{r.revision}</td>
+                  <td><StatusBadge status={r.state} />{r.reason && <div className="small muted">{r.reason}</div>}</td>
+                  <td className="num">{r.restarts}</td>
+                  <td>{r.pid ?? '—'}</td>
+                  <td>{r.ready_at ? relativeTime(r.ready_at) : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Metrics({ name }: { name: string }) {
+  const q = useQuery({ queryKey: ['metrics', name], queryFn: () => api.metrics(name), refetchInterval: 3000 });
+  return (
+    <section className="card" aria-labelledby="metrics-title">
+      <div className="section-head">
+        <h2 id="metrics-title">Live metrics</h2>
+        <span className="small muted" aria-live="off">
+          last 15 minutes{q.data ? `, ${q.data.interval_s} s points` : ''} · refreshes every 3 s
+        </span>
+      </div>
+      <ErrorBox error={q.error} onRetry={() => q.refetch()} />
+      <ServiceCharts points={q.data?.points ?? []} />
+    </section>
+  );
+}
+
+function specSummary(r: Revision) {
+  const s = r.spec;
+  const parts = [
+    s.model,
+    s.resources ? `${s.resources.cpu ?? '?'} CPU / ${s.resources.memory ?? '?'}` : null,
+    s.replicas != null ? `${s.replicas} replica${s.replicas === 1 ? '' : 's'}` : null,
+    s.batching?.max_batch_size ? `batch ≤ ${s.batching.max_batch_size}` : null,
+    s.batching?.max_queue_delay_us != null ? `delay ${s.batching.max_queue_delay_us} µs` : null,
+    s.image?.enabled ? 'image' : null,
+  ];
+  return parts.filter(Boolean).join(' · ');
+}
+
+function Revisions({ service }: { service: Service }) {
+  const client = useQueryClient();
+  const q = useQuery({ queryKey: ['revisions', service.name], queryFn: () => api.revisions(service.name), refetchInterval: 3000 });
+  const [done, setDone] = useState<string | null>(null);
+  const rollback = useMutation({
+    mutationFn: () => api.rollback(service.name),
+    onSuccess: (s) => {
+      setDone(`Rolling back: revision ${s.latest_revision ?? ''} takes over once its replicas are ready.`);
+      client.invalidateQueries({ queryKey: ['revisions', service.name] });
+      client.invalidateQueries({ queryKey: ['service', service.name] });
+    },
+  });
+  const items = [...(q.data?.items ?? [])].sort((a, b) => b.number - a.number);
+  const page = usePage(items, 10);
+  const current = service.current_revision;
+  const previous = items.find((r) => current != null && r.number < current && r.status !== 'Failed');
+  return (
+    <section className="card" aria-labelledby="rev-title">
+      <div className="section-head">
+        <h2 id="rev-title">Revisions</h2>
+        <ConfirmButton
+          className="btn"
+          label={previous ? `Roll back to revision ${previous.number}` : 'Roll back'}
+          confirmLabel="Roll back"
+          question={`Deploy the spec of the previous revision as a new revision of ${service.name}?`}
+          disabled={items.length < 2}
+          busy={rollback.isPending}
+          onConfirm={() => rollback.mutate()}
+        />
+      </div>
+      <p className="help">
+        Each change of the spec is a new revision. A new revision takes traffic once all its replicas are ready; one that
+        fails leaves the old one serving. Roll back deploys the spec of the revision before the current one.
+      </p>
+      {done && <p className="alert alert-ok" role="status">{done}</p>}
+      <ErrorBox error={rollback.error} title="Not rolled back" />
+      <ErrorBox error={q.error} onRetry={() => q.refetch()} />
+      {q.isPending && <Loading />}
+      {items.length > 0 && (
+        <>
+          <ol className="revisions" data-testid="revisions">
+            {page.slice.map((r) => (
+              <li key={r.number} className={r.number === current ? 'rev current' : 'rev'}>
+                <div className="rev-head">
+                  <strong>Revision {r.number}</strong>
+                  <StatusBadge status={r.status} />
+                  {r.number === current && <span className="chip chip-accent">serving</span>}
+                  <span className="muted small">{formatTime(r.created_at)}</span>
+                </div>
+                <div className="small">{specSummary(r)}</div>
+                {r.reason && <div className="small muted">{r.reason}</div>}
+              </li>
+            ))}
+          </ol>
+          <Pagination {...page} noun="revisions" />
+        </>
+      )}
+    </section>
+  );
+}
+
+/** Events arrive oldest first; poll with `after` to get only the new ones. */
+function useEvents(name: string) {
+  const [events, setEvents] = useState<BerthEvent[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const last = useRef<string | number | null>(null);
+  useEffect(() => {
+    let stop = false;
+    let timer: ReturnType<typeof setTimeout>;
+    last.current = null;
+    setEvents([]);
+    const tick = async () => {
+      try {
+        // Drain in pages of 100 so a long history is read completely.
+        for (let i = 0; i < 50 && !stop; i++) {
+          const page = await api.events(name, last.current, 100);
+          if (stop) return;
+          if (page.items.length) {
+            last.current = page.items[page.items.length - 1].id;
+            setEvents((prev) => [...prev, ...page.items]);
+          }
+          if (page.items.length < 100) break;
+        }
+        setError(null);
+      } catch (e) {
+        if (!stop) setError(e);
+        if (e instanceof ApiError && e.status === 401) return;
+      }
+      if (!stop) timer = setTimeout(tick, 3000);
+    };
+    tick();
+    return () => { stop = true; clearTimeout(timer); };
+  }, [name]);
+  return { events, error };
+}
+
+function Events({ name }: { name: string }) {
+  const { events, error } = useEvents(name);
+  const newest = [...events].reverse();
+  const page = usePage(newest, 20);
+  return (
+    <section className="card" aria-labelledby="events-title">
+      <h2 id="events-title">Events</h2>
+      <ErrorBox error={error} />
+      {events.length === 0 && !error && <Empty title="No events yet" />}
+      {events.length > 0 && (
+        <>
+          <ol className="timeline" aria-label="Events, newest first">
+            {page.slice.map((e) => (
+              <li key={e.id} className={`event ev-${/Fail|Crash|Error/i.test(e.reason) ? 'bad' : /Ready|Created|Promoted/i.test(e.reason) ? 'ok' : 'info'}`}>
+                <time dateTime={e.time} title={formatTime(e.time)}>{formatClock(e.time)}</time>
+                <strong>{e.reason}</strong>
+                <span className="muted small">{e.object}</span>
+                <span className="event-msg">{e.message}</span>
+              </li>
+            ))}
+          </ol>
+          <Pagination {...page} noun="events" />
+        </>
+      )}
+    </section>
+  );
+}
+
+function Logs({ name }: { name: string }) {
+  const replicas = useQuery({ queryKey: ['replicas', name], queryFn: () => api.replicas(name) });
+  const [replica, setReplica] = useState<string>('');
+  const [tail, setTail] = useState(200);
+  const [follow, setFollow] = useState(true);
+  const q = useQuery({
+    queryKey: ['logs', name, replica, tail],
+    queryFn: () => api.logs(name, replica || null, tail),
+    refetchInterval: follow ? 3000 : false,
+  });
+  const pre = useRef<HTMLPreElement>(null);
+  useEffect(() => {
+    if (follow && pre.current) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [q.data, follow]);
+  return (
+    <section className="card" aria-labelledby="logs-title">
+      <div className="section-head">
+        <h2 id="logs-title">Logs</h2>
+        <div className="row">
+          <label htmlFor="log-replica" className="small">Replica</label>
+          <select id="log-replica" value={replica} onChange={(e) => setReplica(e.target.value)}>
+            <option value="">All replicas</option>
+            {(replicas.data?.items ?? []).map((r) => <option key={r.id} value={r.id}>{r.id} ({r.state})</option>)}
+          </select>
+          <label htmlFor="log-tail" className="small">Lines</label>
+          <select id="log-tail" value={tail} onChange={(e) => setTail(Number(e.target.value))}>
+            {[100, 200, 500, 1000].map((n) => <option key={n} value={n}>{n}</option>)}
+          </select>
+          <label className="check small"><input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow</label>
+          <button type="button" className="btn btn-small" onClick={() => q.refetch()}>Refresh</button>
+        </div>
+      </div>
+      <ErrorBox error={q.error} onRetry={() => q.refetch()} />
+      <pre ref={pre} className="logs" tabIndex={0} aria-label="Log lines" data-testid="logs">
+        {q.isPending ? 'Loading…' : q.data ? q.data : ''}
+        {q.data === '' && 'No log lines yet.'}
+      </pre>
+    </section>
+  );
+}
+
+export default function ServicePage() {
+  const { name = '' } = useParams();
+  usePageTitle(name);
+  const [params, setParams] = useSearchParams();
+  const navigate = useNavigate();
+  const client = useQueryClient();
+  const tab = (TABS.some((t) => t.id === params.get('tab')) ? params.get('tab') : 'overview') as Tab;
+  const svc = useQuery({ queryKey: ['service', name], queryFn: () => api.service(name), refetchInterval: 3000 });
+  const model = useQuery<Model>({
+    queryKey: ['model', svc.data?.model],
+    queryFn: () => api.model(svc.data!.model),
+    enabled: Boolean(svc.data?.model),
+  });
+  const del = useMutation({
+    mutationFn: () => api.deleteService(name),
+    onSuccess: () => {
+      client.invalidateQueries({ queryKey: ['services'] });
+      navigate('/');
+    },
+  });
+  const setTab = (t: Tab) => setParams(t === 'overview' ? {} : { tab: t }, { replace: true });
+  const s = svc.data;
+  const prefix = 'svc';
+
+  if (svc.isPending) return <main className="page" id="main"><h1>{name}</h1><Loading /></main>;
+  if (!s) {
+    return (
+      <main className="page" id="main">
+        <h1>{name}</h1>
+        <ErrorBox error={svc.error} title="Could not load the service" onRetry={() => svc.refetch()} />
+        {svc.error instanceof ApiError && svc.error.status === 404 && <p><Link to="/">Back to the overview</Link></p>}
+      </main>
+    );
+  }
+
+  return (
+    <main className="page" id="main">
+      <div className="page-head">
+        <div>
+          <p className="crumbs"><Link to="/">Services</Link> /</p>
+          <h1>{s.name} <StatusBadge status={s.status} /></h1>
+          <p className="muted small">
+            model <Link to="/models">{s.model}</Link> · {s.ready_replicas}/{s.replicas} replicas ready · revision{' '}
+            {s.current_revision ?? '—'}{s.latest_revision != null && s.latest_revision !== s.current_revision ? ` (revision ${s.latest_revision} rolling out)` : ''}
+            {' '}· updated {relativeTime(s.updated_at)}
+          </p>
+          {s.reason && s.status !== 'Ready' && <p className="small">{s.reason}</p>}
+        </div>
+        <div className="row">
+          <Link className="btn" to={`/deploy?service=${encodeURIComponent(s.name)}`}>Edit deployment</Link>
+          <ConfirmButton label="Delete" confirmLabel="Delete service" question={`Delete ${s.name}? Its endpoint stops answering.`}
+            className="btn btn-danger" busy={del.isPending} onConfirm={() => del.mutate()} />
+        </div>
+      </div>
+      <ErrorBox error={del.error} title="Not deleted" />
+      <ErrorBox error={svc.error} title="Could not refresh" />
+      <Tabs label="Service sections" tabs={TABS} value={tab} onChange={setTab} idPrefix={prefix} />
+      <TabPanel id="overview" active={tab === 'overview'} idPrefix={prefix}>
+        <Metrics name={name} />
+        <Replicas name={name} />
+      </TabPanel>
+      <TabPanel id="try" active={tab === 'try'} idPrefix={prefix}>
+        <div className="card"><TryIt service={s} model={model.data} /></div>
+      </TabPanel>
+      <TabPanel id="revisions" active={tab === 'revisions'} idPrefix={prefix}>
+        <Revisions service={s} />
+      </TabPanel>
+      <TabPanel id="events" active={tab === 'events'} idPrefix={prefix}>
+        <Events name={name} />
+      </TabPanel>
+      <TabPanel id="logs" active={tab === 'logs'} idPrefix={prefix}>
+        <Logs name={name} />
+      </TabPanel>
+      <TabPanel id="api" active={tab === 'api'} idPrefix={prefix}>
+        <section className="card">
+          <h2>Endpoint</h2>
+          <Endpoints service={s} />
+          <SampleCode service={s} model={model.data} />
+        </section>
+      </TabPanel>
+    </main>
+  );
+}
