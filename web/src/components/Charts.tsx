@@ -8,6 +8,8 @@ function Chart({ title, unit, points, series, summary }: {
   title: string; unit: string; points: MetricPoint[]; series: Series[]; summary: string;
 }) {
   const id = `chart-${title.replace(/\W+/g, '-').toLowerCase()}`;
+  // Gaps (no traffic) break lines into short pieces: show dots so single points stay visible.
+  const sparse = series.some((s) => points.filter((p) => p[s.key] != null).length < points.length);
   return (
     <figure className="chart" aria-labelledby={`${id}-t`}>
       <figcaption id={`${id}-t`}>
@@ -27,8 +29,9 @@ function Chart({ title, unit, points, series, summary }: {
             />
             {series.length > 1 && <Legend wrapperStyle={{ fontSize: 12 }} />}
             {series.map((s) => (
-              <Line key={s.key} type="monotone" dataKey={s.key} name={s.name} stroke={s.color} dot={false}
-                strokeWidth={2} isAnimationActive={false} connectNulls />
+              <Line key={s.key} type="monotone" dataKey={s.key} name={s.name} stroke={s.color}
+                dot={sparse ? { r: 2.5, fill: s.color, strokeWidth: 0 } : false}
+                strokeWidth={2} isAnimationActive={false} connectNulls={false} />
             ))}
           </LineChart>
         </ResponsiveContainer>

@@ -168,7 +168,9 @@ function ImageTry({ service, apiKey }: { service: Service; apiKey: string }) {
       (await dataPlane(classifyUrl(service), apiKey, img, img.type || 'image/png')) as { predictions: Prediction[] },
   });
   useEffect(() => () => { if (preview) URL.revokeObjectURL(preview); }, [preview]);
+  const [sent, setSent] = useState(0);
   const send = (b: Blob) => {
+    setSent((n) => n + 1);
     setPreview(URL.createObjectURL(b));
     classify.mutate(b);
   };
@@ -207,7 +209,7 @@ function ImageTry({ service, apiKey }: { service: Service; apiKey: string }) {
       </div>
       <div className="tryit-result" aria-live="polite">
         <h3>Result</h3>
-        <div className="result-box">
+        <div className="result-box" data-sent={sent} data-state={classify.status}>
           {preview && <img src={preview} alt="The image that was sent" className="preview" width={56} height={56} />}
           {classify.isPending && <p className="muted"><span className="spinner" aria-hidden="true" /> Classifying…</p>}
           {classify.data && <Predictions predictions={classify.data.predictions ?? []} />}

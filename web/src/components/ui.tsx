@@ -150,14 +150,15 @@ export function usePage<T>(items: T[], pageSize: number) {
 export function Pagination({ page, pages, setPage, total, noun }: {
   page: number; pages: number; setPage: (p: number) => void; total: number; noun: string;
 }) {
-  if (pages <= 1) return <p className="muted small">{total} {noun}</p>;
+  const nouns = total === 1 ? noun.replace(/s$/, '') : noun;
+  if (pages <= 1) return <p className="muted small">{total} {nouns}</p>;
   return (
     <nav className="pagination" aria-label={`${noun} pages`}>
       <button type="button" className="btn btn-small" disabled={page === 0} onClick={() => setPage(page - 1)}>
         Previous
       </button>
       <span aria-live="polite">
-        Page {page + 1} of {pages} · {total} {noun}
+        Page {page + 1} of {pages} · {total} {nouns}
       </span>
       <button type="button" className="btn btn-small" disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
         Next

@@ -1,0 +1,286 @@
+#!/usr/bin/env node
+// End-to-end journey of the console against a running `berth server`:
+//   sign in -> create a key -> upload a model -> deploy -> try it shows labels
+//   -> the chart shows the traffic -> update and roll back
+// Drives Debian's chromium through playwright-core and saves a screenshot of each page into
+// docs/screenshots/. Every wait has a deadline; nothing sleeps for a fixed time.
+//
+// Environment:
+//   BERTH_URL         the server (default http://127.0.0.1:8080)
+//   BERTH_ADMIN_KEY   an admin key (required)
+//   BERTH_E2E_MODEL   model file to upload (default models/demo/digits/1/model.onnx)
+//   BERTH_E2E_IMAGE   PNG to classify (default tests/fixtures/digits/3.png)
+//   BERTH_E2E_SCREENSHOTS  where to save screenshots (default docs/screenshots; "" = none)
+//   CHROMIUM          browser binary (default /usr/bin/chromium)
+import { chromium } from 'playwright-core';
+import { mkdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BASE = (process.env.BERTH_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+const ADMIN = process.env.BERTH_ADMIN_KEY;
+const MODEL = resolve(root, process.env.BERTH_E2E_MODEL ?? 'models/demo/digits/1/model.onnx');
+const IMAGE = resolve(root, process.env.BERTH_E2E_IMAGE ?? 'tests/fixtures/digits/3.png');
+const SHOTS = process.env.BERTH_E2E_SCREENSHOTS ?? resolve(root, 'docs/screenshots');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SUFFIX = Date.now().toString(36).slice(-5);
+const MODEL_NAME = `digits-${SUFFIX}`;
+const SERVICE = `digits-${SUFFIX}`;
+
+if (!ADMIN) {
+  console.error('journey: set BERTH_ADMIN_KEY to an admin key of the server at BERTH_URL');
+  process.exit(2);
+}
+for (const f of [MODEL, IMAGE, CHROMIUM]) {
+  if (!existsSync(f)) {
+    console.error(`journey: ${f} does not exist`);
+    process.exit(2);
+  }
+}
+
+let stepName = 'start';
+const t0 = Date.now();
+function step(name) {
+  stepName = name;
+  console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${name}`);
+}
+
+/** Polls `fn` until it returns a truthy value or the deadline passes. */
+async function until(what, fn, timeoutMs = 30000, everyMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function apiCall(method, path, body, key = ADMIN) {
+  const res = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light', baseURL: BASE });
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE }).catch(() => {});
+const page = await context.newPage();
+page.setDefaultTimeout(20000);
+const consoleErrors = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+async function shot(name, opts = {}) {
+  if (!SHOTS) return;
+  await mkdir(SHOTS, { recursive: true });
+  // Let fonts and images settle, then capture.
+  await page.evaluate(() => document.fonts.ready);
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true, animations: 'disabled', ...opts });
+}
+
+let traffic = null;
+try {
+  step('sign in');
+  await page.goto('/');
+  await page.waitForURL(/\/sign-in/);
+  await page.getByLabel('API key').waitFor();
+  await shot('01-sign-in');
+  await page.getByLabel('API key').fill('brth_not_a_real_key');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('That key was not accepted').waitFor();
+  await page.getByLabel('API key').fill(ADMIN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }) + document.cookie);
+  if (stored.includes(ADMIN)) throw new Error('the API key was stored where scripts can read it');
+
+  step('create a key');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys' }).click();
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  await page.getByLabel('Name', { exact: true }).fill(`e2e-ci-${SUFFIX}`);
+  await page.getByRole('checkbox', { name: /^deploy/ }).check();
+  await page.getByLabel('Expires').selectOption('30');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const newKey = page.getByTestId('new-key');
+  await newKey.waitFor();
+  const keyValue = await newKey.inputValue();
+  if (!keyValue.startsWith('brth_')) throw new Error(`unexpected key ${keyValue.slice(0, 8)}…`);
+  await page.getByText('It will not be shown again').waitFor();
+  await shot('02-keys-created', { mask: [newKey] });
+  await page.getByRole('button', { name: 'I have saved the key' }).click();
+  await page.getByRole('cell', { name: `e2e-ci-${SUFFIX}` }).waitFor();
+  if ((await page.content()).includes(keyValue)) throw new Error('the key is still on the page after "I have saved the key"');
+  // The new key signs in to the API.
+  await apiCall('GET', '/api/v1/whoami', undefined, keyValue);
+
+  step('upload a model');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
+  await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+  const uploader = page.getByRole('region', { name: 'Upload a model' });
+  await uploader.getByLabel('Model file').setInputFiles(MODEL);
+  await uploader.getByLabel('Model name').fill(MODEL_NAME);
+  await uploader.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.getByText(`Added ${MODEL_NAME}`).waitFor({ timeout: 120000 });
+  await page.getByRole('table').filter({ hasText: 'Inputs' }).first().waitFor();
+  await shot('03-models');
+
+  step('deploy');
+  await page.getByRole('link', { name: 'Deploy it' }).click();
+  await page.getByRole('heading', { name: 'Deploy a model' }).waitFor();
+  await page.getByLabel('Model', { exact: true }).selectOption(MODEL_NAME);
+  await page.getByLabel('Service name').fill(SERVICE);
+  const imageToggle = page.getByRole('checkbox', { name: /Accept images/ });
+  await imageToggle.waitFor();
+  await imageToggle.check();
+  await page.getByLabel('Labels (optional)').fill('0, 1, 2, 3, 4, 5, 6, 7, 8, 9');
+  await page.getByLabel('Max batch size').fill('8');
+  await shot('04-deploy-form');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.getByRole('heading', { name: `${SERVICE} is ready` }).waitFor({ timeout: 120000 });
+  await page.getByRole('tab', { name: 'Python' }).click();
+  await page.getByRole('tabpanel').getByText('import os, requests').waitFor();
+  await page.getByRole('tab', { name: 'curl' }).click();
+  await shot('05-deployed');
+
+  step('try it');
+  await page.getByRole('link', { name: 'Try it' }).click();
+  await page.getByRole('tab', { name: 'Try it', selected: true }).waitFor();
+  await page.getByRole('button', { name: /Create a temporary key/ }).click();
+  const pad = page.getByTestId('drawpad');
+  await pad.waitFor();
+  // Draw a "7": a stroke across the top, then down to the bottom-left.
+  const box = await pad.boundingBox();
+  const at = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];
+  await page.mouse.move(...at(0.28, 0.22));
+  await page.mouse.down();
+  for (const [fx, fy] of [[0.5, 0.22], [0.72, 0.22], [0.6, 0.5], [0.48, 0.8]]) await page.mouse.move(...at(fx, fy), { steps: 8 });
+  await page.mouse.up();
+  await page.getByRole('button', { name: 'Classify drawing' }).click();
+  await page.getByTestId('predictions').locator('li').first().waitFor({ timeout: 30000 });
+  const drawn = await page.getByTestId('predictions').locator('li').allInnerTexts();
+  console.log(`  drawing of a 7 -> ${drawn.map((t) => t.replace(/\s+/g, ' ')).join(' | ')}`);
+  await page.getByLabel('Image to classify').setInputFiles(IMAGE);
+  await page.locator('.result-box[data-sent="2"][data-state="success"]').waitFor({ timeout: 30000 });
+  const labels = await page.getByTestId('predictions').locator('li').allInnerTexts();
+  if (labels.length < 1 || labels.length > 5) throw new Error(`expected 1..5 labels, got ${labels.length}`);
+  console.log(`  ${IMAGE.split('/').pop()} -> ${labels.map((t) => t.replace(/\s+/g, ' ')).join(' | ')}`);
+  await shot('06-try-it');
+
+  step('send traffic and watch the chart');
+  const invokeKey = (await apiCall('POST', '/api/v1/keys', { name: `e2e-traffic-${SUFFIX}`, scopes: [`invoke:${SERVICE}`], expires_in_days: 1 })).key;
+  const png = await readFile(IMAGE);
+  let sent = 0;
+  let failed = 0;
+  let stop = false;
+  traffic = (async () => {
+    while (!stop) {
+      const res = await fetch(`${BASE}/services/${SERVICE}/v1/classify`, {
+        method: 'POST', headers: { Authorization: `Bearer ${invokeKey}`, 'Content-Type': 'image/png' }, body: png,
+      }).catch(() => null);
+      if (res?.ok) sent++; else failed++;
+      await res?.arrayBuffer().catch(() => {});
+    }
+  })();
+  traffic.stop = () => { stop = true; return traffic; };
+  await page.getByRole('tab', { name: 'Overview' }).click();
+  const qpsNow = page.getByTestId('chart-requests-per-second-now');
+  await until('the QPS chart to show traffic', async () => {
+    const t = await qpsNow.innerText();
+    const n = Number((/([\d.,]+) req\/s/.exec(t)?.[1] ?? '0').replace(/,/g, ''));
+    return n > 0;
+  }, 60000, 500);
+  await page.locator('.recharts-line-curve').first().waitFor();
+  await until('the latency chart to show p99', async () => /p99 [\d.]/.test(await page.getByTestId('chart-latency-now').innerText()), 30000, 500);
+  await traffic.stop();
+  console.log(`  sent ${sent} requests (${failed} failed); chart says "${await qpsNow.innerText()}"`);
+  await shot('07-service-live');
+
+  step('overview');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+  const row = page.getByRole('row').filter({ hasText: SERVICE });
+  await row.getByText('Ready').waitFor();
+  await until('the overview to show QPS for the service', async () => {
+    const cells = await row.locator('td.num').allInnerTexts();
+    return cells[0] && cells[0] !== '—';
+  }, 30000, 500);
+  await shot('08-overview');
+
+  step('update the service (new revision)');
+  await row.getByRole('link', { name: SERVICE }).click();
+  await page.getByRole('link', { name: 'Edit deployment' }).click();
+  await page.getByRole('heading', { name: `Update ${SERVICE}` }).waitFor();
+  await until('the form to load the current spec', async () => (await page.getByLabel('Max batch size').inputValue()) === '8');
+  await page.getByLabel('Max batch size').fill('16');
+  await page.getByRole('button', { name: 'Update service' }).click();
+  await page.getByRole('heading', { name: `${SERVICE} is ready` }).waitFor({ timeout: 120000 });
+
+  step('roll back');
+  await page.getByRole('link', { name: 'Open the service' }).click();
+  await page.getByRole('tab', { name: 'Revisions' }).click();
+  const revs = page.getByTestId('revisions');
+  await revs.getByText('Revision 2').waitFor();
+  await page.getByRole('button', { name: /Roll back to revision 1/ }).click();
+  await page.getByRole('button', { name: 'Roll back', exact: true }).click();
+  await page.getByText(/Rolling back/).waitFor();
+  await revs.getByText('Revision 3').waitFor({ timeout: 30000 });
+  await until('revision 3 to serve with the spec of revision 1', async () => {
+    const s = await apiCall('GET', `/api/v1/services/${SERVICE}`);
+    return s.current_revision === 3 && s.status === 'Ready' && s.spec?.batching?.max_batch_size === 8;
+  }, 120000, 500);
+  await revs.locator('li.current').filter({ hasText: 'Revision 3' }).waitFor({ timeout: 10000 });
+  await shot('09-revisions');
+
+  step('events and logs');
+  await page.getByRole('tab', { name: 'Events' }).click();
+  await page.getByRole('list', { name: 'Events, newest first' }).locator('li').first().waitFor();
+  await shot('10-events');
+  await page.getByRole('tab', { name: 'Logs' }).click();
+  await until('the logs to load', async () => !/^Loading/.test(await page.getByTestId('logs').innerText()));
+  await shot('11-logs');
+
+  step('dark theme');
+  await page.getByRole('button', { name: /Switch to dark theme/ }).click();
+  await page.getByRole('tab', { name: 'Overview' }).click();
+  await page.locator('.recharts-line-curve').first().waitFor();
+  await shot('12-service-dark');
+  await page.getByRole('button', { name: /Switch to light theme/ }).click();
+
+  step('sign out');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+  const after = await page.request.get('/api/v1/whoami');
+  if (after.status() !== 401) throw new Error(`after sign-out /api/v1/whoami answered ${after.status()}, expected 401`);
+
+  const relevant = consoleErrors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e));
+  if (relevant.length) console.log(`  browser console errors:\n    ${relevant.join('\n    ')}`);
+  console.log(`journey passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+} catch (e) {
+  console.error(`journey FAILED at step "${stepName}": ${e.message}`);
+  if (SHOTS) {
+    await mkdir(SHOTS, { recursive: true });
+    await page.screenshot({ path: `${SHOTS}/failure.png`, fullPage: true }).catch(() => {});
+    console.error(`  screenshot of the failure: ${SHOTS}/failure.png`);
+  }
+  if (consoleErrors.length) console.error(`  browser console errors:\n    ${consoleErrors.join('\n    ')}`);
+  process.exitCode = 1;
+} finally {
+  if (traffic) await traffic.stop();
+  await browser.close();
+}

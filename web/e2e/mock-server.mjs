@@ -1,0 +1,304 @@
+#!/usr/bin/env node
+// A stand-in for `berth server` that follows docs/api.md closely enough to develop the console
+// and its end-to-end journey without the C++ server: in-memory keys, models, services,
+// revisions, replicas, events and metrics; fake predictions on the data plane.
+// It is a development tool only; the journey's real target is `berth server`.
+//   node e2e/mock-server.mjs [--port 8080] [--dist dist]   (prints the admin key)
+import { createServer } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+
+const args = process.argv.slice(2);
+const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : def; };
+const port = Number(opt('port', process.env.PORT ?? 8080));
+const dist = resolve(opt('dist', new URL('../dist', import.meta.url).pathname));
+const now = () => new Date().toISOString();
+const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const keys = new Map(); // hash -> key record
+const sessions = new Map(); // cookie -> key hash
+const models = new Map();
+const services = new Map();
+const events = [];
+const requestLog = new Map(); // service -> [{t, ms, ok}]
+let eventId = 0;
+let keyId = 0;
+
+function makeKey(name, scopes, days) {
+  const secret = `brth_${randomBytes(4).toString('hex')}_${randomBytes(18).toString('base64url')}`;
+  const rec = {
+    id: String(++keyId), name, scopes, prefix: secret.slice(0, 12), created_at: now(),
+    expires_at: days ? new Date(Date.now() + days * 86400e3).toISOString() : null, last_used_at: null,
+  };
+  keys.set(createHash('sha256').update(secret).digest('hex'), rec);
+  return { ...rec, key: secret };
+}
+const admin = makeKey('admin', ['admin']);
+console.log(`admin key: ${admin.key}`);
+
+function event(service, object, reason, message) {
+  events.push({ id: ++eventId, time: now(), service, object, reason, message });
+}
+
+function send(res, status, body, headers = {}) {
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json', ...headers });
+  res.end(status === 204 ? undefined : text);
+}
+const err = (res, status, error, headers) => send(res, status, { error }, headers);
+
+async function body(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+function auth(req, dataPlane = false) {
+  const h = req.headers.authorization;
+  if (h?.startsWith('Bearer ')) {
+    const rec = keys.get(createHash('sha256').update(h.slice(7)).digest('hex'));
+    if (rec) rec.last_used_at = now();
+    return rec ?? null;
+  }
+  if (dataPlane) return null;
+  const cookie = /(?:^|;\s*)berth_session=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+  const hash = cookie && sessions.get(cookie);
+  return hash ? { ...keys.get(hash), viaCookie: true } : null;
+}
+const can = (k, ...scopes) => k.scopes.includes('admin') || scopes.some((s) => k.scopes.includes(s));
+
+function publicService(s) {
+  const base = `http://${s.host}`;
+  const ready = s.replicas.filter((r) => r.state === 'Ready').length;
+  return {
+    name: s.name, model: s.spec.model, status: s.status, reason: s.reason ?? '',
+    endpoint: `${base}/v2/models/${s.name}`, grpc_endpoint: `${s.host.split(':')[0]}:8081`,
+    ...(s.spec.image?.enabled ? { classify_endpoint: `${base}/services/${s.name}/v1/classify` } : {}),
+    sample_curl: s.spec.image?.enabled
+      ? `curl -H "Authorization: Bearer $BERTH_KEY" -H "Content-Type: image/png" --data-binary @digit.png ${base}/services/${s.name}/v1/classify`
+      : `curl -H "Authorization: Bearer $BERTH_KEY" -d @request.json ${base}/v2/models/${s.name}/infer`,
+    current_revision: s.current, latest_revision: s.revisions.length, replicas: s.spec.replicas ?? 1, ready_replicas: ready,
+    spec: s.spec, created_at: s.created_at, updated_at: s.updated_at,
+  };
+}
+
+function rollout(s) {
+  const number = s.revisions.length;
+  s.status = 'Deploying';
+  s.updated_at = now();
+  event(s.name, `revision/${number}`, 'Created', `revision ${number} created`);
+  const want = s.spec.replicas ?? 1;
+  const fresh = Array.from({ length: want }, (_, i) => ({
+    id: `${s.name}-r${number}-${i}`, revision: number, state: 'Starting', pid: 1000 + Math.floor(Math.random() * 9000),
+    restarts: 0, reason: '', created_at: now(), ready_at: null,
+  }));
+  s.replicas.push(...fresh);
+  setTimeout(() => {
+    for (const r of fresh) { r.state = 'Ready'; r.ready_at = now(); event(s.name, `replica/${r.id}`, 'ReplicaReady', `replica ${r.id} is ready`); }
+    for (const r of s.replicas) if (r.revision !== number && r.state === 'Ready') { r.state = 'Terminated'; }
+    s.replicas = s.replicas.filter((r) => r.state !== 'Terminated');
+    const old = s.revisions[s.current - 1];
+    if (old && s.current !== number) old.status = 'Retired';
+    s.revisions[number - 1].status = 'Ready';
+    s.current = number;
+    s.status = want > 0 ? 'Ready' : 'Ready';
+    s.updated_at = now();
+    s.logs.push(`${now()} worker: revision ${number} loaded model ${s.spec.model}, ${want} replica(s) ready`);
+    event(s.name, `revision/${number}`, 'RevisionReady', `revision ${number} takes traffic`);
+  }, 1500);
+}
+
+function metrics(name) {
+  const log = requestLog.get(name) ?? [];
+  const interval = 5;
+  const end = Math.floor(Date.now() / 1000 / interval) * interval;
+  const points = [];
+  const s = services.get(name);
+  for (let t = end - 180; t <= end; t += interval) {
+    const inWin = log.filter((r) => r.t >= t * 1000 && r.t < (t + interval) * 1000);
+    const ms = inWin.map((r) => r.ms).sort((a, b) => a - b);
+    const q = (p) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] : 0);
+    points.push({
+      time: new Date(t * 1000).toISOString(), requests: inWin.length, errors: inWin.filter((r) => !r.ok).length,
+      qps: inWin.length / interval, p50_ms: q(0.5), p99_ms: q(0.99),
+      ready_replicas: s ? s.replicas.filter((r) => r.state === 'Ready').length : 0, avg_batch_size: inWin.length ? 1 + Math.random() : 0,
+    });
+  }
+  return { interval_s: interval, points };
+}
+
+async function serveStatic(req, res, path) {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png' };
+  let file = join(dist, path);
+  if (!file.startsWith(dist)) return err(res, 404, 'not found');
+  try {
+    if (!(await stat(file)).isFile()) throw new Error();
+  } catch {
+    file = join(dist, 'index.html');
+  }
+  res.writeHead(200, { 'Content-Type': types[extname(file)] ?? 'application/octet-stream' });
+  res.end(await readFile(file));
+}
+
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, `http://${req.headers.host}`);
+  const p = url.pathname;
+  const m = req.method;
+  try {
+    if (p === '/healthz') return send(res, 200, 'ok');
+    // ---------- data plane (Bearer only)
+    let dm;
+    if ((dm = /^\/services\/([^/]+)\/v1\/classify$/.exec(p)) || (dm = /^\/v2\/models\/([^/]+)\/infer$/.exec(p))) {
+      const k = auth(req, true);
+      if (!k) return err(res, 401, 'missing or invalid API key: send Authorization: Bearer KEY');
+      const name = dm[1];
+      if (!can(k, 'deploy', 'invoke', `invoke:${name}`)) return err(res, 403, `this key cannot invoke ${name}`);
+      const s = services.get(name);
+      if (!s) return err(res, 404, `no service named ${name}`);
+      const b = await body(req);
+      const t0 = Date.now();
+      if (!s.replicas.some((r) => r.state === 'Ready')) return err(res, 503, `no replica of ${name} is ready`, { 'Retry-After': '1' });
+      const ms = 2 + Math.random() * 6;
+      (requestLog.get(name) ?? requestLog.set(name, []).get(name)).push({ t: t0, ms, ok: true });
+      if (p.endsWith('/classify')) {
+        if (req.headers['content-type'] !== 'image/png' && req.headers['content-type'] !== 'image/jpeg') {
+          return err(res, 415, 'send the image as Content-Type image/png or image/jpeg');
+        }
+        const labels = s.spec.image?.labels ?? Array.from({ length: 10 }, (_, i) => String(i));
+        const seed = createHash('sha256').update(b).digest()[0];
+        const raw = labels.map((_, i) => Math.exp(-((i - (seed % labels.length)) ** 2)));
+        const sum = raw.reduce((a, c) => a + c, 0);
+        const predictions = raw.map((v, i) => ({ label: labels[i], index: i, score: v / sum }))
+          .sort((a, c) => c.score - a.score).slice(0, s.spec.image?.top_k ?? 5);
+        return send(res, 200, { model_name: name, predictions });
+      }
+      return send(res, 200, { model_name: name, outputs: [{ name: 'logits', datatype: 'FP32', shape: [1, 10], data: Array(10).fill(0.1) }] });
+    }
+    if (!p.startsWith('/api/')) return serveStatic(req, res, p);
+
+    // ---------- control API
+    if (p === '/api/v1/session' && m === 'POST') {
+      const { key } = JSON.parse((await body(req)).toString() || '{}');
+      const hash = createHash('sha256').update(String(key ?? '')).digest('hex');
+      if (!keys.has(hash)) return err(res, 401, 'invalid API key');
+      const cookie = randomBytes(24).toString('base64url');
+      sessions.set(cookie, hash);
+      res.setHeader('Set-Cookie', `berth_session=${cookie}; HttpOnly; SameSite=Strict; Path=/`);
+      return send(res, 204);
+    }
+    const k = auth(req);
+    if (!k) return err(res, 401, 'missing or invalid API key');
+    if (k.viaCookie && m !== 'GET' && req.headers['x-berth-console'] !== '1') return err(res, 403, 'missing X-Berth-Console header');
+    if (p === '/api/v1/session' && m === 'DELETE') {
+      const cookie = /(?:^|;\s*)berth_session=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+      sessions.delete(cookie);
+      res.setHeader('Set-Cookie', 'berth_session=; Max-Age=0; Path=/');
+      return send(res, 204);
+    }
+    const write = m !== 'GET';
+    if (p === '/api/v1/whoami') { const { viaCookie, ...rest } = k; return send(res, 200, rest); }
+    if (p === '/api/v1/server') {
+      return send(res, 200, { version: '0.0.0-mock', data_dir: '/tmp/berth-mock', http_port: port, grpc_port: port + 1, cpus: 2, memory_bytes: 8 * 2 ** 30,
+        replicas_running: [...services.values()].reduce((a, s) => a + s.replicas.filter((r) => r.state === 'Ready').length, 0) });
+    }
+    if (p.startsWith('/api/v1/keys')) {
+      if (!can(k)) return err(res, 403, 'managing keys needs the admin scope');
+      if (p === '/api/v1/keys' && m === 'GET') return send(res, 200, { items: [...keys.values()] });
+      if (p === '/api/v1/keys' && m === 'POST') {
+        const b = JSON.parse((await body(req)).toString());
+        if (!b.name) return err(res, 400, 'name: required');
+        if (!Array.isArray(b.scopes) || !b.scopes.length) return err(res, 400, 'scopes: give at least one scope');
+        return send(res, 201, makeKey(b.name, b.scopes, b.expires_in_days));
+      }
+      const id = p.split('/')[4];
+      for (const [h, rec] of keys) if (rec.id === id) { keys.delete(h); return send(res, 204); }
+      return err(res, 404, `no key with id ${id}`);
+    }
+    if (write && !can(k, 'deploy')) return err(res, 403, 'this needs the deploy scope');
+    if (p === '/api/v1/models' && m === 'GET') return send(res, 200, { items: [...models.values()] });
+    if (p === '/api/v1/models' && m === 'POST') {
+      let name = url.searchParams.get('name');
+      let bytes;
+      let source = 'upload';
+      if ((req.headers['content-type'] ?? '').startsWith('application/json')) {
+        const b = JSON.parse((await body(req)).toString());
+        name = b.name;
+        source = b.uri;
+        if (!/^(file|https?|s3):\/\//.test(b.uri ?? '')) return err(res, 400, 'uri: use file://, http://, https:// or s3://');
+        bytes = Buffer.from(source);
+      } else {
+        if (req.headers['content-type'] !== 'application/octet-stream') return err(res, 415, 'upload the file as application/octet-stream');
+        bytes = await body(req);
+      }
+      if (!name || !DNS.test(name)) return err(res, 400, 'name: must be a DNS label');
+      if (models.has(name)) return err(res, 409, `a model named ${name} exists`);
+      if (bytes.length < 16) return err(res, 400, 'not an ONNX or TorchScript model (the file is too small)');
+      const model = {
+        name, format: 'onnx', size_bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), source,
+        inputs: [{ name: 'image', datatype: 'FP32', shape: [-1, 1, 28, 28] }], outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+        max_batch_size: 32, created_at: now(),
+      };
+      models.set(name, model);
+      return send(res, 201, model);
+    }
+    let mm;
+    if ((mm = /^\/api\/v1\/models\/([^/]+)$/.exec(p))) {
+      const model = models.get(mm[1]);
+      if (!model) return err(res, 404, `no model named ${mm[1]}`);
+      if (m === 'GET') return send(res, 200, model);
+      if ([...services.values()].some((s) => s.spec.model === mm[1])) return err(res, 409, `model ${mm[1]} is used by a service; delete the service first`);
+      models.delete(mm[1]);
+      return send(res, 204);
+    }
+    if (p === '/api/v1/services' && m === 'GET') return send(res, 200, { items: [...services.values()].map(publicService) });
+    if (p === '/api/v1/events') {
+      const svc = url.searchParams.get('service');
+      const after = Number(url.searchParams.get('after') ?? 0);
+      const limit = Number(url.searchParams.get('limit') ?? 100);
+      return send(res, 200, { items: events.filter((e) => (!svc || e.service === svc) && e.id > after).slice(0, limit) });
+    }
+    if ((mm = /^\/api\/v1\/services\/([^/]+)(?:\/([a-z]+))?$/.exec(p))) {
+      const [, name, sub] = mm;
+      let s = services.get(name);
+      if (!sub && m === 'PUT') {
+        const spec = JSON.parse((await body(req)).toString());
+        if (!DNS.test(name)) return err(res, 400, 'name: must be a DNS label');
+        if (!models.has(spec.model)) return err(res, 400, `spec.model: no model named ${spec.model}`);
+        if (spec.replicas != null && (spec.replicas < 0 || spec.replicas > 64)) return err(res, 400, 'spec.replicas: must be between 0 and 64');
+        spec.name = name;
+        const created = !s;
+        if (!s) {
+          s = { name, host: req.headers.host, spec, revisions: [], replicas: [], current: null, status: 'Deploying', logs: [], created_at: now(), updated_at: now() };
+          services.set(name, s);
+          event(name, `service/${name}`, 'Created', `service ${name} created`);
+        } else if (JSON.stringify(s.spec) === JSON.stringify(spec)) {
+          return send(res, 200, publicService(s));
+        }
+        s.spec = spec;
+        s.revisions.push({ number: s.revisions.length + 1, status: 'Deploying', reason: '', spec, created_at: now() });
+        rollout(s);
+        return send(res, created ? 201 : 200, publicService(s));
+      }
+      if (!s) return err(res, 404, `no service named ${name}`);
+      if (!sub && m === 'GET') return send(res, 200, publicService(s));
+      if (!sub && m === 'DELETE') { services.delete(name); event(name, `service/${name}`, 'Deleted', 'service deleted'); return send(res, 202, publicService(s)); }
+      if (sub === 'rollback' && m === 'POST') {
+        const prev = s.revisions[(s.current ?? 1) - 2];
+        if (!prev) return err(res, 409, 'there is no revision before the current one');
+        s.spec = prev.spec;
+        s.revisions.push({ number: s.revisions.length + 1, status: 'Deploying', reason: `rollback to revision ${prev.number}`, spec: prev.spec, created_at: now() });
+        rollout(s);
+        return send(res, 200, publicService(s));
+      }
+      if (sub === 'revisions') return send(res, 200, { items: s.revisions });
+      if (sub === 'replicas') return send(res, 200, { items: s.replicas });
+      if (sub === 'metrics') return send(res, 200, metrics(name));
+      if (sub === 'logs') return send(res, 200, s.logs.slice(-Number(url.searchParams.get('tail') ?? 200)).join('\n'));
+    }
+    return err(res, 404, `no route for ${m} ${p}`);
+  } catch (e) {
+    return err(res, 500, String(e));
+  }
+});
+server.listen(port, '127.0.0.1', () => console.log(`mock berth server on http://127.0.0.1:${port}`));
