@@ -1,6 +1,9 @@
 // berth: one binary for the worker, the server and the CLI.
 #include "CLI/CLI.hpp"
+#include "app/probe_command.h"
+#include "app/server_command.h"
 #include "app/worker_command.h"
+#include "cli/cli.h"
 #include "worker/worker.h"
 
 int main(int argc, char** argv) {
@@ -9,6 +12,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", berth::worker::ServerVersion());
   int exit_code = 0;
   berth::app::AddWorkerCommand(app, &exit_code);
+  berth::app::AddServerCommand(app, &exit_code);
+  berth::app::AddProbeCommand(app, &exit_code);
+  berth::cli::AddCliCommands(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,6 +1,10 @@
 #include "app/worker_command.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <thread>
 
 #include "backends/onnx/onnx_backend.h"
@@ -19,7 +23,21 @@ struct WorkerFlags {
   std::string model_control_mode = "none";
   std::string log_format = "text";
   std::string log_level = "info";
+  std::string port_file;   // where to write the bound ports once serving (for supervisors)
+  std::string replica_id;  // set by berth server's local driver; names the process
+  std::string owner;       // the data directory of that server
 };
+
+// Writes {"http_port": H, "grpc_port": G} to `path` atomically (write, then rename).
+bool WritePortFile(const std::string& path, int http_port, int grpc_port) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  fprintf(f, "{\"http_port\": %d, \"grpc_port\": %d, \"pid\": %d}\n", http_port, grpc_port,
+          static_cast<int>(getpid()));
+  const bool ok = fclose(f) == 0;
+  return ok && rename(tmp.c_str(), path.c_str()) == 0;
+}
 
 int RunWorker(WorkerFlags& flags) {
   const auto format =
@@ -59,6 +77,11 @@ int RunWorker(WorkerFlags& flags) {
   (*http)->Start();
   spdlog::info("serving HTTP on {}:{} and gRPC on {}:{}", flags.options.http_address,
                (*http)->port(), flags.options.grpc_address, (*grpc)->port());
+  if (!flags.port_file.empty() &&
+      !WritePortFile(flags.port_file, (*http)->port(), (*grpc)->port())) {
+    spdlog::critical("cannot write the port file {}: {}", flags.port_file, strerror(errno));
+    return 1;
+  }
   int received = 0;
   sigwait(&signals, &received);
   spdlog::info("received signal {}, shutting down", received);
@@ -127,6 +150,12 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
+  cmd->add_option("--port-file", flags->port_file,
+                  "Write the bound HTTP and gRPC ports to this file (JSON) once serving");
+  cmd->add_option("--replica-id", flags->replica_id, "Replica this worker serves (berth server)")
+      ->group("");
+  cmd->add_option("--data-dir-owner", flags->owner, "Data directory of the server that started it")
+      ->group("");
   cmd->callback([flags, exit_code] { *exit_code = RunWorker(*flags); });
 }
 

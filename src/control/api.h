@@ -1,0 +1,101 @@
+// The control API (/api/v1): keys, sessions, models, services, revisions, replicas, logs,
+// events and traffic, as JSON documents in and out (docs/api.md). Transport-independent:
+// the HTTP front end authenticates, reads the body (or streams an upload to a file) and hands
+// over an ApiRequest; handlers may block (database, model probes), so they run on a pool.
+// Thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/auth.h"
+#include "control/controller.h"
+#include "control/store.h"
+#include "gateway/traffic_stats.h"
+#include "models/model_fetch.h"
+
+namespace berth::control {
+
+struct ApiRequest {
+  std::string method;  // GET, POST, PUT, DELETE
+  std::vector<std::string> path;  // segments after /api/v1
+  std::map<std::string, std::string> query;
+  std::string body;
+  std::string content_type;
+  std::string host;   // the Host header, for endpoint URLs
+  std::string cookie;  // the Cookie header
+  Principal principal;
+  bool authenticated = false;
+  // A streamed upload (POST /models?name=...): already on disk with its digest.
+  std::string upload_path;
+  uint64_t upload_bytes = 0;
+  std::string upload_sha256;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct ApiOptions {
+  std::string data_dir;
+  std::string public_url;  // e.g. http://models.example.com; empty: from the Host header
+  int grpc_port = 8081;
+  uint64_t max_model_bytes = 4ull << 30;
+  models::FetchOptions fetch;
+  int64_t probe_timeout_ms = 120000;
+};
+
+class ControlApi {
+ public:
+  ControlApi(const ApiOptions& options, Store* store, Controller* controller,
+             Authenticator* auth, gateway::TrafficStats* traffic);
+
+  ApiResponse Handle(ApiRequest& request);
+
+  // Registers a model from a file already in the data directory's temporary area (moved into
+  // place on success, removed on failure). Used for uploads and by the built-in demo.
+  absl::StatusOr<ModelRecord> RegisterModel(const std::string& name, const std::string& file,
+                                            uint64_t size, const std::string& sha256,
+                                            const std::string& source,
+                                            const nlohmann::json& extra);
+  // Creates the first admin key when the store has none; returns it (empty otherwise).
+  absl::StatusOr<std::string> BootstrapAdminKey();
+  // A path for an incoming upload under the data directory.
+  std::string TempPath();
+
+  static bool IsValidName(std::string_view name);
+
+ private:
+  absl::StatusOr<ApiResponse> Route(ApiRequest& r);
+  absl::StatusOr<ApiResponse> Keys(ApiRequest& r);
+  absl::StatusOr<ApiResponse> Models(ApiRequest& r);
+  absl::StatusOr<ApiResponse> Services(ApiRequest& r);
+  absl::StatusOr<ApiResponse> Session(ApiRequest& r);
+  absl::StatusOr<ApiResponse> ApplyService(const std::string& name, const nlohmann::json& body,
+                                           bool create_only, const std::string& host);
+  absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& body,
+                                               const ModelRecord& model);
+  absl::Status WriteRevisionRepository(const std::string& service, int revision,
+                                       const nlohmann::json& spec, const ModelRecord& model);
+  nlohmann::json ServiceJson(const ServiceRecord& s, const std::string& host);
+  std::string BaseUrl(const std::string& host) const;
+
+  const ApiOptions options_;
+  Store* const store_;
+  Controller* const controller_;
+  Authenticator* const auth_;
+  gateway::TrafficStats* const traffic_;
+  std::mutex apply_mu_;  // serialises service changes (read-modify-write of a service)
+};
+
+// RFC 3339 UTC text of a time in ms (empty for 0).
+std::string TimeText(TimeMs ms);
+// "2Gi", "512Mi", "1G", "1048576" -> bytes.
+absl::StatusOr<uint64_t> ParseMemory(std::string_view text);
+
+}  // namespace berth::control

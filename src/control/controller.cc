@@ -1,0 +1,582 @@
+#include "control/controller.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "common/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::control {
+namespace {
+
+namespace fs = std::filesystem;
+
+// GET http://127.0.0.1:PORT/PATH with a short timeout; true on a 200 answer.
+bool HealthCheck(int port, const char* path) {
+  if (port <= 0) return false;
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval timeout{0, 500000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buffer[64];
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+      ok = n >= 12 && std::string_view(buffer, static_cast<size_t>(n)).substr(8, 4) == " 200";
+    }
+  }
+  close(fd);
+  return ok;
+}
+
+std::string RandomSuffix() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s(6, 'a');
+  for (char& c : s) c = kAlphabet[rng() % 36];
+  return s;
+}
+
+bool Terminal(const std::string& state) { return state == "Terminated" || state == "Failed"; }
+
+// Reads {"http_port": H, "grpc_port": G} written by the worker.
+bool ReadPortFile(const std::string& path, int* http_port, int* grpc_port) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("http_port")) return false;
+  *http_port = doc.value("http_port", 0);
+  *grpc_port = doc.value("grpc_port", 0);
+  return *http_port > 0;
+}
+
+uint64_t MemoryBytes(const nlohmann::json& spec) {
+  const auto& resources = spec.value("resources", nlohmann::json::object());
+  return resources.value("memory_bytes", uint64_t{0});
+}
+
+double Cpus(const nlohmann::json& spec) {
+  const auto& resources = spec.value("resources", nlohmann::json::object());
+  return resources.value("cpu", 0.0);
+}
+
+}  // namespace
+
+TimeMs NowMs() { return gateway::NowMs(); }
+
+std::string RevisionDirectory(const std::string& data_dir, const std::string& service,
+                              int revision) {
+  return StrCat(data_dir, "/services/", service, "/revisions/", revision);
+}
+
+Controller::Controller(const ControllerOptions& options, Store* store, gateway::Router* router)
+    : options_(options), store_(store), router_(router), driver_(options.data_dir) {}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::Start() {
+  Recover();
+  PublishRoutes();
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Controller::Stop() {
+  {
+    std::lock_guard lock(wake_mu_);
+    stopping_ = true;
+  }
+  wake_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Controller::StopAllReplicas() {
+  std::lock_guard lock(replicas_mu_);
+  for (auto& [id, r] : replicas_) {
+    if (r.process.valid()) r.process.Signal(SIGTERM);
+  }
+  const int64_t deadline = NowMs() + 5000;
+  for (auto& [id, r] : replicas_) {
+    while (r.process.valid() && !r.process.Exited() && NowMs() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (r.process.valid() && !r.process.Exited()) r.process.Signal(SIGKILL);
+    driver_.Cleanup(id);
+  }
+}
+
+void Controller::Wake() {
+  {
+    std::lock_guard lock(wake_mu_);
+    woken_ = true;
+  }
+  wake_cv_.notify_all();
+}
+
+int Controller::RunningReplicas() {
+  std::lock_guard lock(replicas_mu_);
+  int n = 0;
+  for (const auto& [id, r] : replicas_) n += r.process.valid() ? 1 : 0;
+  return n;
+}
+
+void Controller::Event(const std::string& service, const std::string& object,
+                       const std::string& reason, const std::string& message) {
+  spdlog::info("{} {}: {}", object, reason, message);
+  EventRecord e{0, NowMs(), service, object, reason, message};
+  if (auto status = store_->AppendEvent(e); !status.ok()) {
+    spdlog::error("cannot record an event: {}", Msg(status));
+  }
+}
+
+std::string Controller::ReplicaDir(const std::string& id) const {
+  return StrCat(options_.data_dir, "/replicas/", id);
+}
+
+std::string Controller::RevisionRepository(const std::string& service, int revision) const {
+  return StrCat(RevisionDirectory(options_.data_dir, service, revision), "/repo");
+}
+
+std::string Controller::LastLogLine(const std::string& id) const {
+  std::ifstream in(ReplicaDir(id) + "/worker.log", std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<int64_t>(in.tellg());
+  const int64_t start = std::max<int64_t>(0, size - 4096);
+  in.seekg(start);
+  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The last error-ish line is the most telling; fall back to the last line.
+  std::string last, error;
+  size_t pos = 0;
+  while (pos < tail.size()) {
+    size_t end = tail.find('\n', pos);
+    if (end == std::string::npos) end = tail.size();
+    std::string line = tail.substr(pos, end - pos);
+    if (!line.empty()) {
+      last = line;
+      if (line.find("critical") != std::string::npos || line.find("error") != std::string::npos ||
+          line.find("terminate") != std::string::npos) {
+        error = line;
+      }
+    }
+    pos = end + 1;
+  }
+  std::string chosen = error.empty() ? last : error;
+  if (chosen.size() > 500) chosen = chosen.substr(0, 500) + "...";
+  return chosen;
+}
+
+void Controller::Recover() {
+  auto rows = store_->ListReplicas();
+  if (!rows.ok()) {
+    spdlog::error("cannot read replicas: {}", Msg(rows.status()));
+    return;
+  }
+  std::map<std::string, runtime::FoundWorker> found;
+  for (const auto& w : driver_.FindWorkers()) found[w.replica_id] = w;
+  std::lock_guard lock(replicas_mu_);
+  const int64_t now = NowMs();
+  for (ReplicaRecord& rec : *rows) {
+    Replica r;
+    r.record = rec;
+    r.state_since_ms = now;
+    auto it = found.find(rec.id);
+    std::optional<runtime::Process> process;
+    if (it != found.end()) {
+      process = driver_.Adopt(it->second.pid, it->second.start_time);
+      found.erase(it);
+    }
+    if (process) {
+      r.process = std::move(*process);
+      r.record.pid = r.process.pid();
+      r.record.pid_start = r.process.start_time();
+      ReadPortFile(ReplicaDir(rec.id) + "/ports.json", &r.record.http_port, &r.record.grpc_port);
+      if (rec.state == "Draining") {
+        r.stop_requested = true;
+      } else if (HealthCheck(r.record.http_port, "/v2/health/ready")) {
+        r.record.state = "Ready";
+        r.endpoint = std::make_shared<gateway::Endpoint>(rec.id, r.record.http_port,
+                                                         r.record.grpc_port);
+      } else {
+        r.record.state = "Starting";
+      }
+      Event(rec.service, "replica/" + rec.id, "Adopted",
+            StrCat("worker process ", r.record.pid, " kept running across a server restart"));
+    } else if (!Terminal(rec.state)) {
+      r.record.state = "Pending";
+      r.record.pid = 0;
+      r.next_start_ms = now;
+      Event(rec.service, "replica/" + rec.id, "Lost",
+            "its worker process ended while the server was down; starting a new one");
+    }
+    (void)store_->UpsertReplica(r.record);
+    replicas_.emplace(rec.id, std::move(r));
+  }
+  // Workers of this data directory that no replica owns (the server died between starting
+  // them and recording them, or they were deleted meanwhile) would be duplicates: stop them.
+  for (const auto& [id, w] : found) {
+    if (auto process = driver_.Adopt(w.pid, w.start_time)) {
+      spdlog::warn("stopping worker {} (replica {}): no replica owns it", w.pid, id);
+      process->Signal(SIGKILL);
+    }
+  }
+}
+
+void Controller::Run() {
+  while (true) {
+    {
+      std::unique_lock lock(wake_mu_);
+      wake_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return woken_ || stopping_; });
+      if (stopping_) return;
+      woken_ = false;
+    }
+    Reconcile();
+  }
+}
+
+void Controller::SetState(Replica& r, const std::string& state, const std::string& reason) {
+  if (r.record.state == state && r.record.reason == reason) return;
+  r.record.state = state;
+  r.record.reason = reason;
+  r.state_since_ms = NowMs();
+  if (state == "Ready") r.record.ready_at = r.state_since_ms;
+  if (state != "Ready" && r.endpoint) {
+    r.endpoint->CloseIdle();
+    if (state != "Draining") r.endpoint.reset();
+  }
+  if (auto status = store_->UpsertReplica(r.record); !status.ok()) {
+    spdlog::error("cannot record replica {}: {}", r.record.id, Msg(status));
+  }
+}
+
+void Controller::LaunchReplica(Replica& r, int64_t now) {
+  auto revision = store_->FindRevision(r.record.service, r.record.revision);
+  if (!revision.ok() || !*revision) return;
+  const nlohmann::json& spec = (*revision)->spec;
+  const std::string dir = ReplicaDir(r.record.id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::remove(dir + "/ports.json", ec);
+  runtime::LaunchSpec launch;
+  launch.replica_id = r.record.id;
+  launch.log_path = dir + "/worker.log";
+  launch.cpus = Cpus(spec);
+  launch.memory_bytes = MemoryBytes(spec);
+  int threads = options_.engine_threads;
+  if (launch.cpus > 0) threads = std::max(1, static_cast<int>(std::ceil(launch.cpus)));
+  launch.args = {"worker",
+                 "--model-repository", RevisionRepository(r.record.service, r.record.revision),
+                 "--http-port", "0",
+                 "--grpc-port", "0",
+                 "--port-file", dir + "/ports.json",
+                 "--engine-threads", std::to_string(threads),
+                 "--replica-id", r.record.id,
+                 "--data-dir-owner", options_.data_dir};
+  auto process = driver_.Launch(launch);
+  if (!process.ok()) {
+    SetState(r, "Failed", std::string(Msg(process.status())));
+    Event(r.record.service, "replica/" + r.record.id, "StartFailed",
+          std::string(Msg(process.status())));
+    return;
+  }
+  r.process = *std::move(process);
+  r.record.pid = r.process.pid();
+  r.record.pid_start = r.process.start_time();
+  r.record.http_port = 0;
+  r.record.grpc_port = 0;
+  r.last_probe_ms = now;
+  r.term_sent = false;
+  SetState(r, "Starting", "");
+  Event(r.record.service, "replica/" + r.record.id, "Started",
+        StrCat("worker process ", r.record.pid, " for revision ", r.record.revision));
+}
+
+void Controller::BeginDrain(Replica& r, const std::string& why) {
+  if (r.stop_requested) return;
+  r.stop_requested = true;
+  if (!r.process.valid()) {
+    SetState(r, "Terminated", why);
+    return;
+  }
+  SetState(r, "Draining", why);
+  Event(r.record.service, "replica/" + r.record.id, "Draining", why);
+}
+
+void Controller::OnExit(Replica& r, int64_t now) {
+  const std::string log_line = LastLogLine(r.record.id);
+  r.process = runtime::Process();
+  driver_.Cleanup(r.record.id);
+  if (r.stop_requested) {
+    SetState(r, "Terminated", r.record.reason);
+    return;
+  }
+  ++r.record.restarts;
+  ++r.crashes_in_a_row;
+  const std::string reason =
+      log_line.empty() ? "the worker process exited" : StrCat("the worker exited: ", log_line);
+  Event(r.record.service, "replica/" + r.record.id, "ReplicaCrashed", reason);
+  const int shift = std::min(r.crashes_in_a_row - 1, 16);
+  const int64_t backoff =
+      std::min(options_.restart_backoff_first_ms << shift, options_.restart_backoff_max_ms);
+  r.next_start_ms = now + backoff;
+  SetState(r, r.crashes_in_a_row >= 2 ? "CrashLoopBackOff" : "Pending", reason);
+}
+
+void Controller::SuperviseReplica(Replica& r, int64_t now) {
+  const std::string& state = r.record.state;
+  if (r.process.valid() && r.process.Exited()) return OnExit(r, now);
+  if ((state == "Pending" || state == "CrashLoopBackOff") && now >= r.next_start_ms) {
+    return LaunchReplica(r, now);
+  }
+  if (state == "Starting") {
+    if (r.record.http_port == 0) {
+      ReadPortFile(ReplicaDir(r.record.id) + "/ports.json", &r.record.http_port,
+                   &r.record.grpc_port);
+    }
+    if (HealthCheck(r.record.http_port, "/v2/health/ready")) {
+      r.endpoint = std::make_shared<gateway::Endpoint>(r.record.id, r.record.http_port,
+                                                       r.record.grpc_port);
+      SetState(r, "Ready", "");
+      Event(r.record.service, "replica/" + r.record.id, "ReplicaReady",
+            StrCat("serving on port ", r.record.http_port, " after ", NowMs() - r.state_since_ms,
+                   " ms"));
+    } else if (now - r.state_since_ms > options_.startup_timeout_ms) {
+      Event(r.record.service, "replica/" + r.record.id, "StartupTimeout",
+            "not ready in time; restarting it");
+      r.process.Signal(SIGKILL);
+    }
+    return;
+  }
+  if (state == "Ready") {
+    if (now - r.record.ready_at > 30000) r.crashes_in_a_row = 0;
+    if (now - r.last_probe_ms >= options_.liveness_period_ms) {
+      r.last_probe_ms = now;
+      if (HealthCheck(r.record.http_port, "/v2/health/live")) {
+        r.liveness_failures = 0;
+      } else if (++r.liveness_failures >= options_.liveness_failures_to_restart) {
+        Event(r.record.service, "replica/" + r.record.id, "LivenessFailed",
+              StrCat(r.liveness_failures, " liveness probes failed; restarting it"));
+        r.process.Signal(SIGKILL);
+      }
+    }
+    return;
+  }
+  if (state == "Draining") {
+    const bool idle = !r.endpoint || r.endpoint->in_flight.load() == 0;
+    const int64_t waited = now - r.state_since_ms;
+    if (!r.term_sent && (idle || waited > options_.drain_timeout_ms)) {
+      r.term_sent = true;
+      r.process.Signal(SIGTERM);
+    } else if (r.term_sent && waited > 2 * options_.drain_timeout_ms) {
+      r.process.Signal(SIGKILL);
+    }
+  }
+}
+
+void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
+  std::vector<Replica*> mine;
+  for (auto& [id, r] : replicas_) {
+    if (r.record.service == service.name && !Terminal(r.record.state)) mine.push_back(&r);
+  }
+  if (service.deleting) {
+    for (Replica* r : mine) BeginDrain(*r, "the service is being deleted");
+    if (mine.empty()) {
+      for (auto it = replicas_.begin(); it != replicas_.end();) {
+        it = it->second.record.service == service.name ? replicas_.erase(it) : std::next(it);
+      }
+      (void)store_->DeleteService(service.name);
+      std::error_code ec;
+      fs::remove_all(StrCat(options_.data_dir, "/services/", service.name), ec);
+      Event(service.name, "service/" + service.name, "Deleted", "all replicas stopped");
+    }
+    return;
+  }
+  auto latest = store_->FindRevision(service.name, service.latest_revision);
+  if (!latest.ok() || !*latest) return;
+  RevisionRecord& target = **latest;
+  const int desired = service.spec.value("replicas", 1);
+
+  auto live_of = [&](int revision) {
+    std::vector<Replica*> out;
+    for (Replica* r : mine) {
+      if (r->record.revision == revision && !r->stop_requested) out.push_back(r);
+    }
+    return out;
+  };
+
+  if (target.status == "Deploying") {
+    std::vector<Replica*> live = live_of(target.number);
+    int crashes = 0;
+    for (Replica* r : live) crashes = std::max(crashes, r->crashes_in_a_row);
+    if (crashes >= options_.crashes_to_fail_revision) {
+      std::string reason;
+      for (Replica* r : live) {
+        if (!r->record.reason.empty()) reason = r->record.reason;
+      }
+      target.status = "Failed";
+      target.reason = reason.empty() ? "its replicas keep crashing" : reason;
+      (void)store_->UpdateRevision(target);
+      Event(service.name, StrCat("revision/", service.name, "-", target.number),
+            "RevisionFailed",
+            StrCat(target.reason,
+                   service.current_revision > 0
+                       ? StrCat("; revision ", service.current_revision, " keeps serving")
+                       : std::string()));
+      for (Replica* r : live) {
+        r->stop_requested = true;
+        if (r->process.valid()) r->process.Signal(SIGKILL);
+        SetState(*r, "Failed", target.reason);
+      }
+      return;
+    }
+    for (int i = static_cast<int>(live.size()); i < desired; ++i) {
+      Replica r;
+      r.record.id = StrCat(service.name, "-", target.number, "-", RandomSuffix());
+      r.record.service = service.name;
+      r.record.revision = target.number;
+      r.record.created_at = now;
+      r.record.state = "Pending";
+      r.next_start_ms = now;
+      r.state_since_ms = now;
+      (void)store_->UpsertReplica(r.record);
+      const std::string id = r.record.id;
+      auto [it, inserted] = replicas_.emplace(id, std::move(r));
+      Event(service.name, "replica/" + id, "Created",
+            StrCat("replica for revision ", target.number));
+      LaunchReplica(it->second, now);
+      live.push_back(&it->second);
+    }
+    int ready = 0;
+    for (Replica* r : live) ready += r->record.state == "Ready" ? 1 : 0;
+    if (ready >= desired) {
+      target.status = "Ready";
+      target.reason = "";
+      (void)store_->UpdateRevision(target);
+      const int previous = service.current_revision;
+      service.current_revision = target.number;
+      service.updated_at = now;
+      (void)store_->UpdateService(service);
+      Event(service.name, StrCat("revision/", service.name, "-", target.number), "RevisionReady",
+            StrCat(ready, " of ", desired, " replicas ready; it now takes the traffic"));
+      if (previous > 0 && previous != target.number) {
+        if (auto old = store_->FindRevision(service.name, previous); old.ok() && *old) {
+          (*old)->status = "Retired";
+          (void)store_->UpdateRevision(**old);
+        }
+      }
+    }
+  }
+  // Scale the serving revision to the wanted count (a new revision's count is handled above).
+  if (service.current_revision > 0 && service.current_revision == target.number &&
+      target.status == "Ready") {
+    std::vector<Replica*> live = live_of(target.number);
+    for (int i = static_cast<int>(live.size()); i < desired; ++i) {
+      Replica r;
+      r.record.id = StrCat(service.name, "-", target.number, "-", RandomSuffix());
+      r.record.service = service.name;
+      r.record.revision = target.number;
+      r.record.created_at = now;
+      r.record.state = "Pending";
+      r.next_start_ms = now;
+      (void)store_->UpsertReplica(r.record);
+      const std::string id = r.record.id;
+      replicas_.emplace(id, std::move(r));
+      Event(service.name, "replica/" + id, "Created", "scaling up");
+    }
+    // Scale down: the youngest first, not-ready ones before ready ones.
+    std::sort(live.begin(), live.end(), [](Replica* a, Replica* b) {
+      const bool ar = a->record.state == "Ready", br = b->record.state == "Ready";
+      if (ar != br) return !ar;
+      return a->record.created_at > b->record.created_at;
+    });
+    for (int i = 0; i + desired < static_cast<int>(live.size()); ++i) {
+      BeginDrain(*live[static_cast<size_t>(i)], "scaling down");
+    }
+  }
+  // Replicas of revisions that neither serve nor are being rolled out drain away.
+  for (Replica* r : mine) {
+    const int rev = r->record.revision;
+    const bool keep = rev == service.current_revision ||
+                      (rev == target.number && target.status == "Deploying");
+    if (!keep) BeginDrain(*r, StrCat("revision ", rev, " no longer serves"));
+  }
+}
+
+void Controller::Reconcile() {
+  const int64_t now = NowMs();
+  auto services = store_->ListServices();
+  if (!services.ok()) {
+    spdlog::error("reconcile: {}", Msg(services.status()));
+    return;
+  }
+  {
+    std::lock_guard lock(replicas_mu_);
+    for (auto& [id, r] : replicas_) {
+      if (!Terminal(r.record.state)) SuperviseReplica(r, now);
+    }
+    std::set<std::string> known;
+    for (ServiceRecord& s : *services) {
+      known.insert(s.name);
+      ReconcileService(s, now);
+    }
+    // Forget terminated replicas (and their rows and directories).
+    for (auto it = replicas_.begin(); it != replicas_.end();) {
+      Replica& r = it->second;
+      const bool orphan = !known.count(r.record.service);
+      if (orphan && r.process.valid()) {
+        r.stop_requested = true;
+        r.process.Signal(SIGKILL);
+      }
+      if ((r.record.state == "Terminated" || orphan) && !r.process.valid()) {
+        (void)store_->DeleteReplica(r.record.id);
+        std::error_code ec;
+        fs::remove_all(ReplicaDir(r.record.id), ec);
+        it = replicas_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  PublishRoutes();
+}
+
+void Controller::PublishRoutes() {
+  auto services = store_->ListServices();
+  if (!services.ok()) return;
+  auto table = std::make_shared<gateway::RoutingTable>();
+  std::lock_guard lock(replicas_mu_);
+  for (const ServiceRecord& s : *services) {
+    if (s.deleting) continue;
+    gateway::ServiceRoute route;
+    route.name = s.name;
+    route.image = s.spec.value("image", nlohmann::json::object()).value("enabled", false);
+    for (const auto& [id, r] : replicas_) {
+      if (r.record.service == s.name && r.record.revision == s.current_revision &&
+          r.record.state == "Ready" && r.endpoint) {
+        route.endpoints.push_back(r.endpoint);
+      }
+    }
+    table->services.emplace(s.name, std::move(route));
+  }
+  router_->Publish(std::move(table));
+}
+
+}  // namespace berth::control

@@ -1,0 +1,108 @@
+// The control plane's core: services, revisions and replicas converge from what the store
+// says is wanted to what runs, one reconcile pass at a time on the controller's own thread
+// (service -> revision -> replica set). It supervises worker processes through the local
+// runtime driver (readiness, liveness, restart with backoff, crash loops, draining), adopts
+// them again after a server restart, records every state change as an event, and publishes
+// the gateway's routing table. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "control/store.h"
+#include "gateway/routing.h"
+#include "runtime/local_driver.h"
+
+namespace berth::control {
+
+TimeMs NowMs();
+
+struct ControllerOptions {
+  std::string data_dir;
+  // Backoff between restarts of a crashing replica: doubles from the first up to the cap.
+  int64_t restart_backoff_first_ms = 1000;
+  int64_t restart_backoff_max_ms = 60000;
+  // Crashes before a replica of a revision that never became ready fails the revision.
+  int crashes_to_fail_revision = 3;
+  int64_t startup_timeout_ms = 300000;
+  int64_t drain_timeout_ms = 10000;
+  int64_t liveness_period_ms = 1000;
+  int liveness_failures_to_restart = 3;
+  int engine_threads = 0;  // per replica when the spec sets no CPU limit (0: engine default)
+};
+
+class Controller {
+ public:
+  Controller(const ControllerOptions& options, Store* store, gateway::Router* router);
+  ~Controller();
+
+  // Adopts or cleans up the replicas of an earlier run, then starts the reconcile thread.
+  void Start();
+  void Stop();
+  // Asks for a reconcile pass now (after an API change).
+  void Wake();
+
+  // Appends an event (and logs it).
+  void Event(const std::string& service, const std::string& object, const std::string& reason,
+             const std::string& message);
+
+  // Stops every replica's process (SIGTERM, then SIGKILL after a grace period); their rows
+  // stay, so the next start brings them back. Call after Stop().
+  void StopAllReplicas();
+
+  const runtime::LocalDriver& driver() const { return driver_; }
+  int RunningReplicas();
+
+ private:
+  struct Replica {
+    ReplicaRecord record;
+    runtime::Process process;
+    std::shared_ptr<gateway::Endpoint> endpoint;  // while Ready
+    int64_t next_start_ms = 0;
+    int64_t state_since_ms = 0;
+    int64_t last_probe_ms = 0;
+    int crashes_in_a_row = 0;
+    int liveness_failures = 0;
+    bool stop_requested = false;  // draining or failed: its exit is not a crash
+    bool term_sent = false;
+  };
+
+  void Run();
+  void Recover();
+  void Reconcile();
+  void SuperviseReplica(Replica& r, int64_t now);
+  void ReconcileService(ServiceRecord& service, int64_t now);
+  void LaunchReplica(Replica& r, int64_t now);
+  void SetState(Replica& r, const std::string& state, const std::string& reason);
+  void BeginDrain(Replica& r, const std::string& why);
+  void OnExit(Replica& r, int64_t now);
+  void PublishRoutes();
+  std::string ReplicaDir(const std::string& id) const;
+  std::string RevisionRepository(const std::string& service, int revision) const;
+  std::string LastLogLine(const std::string& id) const;
+
+  const ControllerOptions options_;
+  Store* const store_;
+  gateway::Router* const router_;
+  runtime::LocalDriver driver_;
+
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool woken_ ABSL_GUARDED_BY(wake_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(wake_mu_) = false;
+  std::thread thread_;
+
+  std::mutex replicas_mu_;  // the reconcile thread writes; RunningReplicas reads
+  std::map<std::string, Replica> replicas_ ABSL_GUARDED_BY(replicas_mu_);
+};
+
+// Directory layout of a data directory.
+std::string RevisionDirectory(const std::string& data_dir, const std::string& service,
+                              int revision);
+
+}  // namespace berth::control

@@ -1,0 +1,234 @@
+#include "gateway/grpc_front.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/strings.h"
+#include "grpc_service.grpc.pb.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::gateway {
+namespace {
+
+using Stub = inference::GRPCInferenceService::Stub;
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace
+
+class GrpcFront::Service final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  Service(control::Authenticator* auth, Router* router, TrafficStats* traffic)
+      : auth_(auth), router_(router), traffic_(traffic) {}
+
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
+                                       const inference::ServerLiveRequest*,
+                                       inference::ServerLiveResponse* response) override {
+    response->set_live(true);
+    return Finish(context, grpc::Status::OK);
+  }
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context,
+                                        const inference::ServerReadyRequest*,
+                                        inference::ServerReadyResponse* response) override {
+    response->set_ready(true);
+    return Finish(context, grpc::Status::OK);
+  }
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
+                                           const inference::ServerMetadataRequest*,
+                                           inference::ServerMetadataResponse* response) override {
+    if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status()));
+    response->set_name("berth");
+    response->set_version("0.1.0");
+    response->add_extensions("binary_tensor_data");
+    return Finish(context, grpc::Status::OK);
+  }
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
+                                       const inference::ModelReadyRequest* request,
+                                       inference::ModelReadyResponse* response) override {
+    return Forward(context, request->name(), request, response,
+                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                     stub->async()->ModelReady(c, q, a, std::move(done));
+                   });
+  }
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
+                                          const inference::ModelMetadataRequest* request,
+                                          inference::ModelMetadataResponse* response) override {
+    return Forward(context, request->name(), request, response,
+                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                     stub->async()->ModelMetadata(c, q, a, std::move(done));
+                   });
+  }
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override {
+    return Forward(context, request->model_name(), request, response,
+                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                     stub->async()->ModelInfer(c, q, a, std::move(done));
+                   });
+  }
+  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* context,
+                                        const inference::ModelConfigRequest* request,
+                                        inference::ModelConfigResponse* response) override {
+    return Forward(context, request->name(), request, response,
+                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                     stub->async()->ModelConfig(c, q, a, std::move(done));
+                   });
+  }
+  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* context,
+                                            const inference::ModelStatisticsRequest* request,
+                                            inference::ModelStatisticsResponse* response) override {
+    return Forward(context, request->name(), request, response,
+                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                     stub->async()->ModelStatistics(c, q, a, std::move(done));
+                   });
+  }
+
+ private:
+  static grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                          const grpc::Status& status) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(status);
+    return reactor;
+  }
+
+  absl::StatusOr<control::Principal> Authenticate(grpc::CallbackServerContext* context) {
+    const auto& metadata = context->client_metadata();
+    auto it = metadata.find("authorization");
+    std::string_view value;
+    if (it != metadata.end()) value = std::string_view(it->second.data(), it->second.size());
+    return auth_->FromAuthorization(value);
+  }
+
+  std::shared_ptr<Stub> StubFor(const Endpoint& endpoint) {
+    const std::string target = StrCat("127.0.0.1:", endpoint.grpc_port());
+    std::lock_guard lock(mu_);
+    auto& stub = stubs_[target];
+    if (!stub) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(-1);
+      args.SetMaxSendMessageSize(-1);
+      stub = inference::GRPCInferenceService::NewStub(
+          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    }
+    return stub;
+  }
+
+  // Authenticates, picks a replica of the service `model` names and forwards the call; one
+  // retry on another replica when the first was unreachable.
+  template <typename Request, typename Response, typename Call>
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context,
+                                    const std::string& model, const Request* request,
+                                    Response* response, Call call) {
+    auto principal = Authenticate(context);
+    if (!principal.ok()) return Finish(context, ToGrpc(principal.status()));
+    if (!control::Allows(*principal, "invoke:" + model)) {
+      return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                          StrCat("the API key '", principal->key_name,
+                                                 "' may not call service '", model, "'")));
+    }
+    auto table = router_->Snapshot();
+    auto it = table->services.find(model);
+    if (it == table->services.end()) {
+      return Finish(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                          StrCat("no service named '", model, "'")));
+    }
+    auto* reactor = context->DefaultReactor();
+    auto attempt = std::make_shared<Attempt<Request, Response, Call>>(
+        Attempt<Request, Response, Call>{this, reactor, context, table, &it->second, request,
+                                         response, call, nullptr, nullptr, 0,
+                                         std::chrono::steady_clock::now()});
+    attempt->Run(attempt);
+    return reactor;
+  }
+
+  template <typename Request, typename Response, typename Call>
+  struct Attempt {
+    Service* service;
+    grpc::ServerUnaryReactor* reactor;
+    grpc::CallbackServerContext* server_context;
+    std::shared_ptr<const RoutingTable> table;  // keeps `route` alive
+    const ServiceRoute* route;
+    const Request* request;
+    Response* response;
+    Call call;
+    std::shared_ptr<Endpoint> endpoint;
+    std::unique_ptr<grpc::ClientContext> client;
+    int tries;
+    std::chrono::steady_clock::time_point start;
+
+    void Run(const std::shared_ptr<Attempt>& self) {
+      std::shared_ptr<Endpoint> previous = endpoint;
+      endpoint = Router::Pick(*route, previous.get());
+      if (!endpoint && previous) endpoint = previous;
+      if (!endpoint) {
+        return Done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 StrCat("service '", route->name,
+                                        "' has no ready replica yet; retry shortly")));
+      }
+      ++tries;
+      client = std::make_unique<grpc::ClientContext>();
+      client->set_deadline(server_context->deadline());
+      endpoint->in_flight.fetch_add(1, std::memory_order_relaxed);
+      auto stub = service->StubFor(*endpoint);
+      call(stub.get(), client.get(), request, response, [self, stub](grpc::Status status) {
+        self->endpoint->in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+            status.error_message().find("onnect") != std::string::npos && self->tries < 2) {
+          self->endpoint->RecordFailure(NowMs());
+          return self->Run(self);
+        }
+        self->endpoint->RecordSuccess();
+        self->Done(status);
+      });
+    }
+
+    void Done(const grpc::Status& status) {
+      const double ms = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+      const int code = status.ok() ? 0 : static_cast<int>(status.error_code());
+      const bool server_error = code == 13 || code == 14 || code == 4 || code == 2;
+      service->traffic_->Record(route->name, NowMs(), ms, server_error);
+      reactor->Finish(status);
+    }
+  };
+
+  control::Authenticator* auth_;
+  Router* router_;
+  TrafficStats* traffic_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Stub>> stubs_;
+};
+
+absl::StatusOr<std::unique_ptr<GrpcFront>> GrpcFront::Create(const std::string& address,
+                                                             int port, size_t max_message_bytes,
+                                                             control::Authenticator* auth,
+                                                             Router* router,
+                                                             TrafficStats* traffic) {
+  std::unique_ptr<GrpcFront> front(new GrpcFront());
+  front->service_ = std::make_unique<Service>(auth, router, traffic);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(StrCat(address, ":", port), grpc::InsecureServerCredentials(),
+                           &front->port_);
+  builder.RegisterService(front->service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_message_bytes, INT32_MAX)));
+  builder.SetMaxSendMessageSize(-1);
+  front->server_ = builder.BuildAndStart();
+  if (!front->server_ || front->port_ == 0) {
+    return absl::UnavailableError(StrCat("cannot listen for gRPC on ", address, ":", port));
+  }
+  return front;
+}
+
+GrpcFront::~GrpcFront() { Stop(); }
+
+void GrpcFront::Stop() {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server_.reset();
+  }
+}
+
+}  // namespace berth::gateway

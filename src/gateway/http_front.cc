@@ -1,0 +1,634 @@
+#include "gateway/http_front.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/as_tuple.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/error_mapping.h"
+#include "common/strings.h"
+#include "models/model_fetch.h"
+#include "prometheus/counter.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::gateway {
+
+extern const char kOpenApiDocument[];
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace fs = std::filesystem;
+using tcp = net::ip::tcp;
+using net::awaitable;
+constexpr auto kTuple = net::experimental::as_tuple(net::use_awaitable);
+
+using StringResponse = http::response<http::string_body>;
+constexpr auto kIdleTimeout = std::chrono::seconds(120);
+constexpr size_t kApiBodyLimit = 4u << 20;
+
+StringResponse Make(unsigned status, std::string body, std::string_view type = "application/json") {
+  StringResponse res{static_cast<http::status>(status), 11};
+  res.set(http::field::server, "berth");
+  res.set(http::field::content_type, type);
+  res.body() = std::move(body);
+  return res;
+}
+
+StringResponse Error(const absl::Status& status) {
+  StringResponse res =
+      Make(common::HttpStatusFromStatus(status), nlohmann::json({{"error", Msg(status)}}).dump());
+  if (common::IsRetryable(status)) res.set(http::field::retry_after, "1");
+  return res;
+}
+
+std::vector<std::string> Split(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) parts.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    size_t end = q.find('&');
+    std::string_view part = q.substr(0, end);
+    size_t eq = part.find('=');
+    out[PercentDecode(part.substr(0, eq))] =
+        eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1));
+    if (end == std::string_view::npos) break;
+    q.remove_prefix(end + 1);
+  }
+  return out;
+}
+
+std::string_view ContentTypeFor(const fs::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext == ".html") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".json") return "application/json";
+  if (ext == ".ico") return "image/x-icon";
+  if (ext == ".woff2") return "font/woff2";
+  return "application/octet-stream";
+}
+
+bool HopByHop(http::field f) {
+  return f == http::field::connection || f == http::field::keep_alive ||
+         f == http::field::transfer_encoding || f == http::field::te ||
+         f == http::field::upgrade || f == http::field::proxy_authorization ||
+         f == http::field::authorization || f == http::field::host ||
+         f == http::field::expect || f == http::field::cookie;
+}
+
+}  // namespace
+
+struct HttpFront::Impl {
+  HttpFrontOptions options;
+  control::ControlApi* api;
+  control::Authenticator* auth;
+  Router* router;
+  TrafficStats* traffic;
+  std::shared_ptr<prometheus::Registry> registry;
+  prometheus::Family<prometheus::Counter>* requests = nullptr;
+  prometheus::Family<prometheus::Histogram>* latency = nullptr;
+  prometheus::Counter* retries = nullptr;
+
+  net::io_context io;
+  tcp::acceptor acceptor{io};
+  net::thread_pool api_pool{4};
+  std::vector<std::thread> threads;
+  int port = 0;
+
+  awaitable<void> Accept();
+  awaitable<void> Serve(tcp::socket socket);
+  awaitable<StringResponse> Api(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                http::request_parser<http::empty_body>& header, bool* close);
+  awaitable<StringResponse> Proxy(http::request<http::string_body>& request,
+                                  const std::string& service, std::string target);
+  StringResponse Static(std::string_view path);
+  absl::StatusOr<control::Principal> Authenticate(const http::request_header<>& h,
+                                                  bool allow_cookie);
+  void Observe(const std::string& service, int status, double seconds);
+};
+
+absl::StatusOr<control::Principal> HttpFront::Impl::Authenticate(const http::request_header<>& h,
+                                                                 bool allow_cookie) {
+  auto authorization = h[http::field::authorization];
+  if (!authorization.empty() || !allow_cookie) {
+    return auth->FromAuthorization(std::string_view(authorization.data(), authorization.size()));
+  }
+  auto cookie = h[http::field::cookie];
+  auto principal = auth->FromSessionCookie(std::string_view(cookie.data(), cookie.size()));
+  if (!principal.ok()) return principal;
+  // A cookie rides along on cross-site requests; the console marks its own.
+  if (h.method() != http::verb::get && h.method() != http::verb::head &&
+      h["X-Berth-Console"] != "1") {
+    return absl::PermissionDeniedError(
+        "a console session must send 'X-Berth-Console: 1' on requests that change state");
+  }
+  return principal;
+}
+
+void HttpFront::Impl::Observe(const std::string& service, int status, double seconds) {
+  traffic->Record(service, NowMs(), seconds * 1000, status >= 500);
+  requests->Add({{"service", service}, {"code", std::to_string(status)}}).Increment();
+  latency
+      ->Add({{"service", service}},
+            prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+      .Observe(seconds);
+}
+
+awaitable<void> HttpFront::Impl::Accept() {
+  while (true) {
+    auto [ec, socket] = co_await acceptor.async_accept(kTuple);
+    if (ec) {
+      if (ec == net::error::operation_aborted) co_return;
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true));
+    net::co_spawn(io, Serve(std::move(socket)), net::detached);
+  }
+}
+
+awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  buffer.reserve(64 * 1024);
+  while (true) {
+    http::request_parser<http::empty_body> header;
+    header.header_limit(64 * 1024);
+    header.body_limit(boost::none);
+    stream.expires_after(kIdleTimeout);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, header, kTuple);
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+          ec != net::error::connection_reset && ec != net::error::eof) {
+        StringResponse res = Error(absl::InvalidArgumentError(
+            StrCat("malformed HTTP request: ", ec.message())));
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await http::async_write(stream, res, kTuple);
+      }
+      break;
+    }
+    const auto& h = header.get();
+    const bool keep_alive = h.keep_alive();
+    const bool has_body = header.content_length().value_or(0) > 0 || header.chunked();
+    std::string_view target(h.target().data(), h.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    const bool get = h.method() == http::verb::get || h.method() == http::verb::head;
+    bool close = !keep_alive;
+    StringResponse res;
+
+    // Bodies other than uploads are read whole, bounded.
+    auto read_body = [&](size_t limit) -> awaitable<absl::StatusOr<http::request<http::string_body>>> {
+      if (h[http::field::expect] == "100-continue") {
+        http::response<http::empty_body> cont{http::status::continue_, 11};
+        co_await http::async_write(stream, cont, kTuple);
+      }
+      http::request_parser<http::string_body> body(std::move(header));
+      body.body_limit(limit);
+      stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
+      auto [rec, rn] = co_await http::async_read(stream, buffer, body, kTuple);
+      if (rec == http::error::body_limit) {
+        close = true;
+        co_return common::PayloadTooLargeError(
+            StrCat("the request body is larger than the limit of ", limit, " bytes"));
+      }
+      if (rec) {
+        close = true;
+        co_return absl::InvalidArgumentError(StrCat("cannot read the request: ", rec.message()));
+      }
+      co_return body.release();
+    };
+
+    if (path == "/healthz" || path == "/readyz" || path == "/v2/health/live" ||
+        path == "/v2/health/ready") {
+      absl::Status denied;
+      if (!options.public_health) denied = Authenticate(h, false).status();
+      res = denied.ok() ? Make(200, "") : Error(denied);
+      if (has_body) close = true;
+    } else if (path == "/metrics") {
+      absl::Status denied;
+      if (!options.public_metrics) {
+        if (auto p = Authenticate(h, false); !p.ok()) denied = p.status();
+      }
+      if (!denied.ok()) {
+        res = Error(denied);
+      } else {
+        prometheus::TextSerializer serializer;
+        res = Make(200, serializer.Serialize(registry->Collect()),
+                   "text/plain; version=0.0.4; charset=utf-8");
+      }
+      if (has_body) close = true;
+    } else if (path.starts_with("/api/v1/") || path == "/api/v1") {
+      res = co_await Api(stream, buffer, header, &close);
+    } else if (path.starts_with("/v2") || path.starts_with("/services/")) {
+      const auto start = std::chrono::steady_clock::now();
+      const std::vector<std::string> parts = Split(path);
+      std::string service, upstream_target;
+      if (parts.size() >= 3 && parts[0] == "v2" && parts[1] == "models") {
+        service = parts[2];
+        upstream_target = std::string(target);
+      } else if (parts.size() == 4 && parts[0] == "services" && parts[2] == "v1" &&
+                 parts[3] == "classify") {
+        service = parts[1];
+        upstream_target = StrCat("/v2/models/", service, "/classify");
+      }
+      auto principal = Authenticate(h, false);
+      if (!principal.ok()) {
+        res = Error(principal.status());
+        if (has_body) close = true;
+      } else if (service.empty()) {
+        if (path == "/v2" && get) {
+          res = Make(200, R"({"name":"berth","version":"0.1.0","extensions":["binary_tensor_data","classification"]})");
+        } else {
+          res = Error(absl::NotFoundError(
+              StrCat("no route for ", path, "; the data plane is /v2/models/{service}/infer and "
+                                            "/services/{service}/v1/classify")));
+        }
+        if (has_body) close = true;
+      } else if (!control::Allows(*principal, "invoke:" + service)) {
+        res = Error(absl::PermissionDeniedError(StrCat(
+            "the API key '", principal->key_name, "' may not call service '", service,
+            "' (it needs the invoke, invoke:", service, ", deploy or admin scope)")));
+        if (has_body) close = true;
+      } else {
+        auto request = co_await read_body(options.max_request_bytes);
+        if (!request.ok()) {
+          res = Error(request.status());
+        } else {
+          res = co_await Proxy(*request, service, std::move(upstream_target));
+        }
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        Observe(service, res.result_int(), seconds);
+      }
+    } else if (get) {
+      res = Static(path);
+    } else {
+      res = Error(absl::NotFoundError(StrCat("no route for ", std::string(h.method_string()), " ", path)));
+      if (has_body) close = true;
+    }
+    res.keep_alive(!close);
+    res.prepare_payload();
+    stream.expires_after(kIdleTimeout);
+    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+    if (wec || close) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
+                                               beast::flat_buffer& buffer,
+                                               http::request_parser<http::empty_body>& header,
+                                               bool* close) {
+  const auto& h = header.get();
+  std::string_view target(h.target().data(), h.target().size());
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  control::ApiRequest request;
+  request.method = std::string(h.method_string());
+  std::vector<std::string> parts = Split(path);
+  request.path.assign(parts.begin() + 2, parts.end());
+  if (q != std::string_view::npos) request.query = ParseQuery(target.substr(q + 1));
+  request.host = std::string(h[http::field::host]);
+  request.cookie = std::string(h[http::field::cookie]);
+  request.content_type = std::string(h[http::field::content_type]);
+  const uint64_t length = header.content_length().value_or(0);
+  const bool has_body = length > 0 || header.chunked();
+
+  if (request.path.size() == 1 && request.path[0] == "openapi.json" && request.method == "GET") {
+    co_return Make(200, kOpenApiDocument);
+  }
+  const bool session = !request.path.empty() && request.path[0] == "session";
+  if (!session) {
+    auto principal = Authenticate(h, true);
+    if (!principal.ok()) {
+      if (has_body) *close = true;
+      co_return Error(principal.status());
+    }
+    request.principal = *principal;
+    request.authenticated = true;
+  }
+
+  const bool upload = request.method == "POST" && request.path.size() == 1 &&
+                      request.path[0] == "models" &&
+                      request.content_type.starts_with("application/octet-stream");
+  if (upload) {
+    if (!control::Allows(request.principal, "deploy")) {
+      *close = has_body;
+      co_return Error(absl::PermissionDeniedError(
+          StrCat("the API key '", request.principal.key_name, "' lacks the 'deploy' scope")));
+    }
+    if (length > options.max_model_bytes) {
+      *close = true;
+      co_return Error(common::PayloadTooLargeError(StrCat(
+          "the model is ", length, " bytes, over the limit of ", options.max_model_bytes,
+          " bytes (berth server --max-model-bytes)")));
+    }
+    if (!control::ControlApi::IsValidName(request.query["name"])) {
+      *close = has_body;
+      co_return Error(absl::InvalidArgumentError(
+          "name: give ?name=NAME, a DNS label (a-z, 0-9 and '-', at most 63 characters)"));
+    }
+    if (h[http::field::expect] == "100-continue") {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      co_await http::async_write(stream, cont, kTuple);
+    }
+    // Stream the body to a file, hashing as it goes; never hold the model in memory.
+    http::request_parser<http::buffer_body> body(std::move(header));
+    body.body_limit(options.max_model_bytes);
+    const std::string temp = api->TempPath();
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      *close = true;
+      co_return Error(absl::InternalError(StrCat("cannot write ", temp, ": ", strerror(errno))));
+    }
+    models::Sha256Stream sha;
+    uint64_t total = 0;
+    std::vector<char> chunk(1 << 20);
+    absl::Status failure;
+    while (!body.is_done()) {
+      body.get().body().data = chunk.data();
+      body.get().body().size = chunk.size();
+      stream.expires_after(std::chrono::seconds(120));
+      auto [ec, n] = co_await http::async_read(stream, buffer, body, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        failure = ec == http::error::body_limit
+                      ? common::PayloadTooLargeError(StrCat("the model is over the limit of ",
+                                                            options.max_model_bytes, " bytes"))
+                      : absl::InvalidArgumentError(StrCat("the upload broke off: ", ec.message()));
+        break;
+      }
+      const size_t got = chunk.size() - body.get().body().size;
+      sha.Update(std::string_view(chunk.data(), got));
+      total += got;
+      for (size_t written = 0; written < got;) {
+        const ssize_t w = ::write(fd, chunk.data() + written, got - written);
+        if (w <= 0) {
+          failure = absl::InternalError(StrCat("cannot write the upload: ", strerror(errno)));
+          break;
+        }
+        written += static_cast<size_t>(w);
+      }
+      if (!failure.ok()) break;
+    }
+    ::close(fd);
+    if (!failure.ok() || total == 0) {
+      std::error_code ignored;
+      fs::remove(temp, ignored);
+      *close = true;
+      co_return Error(failure.ok() ? absl::InvalidArgumentError("the upload is empty") : failure);
+    }
+    request.upload_path = temp;
+    request.upload_bytes = total;
+    request.upload_sha256 = sha.FinishHex();
+  } else if (has_body) {
+    if (h[http::field::expect] == "100-continue") {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      co_await http::async_write(stream, cont, kTuple);
+    }
+    http::request_parser<http::string_body> body(std::move(header));
+    body.body_limit(kApiBodyLimit);
+    auto [ec, n] = co_await http::async_read(stream, buffer, body, kTuple);
+    if (ec) {
+      *close = true;
+      co_return Error(ec == http::error::body_limit
+                          ? common::PayloadTooLargeError(StrCat(
+                                "the request body is over ", kApiBodyLimit,
+                                " bytes; upload models with Content-Type: application/octet-stream"))
+                          : absl::InvalidArgumentError(StrCat("cannot read the request: ",
+                                                              ec.message())));
+    }
+    request.body = std::move(body.get().body());
+  }
+
+  // Handlers may block (database, probes): run them on the API pool, then come back.
+  auto executor = co_await net::this_coro::executor;
+  co_await net::post(api_pool, net::use_awaitable);
+  control::ApiResponse answer = api->Handle(request);
+  co_await net::post(executor, net::use_awaitable);
+  StringResponse res = Make(static_cast<unsigned>(answer.status), std::move(answer.body),
+                            answer.content_type);
+  for (auto& [name, value] : answer.headers) res.insert(name, value);
+  co_return res;
+}
+
+awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body>& request,
+                                                 const std::string& service,
+                                                 std::string target) {
+  auto table = router->Snapshot();
+  auto it = table->services.find(service);
+  if (it == table->services.end()) {
+    co_return Error(absl::NotFoundError(StrCat(
+        "no service named '", service, "'; `berth services` lists them")));
+  }
+  const ServiceRoute& route = it->second;
+  // The upstream request: the caller's, minus hop-by-hop headers and its credentials.
+  http::request<http::string_body> upstream{request.method(), target, 11};
+  for (const auto& field : request) {
+    if (!HopByHop(field.name())) upstream.insert(field.name_string(), field.value());
+  }
+  upstream.set(http::field::host, "127.0.0.1");
+  upstream.keep_alive(true);
+  upstream.body() = std::move(request.body());
+  upstream.prepare_payload();
+
+  std::shared_ptr<Endpoint> tried;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<Endpoint> endpoint = Router::Pick(route, tried.get());
+    if (!endpoint && tried && attempt > 0) endpoint = tried;  // the only replica: once more
+    if (!endpoint) {
+      co_return Error(absl::UnavailableError(StrCat(
+          "service '", service, "' has no ready replica yet; retry shortly (berth describe ",
+          service, ")")));
+    }
+    endpoint->in_flight.fetch_add(1, std::memory_order_relaxed);
+    std::unique_ptr<UpstreamConnection> conn = endpoint->TakeIdle();
+    beast::error_code ec;
+    if (!conn) {
+      conn = std::make_unique<UpstreamConnection>(co_await net::this_coro::executor);
+      conn->stream.expires_after(std::chrono::seconds(2));
+      auto [cec] = co_await conn->stream.async_connect(
+          tcp::endpoint(net::ip::address_v4::loopback(),
+                        static_cast<unsigned short>(endpoint->http_port())),
+          kTuple);
+      ec = cec;
+      if (!ec) conn->stream.socket().set_option(tcp::no_delay(true));
+    }
+    bool sent = false;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
+    if (!ec) {
+      conn->stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
+      auto [wec, wn] = co_await http::async_write(conn->stream, upstream, kTuple);
+      ec = wec;
+      sent = !ec;
+      if (!ec) {
+        auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, parser, kTuple);
+        ec = rec;
+      }
+    }
+    endpoint->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (ec) {
+      const bool timeout = ec == beast::error::timeout;
+      const bool stale = conn->reused && sent && !timeout;
+      if (!stale) endpoint->RecordFailure(NowMs());
+      if (timeout) {
+        co_return Error(absl::DeadlineExceededError(StrCat(
+            "service '", service, "' did not answer within ", options.request_timeout_ms,
+            " ms")));
+      }
+      // Nothing came back: safe to try once more on another replica (a reused connection
+      // that the worker had closed counts the same).
+      tried = endpoint;
+      retries->Increment();
+      continue;
+    }
+    endpoint->RecordSuccess();
+    auto response = parser.release();
+    const bool reusable = response.keep_alive();
+    if (reusable) endpoint->ReturnIdle(std::move(conn));
+    StringResponse res{response.result(), 11};
+    for (const auto& field : response) {
+      if (!HopByHop(field.name()) && field.name() != http::field::content_length) {
+        res.insert(field.name_string(), field.value());
+      }
+    }
+    res.set(http::field::server, "berth");
+    res.body() = std::move(response.body());
+    co_return res;
+  }
+  co_return Error(absl::UnavailableError(StrCat(
+      "service '", service, "': its replicas did not accept the connection; retry shortly")));
+}
+
+StringResponse HttpFront::Impl::Static(std::string_view path) {
+  if (options.console_dir.empty() || !fs::exists(fs::path(options.console_dir) / "index.html")) {
+    return Make(200,
+                "<!doctype html><title>berth</title><p>berth server is running. The web console "
+                "is not built here: run <code>scripts/build-web.sh</code>, or use the CLI "
+                "(<code>berth --help</code>) and the API (<a href=/api/v1/openapi.json>"
+                "/api/v1/openapi.json</a>).</p>",
+                "text/html; charset=utf-8");
+  }
+  // Only plain names below the console directory; anything else gets the app's index page.
+  std::string relative(path.substr(1));
+  bool safe = relative.find("..") == std::string::npos && relative.find('\\') == std::string::npos &&
+              relative.find('\0') == std::string::npos;
+  fs::path file = fs::path(options.console_dir) / (safe && !relative.empty() ? relative : "index.html");
+  std::error_code ec;
+  if (!safe || !fs::is_regular_file(file, ec)) file = fs::path(options.console_dir) / "index.html";
+  std::ifstream in(file, std::ios::binary);
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  StringResponse res = Make(200, std::move(body), ContentTypeFor(file));
+  res.set(http::field::cache_control, file.filename() == "index.html"
+                                          ? "no-cache"
+                                          : "public, max-age=31536000, immutable");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy",
+          "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'");
+  return res;
+}
+
+HttpFront::HttpFront(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpFront::~HttpFront() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
+    const HttpFrontOptions& options, control::ControlApi* api, control::Authenticator* auth,
+    Router* router, TrafficStats* traffic, std::shared_ptr<prometheus::Registry> registry) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->api = api;
+  impl->auth = auth;
+  impl->router = router;
+  impl->traffic = traffic;
+  impl->registry = registry;
+  impl->requests = &prometheus::BuildCounter()
+                        .Name("berth_gateway_requests_total")
+                        .Help("Data-plane requests through the gateway, by service and status")
+                        .Register(*registry);
+  impl->latency = &prometheus::BuildHistogram()
+                       .Name("berth_gateway_request_duration_seconds")
+                       .Help("Data-plane request latency through the gateway")
+                       .Register(*registry);
+  impl->retries = &prometheus::BuildCounter()
+                       .Name("berth_gateway_retries_total")
+                       .Help("Requests retried on another replica after a connection failure")
+                       .Register(*registry)
+                       .Add({});
+  beast::error_code ec;
+  const auto address = net::ip::make_address(options.address, ec);
+  if (ec) return absl::InvalidArgumentError(StrCat("bad --http-address ", options.address));
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(StrCat("cannot listen on ", options.address, ":", options.port,
+                                         ": ", ec.message()));
+  }
+  impl->port = impl->acceptor.local_endpoint().port();
+  return std::unique_ptr<HttpFront>(new HttpFront(std::move(impl)));
+}
+
+int HttpFront::port() const { return impl_->port; }
+
+void HttpFront::Start() {
+  net::co_spawn(impl_->io, impl_->Accept(), net::detached);
+  for (int i = 0; i < impl_->options.threads; ++i) {
+    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  }
+}
+
+void HttpFront::Stop() {
+  if (!impl_) return;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  impl_->io.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->api_pool.join();
+}
+
+}  // namespace berth::gateway

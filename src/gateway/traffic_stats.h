@@ -1,0 +1,46 @@
+// Per-service traffic as the gateway sees it, in 5-second buckets over the last 15 minutes:
+// requests, errors and a latency histogram per bucket, for the console's charts and the
+// autoscaler to come. Thread-safe (a mutex per service; the hot path holds it for a few adds).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "absl/base/thread_annotations.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::gateway {
+
+class TrafficStats {
+ public:
+  static constexpr int kIntervalS = 5;
+  static constexpr int kBuckets = 180;
+  static constexpr int kLatencyBins = 40;  // log-spaced, 0.05 ms .. ~30 s
+
+  void Record(const std::string& service, int64_t now_ms, double latency_ms, bool error);
+  // {"interval_s", "points": [{"time", "requests", "errors", "qps", "p50_ms", "p99_ms"}]}
+  nlohmann::json Series(const std::string& service, int64_t now_ms);
+  void Forget(const std::string& service);
+
+ private:
+  struct Bucket {
+    int64_t slot = -1;  // time / interval
+    uint64_t requests = 0;
+    uint64_t errors = 0;
+    std::array<uint32_t, kLatencyBins> latency{};
+  };
+  struct Service {
+    std::mutex mu;
+    std::array<Bucket, kBuckets> buckets ABSL_GUARDED_BY(mu);
+  };
+  Service& Get(const std::string& service);
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<Service>> services_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace berth::gateway
