@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything berth needs on Debian 12, pinned: the apt packages listed in
-# scripts/apt-packages.txt and ONNX Runtime from the npm registry (see docs/dependencies.md).
+# scripts/apt-packages.txt, ONNX Runtime and s3rver (a test peer) from the npm registry (see
+# docs/dependencies.md).
 # Idempotent: a second run only checks. Needs root (or sudo) for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,4 +67,14 @@ if [ ! -f "$ort_dir/.complete" ]; then
   ln -sf "libonnxruntime.so.1" "$ort_dir/lib/libonnxruntime.so"
   echo "$ORT_VERSION" > "$ort_dir/.complete"
 fi
-echo "dependencies ready (ONNX Runtime in $ort_dir)"
+# --- s3rver (an S3 API server the model-fetch tests upload to and download from) ----------
+S3RVER_VERSION=3.7.1
+s3rver_dir="$root/.deps/s3rver"
+if [ "$(cat "$s3rver_dir/.complete" 2>/dev/null)" != "$S3RVER_VERSION" ]; then
+  echo "installing s3rver $S3RVER_VERSION (test peer)"
+  rm -rf "$s3rver_dir"
+  npm install --prefix "$s3rver_dir" --no-save --no-audit --no-fund --ignore-scripts \
+    "s3rver@$S3RVER_VERSION" >/dev/null
+  echo "$S3RVER_VERSION" > "$s3rver_dir/.complete"
+fi
+echo "dependencies ready (ONNX Runtime in $ort_dir, s3rver in $s3rver_dir)"
