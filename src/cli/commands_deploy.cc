@@ -1,0 +1,378 @@
+// berth deploy and berth apply -f: register the model, PUT the service, wait for the rollout.
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/file_digest.h"
+#include "cli/service_spec.h"
+#include "cli/units.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+
+namespace berth::cli {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+constexpr auto kPollInterval = std::chrono::milliseconds(100);
+constexpr std::string_view kDemoModel = "digits";
+
+// The model of that name, or null when there is none.
+absl::StatusOr<nlohmann::json> FindModel(const Session& session, const std::string& name) {
+  auto model = session.client->Get(ApiPath("models", name));
+  if (!model.ok() && HttpStatusOf(model.status()) == 404) return nlohmann::json();
+  return model;
+}
+
+// Uploads `file` as model `name` unless a model of that name has the same SHA-256 already.
+absl::Status EnsureUploaded(const Session& session, const std::string& file,
+                            const std::string& name) {
+  ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(file));
+  ASSIGN_OR_RETURN(nlohmann::json existing, FindModel(session, name));
+  if (!existing.is_null()) {
+    if (existing.value("sha256", "") != digest) {
+      return absl::AlreadyExistsError(StrCat(
+          "a model named ", name, " with other content exists (sha256 ",
+          ShortDigest(existing.value("sha256", "")), ", this file ", ShortDigest(digest),
+          "): deploy with --model NEW_NAME to upload the file under another name, or delete the "
+          "old model with berth models delete ",
+          name));
+    }
+    session.progress() << "model " << name << " is already uploaded (sha256 " << ShortDigest(digest)
+                       << "), not uploading it again\n";
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(nlohmann::json model, UploadModel(session, file, name));
+  session.progress() << "uploaded " << file << " as model " << name << "\n"
+                     << "probed model " << name << ": " << SummarizeModel(model) << "\n";
+  return absl::OkStatus();
+}
+
+// Adds the model at `uri` as `name` unless a model of that name refers to that URI already.
+absl::Status EnsureAdded(const Session& session, const std::string& uri, const std::string& name) {
+  ASSIGN_OR_RETURN(nlohmann::json existing, FindModel(session, name));
+  if (!existing.is_null()) {
+    if (existing.value("source", "") != uri) {
+      return absl::AlreadyExistsError(StrCat(
+          "a model named ", name, " from another source exists (", Field(existing, "source"),
+          "): use another model name, or delete the old model with berth models delete ", name));
+    }
+    session.progress() << "model " << name << " already refers to " << uri << "\n";
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(nlohmann::json model,
+                   session.client->Post(ApiPath("models"), {{"name", name}, {"uri", uri}}));
+  session.progress() << "added model " << name << " from " << uri << "\n"
+                     << "probed model " << name << ": " << SummarizeModel(model) << "\n";
+  return absl::OkStatus();
+}
+
+int64_t IntField(const nlohmann::json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
+}
+
+// Polls the service until revision `revision` takes traffic with status Ready, fails, or the
+// deadline passes. Progress lines go to session.progress().
+absl::StatusOr<nlohmann::json> WaitForRevision(const Session& session, const std::string& name,
+                                               int64_t revision,
+                                               std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  std::string last_progress;
+  std::set<std::string> reported_problems;
+  while (true) {
+    ASSIGN_OR_RETURN(nlohmann::json service, session.client->Get(ApiPath("services", name)));
+    if (IntField(service, "current_revision") == revision &&
+        service.value("status", "") == "Ready") {
+      return service;
+    }
+    ASSIGN_OR_RETURN(nlohmann::json revisions,
+                     session.client->Get(ApiPath("services", name, "revisions")));
+    for (const auto& item : Items(revisions)) {
+      if (IntField(item, "number") != revision) continue;
+      const std::string status = item.value("status", "");
+      if (status == "Failed") {
+        return absl::FailedPreconditionError(StrCat(
+            "revision ", revision, " of service ", name, " failed: ", Field(item, "reason"),
+            IntField(service, "current_revision") > 0
+                ? StrCat(" (revision ", IntField(service, "current_revision"), " keeps serving)")
+                : "",
+            "; see berth logs ", name, " and berth describe ", name));
+      }
+      if (status == "Retired") {
+        return absl::AbortedError(StrCat("revision ", revision, " of service ", name,
+                                         " was replaced by a newer one before it was ready"));
+      }
+    }
+    ASSIGN_OR_RETURN(nlohmann::json replicas,
+                     session.client->Get(ApiPath("services", name, "replicas")));
+    int64_t ready = 0;
+    for (const auto& replica : Items(replicas)) {
+      if (IntField(replica, "revision") != revision) continue;
+      const std::string state = replica.value("state", "");
+      if (state == "Ready") ++ready;
+      if (state == "Failed" || state == "CrashLoopBackOff") {
+        const std::string problem =
+            StrCat("replica ", Field(replica, "id"), ": ", state, ": ", Field(replica, "reason"));
+        if (reported_problems.insert(problem).second) session.progress() << problem << "\n";
+      }
+    }
+    const std::string progress =
+        StrCat("replicas ready ", ready, "/", std::max<int64_t>(IntField(service, "replicas"), 0));
+    if (progress != last_progress) {
+      session.progress() << progress << "\n" << std::flush;
+      last_progress = progress;
+    }
+    const auto now = SteadyClock::now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(
+          StrCat("revision ", revision, " of service ", name, " is not ready after ",
+                 FormatDuration(timeout), " (status ", Field(service, "status"), ", ", progress,
+                 "): see berth describe ", name, " and berth logs ", name,
+                 ", or wait longer with --timeout"));
+    }
+    std::this_thread::sleep_for(std::min<SteadyClock::duration>(kPollInterval, deadline - now));
+  }
+}
+
+struct WaitOptions {
+  bool wait = true;
+  std::chrono::milliseconds timeout{300'000};
+};
+
+// PUTs the spec and, unless told not to, waits for the revision it made. Returns the service.
+absl::StatusOr<nlohmann::json> ApplyService(const Session& session, const std::string& name,
+                                            const nlohmann::json& spec,
+                                            const WaitOptions& options) {
+  int64_t previous_revision = -1;
+  {
+    auto before = session.client->Get(ApiPath("services", name));
+    if (before.ok()) {
+      previous_revision = IntField(*before, "latest_revision");
+    } else if (HttpStatusOf(before.status()) != 404) {
+      return before.status();
+    }
+  }
+  ASSIGN_OR_RETURN(nlohmann::json service, session.client->Put(ApiPath("services", name), spec));
+  const int64_t revision = IntField(service, "latest_revision");
+  if (revision != previous_revision) {
+    session.progress() << "service " << name << ": revision " << revision << " created\n";
+  } else {
+    session.progress() << "service " << name << ": spec unchanged, revision " << revision << "\n";
+  }
+  if (!options.wait) {
+    session.progress() << "not waiting: follow it with berth describe " << name << "\n";
+    return service;
+  }
+  ASSIGN_OR_RETURN(service, WaitForRevision(session, name, revision, options.timeout));
+  return service;
+}
+
+void PrintReady(const Session& session, const nlohmann::json& service) {
+  if (session.PrintDocument(service)) return;
+  std::cout << "service " << Field(service, "name") << " is ready\n"
+            << "endpoint: " << Field(service, "endpoint") << "\n";
+  if (Field(service, "classify_endpoint") != "-") {
+    std::cout << "classify: " << Field(service, "classify_endpoint") << "\n";
+  }
+  if (Field(service, "sample_curl") != "-") {
+    std::cout << "try it:\n" << Field(service, "sample_curl") << "\n";
+  }
+}
+
+absl::StatusOr<WaitOptions> ReadWaitOptions(bool no_wait, const std::string& timeout) {
+  WaitOptions options;
+  options.wait = !no_wait;
+  auto parsed = ParseDuration(timeout);
+  if (!parsed.ok()) return UsageError(StrCat("--timeout: ", Msg(parsed.status())));
+  options.timeout = *parsed;
+  return options;
+}
+
+struct DeployFlags {
+  CommonFlags common;
+  std::string target;  // PATH_OR_URI
+  std::string name;
+  std::string model;
+  bool demo = false;
+  std::string labels_file;
+  bool no_wait = false;
+  std::string timeout = "300s";
+  // Options whose presence matters (their values land in `spec`).
+  CLI::Option* replicas = nullptr;
+  CLI::Option* cpu = nullptr;
+  CLI::Option* memory = nullptr;
+  CLI::Option* max_batch = nullptr;
+  CLI::Option* max_queue_delay = nullptr;
+  CLI::Option* image = nullptr;
+  CLI::Option* no_image = nullptr;
+  int64_t replicas_value = 0, max_batch_value = 0, max_queue_delay_value = 0;
+  std::string cpu_value, memory_value;
+  bool image_value = false, no_image_value = false;
+};
+
+absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
+  DeploySpecFlags spec;
+  if (flags.replicas->count() > 0) spec.replicas = flags.replicas_value;
+  if (flags.cpu->count() > 0) spec.cpu = flags.cpu_value;
+  if (flags.memory->count() > 0) spec.memory = flags.memory_value;
+  if (flags.max_batch->count() > 0) spec.max_batch_size = flags.max_batch_value;
+  if (flags.max_queue_delay->count() > 0) spec.max_queue_delay_us = flags.max_queue_delay_value;
+  if (flags.image->count() > 0) spec.image = true;
+  if (flags.no_image->count() > 0) spec.image = false;
+  if (!flags.labels_file.empty()) {
+    std::ifstream file(flags.labels_file);
+    if (!file) return UsageError(StrCat("--labels: cannot read ", flags.labels_file));
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    spec.labels = ParseLabels(contents.str());
+  }
+  return spec;
+}
+
+absl::Status RunDeploy(const DeployFlags& flags) {
+  ASSIGN_OR_RETURN(DeploySpecFlags spec_flags, CollectSpecFlags(flags));
+  ASSIGN_OR_RETURN(WaitOptions wait, ReadWaitOptions(flags.no_wait, flags.timeout));
+  std::string name = flags.name;
+  if (flags.demo) {
+    if (!flags.target.empty() || !flags.model.empty()) {
+      return UsageError("--demo deploys the built-in model; leave out PATH_OR_URI and --model");
+    }
+    if (name.empty()) name = "demo";
+    spec_flags.model = kDemoModel;
+  } else {
+    if (name.empty()) return UsageError("--name: the service's name is required");
+    if (flags.target.empty() && flags.model.empty()) {
+      return UsageError(
+          "what to deploy is missing: give a model file or URI, --model EXISTING_MODEL, or --demo");
+    }
+    spec_flags.model = flags.model.empty() ? name : flags.model;
+  }
+  ASSIGN_OR_RETURN(nlohmann::json spec, [&]() -> absl::StatusOr<nlohmann::json> {
+    auto built = BuildDeploySpec(name, spec_flags);
+    if (!built.ok()) return UsageError(Msg(built.status()));
+    return built;
+  }());
+  if (!flags.target.empty() && !IsModelUri(flags.target) &&
+      access(flags.target.c_str(), R_OK) != 0) {
+    return UsageError(StrCat(flags.target, ": no such file (a model URI starts with file://, ",
+                             "http://, https:// or s3://)"));
+  }
+
+  ASSIGN_OR_RETURN(Session session, Connect(flags.common));
+  if (!flags.target.empty()) {
+    if (IsModelUri(flags.target)) {
+      RETURN_IF_ERROR(EnsureAdded(session, flags.target, spec_flags.model));
+    } else {
+      RETURN_IF_ERROR(EnsureUploaded(session, flags.target, spec_flags.model));
+    }
+  }
+  ASSIGN_OR_RETURN(nlohmann::json service, ApplyService(session, name, spec, wait));
+  if (wait.wait) {
+    PrintReady(session, service);
+  } else {
+    session.PrintDocument(service);
+  }
+  return absl::OkStatus();
+}
+
+struct ApplyFlags {
+  CommonFlags common;
+  std::vector<std::string> files;
+  bool no_wait = false;
+  std::string timeout = "300s";
+};
+
+absl::StatusOr<std::string> ReadSpecFile(const std::string& path) {
+  std::ostringstream contents;
+  if (path == "-") {
+    contents << std::cin.rdbuf();
+  } else {
+    std::ifstream file(path);
+    if (!file) return UsageError(StrCat("-f ", path, ": cannot read the file"));
+    contents << file.rdbuf();
+  }
+  return contents.str();
+}
+
+absl::Status RunApply(const ApplyFlags& flags) {
+  ASSIGN_OR_RETURN(WaitOptions wait, ReadWaitOptions(flags.no_wait, flags.timeout));
+  // Every document is checked before any is applied.
+  std::vector<ServiceDocument> documents;
+  for (const std::string& path : flags.files) {
+    ASSIGN_OR_RETURN(std::string text, ReadSpecFile(path));
+    auto parsed = ParseServiceDocuments(text, path == "-" ? "<stdin>" : path);
+    if (!parsed.ok()) return UsageError(Msg(parsed.status()));
+    for (ServiceDocument& document : *parsed) documents.push_back(std::move(document));
+  }
+  ASSIGN_OR_RETURN(Session session, Connect(flags.common));
+  nlohmann::json applied = nlohmann::json::array();
+  for (const ServiceDocument& document : documents) {
+    if (document.model_to_add) {
+      RETURN_IF_ERROR(
+          EnsureAdded(session, document.model_to_add->uri, document.model_to_add->name));
+    }
+    ASSIGN_OR_RETURN(nlohmann::json service,
+                     ApplyService(session, document.name, document.spec, wait));
+    if (session.format != OutputFormat::kHuman) {
+      applied.push_back(std::move(service));
+    } else if (wait.wait) {
+      PrintReady(session, service);
+    }
+  }
+  if (session.format != OutputFormat::kHuman) {
+    session.PrintDocument(applied.size() == 1 ? applied[0] : nlohmann::json{{"items", applied}});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddDeployCommands(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<DeployFlags>();
+  CLI::App* deploy = app.add_subcommand(
+      "deploy",
+      "Deploy a model file, a model URI or an existing model as a service, and wait "
+      "until it is ready");
+  deploy->add_option("PATH_OR_URI", flags->target,
+                     "a model file to upload, or a file://, http(s):// or s3:// URI");
+  deploy->add_option("--name", flags->name, "the service's name (default with --demo: demo)");
+  deploy->add_option("--model", flags->model,
+                     "the model's name (default: the service's name); alone: an existing model");
+  deploy->add_flag("--demo", flags->demo, "deploy the server's built-in digits model");
+  flags->replicas = deploy->add_option("--replicas", flags->replicas_value, "number of replicas");
+  flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");
+  flags->memory = deploy->add_option("--memory", flags->memory_value, "memory per replica: 2Gi");
+  flags->max_batch =
+      deploy->add_option("--max-batch", flags->max_batch_value, "largest batch the batcher forms");
+  flags->max_queue_delay = deploy->add_option("--max-queue-delay-us", flags->max_queue_delay_value,
+                                              "longest wait for a batch to fill, in microseconds");
+  flags->image = deploy->add_flag("--image", flags->image_value,
+                                  "serve /services/NAME/v1/classify (image model)");
+  flags->no_image =
+      deploy->add_flag("--no-image", flags->no_image_value, "no image classification endpoint");
+  flags->image->excludes(flags->no_image);
+  deploy->add_option("--labels", flags->labels_file, "class labels, one a line (implies --image)");
+  deploy->add_option("--timeout", flags->timeout, "how long to wait for the service (300s, 5m)");
+  deploy->add_flag("--no-wait", flags->no_wait, "return once the new revision is created");
+  AddCommonFlags(deploy, &flags->common);
+  SetCommand(deploy, exit_code, [flags] { return RunDeploy(*flags); });
+
+  auto apply_flags = std::make_shared<ApplyFlags>();
+  CLI::App* apply = app.add_subcommand(
+      "apply", "Apply service specs from YAML (berth's kind: Service or KServe InferenceService)");
+  apply->add_option("-f,--filename", apply_flags->files, "a YAML file (- for stdin); repeatable")
+      ->required();
+  apply->add_option("--timeout", apply_flags->timeout, "how long to wait for each service");
+  apply->add_flag("--no-wait", apply_flags->no_wait, "do not wait for the services to be ready");
+  AddCommonFlags(apply, &apply_flags->common);
+  SetCommand(apply, exit_code, [apply_flags] { return RunApply(*apply_flags); });
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,333 @@
+// berth services, describe, events, logs, delete, rollback, predict.
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/log_follow.h"
+#include "cli/units.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+
+namespace berth::cli {
+namespace {
+
+using Clock = std::chrono::system_clock;
+constexpr auto kWatchInterval = std::chrono::seconds(1);
+constexpr int kEventPage = 500;
+constexpr size_t kDescribeEvents = 20;
+
+std::string ReplicasCell(const nlohmann::json& service) {
+  return StrCat(Field(service, "ready_replicas"), "/", Field(service, "replicas"));
+}
+
+std::string RevisionCell(const nlohmann::json& service) {
+  std::string current = Field(service, "current_revision");
+  const std::string latest = Field(service, "latest_revision");
+  if (current == "0") current = "-";  // nothing serves yet
+  return latest == current || latest == "-" ? current
+                                            : StrCat(current, " (", latest, " rolling out)");
+}
+
+std::string EventId(const nlohmann::json& event) {
+  const auto it = event.find("id");
+  if (it == event.end()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+// Events after `after` (all when empty) for one service (all when empty), oldest first.
+absl::StatusOr<nlohmann::json> FetchEvents(const Session& session, const std::string& service,
+                                           std::string after) {
+  nlohmann::json all = nlohmann::json::array();
+  while (true) {
+    std::string path = StrCat(ApiPath("events"), "?limit=", kEventPage);
+    if (!service.empty()) StrAppend(&path, "&service=", UrlEncode(service));
+    if (!after.empty()) StrAppend(&path, "&after=", UrlEncode(after));
+    ASSIGN_OR_RETURN(nlohmann::json page, session.client->Get(path));
+    const nlohmann::json& items = Items(page);
+    for (const auto& event : items) all.push_back(event);
+    if (items.size() < static_cast<size_t>(kEventPage)) break;
+    after = EventId(items.back());
+    if (after.empty()) break;
+  }
+  return all;
+}
+
+std::string EventsTable(const nlohmann::json& events, bool with_service) {
+  const auto now = Clock::now();
+  Table table(with_service
+                  ? std::vector<std::string>{"AGE", "SERVICE", "OBJECT", "REASON", "MESSAGE"}
+                  : std::vector<std::string>{"AGE", "OBJECT", "REASON", "MESSAGE"});
+  for (const auto& event : events) {
+    std::vector<std::string> row = {FormatAge(event.value("time", ""), now)};
+    if (with_service) row.push_back(Field(event, "service"));
+    for (const char* key : {"object", "reason", "message"}) row.push_back(Field(event, key));
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+absl::Status RunServices(const CommonFlags& common) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(nlohmann::json services, session.client->Get(ApiPath("services")));
+  if (session.PrintDocument(services)) return absl::OkStatus();
+  const auto now = Clock::now();
+  Table table({"NAME", "STATUS", "REPLICAS", "REVISION", "ENDPOINT", "AGE"});
+  for (const auto& service : Items(services)) {
+    table.AddRow({Field(service, "name"), Field(service, "status"), ReplicasCell(service),
+                  RevisionCell(service), Field(service, "endpoint"),
+                  FormatAge(service.value("created_at", ""), now)});
+  }
+  if (table.empty()) {
+    std::cout << "no services yet: deploy one with berth deploy MODEL_FILE --name NAME "
+                 "(or berth deploy --demo)\n";
+    return absl::OkStatus();
+  }
+  std::cout << table.Render();
+  return absl::OkStatus();
+}
+
+absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(nlohmann::json service, session.client->Get(ApiPath("services", name)));
+  ASSIGN_OR_RETURN(nlohmann::json revisions,
+                   session.client->Get(ApiPath("services", name, "revisions")));
+  ASSIGN_OR_RETURN(nlohmann::json replicas,
+                   session.client->Get(ApiPath("services", name, "replicas")));
+  ASSIGN_OR_RETURN(nlohmann::json events, FetchEvents(session, name, ""));
+  if (events.size() > kDescribeEvents) {
+    events.erase(events.begin(), events.end() - static_cast<std::ptrdiff_t>(kDescribeEvents));
+  }
+  if (session.PrintDocument({{"service", service},
+                             {"revisions", Items(revisions)},
+                             {"replicas", Items(replicas)},
+                             {"events", events}})) {
+    return absl::OkStatus();
+  }
+  const auto now = Clock::now();
+  std::cout << "Name:        " << Field(service, "name") << "\n"
+            << "Model:       " << Field(service, "model") << "\n"
+            << "Status:      " << Field(service, "status") << "\n";
+  if (Field(service, "reason") != "-")
+    std::cout << "Reason:      " << Field(service, "reason") << "\n";
+  std::cout << "Endpoint:    " << Field(service, "endpoint") << "\n"
+            << "gRPC:        " << Field(service, "grpc_endpoint") << "\n";
+  if (Field(service, "classify_endpoint") != "-") {
+    std::cout << "Classify:    " << Field(service, "classify_endpoint") << "\n";
+  }
+  std::cout << "Revision:    " << RevisionCell(service) << "\n"
+            << "Replicas:    " << ReplicasCell(service) << " ready\n"
+            << "Created:     " << Field(service, "created_at") << " ("
+            << FormatAge(service.value("created_at", ""), now) << " ago)\n"
+            << "Spec:\n"
+            << Indent(RenderDocument(service.value("spec", nlohmann::json::object()),
+                                     OutputFormat::kYaml));
+  Table revision_table({"REVISION", "STATUS", "REASON", "AGE"});
+  for (const auto& revision : Items(revisions)) {
+    revision_table.AddRow({Field(revision, "number"), Field(revision, "status"),
+                           Field(revision, "reason"),
+                           FormatAge(revision.value("created_at", ""), now)});
+  }
+  std::cout << "Revisions:\n" << Indent(revision_table.Render());
+  Table replica_table({"ID", "REVISION", "STATE", "PID", "RESTARTS", "REASON", "AGE"});
+  for (const auto& replica : Items(replicas)) {
+    replica_table.AddRow({Field(replica, "id"), Field(replica, "revision"), Field(replica, "state"),
+                          Field(replica, "pid"), Field(replica, "restarts"),
+                          Field(replica, "reason"),
+                          FormatAge(replica.value("created_at", ""), now)});
+  }
+  std::cout << "Replicas:\n" << Indent(replica_table.Render());
+  std::cout << "Events:\n" << (events.empty() ? "  <none>\n" : Indent(EventsTable(events, false)));
+  if (Field(service, "sample_curl") != "-") {
+    std::cout << "Try it:\n" << Indent(Field(service, "sample_curl"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunEvents(const CommonFlags& common, const std::string& service, bool watch) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(nlohmann::json events, FetchEvents(session, service, ""));
+  if (!watch) {
+    if (session.PrintDocument({{"items", events}})) return absl::OkStatus();
+    std::cout << (events.empty() ? "no events\n" : EventsTable(events, service.empty()));
+    return absl::OkStatus();
+  }
+  // Watching: one line per event as it comes (JSON lines with -o json).
+  std::string after;
+  while (true) {
+    for (const auto& event : events) {
+      if (session.format == OutputFormat::kJson) {
+        std::cout << event.dump() << "\n";
+      } else if (session.format == OutputFormat::kYaml) {
+        std::cout << "---\n" << RenderDocument(event, OutputFormat::kYaml);
+      } else {
+        std::cout << Field(event, "time") << "  "
+                  << (service.empty() ? Field(event, "service") + "  " : "")
+                  << Field(event, "object") << "  " << Field(event, "reason") << "  "
+                  << Field(event, "message") << "\n";
+      }
+      after = EventId(event);
+    }
+    std::cout << std::flush;
+    std::this_thread::sleep_for(kWatchInterval);
+    ASSIGN_OR_RETURN(events, FetchEvents(session, service, after));
+  }
+}
+
+struct LogsFlags {
+  CommonFlags common;
+  std::string service;
+  std::string replica;
+  int64_t tail = -1;
+  bool follow = false;
+};
+
+absl::Status RunLogs(const LogsFlags& flags) {
+  ASSIGN_OR_RETURN(Session session, Connect(flags.common));
+  const auto path = [&](int64_t tail) {
+    std::string query;
+    if (!flags.replica.empty()) StrAppend(&query, "replica=", UrlEncode(flags.replica));
+    if (tail >= 0) StrAppend(&query, query.empty() ? "" : "&", "tail=", tail);
+    return StrCat(ApiPath("services", flags.service, "logs"), query.empty() ? "" : "?", query);
+  };
+  ASSIGN_OR_RETURN(std::string text, session.client->GetText(path(flags.tail)));
+  if (!flags.follow) {
+    std::cout << text;
+    if (!text.empty() && text.back() != '\n') std::cout << "\n";
+    return absl::OkStatus();
+  }
+  LogFollower follower;
+  const int64_t follow_tail = std::max<int64_t>(flags.tail, 1000);
+  while (true) {
+    for (const std::string& line : follower.NewLines(text)) std::cout << line << "\n";
+    std::cout << std::flush;
+    std::this_thread::sleep_for(kWatchInterval);
+    ASSIGN_OR_RETURN(text, session.client->GetText(path(follow_tail)));
+  }
+}
+
+absl::Status RunDelete(const CommonFlags& common, const std::string& name) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(nlohmann::json answer, session.client->Delete(ApiPath("services", name)));
+  if (session.PrintDocument(answer.is_null() ? nlohmann::json{{"name", name}, {"deleting", true}}
+                                             : answer)) {
+    return absl::OkStatus();
+  }
+  std::cout << "service " << name
+            << " is being deleted: its replicas drain, then it disappears (berth services)\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunRollback(const CommonFlags& common, const std::string& name) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(
+      nlohmann::json service,
+      session.client->Post(ApiPath("services", name, "rollback"), nlohmann::json::object()));
+  if (session.PrintDocument(service)) return absl::OkStatus();
+  std::cout << "service " << name << ": revision " << Field(service, "latest_revision")
+            << " rolls back to the previous spec (follow it with berth describe " << name << ")\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunPredict(const CommonFlags& common, const std::string& service, std::string data) {
+  std::string source = "--data";
+  if (!data.empty() && data.front() == '@') {
+    source = data.substr(1);
+    std::ifstream file(source, std::ios::binary);
+    if (!file) return UsageError(StrCat("--data ", data, ": cannot read ", source));
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    data = contents.str();
+  }
+  nlohmann::json request = nlohmann::json::parse(data, nullptr, /*allow_exceptions=*/false);
+  if (!request.is_object()) {
+    return UsageError(StrCat(source, ": not a JSON object; write a V2 inference request like ",
+                             R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], )",
+                             R"("data": [1, 2]}]})"));
+  }
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(
+      nlohmann::json answer,
+      session.client->Post(StrCat("/v2/models/", UrlEncode(service), "/infer"), request));
+  if (!session.PrintDocument(answer)) std::cout << answer.dump(2) << "\n";
+  return absl::OkStatus();
+}
+
+struct NamedFlags {
+  CommonFlags common;
+  std::string name;
+};
+
+// A command that takes one NAME argument and the common flags.
+CLI::App* AddNamedCommand(CLI::App& app, int* exit_code, const char* command,
+                          const char* description, const char* argument_help,
+                          absl::Status (*run)(const CommonFlags&, const std::string&)) {
+  auto flags = std::make_shared<NamedFlags>();
+  CLI::App* sub = app.add_subcommand(command, description);
+  sub->add_option("SERVICE", flags->name, argument_help)->required();
+  AddCommonFlags(sub, &flags->common);
+  SetCommand(sub, exit_code, [flags, run] { return run(flags->common, flags->name); });
+  return sub;
+}
+
+}  // namespace
+
+void AddServiceCommands(CLI::App& app, int* exit_code) {
+  auto services_flags = std::make_shared<CommonFlags>();
+  CLI::App* services = app.add_subcommand("services", "List services");
+  AddCommonFlags(services, services_flags.get());
+  SetCommand(services, exit_code, [services_flags] { return RunServices(*services_flags); });
+
+  AddNamedCommand(app, exit_code, "describe",
+                  "Show a service: spec, revisions, replicas, recent events", "the service",
+                  &RunDescribe);
+  AddNamedCommand(app, exit_code, "delete", "Delete a service (its replicas drain first)",
+                  "the service", &RunDelete);
+  AddNamedCommand(app, exit_code, "rollback",
+                  "Roll a service back to the spec of its previous revision", "the service",
+                  &RunRollback);
+
+  struct EventsFlags {
+    CommonFlags common;
+    std::string service;
+    bool watch = false;
+  };
+  auto events_flags = std::make_shared<EventsFlags>();
+  CLI::App* events = app.add_subcommand("events", "Show events, oldest first (of one service)");
+  events->add_option("SERVICE", events_flags->service, "only this service's events");
+  events->add_flag("-w,--watch", events_flags->watch, "keep printing new events as they come");
+  AddCommonFlags(events, &events_flags->common);
+  SetCommand(events, exit_code, [events_flags] {
+    return RunEvents(events_flags->common, events_flags->service, events_flags->watch);
+  });
+
+  auto logs_flags = std::make_shared<LogsFlags>();
+  CLI::App* logs = app.add_subcommand("logs", "Print the logs of a service's replicas");
+  logs->add_option("SERVICE", logs_flags->service, "the service")->required();
+  logs->add_option("--replica", logs_flags->replica, "only this replica (see berth describe)");
+  logs->add_option("--tail", logs_flags->tail, "only the last N lines")
+      ->check(CLI::NonNegativeNumber);
+  logs->add_flag("-f,--follow", logs_flags->follow, "keep printing new lines");
+  AddCommonFlags(logs, &logs_flags->common);
+  SetCommand(logs, exit_code, [logs_flags] { return RunLogs(*logs_flags); });
+
+  struct PredictFlags {
+    CommonFlags common;
+    std::string service;
+    std::string data;
+  };
+  auto predict_flags = std::make_shared<PredictFlags>();
+  CLI::App* predict = app.add_subcommand(
+      "predict", "Send one V2 inference request to a service and print the answer");
+  predict->add_option("SERVICE", predict_flags->service, "the service")->required();
+  predict->add_option("--data", predict_flags->data, "the request as JSON, or @FILE")->required();
+  AddCommonFlags(predict, &predict_flags->common);
+  SetCommand(predict, exit_code, [predict_flags] {
+    return RunPredict(predict_flags->common, predict_flags->service, predict_flags->data);
+  });
+}
+
+}  // namespace berth::cli

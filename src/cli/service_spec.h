@@ -1,0 +1,62 @@
+// The service spec of PUT /api/v1/services/{name} (docs/api.md), built from `berth deploy`
+// flags or from the YAML documents of `berth apply -f`: berth's own `kind: Service` and KServe's
+// `InferenceService` (serving.kserve.io/v1beta1).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::cli {
+
+// A model to register by URI (POST /api/v1/models {name, uri}) before the service is applied.
+struct ModelReference {
+  std::string name;
+  std::string uri;
+};
+
+// One applied document.
+struct ServiceDocument {
+  std::string kind;  // "Service" or "InferenceService"
+  std::string name;  // the service's name
+  nlohmann::json spec;
+  std::optional<ModelReference> model_to_add;
+  int line = 0;  // 1-based line where the document starts
+};
+
+// Every document of a YAML stream, in order (empty documents are skipped). Malformed YAML or a
+// bad field is InvalidArgument: "SOURCE:LINE: FIELD: what is wrong and what is expected".
+absl::StatusOr<std::vector<ServiceDocument>> ParseServiceDocuments(std::string_view yaml,
+                                                                   std::string_view source);
+
+// What `berth deploy` was told; unset members are left to the server's defaults.
+struct DeploySpecFlags {
+  std::string model;
+  std::optional<int64_t> replicas;
+  std::optional<std::string> cpu;
+  std::optional<std::string> memory;
+  std::optional<int64_t> max_batch_size;
+  std::optional<int64_t> max_queue_delay_us;
+  std::optional<bool> image;
+  std::optional<std::vector<std::string>> labels;  // from --labels FILE; implies image
+};
+
+// The spec for `berth deploy`; InvalidArgument naming the flag when a value is out of range.
+absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name, const DeploySpecFlags& flags);
+
+// OK for a DNS label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters); otherwise
+// InvalidArgument that starts with `what` (a field or flag name).
+absl::Status ValidateName(std::string_view name, std::string_view what);
+
+// Class labels, one a line (Triton's label file): trailing blanks and trailing empty lines go.
+std::vector<std::string> ParseLabels(std::string_view text);
+
+// True for the URIs the server fetches itself: file://, http://, https://, s3://.
+bool IsModelUri(std::string_view text);
+
+}  // namespace berth::cli
