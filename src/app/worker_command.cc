@@ -150,6 +150,9 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
+  cmd->add_option("--exit-on-error", o.exit_on_error,
+                  "Exit at start when any model fails to load")
+      ->capture_default_str();
   cmd->add_option("--port-file", flags->port_file,
                   "Write the bound HTTP and gRPC ports to this file (JSON) once serving");
   cmd->add_option("--replica-id", flags->replica_id, "Replica this worker serves (berth server)")

@@ -288,6 +288,7 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
                  "--grpc-port", "0",
                  "--port-file", dir + "/ports.json",
                  "--engine-threads", std::to_string(threads),
+                 "--exit-on-error", "true",
                  "--replica-id", r.record.id,
                  "--data-dir-owner", options_.data_dir};
   auto process = driver_.Launch(launch);

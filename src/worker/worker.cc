@@ -58,6 +58,15 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& opti
       if (!status.ok()) spdlog::error("model '{}' did not load: {}", name, Msg(status));
     }
   }
+  if (options.exit_on_error) {
+    for (const IndexEntry& entry : worker->repository_->Index()) {
+      if (entry.state != "READY") {
+        return absl::FailedPreconditionError(
+            StrCat("model '", entry.name, "' did not load: ",
+                   entry.reason.empty() ? entry.state : entry.reason));
+      }
+    }
+  }
   return worker;
 }
 

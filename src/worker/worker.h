@@ -31,6 +31,7 @@ struct WorkerOptions {
   size_t max_request_bytes = 64u << 20;
   size_t max_queue_size = 1024;
   backends::BackendOptions backend;
+  bool exit_on_error = false;  // fail to start when any model fails to load (replicas)
   bool load_all = true;  // false: start empty (explicit model control)
   std::vector<std::string> load_models;
 };
