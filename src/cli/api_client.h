@@ -47,6 +47,7 @@ class ApiClient {
   ApiClient& operator=(const ApiClient&) = delete;
 
   const std::string& server() const { return options_.server; }
+  const std::string& key() const { return options_.key; }
 
   // `path` starts with '/' and is already encoded. A 204 or empty answer is JSON null.
   absl::StatusOr<nlohmann::json> Get(std::string_view path);

@@ -182,7 +182,16 @@ void PrintReady(const Session& session, const nlohmann::json& service) {
     std::cout << "classify: " << Field(service, "classify_endpoint") << "\n";
   }
   if (Field(service, "sample_curl") != "-") {
-    std::cout << "try it:\n" << Field(service, "sample_curl") << "\n";
+    // The server cannot know the caller's key (it keeps only hashes); the CLI fills in the key
+    // it used, so that the command works as printed.
+    std::string curl = Field(service, "sample_curl");
+    constexpr std::string_view kPlaceholder = "$BERTH_API_KEY";
+    for (size_t at = curl.find(kPlaceholder); at != std::string::npos;
+         at = curl.find(kPlaceholder, at)) {
+      curl.replace(at, kPlaceholder.size(), session.client->key());
+      at += session.client->key().size();
+    }
+    std::cout << "try it:\n" << curl << "\n";
   }
 }
 

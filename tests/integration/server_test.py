@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""`berth server` end to end: the real server, the real CLI and real worker processes.
+
+The journey (admin key -> keys with scopes -> deploy the demo model -> the printed curl works),
+the failures the gateway and API must answer clearly, and the supervisor's promises (a crashed
+replica comes back, a revision that cannot start leaves the previous one serving, the server
+survives kill -9 and adopts its replicas without duplicates)."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BERTH = os.environ.get("BERTH_BIN", os.path.join(ROOT, "build", "berth"))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "models")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def poll(what, check, timeout=120):
+    """Calls check() until it returns something truthy, or fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (urllib.error.URLError, ConnectionError, KeyError) as e:
+            last = e
+        time.sleep(0.1)  # polling interval, bounded by the deadline
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class Server:
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.http_port = free_port()
+        self.grpc_port = free_port()
+        self.out = tempfile.NamedTemporaryFile(prefix="berth-server-", delete=False)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [BERTH, "server", "--data-dir", self.data_dir, "--http-port", str(self.http_port),
+             "--grpc-port", str(self.grpc_port)],
+            stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+        poll("the server's health endpoint", lambda: self.request("GET", "/healthz")[0] == 200,
+             timeout=60)
+
+    def log(self):
+        with open(self.out.name, errors="replace") as f:
+            return f.read()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def request(self, method, path, body=None, key=None, headers=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url(path), data=data, method=method)
+        if key:
+            req.add_header("Authorization", "Bearer " + key)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                payload = r.read()
+                return r.status, payload, dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), dict(e.headers)
+
+    def api(self, method, path, body=None, key=None, **kw):
+        status, payload, headers = self.request(method, "/api/v1" + path, body, key, **kw)
+        doc = json.loads(payload) if payload and payload[:1] in (b"{", b"[") else payload
+        return status, doc
+
+
+class ServerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="berth-server-test-")
+        cls.server = Server(os.path.join(cls.tmp, "data"))
+        cls.server.start()
+        match = poll("the admin key on the first start",
+                     lambda: re.search(r"(brth_[A-Za-z0-9]{28})", cls.server.log()), timeout=30)
+        cls.admin = match.group(1)
+        cls.env = dict(os.environ, BERTH_SERVER=cls.server.url(""), BERTH_API_KEY=cls.admin,
+                       XDG_CONFIG_HOME=os.path.join(cls.tmp, "config"))
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server.proc and cls.server.proc.poll() is None:
+            cls.server.proc.send_signal(signal.SIGTERM)
+            cls.server.proc.wait(timeout=60)
+        sys.stderr.write(cls.server.log()[-3000:])
+
+    def cli(self, *args, check=True, key=None):
+        env = dict(self.env)
+        if key:
+            env["BERTH_API_KEY"] = key
+        res = subprocess.run([BERTH, *args], capture_output=True, text=True, env=env, timeout=300)
+        if check and res.returncode != 0:
+            self.fail("berth %s failed (%d):\n%s%s\n--- server log ---\n%s" % (
+                " ".join(args), res.returncode, res.stdout, res.stderr, self.server.log()[-4000:]))
+        return res
+
+    def service(self, name):
+        status, doc = self.server.api("GET", "/services/" + name, key=self.admin)
+        self.assertEqual(status, 200, doc)
+        return doc
+
+    def infer_addsub(self, service="addsub", key=None):
+        body = {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 16],
+                            "data": list(range(16))},
+                           {"name": "INPUT1", "datatype": "FP32", "shape": [1, 16],
+                            "data": [1] * 16}]}
+        return self.server.request("POST", "/v2/models/%s/infer" % service, body,
+                                   key=key or self.admin)
+
+    # --- authentication and keys -------------------------------------------------------------
+
+    def test_01_health_is_public_everything_else_needs_a_key(self):
+        self.assertEqual(self.server.request("GET", "/healthz")[0], 200)
+        self.assertEqual(self.server.request("GET", "/metrics")[0], 200)
+        status, doc = self.server.api("GET", "/services")
+        self.assertEqual(status, 401)
+        self.assertIn("API key", doc["error"])
+        status, doc = self.server.api("GET", "/services", key="brth_notakeyatall0000000000000000")
+        self.assertEqual(status, 401)
+        self.assertNotIn("brth_notakey", doc["error"])  # never echoed
+        status, _, _ = self.server.request("POST", "/v2/models/demo/infer", {"inputs": []})
+        self.assertEqual(status, 401)
+        status, doc = self.server.api("GET", "/openapi.json")
+        self.assertEqual(status, 200)
+        self.assertIn("/api/v1/services", json.dumps(doc))
+
+    def test_02_keys_have_scopes_and_revocation_is_immediate(self):
+        res = self.cli("keys", "create", "--name", "reader", "--scope", "read")
+        key = re.search(r"(brth_[A-Za-z0-9]{28})", res.stdout).group(1)
+        self.assertEqual(self.server.api("GET", "/services", key=key)[0], 200)
+        status, doc = self.server.api("PUT", "/services/x", {"model": "digits"}, key=key)
+        self.assertEqual(status, 403)
+        self.assertIn("deploy", doc["error"])
+        status, doc = self.server.api("GET", "/keys", key=self.admin)
+        listed = [k for k in doc["items"] if k["name"] == "reader"][0]
+        self.assertEqual(listed["prefix"], key[:12])
+        self.assertNotIn("key", listed)
+        # Only the hash is stored.
+        with open(os.path.join(self.server.data_dir, "berth.db"), "rb") as db:
+            self.assertNotIn(key.encode(), db.read())
+        self.cli("keys", "revoke", listed["id"])
+        self.assertEqual(self.server.api("GET", "/services", key=key)[0], 401)
+        # A key with a typo is refused by its checksum.
+        typo = key[:-1] + ("a" if key[-1] != "a" else "b")
+        status, doc = self.server.api("GET", "/services", key=typo)
+        self.assertEqual(status, 401)
+
+    # --- the journey -------------------------------------------------------------------------
+
+    def test_03_deploy_demo_and_the_printed_curl_works_verbatim(self):
+        res = self.cli("deploy", "--demo", "--timeout", "240s")
+        self.assertIn("is ready", res.stdout)
+        curl = [line for line in res.stdout.splitlines() if line.startswith("curl ")]
+        self.assertEqual(len(curl), 1, res.stdout)
+        self.assertIn("/services/demo/v1/classify", curl[0])
+        out = subprocess.run(["bash", "-c", curl[0] + " -s -w '\\n%{http_code}'"],
+                             capture_output=True, text=True, timeout=60,
+                             env={"PATH": os.environ["PATH"]})  # no BERTH_API_KEY: verbatim
+        body, code = out.stdout.rsplit("\n", 1)
+        self.assertEqual(code, "200", out.stdout + out.stderr)
+        self.assertEqual(json.loads(body)["predictions"][0]["label"], "7")
+        # An invoke key for the demo service may call it, and nothing else.
+        status, doc = self.server.api("POST", "/keys", {"name": "app", "scopes": ["invoke:demo"]},
+                                      key=self.admin)
+        self.assertEqual(status, 201)
+        with open(os.path.join(ROOT, "tests", "fixtures", "digits", "3.png"), "rb") as f:
+            png = f.read()
+        status, payload, _ = self.server.request(
+            "POST", "/services/demo/v1/classify", raw=png, key=doc["key"],
+            headers={"Content-Type": "image/png"})
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(json.loads(payload)["predictions"][0]["label"], "3")
+        self.assertEqual(self.server.api("GET", "/services", key=doc["key"])[0], 403)
+        self.assertEqual(self.server.request("POST", "/v2/models/other/infer", {"inputs": []},
+                                             key=doc["key"])[0], 403)
+        # The CLI lists it, events tell the story, logs come from the replica.
+        self.assertIn("demo", self.cli("services").stdout)
+        events = self.cli("events", "demo").stdout
+        for reason in ("Created", "RevisionCreated", "ReplicaReady", "RevisionReady"):
+            self.assertIn(reason, events)
+        self.assertIn("serving HTTP", self.cli("logs", "demo").stdout)
+
+    def test_04_bad_input_gets_clear_errors(self):
+        status, _, _ = self.server.request("POST", "/v2/models/nope/infer", {"inputs": []},
+                                           key=self.admin)
+        self.assertEqual(status, 404)
+        status, doc = self.server.api("PUT", "/services/bad", {"model": "digits",
+                                                               "replicas": "two"}, key=self.admin)
+        self.assertEqual(status, 400)
+        self.assertIn("spec.replicas", doc["error"])
+        status, doc = self.server.api("PUT", "/services/bad", {"model": "digits", "replica": 2},
+                                      key=self.admin)
+        self.assertEqual(status, 400)
+        self.assertIn("replica: unknown field", doc["error"])
+        status, doc = self.server.api("PUT", "/services/Bad_Name", {"model": "digits"},
+                                      key=self.admin)
+        self.assertEqual(status, 400)
+        self.assertIn("name", doc["error"])
+        status, doc = self.server.api("PUT", "/services/bad", {"model": "missing"}, key=self.admin)
+        self.assertEqual(status, 400)
+        self.assertIn("no model named 'missing'", doc["error"])
+        status, doc = self.server.api("POST", "/services", raw=b"{not json", key=self.admin)
+        self.assertEqual(status, 400)
+        # Not a model at all.
+        status, doc = self.server.api("POST", "/models?name=junk", raw=b"hello world" * 100,
+                                      key=self.admin,
+                                      headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 400)
+        self.assertIn("not a model", doc["error"])
+        # An ONNX file cut short: the engine's reason, and nothing half-registered.
+        with open(os.path.join(FIXTURES, "tiny_cnn", "1", "model.onnx"), "rb") as f:
+            data = f.read()
+        status, doc = self.server.api("POST", "/models?name=cut", raw=data[: len(data) * 2 // 3],
+                                      key=self.admin,
+                                      headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 400, doc)
+        self.assertEqual(self.server.api("GET", "/models/cut", key=self.admin)[0], 404)
+        self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "models", "cut")))
+        self.assertEqual(os.listdir(os.path.join(self.server.data_dir, "tmp")), [])
+        # A service with no ready replica answers 503 with Retry-After.
+        status, doc = self.server.api("PUT", "/services/idle", {"model": "digits", "replicas": 0},
+                                      key=self.admin)
+        self.assertIn(status, (200, 201), doc)
+        poll("the idle service's revision", lambda: self.service("idle")["current_revision"] == 1)
+        status, payload, headers = self.server.request(
+            "POST", "/services/idle/v1/classify", raw=b"x", key=self.admin,
+            headers={"Content-Type": "image/png"})
+        self.assertEqual(status, 503, payload)
+        self.assertEqual(headers.get("Retry-After"), "1")
+        self.assertEqual(self.server.api("DELETE", "/services/idle", key=self.admin)[0], 202)
+
+    # --- supervision ---------------------------------------------------------------------------
+
+    def test_05_a_revision_that_cannot_start_leaves_the_previous_serving(self):
+        self.cli("deploy", os.path.join(FIXTURES, "add_sub", "1", "model.onnx"), "--name",
+                 "addsub", "--timeout", "240s")
+        self.assertEqual(self.infer_addsub()[0], 200)
+        # TorchScript carries no signature: this one cannot be served without one.
+        self.cli("models", "upload", os.path.join(FIXTURES, "tiny_cnn_pt", "1", "model.pt"),
+                 "--name", "nosig")
+        status, doc = self.server.api("PUT", "/services/addsub", {"model": "nosig"},
+                                      key=self.admin)
+        self.assertEqual(status, 200, doc)
+        failed = poll("revision 2 to fail", lambda: self.service("addsub")["status"] == "Degraded"
+                      and self.service("addsub"), timeout=180)
+        self.assertIn("revision 2 failed", failed["reason"])
+        self.assertEqual(failed["current_revision"], 1)
+        self.assertEqual(self.infer_addsub()[0], 200)
+        status, doc = self.server.api("GET", "/services/addsub/revisions", key=self.admin)
+        self.assertEqual([r["status"] for r in doc["items"]], ["Ready", "Failed"])
+        # Back to the ONNX model: a third revision, serving again.
+        self.cli("deploy", "--model", "addsub", "--name", "addsub", "--timeout", "240s")
+        self.assertEqual(self.service("addsub")["status"], "Ready")
+
+    def test_06_a_killed_replica_is_replaced(self):
+        status, doc = self.server.api("GET", "/services/addsub/replicas", key=self.admin)
+        ready = [r for r in doc["items"] if r["state"] == "Ready"]
+        self.assertEqual(len(ready), 1, doc)
+        os.kill(ready[0]["pid"], signal.SIGKILL)
+
+        def replaced():
+            _, d = self.server.api("GET", "/services/addsub/replicas", key=self.admin)
+            r = [x for x in d["items"] if x["id"] == ready[0]["id"]]
+            return r and r[0]["state"] == "Ready" and r[0]["pid"] != ready[0]["pid"] and r[0]
+        again = poll("the replica to come back", replaced)
+        self.assertEqual(again["restarts"], 1)
+        self.assertEqual(self.infer_addsub()[0], 200)
+        self.assertIn("ReplicaCrashed", self.cli("events", "addsub").stdout)
+
+    def test_07_the_server_survives_kill_9_and_adopts_its_replicas(self):
+        def workers():
+            out = subprocess.run(["pgrep", "-f", "--", "--data-dir-owner " + self.server.data_dir],
+                                 capture_output=True, text=True).stdout.split()
+            return sorted(int(p) for p in out)
+        before = workers()
+        self.assertGreaterEqual(len(before), 2)  # demo and addsub
+        self.server.proc.kill()  # SIGKILL: no clean-up at all
+        self.server.proc.wait(timeout=30)
+        self.server.start()
+        poll("addsub to serve again", lambda: self.infer_addsub()[0] == 200, timeout=60)
+        self.assertEqual(workers(), before)  # the same processes: adopted, none duplicated
+        self.assertIn("Adopted", self.cli("events", "addsub").stdout)
+        self.assertEqual(self.service("demo")["status"], "Ready")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
