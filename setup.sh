@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One-step setup on Debian 12: installs the pinned dependencies, builds berth (release) and
-# puts `berth` on the PATH. Run as root or with sudo available.
+# One-step setup on Debian 12: installs the pinned dependencies, builds the web console and
+# berth (release), and puts `berth` on the PATH. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/install-deps.sh
+./scripts/build-web.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target berth
 if [ -w /usr/local/bin ]; then

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Benchmarks of `berth server` (issue: server + CLI), each with a baseline measured in the same
+# run on the same machine:
+#   (1) deploy to first prediction: `berth deploy model.onnx` (upload, probe, revision, replica
+#       start) to the first 200 through the gateway, MobileNetV2, median of N; baseline: a bare
+#       `berth worker` started on the same model, to its first 200 (the engine's own cold start).
+#   (3) gateway overhead: the same small-model load (add_sub, HTTP JSON, wrk) through the
+#       gateway, straight to the worker, and through Debian's nginx (proxy_pass, keep-alive
+#       upstream) in front of the worker.
+# Needs a release build (cmake --preset release && cmake --build --preset release), wrk, nginx.
+# Env: BERTH_BIN (default build/release/berth), BERTH_BENCH_RUNS (default 10),
+# BERTH_BENCH_SECONDS (default 10), BERTH_BENCH_CONNECTIONS (default 8).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BERTH=${BERTH_BIN:-$ROOT/build/release/berth}
+RUNS=${BERTH_BENCH_RUNS:-10}
+SECONDS_RUN=${BERTH_BENCH_SECONDS:-10}
+CONNS=${BERTH_BENCH_CONNECTIONS:-8}
+MODELS=$ROOT/bench/models
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$TMP"; }
+trap cleanup EXIT
+if [[ ! -f $MODELS/mobilenet_v2/1/model.onnx || ! -f $MODELS/add_sub/1/model.onnx ]]; then
+  /usr/bin/python3 "$ROOT/scripts/gen_models.py" --out "$MODELS" --bench --only mobilenet_v2,add_sub >/dev/null
+fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+wait_200() {  # URL [curl args...]: polls until the URL answers 200
+  local url=$1; shift
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")" = 200 ]; do :; done
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+HTTP=$(free_port); GRPC=$(free_port)
+"$BERTH" server --data-dir "$TMP/data" --http-port "$HTTP" --grpc-port "$GRPC" \
+  --demo-model-dir /nonexistent >"$TMP/server.log" 2>&1 &
+PIDS+=($!)
+until KEY=$(grep -o 'brth_[A-Za-z0-9]*' "$TMP/server.log" | head -1) && [ -n "$KEY" ]; do :; done
+export BERTH_SERVER=http://127.0.0.1:$HTTP BERTH_API_KEY=$KEY XDG_CONFIG_HOME=$TMP/config
+MODEL=$MODELS/mobilenet_v2/1/model.onnx
+REQ=$TMP/mobilenet.json
+python3 - "$REQ" <<'PY'
+import json, sys
+json.dump({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3, 224, 224],
+                       "data": [0.0] * (3 * 224 * 224)}]}, open(sys.argv[1], "w"))
+PY
+INPUT=$(python3 -c "import onnx,sys; m=onnx.load('$MODEL', load_external_data=False); print(m.graph.input[0].name)")
+sed -i "s/\"name\": \"input\"/\"name\": \"$INPUT\"/" "$REQ"
+
+echo "== (1) deploy to first prediction: MobileNetV2 ($(du -h "$MODEL" | cut -f1)), median of $RUNS"
+deploy_ms=(); worker_ms=()
+for i in $(seq 1 "$RUNS"); do
+  cp "$MODEL" "$TMP/m$i.onnx"
+  t0=$(now_ms)
+  "$BERTH" deploy "$TMP/m$i.onnx" --name "mnv2-$i" --no-wait >/dev/null
+  wait_200 "$BERTH_SERVER/v2/models/mnv2-$i/infer" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' --data-binary @"$REQ"
+  deploy_ms+=($(( $(now_ms) - t0 )))
+  "$BERTH" delete "mnv2-$i" >/dev/null
+  # Baseline: a bare worker on the same model, to its first 200.
+  mkdir -p "$TMP/repo$i/mnv2/1" && cp "$MODEL" "$TMP/repo$i/mnv2/1/model.onnx"
+  WP=$(free_port)
+  t0=$(now_ms)
+  "$BERTH" worker --model-repository "$TMP/repo$i" --http-port "$WP" --grpc-port 0 >/dev/null 2>&1 &
+  wpid=$!
+  wait_200 "http://127.0.0.1:$WP/v2/models/mnv2/infer" -H 'Content-Type: application/json' --data-binary @"$REQ"
+  worker_ms+=($(( $(now_ms) - t0 )))
+  kill "$wpid"; wait "$wpid" 2>/dev/null || true
+done
+D=$(printf '%s\n' "${deploy_ms[@]}" | median); W=$(printf '%s\n' "${worker_ms[@]}" | median)
+echo "  berth deploy -> first 200: median ${D} ms  (runs: ${deploy_ms[*]})"
+echo "  bare worker start -> first 200: median ${W} ms  (runs: ${worker_ms[*]})"
+echo "  ratio deploy/bare worker: $(python3 -c "print(round($D/$W, 2))")"
+
+echo "== (3) gateway overhead: add_sub HTTP JSON, wrk ${CONNS} connections, ${SECONDS_RUN} s"
+"$BERTH" deploy "$MODELS/add_sub/1/model.onnx" --name addsub >/dev/null
+WORKER_PORT=$(python3 - "$TMP/data" <<'PY'
+import glob, json, sys
+print(json.load(open(glob.glob(sys.argv[1] + "/replicas/addsub-*/ports.json")[0]))["http_port"])
+PY
+)
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<NGX
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx;
+  proxy_temp_path $TMP/nginx;
+  upstream worker { server 127.0.0.1:$WORKER_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://worker; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGX
+/usr/sbin/nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+PIDS+=($(cat "$TMP/nginx/nginx.pid"))
+cat >"$TMP/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},{"name":"INPUT1","datatype":"FP32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}'
+LUA
+run_wrk() {  # NAME URL [header]
+  local name=$1 url=$2; shift 2
+  local out
+  out=$(wrk -t1 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$TMP/post.lua" "$@" "$url")
+  local rps p50
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  echo "  $name: $rps req/s, p50 $p50" >&2
+  echo "$rps $p50"
+}
+to_us() { python3 -c "import re,sys; v,u=re.match(r'([\d.]+)(\w+)', sys.argv[1]).groups(); print(float(v)*{'us':1,'ms':1000,'s':1e6}[u])" "$1"; }
+wait_200 "http://127.0.0.1:$HTTP/v2/models/addsub/ready" -H "Authorization: Bearer $KEY"
+read -r W_RPS W_P50 < <(run_wrk "worker direct" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
+read -r N_RPS N_P50 < <(run_wrk "nginx -> worker" "http://127.0.0.1:$NGINX_PORT/v2/models/addsub/infer")
+read -r G_RPS G_P50 < <(run_wrk "berth gateway -> worker" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
+echo "  gateway/nginx throughput: $(python3 -c "print(round($G_RPS/$N_RPS, 2))")"
+echo "  gateway p50 over worker direct: +$(python3 -c "print(round($(to_us "$G_P50") - $(to_us "$W_P50")))") us (nginx: +$(python3 -c "print(round($(to_us "$N_P50") - $(to_us "$W_P50")))") us)"
