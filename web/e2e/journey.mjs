@@ -63,6 +63,12 @@ async function until(what, fn, timeoutMs = 30000, everyMs = 250) {
   }
 }
 
+/** Waits until `good` shows (returns) or `bad` shows (throws with its text). */
+async function settle(what, good, bad, timeoutMs) {
+  await good.or(bad).first().waitFor({ timeout: timeoutMs });
+  if (!(await good.isVisible())) throw new Error(`${what} failed: ${(await bad.first().innerText()).replace(/\s+/g, ' ')}`);
+}
+
 async function apiCall(method, path, body, key = ADMIN) {
   const res = await fetch(`${BASE}${path}`, {
     method,
@@ -123,7 +129,7 @@ try {
   const keyValue = await newKey.inputValue();
   if (!keyValue.startsWith('brth_')) throw new Error(`unexpected key ${keyValue.slice(0, 8)}…`);
   await page.getByText('It will not be shown again').waitFor();
-  await shot('02-keys-created', { mask: [newKey] });
+  await shot('02-keys-created', { mask: [newKey], maskColor: '#9aa4b1' });
   await page.getByRole('button', { name: 'I have saved the key' }).click();
   await page.getByRole('cell', { name: `e2e-ci-${SUFFIX}` }).waitFor();
   if ((await page.content()).includes(keyValue)) throw new Error('the key is still on the page after "I have saved the key"');
@@ -137,7 +143,7 @@ try {
   await uploader.getByLabel('Model file').setInputFiles(MODEL);
   await uploader.getByLabel('Model name').fill(MODEL_NAME);
   await uploader.getByRole('button', { name: 'Upload', exact: true }).click();
-  await page.getByText(`Added ${MODEL_NAME}`).waitFor({ timeout: 120000 });
+  await settle('the upload', page.getByText(`Added ${MODEL_NAME}`), uploader.getByRole('alert'), 120000);
   await page.getByRole('table').filter({ hasText: 'Inputs' }).first().waitFor();
   await shot('03-models');
 
@@ -153,7 +159,8 @@ try {
   await page.getByLabel('Max batch size').fill('8');
   await shot('04-deploy-form');
   await page.getByRole('button', { name: 'Deploy', exact: true }).click();
-  await page.getByRole('heading', { name: `${SERVICE} is ready` }).waitFor({ timeout: 120000 });
+  await settle('the deployment', page.getByRole('heading', { name: `${SERVICE} is ready` }),
+    page.getByRole('alert').or(page.locator('.field-error:not(:empty)')), 120000);
   await page.getByRole('tab', { name: 'Python' }).click();
   await page.getByRole('tabpanel').getByText('import os, requests').waitFor();
   await page.getByRole('tab', { name: 'curl' }).click();
@@ -173,7 +180,7 @@ try {
   for (const [fx, fy] of [[0.5, 0.22], [0.72, 0.22], [0.6, 0.5], [0.48, 0.8]]) await page.mouse.move(...at(fx, fy), { steps: 8 });
   await page.mouse.up();
   await page.getByRole('button', { name: 'Classify drawing' }).click();
-  await page.getByTestId('predictions').locator('li').first().waitFor({ timeout: 30000 });
+  await settle('the drawing to be classified', page.getByTestId('predictions').locator('li').first(), page.locator('.result-box').getByRole('alert'), 30000);
   const drawn = await page.getByTestId('predictions').locator('li').allInnerTexts();
   console.log(`  drawing of a 7 -> ${drawn.map((t) => t.replace(/\s+/g, ' ')).join(' | ')}`);
   await page.getByLabel('Image to classify').setInputFiles(IMAGE);
@@ -208,6 +215,11 @@ try {
   }, 60000, 500);
   await page.locator('.recharts-line-curve').first().waitFor();
   await until('the latency chart to show p99', async () => /p99 [\d.]/.test(await page.getByTestId('chart-latency-now').innerText()), 30000, 500);
+  // Keep the traffic up for a few metric intervals so the charts show a curve, not a spike.
+  await until('three metric points with traffic', async () =>
+    (await apiCall('GET', `/api/v1/services/${SERVICE}/metrics`)).points.filter((p) => p.requests > 0).length >= 3, 60000, 1000);
+  await until('the latency chart to draw them', async () =>
+    (await page.locator('figure').filter({ hasText: 'Latency' }).locator('.recharts-line-dots').first().locator('circle').count()) >= 3, 15000, 500);
   await traffic.stop();
   console.log(`  sent ${sent} requests (${failed} failed); chart says "${await qpsNow.innerText()}"`);
   await shot('07-service-live');
@@ -227,40 +239,41 @@ try {
   await page.getByRole('link', { name: 'Edit deployment' }).click();
   await page.getByRole('heading', { name: `Update ${SERVICE}` }).waitFor();
   await until('the form to load the current spec', async () => (await page.getByLabel('Max batch size').inputValue()) === '8');
-  await page.getByLabel('Max batch size').fill('16');
+  await page.getByLabel('Max batch size').fill('4');
   await page.getByRole('button', { name: 'Update service' }).click();
-  await page.getByRole('heading', { name: `${SERVICE} is ready` }).waitFor({ timeout: 120000 });
-
-  step('roll back');
-  await page.getByRole('link', { name: 'Open the service' }).click();
-  await page.getByRole('tab', { name: 'Revisions' }).click();
-  const revs = page.getByTestId('revisions');
-  await revs.getByText('Revision 2').waitFor();
-  await page.getByRole('button', { name: /Roll back to revision 1/ }).click();
-  await page.getByRole('button', { name: 'Roll back', exact: true }).click();
-  await page.getByText(/Rolling back/).waitFor();
-  await revs.getByText('Revision 3').waitFor({ timeout: 30000 });
-  await until('revision 3 to serve with the spec of revision 1', async () => {
-    const s = await apiCall('GET', `/api/v1/services/${SERVICE}`);
-    return s.current_revision === 3 && s.status === 'Ready' && s.spec?.batching?.max_batch_size === 8;
-  }, 120000, 500);
-  await revs.locator('li.current').filter({ hasText: 'Revision 3' }).waitFor({ timeout: 10000 });
-  await shot('09-revisions');
+  await settle('the update', page.getByRole('heading', { name: `${SERVICE} is ready` }),
+    page.getByRole('alert').or(page.locator('.field-error:not(:empty)')), 120000);
 
   step('events and logs');
+  await page.getByRole('link', { name: 'Open the service' }).click();
   await page.getByRole('tab', { name: 'Events' }).click();
   await page.getByRole('list', { name: 'Events, newest first' }).locator('li').first().waitFor();
-  await shot('10-events');
+  await shot('09-events');
   await page.getByRole('tab', { name: 'Logs' }).click();
   await until('the logs to load', async () => !/^Loading/.test(await page.getByTestId('logs').innerText()));
-  await shot('11-logs');
+  await shot('10-logs');
 
   step('dark theme');
   await page.getByRole('button', { name: /Switch to dark theme/ }).click();
   await page.getByRole('tab', { name: 'Overview' }).click();
   await page.locator('.recharts-line-curve').first().waitFor();
-  await shot('12-service-dark');
+  await shot('11-service-dark');
   await page.getByRole('button', { name: /Switch to light theme/ }).click();
+
+  step('roll back');
+  await page.getByRole('tab', { name: 'Revisions' }).click();
+  const revs = page.getByTestId('revisions');
+  await revs.getByText('Revision 2', { exact: true }).waitFor();
+  await page.getByRole('button', { name: /Roll back to revision 1/ }).click();
+  await page.getByRole('button', { name: 'Roll back', exact: true }).click();
+  await settle('the rollback', page.getByText(/Rolling back/), page.getByRole('alert'), 20000);
+  await revs.getByText('Revision 3', { exact: true }).waitFor({ timeout: 30000 });
+  await until('revision 3 to serve with the spec of revision 1', async () => {
+    const s = await apiCall('GET', `/api/v1/services/${SERVICE}`);
+    return s.current_revision === 3 && s.status === 'Ready' && s.spec?.batching?.max_batch_size === 8;
+  }, 120000, 500);
+  await revs.locator('li.current').filter({ hasText: 'Revision 3' }).waitFor({ timeout: 10000 });
+  await shot('12-revisions');
 
   step('sign out');
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -273,11 +286,10 @@ try {
   console.log(`journey passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 } catch (e) {
   console.error(`journey FAILED at step "${stepName}": ${e.message}`);
-  if (SHOTS) {
-    await mkdir(SHOTS, { recursive: true });
-    await page.screenshot({ path: `${SHOTS}/failure.png`, fullPage: true }).catch(() => {});
-    console.error(`  screenshot of the failure: ${SHOTS}/failure.png`);
-  }
+  const out = resolve(root, 'web/e2e/out');
+  await mkdir(out, { recursive: true });
+  await page.screenshot({ path: `${out}/failure.png`, fullPage: true }).catch(() => {});
+  console.error(`  screenshot of the failure: ${out}/failure.png`);
   if (consoleErrors.length) console.error(`  browser console errors:\n    ${consoleErrors.join('\n    ')}`);
   process.exitCode = 1;
 } finally {

@@ -16,7 +16,7 @@ export function SampleCode({ service, model }: { service: Service; model: Model 
         </TabPanel>
       ))}
       <p className="small muted">
-        Replace <code>$BERTH_KEY</code> with a key that has the <code>invoke</code> or <code>invoke:{service.name}</code> scope
+        Replace <code>$BERTH_API_KEY</code> with a key that has the <code>invoke</code> or <code>invoke:{service.name}</code> scope
         (create one under API keys).
       </p>
     </div>

@@ -24,8 +24,20 @@ export function absoluteUrl(pathOrUrl: string, origin = window.location.origin):
 }
 
 export function inferUrl(service: Service): string {
-  const base = service.endpoint ? absoluteUrl(service.endpoint) : absoluteUrl(`/v2/models/${service.name}`);
+  // `endpoint` is the V2 model URL for most services; for image services the server gives the
+  // classify URL there, so fall back to the V2 path on the same origin.
+  const ep = service.endpoint && /\/v2\/models\//.test(service.endpoint) ? service.endpoint : null;
+  const base = ep ? absoluteUrl(ep) : absoluteUrl(`/v2/models/${service.name}`, ep ?? originOf(service));
   return base.endsWith('/infer') ? base : `${base.replace(/\/$/, '')}/infer`;
+}
+
+function originOf(service: Service): string {
+  for (const u of [service.endpoint, service.classify_endpoint]) {
+    try {
+      if (u) return new URL(u).origin;
+    } catch { /* relative */ }
+  }
+  return window.location.origin;
 }
 
 export function classifyUrl(service: Service): string {
@@ -76,15 +88,15 @@ export function samples(service: Service, model: Model | undefined): Sample[] {
     INT8: 'int8', UINT8: 'uint8', BOOL: 'bool', BYTES: 'object',
   };
   const curl = service.sample_curl ?? (image
-    ? `curl -H "Authorization: Bearer $BERTH_KEY" -H "Content-Type: image/png" --data-binary @digit.png ${classify}`
-    : `curl -H "Authorization: Bearer $BERTH_KEY" -H "Content-Type: application/json" -d '${small || '{...}'}' ${infer}`);
+    ? `curl -H "Authorization: Bearer $BERTH_API_KEY" -H "Content-Type: image/png" --data-binary @digit.png ${classify}`
+    : `curl -H "Authorization: Bearer $BERTH_API_KEY" -H "Content-Type: application/json" -d '${small || '{...}'}' ${infer}`);
 
   const python = image
     ? `import os, requests
 
 resp = requests.post(
     "${classify}",
-    headers={"Authorization": f"Bearer {os.environ['BERTH_KEY']}",
+    headers={"Authorization": f"Bearer {os.environ['BERTH_API_KEY']}",
              "Content-Type": "image/png"},
     data=open("digit.png", "rb").read(),
     timeout=30,
@@ -98,7 +110,7 @@ body = {"inputs": [{"name": "${first.name}", "shape": ${JSON.stringify(first.sha
                     "datatype": "${first.datatype}", "data": [...]}]}
 resp = requests.post(
     "${infer}",
-    headers={"Authorization": f"Bearer {os.environ['BERTH_KEY']}"},
+    headers={"Authorization": f"Bearer {os.environ['BERTH_API_KEY']}"},
     json=body,
     timeout=30,
 )
@@ -109,7 +121,7 @@ print(resp.json()["outputs"])`;
     ? `const file = document.querySelector('input[type=file]').files[0];
 const resp = await fetch("${classify}", {
   method: "POST",
-  headers: { Authorization: \`Bearer \${BERTH_KEY}\`, "Content-Type": "image/png" },
+  headers: { Authorization: \`Bearer \${BERTH_API_KEY}\`, "Content-Type": "image/png" },
   body: file,
 });
 if (!resp.ok) throw new Error((await resp.json()).error);
@@ -117,7 +129,7 @@ const { predictions } = await resp.json();
 console.table(predictions); // [{ label, index, score }]`
     : `const resp = await fetch("${infer}", {
   method: "POST",
-  headers: { Authorization: \`Bearer \${BERTH_KEY}\`, "Content-Type": "application/json" },
+  headers: { Authorization: \`Bearer \${BERTH_API_KEY}\`, "Content-Type": "application/json" },
   body: JSON.stringify({
     inputs: [{ name: "${first.name}", shape: ${JSON.stringify(first.shape)}, datatype: "${first.datatype}", data: [/* ... */] }],
   }),
@@ -140,7 +152,7 @@ import numpy as np
 import tritonclient.http as httpclient
 
 client = httpclient.InferenceServerClient(url="${hostPort}"${ssl ? ', ssl=True' : ''})
-headers = {"Authorization": f"Bearer {os.environ['BERTH_KEY']}"}
+headers = {"Authorization": f"Bearer {os.environ['BERTH_API_KEY']}"}
 
 x = np.zeros(${JSON.stringify(first.shape)}, dtype=np.${npType[first.datatype] ?? 'float32'})
 inp = httpclient.InferInput("${first.name}", list(x.shape), "${first.datatype}")

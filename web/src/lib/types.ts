@@ -65,6 +65,7 @@ export interface Service {
 
 export interface Revision {
   number: number;
+  serving?: boolean;
   status: 'Deploying' | 'Ready' | 'Failed' | 'Retired';
   reason?: string;
   spec: ServiceSpec;
@@ -83,14 +84,14 @@ export interface Replica {
 }
 
 export interface MetricPoint {
-  time: string;
+  time: string | number; // RFC 3339 per docs/api.md; epoch milliseconds are accepted too
   requests: number;
   errors: number;
   qps: number;
   p50_ms: number;
   p99_ms: number;
-  ready_replicas: number;
-  avg_batch_size: number;
+  ready_replicas?: number;
+  avg_batch_size?: number;
 }
 
 export interface Metrics {

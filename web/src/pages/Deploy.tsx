@@ -142,11 +142,11 @@ export function Deploy() {
     const s = existing.data?.spec;
     if (!s) return;
     reset({
-      model: s.model, name: s.name, preset: presetFor(s), maxBatchSize: s.batching?.max_batch_size ?? 8,
+      model: s.model, name: existing.data?.name ?? s.name ?? editing ?? '', preset: presetFor(s), maxBatchSize: s.batching?.max_batch_size ?? 8,
       maxQueueDelayUs: s.batching?.max_queue_delay_us ?? 500, replicas: s.replicas ?? 1,
       imageEnabled: s.image?.enabled ?? true, labels: (s.image?.labels ?? []).join(', '), topK: s.image?.top_k ?? 5,
     });
-  }, [existing.data, reset]);
+  }, [existing.data, reset, editing]);
 
   const modelName = useWatch({ control, name: 'model' });
   const preset = Number(useWatch({ control, name: 'preset' }));

@@ -5,6 +5,7 @@ import { api } from '../lib/api';
 import { DNS_LABEL, formatTime, relativeTime } from '../lib/format';
 import type { CreatedKey } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
+import { useWhoami } from '../lib/session';
 import { ConfirmButton, CopyButton, Empty, ErrorBox, Loading, Pagination, usePage } from '../components/ui';
 
 const SCOPES: { id: string; label: string; help: string }[] = [
@@ -63,6 +64,7 @@ export function Keys() {
   usePageTitle('API keys');
   const client = useQueryClient();
   const keys = useQuery({ queryKey: ['keys'], queryFn: api.keys });
+  const me = useWhoami().data;
   const services = useQuery({ queryKey: ['services'], queryFn: api.services });
   const [created, setCreated] = useState<CreatedKey | null>(null);
   const { register, handleSubmit, reset, formState: { errors } } = useForm<Form>({
@@ -194,7 +196,7 @@ export function Keys() {
                 <tbody>
                   {page.slice.map((k) => (
                     <tr key={k.id}>
-                      <td>{k.name}</td>
+                      <td>{k.name}{me?.id === k.id && <span className="chip chip-accent">this session</span>}</td>
                       <td><code>{k.prefix}…</code></td>
                       <td>{k.scopes.map((s) => <span key={s} className="chip">{s}</span>)}</td>
                       <td>{formatTime(k.created_at)}</td>
@@ -204,7 +206,9 @@ export function Keys() {
                         <ConfirmButton
                           label="Revoke"
                           confirmLabel="Revoke now"
-                          question={`Revoke “${k.name}”? Anything using it stops working at once.`}
+                          question={me?.id === k.id
+                            ? `Revoke “${k.name}”? You signed in with it: the console signs you out at once.`
+                            : `Revoke “${k.name}”? Anything using it stops working at once.`}
                           busy={revoke.isPending && revoke.variables === k.id}
                           onConfirm={() => revoke.mutate(k.id)}
                         />

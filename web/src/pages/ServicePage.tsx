@@ -59,18 +59,28 @@ function Replicas({ name }: { name: string }) {
   );
 }
 
+const RANGES = [{ s: 120, label: '2 min' }, { s: 300, label: '5 min' }, { s: 900, label: '15 min' }];
+
 function Metrics({ name }: { name: string }) {
   const q = useQuery({ queryKey: ['metrics', name], queryFn: () => api.metrics(name), refetchInterval: 3000 });
+  const [range, setRange] = useState(300);
+  const all = q.data?.points ?? [];
+  const lastT = all.length ? new Date(all[all.length - 1].time).getTime() : 0;
+  const points = all.filter((p) => new Date(p.time).getTime() > lastT - range * 1000);
   return (
     <section className="card" aria-labelledby="metrics-title">
       <div className="section-head">
         <h2 id="metrics-title">Live metrics</h2>
-        <span className="small muted" aria-live="off">
-          last 15 minutes{q.data ? `, ${q.data.interval_s} s points` : ''} · refreshes every 3 s
-        </span>
+        <div className="row">
+          <span className="small muted">{q.data ? `${q.data.interval_s} s points · ` : ''}refreshes every 3 s</span>
+          <label htmlFor="metrics-range" className="small">Window</label>
+          <select id="metrics-range" value={range} onChange={(e) => setRange(Number(e.target.value))}>
+            {RANGES.map((r) => <option key={r.s} value={r.s}>last {r.label}</option>)}
+          </select>
+        </div>
       </div>
       <ErrorBox error={q.error} onRetry={() => q.refetch()} />
-      <ServiceCharts points={q.data?.points ?? []} />
+      <ServiceCharts points={points} />
     </section>
   );
 }
@@ -130,11 +140,11 @@ function Revisions({ service }: { service: Service }) {
         <>
           <ol className="revisions" data-testid="revisions">
             {page.slice.map((r) => (
-              <li key={r.number} className={r.number === current ? 'rev current' : 'rev'}>
+              <li key={r.number} className={(r.serving ?? r.number === current) ? 'rev current' : 'rev'}>
                 <div className="rev-head">
                   <strong>Revision {r.number}</strong>
                   <StatusBadge status={r.status} />
-                  {r.number === current && <span className="chip chip-accent">serving</span>}
+                  {(r.serving ?? r.number === current) && <span className="chip chip-accent">serving</span>}
                   <span className="muted small">{formatTime(r.created_at)}</span>
                 </div>
                 <div className="small">{specSummary(r)}</div>

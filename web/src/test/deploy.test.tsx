@@ -14,7 +14,7 @@ const tabular = { ...digits, name: 'add-sub', inputs: [{ name: 'INPUT0', datatyp
 function service(status: string) {
   return {
     name: 'digits', model: 'digits', status, endpoint: 'http://h:8080/v2/models/digits', classify_endpoint: 'http://h:8080/services/digits/v1/classify',
-    sample_curl: 'curl -H "Authorization: Bearer $BERTH_KEY" --data-binary @digit.png http://h:8080/services/digits/v1/classify',
+    sample_curl: 'curl -H "Authorization: Bearer $BERTH_API_KEY" --data-binary @digit.png http://h:8080/services/digits/v1/classify',
     current_revision: 1, latest_revision: 1, replicas: 1, ready_replicas: status === 'Ready' ? 1 : 0,
     spec: { name: 'digits', model: 'digits', image: { enabled: true } }, created_at: '', updated_at: '',
   };
