@@ -918,6 +918,7 @@ absl::StatusOr<ApiResponse> ControlApi::Services(ApiRequest& r) {
     json body = previous->spec;
     body.erase("model_sha256");
     body.erase("model_format");
+    if (body.contains("resources")) body["resources"].erase("memory_bytes");  // derived again
     body["replicas"] = service->spec.value("replicas", 1);
     ASSIGN_OR_RETURN(auto model, store_->FindModel(body.value("model", "")));
     if (!model || model->sha256 != previous->spec.value("model_sha256", "")) {

@@ -271,8 +271,14 @@ class ServerTest(unittest.TestCase):
         status, doc = self.server.api("GET", "/services/addsub/revisions", key=self.admin)
         self.assertEqual([r["status"] for r in doc["items"]], ["Ready", "Failed"])
         # Back to the ONNX model: a third revision, serving again.
-        self.cli("deploy", "--model", "addsub", "--name", "addsub", "--timeout", "240s")
+        self.cli("deploy", "--model", "addsub", "--name", "addsub", "--memory", "1Gi",
+                 "--timeout", "240s")
         self.assertEqual(self.service("addsub")["status"], "Ready")
+        # Roll back to the spec before (revision 1's, without the memory limit): revision 4.
+        status, doc = self.server.api("POST", "/services/addsub/rollback", key=self.admin)
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["latest_revision"], 4)
+        poll("the rollback to serve", lambda: self.service("addsub")["current_revision"] == 4)
 
     def test_06_a_killed_replica_is_replaced(self):
         status, doc = self.server.api("GET", "/services/addsub/replicas", key=self.admin)
