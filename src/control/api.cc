@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <thread>
 
 #include "common/error_mapping.h"
@@ -29,14 +28,6 @@ absl::Status NeedScope(const ApiRequest& r, std::string_view scope) {
   return absl::PermissionDeniedError(
       StrCat("the API key '", r.principal.key_name, "' lacks the '", scope,
              "' scope needed here"));
-}
-
-std::string RandomId(size_t n) {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string s(n, 'a');
-  for (char& c : s) c = kAlphabet[rng() % 36];
-  return s;
 }
 
 json KeyJson(const ApiKeyRecord& k) {
@@ -200,7 +191,7 @@ bool ControlApi::IsValidName(std::string_view name) {
 }
 
 std::string ControlApi::TempPath() {
-  return StrCat(options_.data_dir, "/tmp/upload-", RandomId(16));
+  return StrCat(options_.data_dir, "/tmp/upload-", RandomName(16));
 }
 
 std::string ControlApi::BaseUrl(const std::string& host) const {
@@ -213,7 +204,7 @@ absl::StatusOr<std::string> ControlApi::BootstrapAdminKey() {
   if (count > 0) return std::string();
   ASSIGN_OR_RETURN(NewApiKey key, GenerateApiKey());
   ApiKeyRecord record;
-  record.id = "key-" + RandomId(10);
+  record.id = "key-" + RandomName(10);
   record.name = "admin";
   record.hash = key.hash;
   record.prefix = key.display;
@@ -327,7 +318,7 @@ absl::StatusOr<ApiResponse> ControlApi::Keys(ApiRequest& r) {
     ASSIGN_OR_RETURN(int64_t days, IntField(body, "expires_in_days", "expires_in_days", 0, 3650, 0));
     ASSIGN_OR_RETURN(NewApiKey key, GenerateApiKey());
     ApiKeyRecord record;
-    record.id = "key-" + RandomId(10);
+    record.id = "key-" + RandomName(10);
     record.name = body["name"].get<std::string>();
     record.hash = key.hash;
     record.prefix = key.display;

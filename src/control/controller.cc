@@ -47,14 +47,6 @@ bool HealthCheck(int port, const char* path) {
   return ok;
 }
 
-std::string RandomSuffix() {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string s(6, 'a');
-  for (char& c : s) c = kAlphabet[rng() % 36];
-  return s;
-}
-
 bool Terminal(const std::string& state) { return state == "Terminated" || state == "Failed"; }
 
 // Reads {"http_port": H, "grpc_port": G} written by the worker.
@@ -82,6 +74,14 @@ double Cpus(const nlohmann::json& spec) {
 }  // namespace
 
 TimeMs NowMs() { return gateway::NowMs(); }
+
+std::string RandomName(size_t length) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s(length, 'a');
+  for (char& c : s) c = kAlphabet[rng() % 36];
+  return s;
+}
 
 std::string RevisionDirectory(const std::string& data_dir, const std::string& service,
                               int revision) {
@@ -392,6 +392,23 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
   }
 }
 
+Controller::Replica& Controller::AddReplica(const std::string& service, int revision,
+                                            int64_t now, const std::string& why) {
+  Replica r;
+  r.record.id = StrCat(service, "-", revision, "-", RandomName(6));
+  r.record.service = service;
+  r.record.revision = revision;
+  r.record.created_at = now;
+  r.record.state = "Pending";
+  r.next_start_ms = now;
+  r.state_since_ms = now;
+  (void)store_->UpsertReplica(r.record);
+  const std::string id = r.record.id;
+  auto [it, inserted] = replicas_.emplace(id, std::move(r));
+  Event(service, "replica/" + id, "Created", why);
+  return it->second;
+}
+
 void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
   std::vector<Replica*> mine;
   for (auto& [id, r] : replicas_) {
@@ -449,21 +466,10 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       return;
     }
     for (int i = static_cast<int>(live.size()); i < desired; ++i) {
-      Replica r;
-      r.record.id = StrCat(service.name, "-", target.number, "-", RandomSuffix());
-      r.record.service = service.name;
-      r.record.revision = target.number;
-      r.record.created_at = now;
-      r.record.state = "Pending";
-      r.next_start_ms = now;
-      r.state_since_ms = now;
-      (void)store_->UpsertReplica(r.record);
-      const std::string id = r.record.id;
-      auto [it, inserted] = replicas_.emplace(id, std::move(r));
-      Event(service.name, "replica/" + id, "Created",
-            StrCat("replica for revision ", target.number));
-      LaunchReplica(it->second, now);
-      live.push_back(&it->second);
+      Replica& r = AddReplica(service.name, target.number, now,
+                              StrCat("replica for revision ", target.number));
+      LaunchReplica(r, now);
+      live.push_back(&r);
     }
     int ready = 0;
     for (Replica* r : live) ready += r->record.state == "Ready" ? 1 : 0;
@@ -490,17 +496,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       target.status == "Ready") {
     std::vector<Replica*> live = live_of(target.number);
     for (int i = static_cast<int>(live.size()); i < desired; ++i) {
-      Replica r;
-      r.record.id = StrCat(service.name, "-", target.number, "-", RandomSuffix());
-      r.record.service = service.name;
-      r.record.revision = target.number;
-      r.record.created_at = now;
-      r.record.state = "Pending";
-      r.next_start_ms = now;
-      (void)store_->UpsertReplica(r.record);
-      const std::string id = r.record.id;
-      replicas_.emplace(id, std::move(r));
-      Event(service.name, "replica/" + id, "Created", "scaling up");
+      AddReplica(service.name, target.number, now, "scaling up");
     }
     // Scale down: the youngest first, not-ready ones before ready ones.
     std::sort(live.begin(), live.end(), [](Replica* a, Replica* b) {

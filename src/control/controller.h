@@ -21,6 +21,8 @@
 namespace berth::control {
 
 TimeMs NowMs();
+// Lowercase letters and digits, for ids and file names (not secrets).
+std::string RandomName(size_t length);
 
 struct ControllerOptions {
   std::string data_dir;
@@ -77,6 +79,9 @@ class Controller {
   void Reconcile();
   void SuperviseReplica(Replica& r, int64_t now);
   void ReconcileService(ServiceRecord& service, int64_t now);
+  // A new Pending replica of `revision`, recorded in the store and the event log.
+  Replica& AddReplica(const std::string& service, int revision, int64_t now,
+                      const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
   void LaunchReplica(Replica& r, int64_t now);
   void SetState(Replica& r, const std::string& state, const std::string& reason);
   void BeginDrain(Replica& r, const std::string& why);
