@@ -45,7 +45,7 @@ import json, sys
 json.dump({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3, 224, 224],
                        "data": [0.0] * (3 * 224 * 224)}]}, open(sys.argv[1], "w"))
 PY
-INPUT=$(python3 -c "import onnx,sys; m=onnx.load('$MODEL', load_external_data=False); print(m.graph.input[0].name)")
+INPUT=$(/usr/bin/python3 -c "import onnx,sys; m=onnx.load('$MODEL', load_external_data=False); print(m.graph.input[0].name)")
 sed -i "s/\"name\": \"input\"/\"name\": \"$INPUT\"/" "$REQ"
 
 echo "== (1) deploy to first prediction: MobileNetV2 ($(du -h "$MODEL" | cut -f1)), median of $RUNS"

@@ -18,6 +18,7 @@
 #include "gateway/http_front.h"
 #include "models/model_fetch.h"
 #include "prometheus/registry.h"
+#include "net/destination_policy.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::app {
@@ -37,6 +38,8 @@ struct ServerFlags {
   std::string log_format = "text";
   std::string log_level = "info";
   bool stop_replicas_on_exit = true;
+  std::string fetch_allow;
+  std::vector<std::string> file_roots;
 };
 
 std::string DefaultDataDir() {
@@ -123,6 +126,11 @@ int RunServer(ServerFlags& flags) {
   gateway::Router router;
   gateway::TrafficStats traffic;
   auto registry = std::make_shared<prometheus::Registry>();
+  auto fetch_policy = net::DestinationPolicy::Parse(flags.fetch_allow);
+  if (!fetch_policy.ok()) {
+    spdlog::critical("--fetch-allow: {}", Msg(fetch_policy.status()));
+    return 2;
+  }
   control::ControllerOptions controller_options;
   controller_options.data_dir = flags.data_dir;
   controller_options.engine_threads = flags.engine_threads;
@@ -138,6 +146,8 @@ int RunServer(ServerFlags& flags) {
   api_options.fetch.s3.region = flags.s3_region;
   if (const char* key = getenv("BERTH_S3_ACCESS_KEY")) api_options.fetch.s3.access_key = key;
   if (const char* secret = getenv("BERTH_S3_SECRET_KEY")) api_options.fetch.s3.secret_key = secret;
+  api_options.fetch.policy = &*fetch_policy;
+  api_options.fetch.file_roots.emplace(flags.file_roots.begin(), flags.file_roots.end());
   control::ControlApi api(api_options, store->get(), &controller, &auth, &traffic);
 
   auto admin = api.BootstrapAdminKey();
@@ -157,6 +167,24 @@ int RunServer(ServerFlags& flags) {
     spdlog::critical("cannot start: {}", Msg(grpc.status()));
     return 1;
   }
+  // Workers fetch image_url inputs under the server's policy, and the server's own sample
+  // image (on loopback) without it.
+  std::vector<std::string> worker_args;
+  if (!flags.fetch_allow.empty()) worker_args = {"--fetch-allow", fetch_policy->ToString()};
+  std::vector<std::string> sample_urls;
+  for (const char* host : {"127.0.0.1", "localhost", "[::1]"}) {
+    sample_urls.push_back(StrCat("http://", host, ":", (*http)->port(), control::kSampleImagePath));
+  }
+  if (!flags.public_url.empty()) {
+    std::string base = flags.public_url;
+    while (base.ends_with('/')) base.pop_back();
+    sample_urls.push_back(StrCat(base, control::kSampleImagePath));
+  }
+  for (const std::string& url : sample_urls) {
+    worker_args.push_back("--fetch-trust-url");
+    worker_args.push_back(url);
+  }
+  controller.SetWorkerArgs(std::move(worker_args));
   controller.Start();
   (*http)->Start();
   RegisterDemoModel(api, **store, flags.demo_dir);
@@ -230,6 +258,13 @@ void AddServerCommand(CLI::App& app, int* exit_code) {
                   "S3 API endpoint for s3:// models (keys from BERTH_S3_ACCESS_KEY and "
                   "BERTH_S3_SECRET_KEY)");
   cmd->add_option("--s3-region", f.s3_region, "S3 region")->capture_default_str();
+  cmd->add_option("--fetch-allow", f.fetch_allow,
+                  "Internal addresses that http(s) model URIs and image_url inputs may reach, as "
+                  "comma-separated IPs or CIDRs (loopback, private and link-local addresses "
+                  "are refused otherwise)");
+  cmd->add_option("--allow-file-uris", f.file_roots,
+                  "A directory whose files may be registered as file:// model URIs (repeatable; "
+                  "none by default, uploads always work)");
   cmd->add_option("--engine-threads", f.engine_threads,
                   "Engine threads per replica without a CPU limit (0: engine default)")
       ->capture_default_str();

@@ -26,6 +26,7 @@ struct WorkerFlags {
   std::string port_file;   // where to write the bound ports once serving (for supervisors)
   std::string replica_id;  // set by berth server's local driver; names the process
   std::string owner;       // the data directory of that server
+  std::string fetch_allow;
 };
 
 // Writes {"http_port": H, "grpc_port": G} to `path` atomically (write, then rename).
@@ -47,6 +48,12 @@ int RunWorker(WorkerFlags& flags) {
     return 2;
   }
   flags.options.load_all = flags.model_control_mode != "explicit";
+  auto policy = net::DestinationPolicy::Parse(flags.fetch_allow);
+  if (!policy.ok()) {
+    fprintf(stderr, "berth worker: --fetch-allow: %s\n", std::string(policy.status().message()).c_str());
+    return 2;
+  }
+  flags.options.fetch_policy = *std::move(policy);
   // Block the shutdown signals in every thread; the main thread waits for them below.
   sigset_t signals;
   sigemptyset(&signals);
@@ -155,6 +162,19 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--port-file", flags->port_file,
                   "Write the bound HTTP and gRPC ports to this file (JSON) once serving");
+  cmd->add_option("--fetch-allow", flags->fetch_allow,
+                  "Internal addresses that image_url may fetch from, as comma-separated IPs or "
+                  "CIDRs (loopback, private and link-local ones are refused otherwise)");
+  cmd->add_option("--fetch-trust-url", o.fetch_trusted_prefixes,
+                  "URL prefix fetched without the address check and without redirects (the "
+                  "server's own sample images)")
+      ->group("");
+  cmd->add_option("--max-image-bytes", o.max_image_bytes, "Largest image an image_url may return")
+      ->capture_default_str();
+  cmd->add_option("--image-fetch-timeout-ms", o.image_fetch_timeout_ms,
+                  "Time limit for fetching a request's image_urls")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}));
   cmd->add_option("--replica-id", flags->replica_id, "Replica this worker serves (berth server)")
       ->group("");
   cmd->add_option("--data-dir-owner", flags->owner, "Data directory of the server that started it")

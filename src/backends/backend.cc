@@ -1,6 +1,9 @@
 #include "backends/backend.h"
 
+#include <dlfcn.h>
+
 #include <filesystem>
+#include <mutex>
 
 #include "common/strings.h"
 #include "common/status_macros.h"
@@ -21,6 +24,45 @@ bool IsTorch(const inference::ModelConfig& config) {
 }
 
 }  // namespace
+
+#ifdef BERTH_WITH_TORCH
+absl::StatusOr<std::unique_ptr<ModelInstance>> CreateTorchInstance(
+    const std::string& path, const BackendOptions& options, bool complete_config,
+    inference::ModelConfig* config) {
+  static std::once_flag once;
+  static const TorchPlugin* plugin = nullptr;
+  static std::string error;
+  std::call_once(once, [] {
+    namespace fs = std::filesystem;
+    std::vector<std::string> candidates;
+    if (const char* env = getenv("BERTH_TORCH_PLUGIN"); env && *env) candidates.push_back(env);
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+      candidates.push_back((exe.parent_path() / "libberth_torch.so").string());
+      candidates.push_back((exe.parent_path() / "../lib/berth/libberth_torch.so").string());
+    }
+    candidates.push_back(BERTH_TORCH_PLUGIN_PATH);
+    for (const std::string& candidate : candidates) {
+      if (!fs::exists(candidate, ec)) continue;
+      void* handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (handle == nullptr) {
+        error = StrCat("cannot load the TorchScript backend ", candidate, ": ", dlerror());
+        return;
+      }
+      plugin = static_cast<const TorchPlugin*>(dlsym(handle, "berth_torch_plugin"));
+      if (plugin == nullptr || plugin->abi_version != kTorchPluginAbi) {
+        plugin = nullptr;
+        error = StrCat(candidate, " is not a TorchScript backend of this berth version");
+      }
+      return;
+    }
+    error = "the TorchScript backend (libberth_torch.so) is not installed next to berth";
+  });
+  if (plugin == nullptr) return absl::UnavailableError(error);
+  return plugin->create(path, options, complete_config, config);
+}
+#endif
 
 std::string SupportedPlatforms() {
 #ifdef BERTH_WITH_TORCH

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "common/error_mapping.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -125,8 +126,8 @@ json SampleRequest(const ModelRecord& model, int max_batch_size, size_t* element
   return {{"inputs", std::move(inputs)}};
 }
 
-// A 28x28 PNG of a handwritten 7 (tests/fixtures/digits/7.png), so that the sample request of
-// a classification service works as printed.
+// A 28x28 PNG of a handwritten 7 (tests/fixtures/digits/7.png), served at
+// /samples/digit-7.png so that the sample request of a classification service works as printed.
 constexpr char kSampleDigitPngBase64[] =
     "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA1klEQVR42mNgGI7AvayMN6GsrPLfv/9lqDLVr159/f"
     "v3za+/YPDDFUXyKkT07/uNGzf+/PvXG1Xysi0YGAHZH/+eE0KRdHWAsRjTfv5dg8tdUX//nhHDIcd/4u/fFGwSBvmi"
@@ -197,6 +198,15 @@ std::string ControlApi::TempPath() {
 std::string ControlApi::BaseUrl(const std::string& host) const {
   if (!options_.public_url.empty()) return options_.public_url;
   return StrCat("http://", host.empty() ? "127.0.0.1:8080" : host);
+}
+
+std::string_view SampleDigitPng() {
+  static const std::string* png = [] {
+    auto* bytes = new std::string;
+    absl::Base64Unescape(kSampleDigitPngBase64, bytes);
+    return bytes;
+  }();
+  return *png;
 }
 
 absl::StatusOr<std::string> ControlApi::BootstrapAdminKey() {
@@ -783,8 +793,7 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
     doc["endpoint"] = classify;
     doc["sample_curl"] = StrCat(
         "curl -X POST -H \"Authorization: Bearer $BERTH_API_KEY\" -H \"Content-Type: "
-        "application/json\" -d '{\"image_base64\": \"",
-        kSampleDigitPngBase64, "\"}' ", classify);
+        "application/json\" -d '{\"image_url\": \"", base, kSampleImagePath, "\"}' ", classify);
   } else if (auto model = store_->FindModel(s.spec.value("model", "")); model.ok() && *model) {
     size_t elements = 0;
     json sample = SampleRequest(**model, s.spec["batching"].value("max_batch_size", 0), &elements);

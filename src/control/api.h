@@ -41,6 +41,11 @@ struct ApiResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// The demo image that sample requests of classification services name, and where the
+// gateway serves it (without a key: it is public sample data).
+inline constexpr char kSampleImagePath[] = "/samples/digit-7.png";
+std::string_view SampleDigitPng();
+
 struct ApiOptions {
   std::string data_dir;
   std::string public_url;  // e.g. http://models.example.com; empty: from the Host header

@@ -291,6 +291,7 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
                  "--exit-on-error", "true",
                  "--replica-id", r.record.id,
                  "--data-dir-owner", options_.data_dir};
+  launch.args.insert(launch.args.end(), worker_args_.begin(), worker_args_.end());
   auto process = driver_.Launch(launch);
   if (!process.ok()) {
     SetState(r, "Failed", std::string(Msg(process.status())));

@@ -45,6 +45,8 @@ class Controller {
 
   // Adopts or cleans up the replicas of an earlier run, then starts the reconcile thread.
   void Start();
+  // Extra arguments for every worker started from now on (before Start()).
+  void SetWorkerArgs(std::vector<std::string> args) { worker_args_ = std::move(args); }
   void Stop();
   // Asks for a reconcile pass now (after an API change).
   void Wake();
@@ -61,6 +63,7 @@ class Controller {
   int RunningReplicas();
 
  private:
+  std::vector<std::string> worker_args_;
   struct Replica {
     ReplicaRecord record;
     runtime::Process process;

@@ -542,6 +542,11 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
 }
 
 StringResponse HttpFront::Impl::Static(std::string_view path) {
+  if (path == control::kSampleImagePath) {
+    StringResponse res = Make(200, std::string(control::SampleDigitPng()), "image/png");
+    res.set(http::field::cache_control, "public, max-age=86400");
+    return res;
+  }
   if (options.console_dir.empty() || !fs::exists(fs::path(options.console_dir) / "index.html")) {
     return Make(200,
                 "<!doctype html><title>berth</title><p>berth server is running. The web console "
@@ -556,7 +561,14 @@ StringResponse HttpFront::Impl::Static(std::string_view path) {
               relative.find('\0') == std::string::npos;
   fs::path file = fs::path(options.console_dir) / (safe && !relative.empty() ? relative : "index.html");
   std::error_code ec;
-  if (!safe || !fs::is_regular_file(file, ec)) file = fs::path(options.console_dir) / "index.html";
+  if (!safe || !fs::is_regular_file(file, ec)) {
+    // A missing script or stylesheet must not come back as the HTML page (the browser would
+    // report a MIME-type error instead of the missing file).
+    if (path.starts_with("/assets/")) {
+      return Error(absl::NotFoundError(StrCat("no console file ", path)));
+    }
+    file = fs::path(options.console_dir) / "index.html";
+  }
   std::ifstream in(file, std::ios::binary);
   std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   StringResponse res = Make(200, std::move(body), ContentTypeFor(file));
@@ -629,6 +641,11 @@ void HttpFront::Stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->api_pool.join();
+  // Pooled worker connections belong to this io_context; close them while it still exists
+  // (the router, and so its endpoints, outlive the front).
+  for (const auto& [name, route] : impl_->router->Snapshot()->services) {
+    for (const auto& endpoint : route.endpoints) endpoint->CloseIdle();
+  }
 }
 
 }  // namespace berth::gateway

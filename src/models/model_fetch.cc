@@ -16,6 +16,8 @@
 #include "common/error_mapping.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "net/destination_policy.h"
+#include "net/http_get.h"
 
 namespace berth::models {
 
@@ -64,6 +66,7 @@ std::string Sha256Stream::FinishHex() {
 namespace {
 
 namespace fs = std::filesystem;
+using net::RedactUrl;
 
 constexpr size_t kCopyChunkBytes = 1u << 20;
 constexpr size_t kMaxErrorBodyBytes = 4096;
@@ -181,22 +184,6 @@ std::string EncodeS3Key(std::string_view key) {
   return out;
 }
 
-// A URL as messages show it: without user:password@ and without the query, which may carry
-// a presigned signature or token.
-std::string RedactUrl(std::string_view url) {
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url.substr(0, 200));
-  const size_t authority = scheme_end + 3;
-  const size_t authority_end = std::min(url.find_first_of("/?#", authority), url.size());
-  std::string out(url.substr(0, authority));
-  const size_t at = url.substr(authority, authority_end - authority).rfind('@');
-  StrAppend(&out, at == std::string_view::npos ? "" : "***@",
-            url.substr(at == std::string_view::npos ? authority : authority + at + 1));
-  const size_t query = out.find_first_of("?#");
-  if (query != std::string::npos) out.replace(query, std::string::npos, "?<redacted>");
-  return out;
-}
-
 // scheme://host[:port] of a URL, for messages.
 std::string Origin(std::string_view url) {
   const std::string redacted = RedactUrl(url);
@@ -229,6 +216,29 @@ class FileDescriptor {
   int fd_;
 };
 
+// Refuses a path that is not inside one of `roots` once symbolic links and '..' are resolved.
+absl::Status CheckFileRoots(std::string_view uri, const std::string& path,
+                            const std::vector<fs::path>& roots) {
+  if (roots.empty()) {
+    return absl::PermissionDeniedError(StrCat(
+        uri, ": this server does not read models from its own file system; upload the file "
+             "(berth deploy ./model.onnx) or start the server with --allow-file-uris DIR"));
+  }
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  if (ec) return absl::InvalidArgumentError(StrCat(uri, ": cannot open: ", ec.message()));
+  for (const fs::path& root : roots) {
+    const fs::path base = fs::weakly_canonical(root, ec);
+    if (ec) continue;
+    const fs::path relative = real.lexically_relative(base);
+    if (!relative.empty() && *relative.begin() != "..") return absl::OkStatus();
+  }
+  std::string allowed;
+  for (const fs::path& root : roots) StrAppend(&allowed, allowed.empty() ? "" : ", ", root.string());
+  return absl::PermissionDeniedError(
+      StrCat(uri, ": outside the directories this server reads models from (", allowed, ")"));
+}
+
 absl::StatusOr<FetchResult> FetchFile(std::string_view uri, const fs::path& dest,
                                       const FetchOptions& options) {
   std::string_view rest = uri.substr(std::string_view("file://").size());
@@ -239,6 +249,7 @@ absl::StatusOr<FetchResult> FetchFile(std::string_view uri, const fs::path& dest
   }
   auto path = PercentDecode(rest);
   if (!path.ok()) return absl::InvalidArgumentError(StrCat(uri, ": ", Msg(path.status())));
+  if (options.file_roots.has_value()) RETURN_IF_ERROR(CheckFileRoots(uri, *path, *options.file_roots));
   // O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file.
   FileDescriptor fd(open(path->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
@@ -383,6 +394,8 @@ absl::StatusOr<FetchResult> FetchHttp(const HttpRequest& request, const fs::path
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_text);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "berth-model-fetch");
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  net::CurlGuard guard{.policy = request.s3 ? nullptr : options.policy};
+  if (guard.policy != nullptr) net::GuardCurl(c, &guard);
   if (!request.aws_sigv4.empty()) {
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());
     curl_easy_setopt(c, CURLOPT_USERNAME, request.access_key.c_str());
@@ -392,6 +405,12 @@ absl::StatusOr<FetchResult> FetchHttp(const HttpRequest& request, const fs::path
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (!transfer.write_error.ok()) return transfer.write_error;
+  if (!guard.refused.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat(request.display, ": refused to connect: ", guard.refused,
+               " (the server fetches from internal addresses only when started with "
+               "--fetch-allow)"));
+  }
   const std::string reason = error_text[0] ? error_text : curl_easy_strerror(rc);
   switch (rc) {
     case CURLE_OK:

@@ -9,8 +9,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <optional>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "net/destination_policy.h"
 
 namespace berth::models {
 
@@ -48,6 +51,12 @@ struct FetchOptions {
   std::chrono::seconds connect_timeout{10};
   std::chrono::seconds total_timeout{600};
   S3Options s3;
+  // http(s):// destinations are checked against this policy (nullptr: any address). The S3
+  // endpoint is the operator's and is not checked.
+  const net::DestinationPolicy* policy = nullptr;
+  // file:// paths must lie inside one of these directories (after resolving links); an empty
+  // list refuses file:// with PermissionDenied. nullopt: any path.
+  std::optional<std::vector<std::filesystem::path>> file_roots;
 };
 
 struct FetchResult {

@@ -329,6 +329,17 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool batched = config.max_batch_size() > 0;
     auto parsed = ParseClassifyRequest(
         content_type, body, batched ? static_cast<size_t>(config.max_batch_size()) : 1);
+    if (parsed.ok() && !parsed->urls.empty()) {
+      const WorkerOptions& o = worker_->options();
+      berth::net::GetOptions get;
+      get.policy = &o.fetch_policy;
+      get.trusted_prefixes = o.fetch_trusted_prefixes;
+      get.max_bytes = o.max_image_bytes;
+      get.total_timeout = std::chrono::milliseconds(o.image_fetch_timeout_ms);
+      get.connect_timeout = std::min(get.connect_timeout, get.total_timeout);
+      get.content_types = {"image/", "application/octet-stream", "binary/octet-stream"};
+      if (absl::Status status = FetchImageUrls(&*parsed, get); !status.ok()) parsed = status;
+    }
     absl::StatusOr<std::vector<char>> tensor =
         parsed.ok() ? ImagesToBatch(parsed->images, spec)
                     : absl::StatusOr<std::vector<char>>(parsed.status());

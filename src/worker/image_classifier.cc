@@ -5,7 +5,9 @@
 #include <cstring>
 
 #include "absl/strings/escaping.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
+#include "worker/multipart.h"
 
 namespace berth::worker {
 namespace {
@@ -158,34 +160,86 @@ absl::StatusOr<std::vector<char>> ImagesToBatch(const std::vector<std::string>& 
   return batch;
 }
 
+namespace {
+
+absl::StatusOr<int> ParseTopK(const nlohmann::json& value) {
+  if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 1000) {
+    return absl::InvalidArgumentError("\"top_k\" must be an integer from 1 to 1000");
+  }
+  return value.get<int>();
+}
+
+absl::Status TooManyImages(size_t count, size_t max_images) {
+  return absl::InvalidArgumentError(StrCat("the request has ", count,
+                                           " images; this model takes at most ", max_images,
+                                           " per request"));
+}
+
+absl::StatusOr<ClassifyRequest> ParseFormRequest(std::string_view content_type,
+                                                 const std::string& body, size_t max_images) {
+  ASSIGN_OR_RETURN(auto parts, ParseFormData(content_type, body, max_images + 8));
+  ClassifyRequest request;
+  for (const FormPart& part : parts) {
+    if (part.name == "top_k" && part.filename.empty()) {
+      auto value = nlohmann::json::parse(part.body, nullptr, false);
+      ASSIGN_OR_RETURN(request.top_k, ParseTopK(value));
+    } else if (part.name == "image_url" && part.filename.empty()) {
+      request.urls.emplace_back(request.images.size(), std::string(part.body));
+      request.images.emplace_back();
+    } else if (!part.filename.empty() || part.content_type.starts_with("image/") ||
+               part.content_type == "application/octet-stream") {
+      request.images.emplace_back(part.body);
+    } else {
+      return absl::InvalidArgumentError(StrCat(
+          "multipart field '", part.name, "' is not understood: send image files (curl -F "
+          "image=@cat.jpg), \"image_url\" fields and an optional \"top_k\""));
+    }
+  }
+  if (request.images.empty()) {
+    return absl::InvalidArgumentError(
+        "the multipart body has no image: add a file part (curl -F image=@cat.jpg) or an "
+        "\"image_url\" field");
+  }
+  if (request.images.size() > max_images) return TooManyImages(request.images.size(), max_images);
+  request.instances = request.images.size() > 1;
+  return request;
+}
+
+}  // namespace
+
 absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_type,
                                                      const std::string& body, size_t max_images) {
   ClassifyRequest request;
   if (content_type.substr(0, 6) == "image/") {
+    if (body.empty()) return absl::InvalidArgumentError("the image body is empty");
     request.images.push_back(body);
     return request;
+  }
+  if (content_type.substr(0, 19) == "multipart/form-data") {
+    return ParseFormRequest(content_type, body, max_images);
   }
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     return absl::InvalidArgumentError(
-        "send a JPEG/PNG body (Content-Type image/jpeg or image/png) or a JSON object with "
-        "\"image_base64\" or \"instances\"");
+        "send JSON with \"image_url\", \"image_base64\" or \"instances\", a JPEG/PNG body "
+        "(Content-Type image/jpeg or image/png), or multipart/form-data (curl -F image=@cat.jpg)");
   }
   if (doc.contains("top_k")) {
-    if (!doc["top_k"].is_number_integer() || doc["top_k"].get<int64_t>() < 1 ||
-        doc["top_k"].get<int64_t>() > 1000) {
-      return absl::InvalidArgumentError("\"top_k\" must be an integer from 1 to 1000");
-    }
-    request.top_k = doc["top_k"].get<int>();
+    ASSIGN_OR_RETURN(request.top_k, ParseTopK(doc["top_k"]));
   }
   auto take = [&](const nlohmann::json& item, size_t index) -> absl::Status {
-    if (!item.is_object() || !item.contains("image_base64") || !item["image_base64"].is_string()) {
-      if (item.is_object() && item.contains("image_url")) {
-        return absl::UnimplementedError("\"image_url\" is not supported by the worker yet; send "
-                                        "\"image_base64\" or the image bytes");
+    if (item.is_object() && item.contains("image_url")) {
+      if (!item["image_url"].is_string() || item["image_url"].get_ref<const std::string&>().empty()) {
+        return absl::InvalidArgumentError(
+            StrCat("instance ", index, ": \"image_url\" must be an http:// or https:// URL"));
       }
+      request.urls.emplace_back(request.images.size(), item["image_url"].get<std::string>());
+      request.images.emplace_back();
+      return absl::OkStatus();
+    }
+    if (!item.is_object() || !item.contains("image_base64") || !item["image_base64"].is_string()) {
       return absl::InvalidArgumentError(
-          StrCat("instance ", index, " needs an \"image_base64\" string"));
+          StrCat("instance ", index, " needs an \"image_url\" or \"image_base64\" string"));
     }
     auto bytes = DecodeBase64(item["image_base64"].get_ref<const std::string&>());
     if (!bytes.ok()) {
@@ -199,11 +253,7 @@ absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_ty
     if (!instances.is_array() || instances.empty()) {
       return absl::InvalidArgumentError("\"instances\" must be a non-empty array");
     }
-    if (instances.size() > max_images) {
-      return absl::InvalidArgumentError(StrCat("\"instances\" has ", instances.size(),
-                                               " images; this model takes at most ", max_images,
-                                               " per request"));
-    }
+    if (instances.size() > max_images) return TooManyImages(instances.size(), max_images);
     for (size_t i = 0; i < instances.size(); ++i) {
       if (auto status = take(instances[i], i); !status.ok()) return status;
     }
@@ -212,6 +262,25 @@ absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_ty
   }
   if (auto status = take(doc, 0); !status.ok()) return status;
   return request;
+}
+
+absl::Status FetchImageUrls(ClassifyRequest* request, const net::GetOptions& options) {
+  if (request->urls.empty()) return absl::OkStatus();
+  std::vector<std::string> urls;
+  for (const auto& [index, url] : request->urls) urls.push_back(url);
+  auto results = net::GetAll(urls, options);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const size_t index = request->urls[i].first;
+    if (!results[i].ok()) {
+      // Every fetch problem is the caller's URL, so 400, also for an image over the limit
+      // (413 would blame the request body).
+      return absl::InvalidArgumentError(
+          StrCat(request->instances ? StrCat("instance ", index, ": ") : std::string(),
+                 "image_url ", Msg(results[i].status())));
+    }
+    request->images[index] = std::move(results[i]->body);
+  }
+  return absl::OkStatus();
 }
 
 nlohmann::json PredictionsJson(std::span<const float> scores, size_t images, int top_k,

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "imaging/transform.h"
 #include "model_config.pb.h"
+#include "net/http_get.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::worker {
@@ -29,16 +30,25 @@ absl::StatusOr<std::vector<char>> ImagesToBatch(const std::vector<std::string>& 
                                                 const ClassifierSpec& spec);
 
 struct ClassifyRequest {
-  std::vector<std::string> images;  // encoded JPEG/PNG bytes
+  // Encoded JPEG/PNG bytes, one per image; empty for an image still to be fetched.
+  std::vector<std::string> images;
+  // (index into images, URL) for each "image_url".
+  std::vector<std::pair<size_t, std::string>> urls;
   int top_k = 5;
   bool instances = false;  // sent as "instances": answer with one list per image
 };
 
-// Reads a classify request body: a raw JPEG/PNG (`content_type` image/...), or JSON with
-// "image_base64" (plain or a data URI) or "instances": [{"image_base64": ...}, ...], and an
-// optional "top_k".
+// Reads a classify request body, with at most `max_images` images:
+//   - a raw JPEG/PNG (`content_type` image/...);
+//   - multipart/form-data with image file parts, "image_url" fields and an optional "top_k";
+//   - JSON with "image_url", "image_base64" (plain or a data URI) or "instances": [{...}, ...],
+//     and an optional "top_k".
 absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_type,
                                                      const std::string& body, size_t max_images);
+
+// Downloads the request's image URLs in parallel into `request->images`. An error names the
+// instance and the URL.
+absl::Status FetchImageUrls(ClassifyRequest* request, const net::GetOptions& options);
 
 // The top-k predictions of each of `images` rows of `scores`: one list, or a list of lists
 // when `instances`. Scores that are already probabilities (each row in [0,1], summing to 1)

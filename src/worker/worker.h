@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "net/destination_policy.h"
 #include "boost/asio/thread_pool.hpp"
 #include "grpc_service.pb.h"
 #include "nlohmann/json.hpp"
@@ -34,6 +35,11 @@ struct WorkerOptions {
   bool exit_on_error = false;  // fail to start when any model fails to load (replicas)
   bool load_all = true;  // false: start empty (explicit model control)
   std::vector<std::string> load_models;
+  // Fetching of `image_url` inputs: where it may connect, and what it may download.
+  net::DestinationPolicy fetch_policy;
+  std::vector<std::string> fetch_trusted_prefixes;
+  size_t max_image_bytes = 16u << 20;
+  int64_t image_fetch_timeout_ms = 10000;
 };
 
 // Runs blocking control work (model loads) one job at a time, off the network threads.

@@ -72,16 +72,67 @@ TEST(ImageClassifierTest, ParsesRequestForms) {
   EXPECT_EQ(batch->images, (std::vector<std::string>{"hi", "hi"}));
   EXPECT_EQ(batch->top_k, 3);
   EXPECT_TRUE(batch->instances);
-  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"image_url":"http://x"})", 8)
-                .status()
-                .code(),
-            absl::StatusCode::kUnimplemented);
+  auto url = ParseClassifyRequest("application/json", R"({"image_url":"http://x/a.png"})", 8);
+  ASSERT_TRUE(url.ok()) << url.status();
+  ASSERT_EQ(url->images.size(), 1u);
+  ASSERT_EQ(url->urls.size(), 1u);
+  EXPECT_EQ(url->urls[0], (std::pair<size_t, std::string>{0, "http://x/a.png"}));
+  auto mixed = ParseClassifyRequest(
+      "application/json",
+      R"({"instances":[{"image_base64":"aGk="},{"image_url":"https://y/b.jpg"}]})", 8);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->images[0], "hi");
+  EXPECT_EQ(mixed->urls[0].first, 1u);
+  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"image_url":5})", 8).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseClassifyRequest("application/json", R"({"instances":[]})", 8).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto over = ParseClassifyRequest(
+      "application/json", R"({"instances":[{"image_base64":"aGk="},{"image_base64":"aGk="}]})", 1);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.status().message().find("at most 1"), std::string::npos) << over.status();
+  EXPECT_FALSE(ParseClassifyRequest("image/png", "", 8).ok());
   EXPECT_EQ(ParseClassifyRequest("application/json", "{", 8).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseClassifyRequest("application/json", R"({"top_k":0,"image_base64":"aGk="})", 8)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ImageClassifierTest, ParsesMultipartForms) {
+  const std::string body =
+      "--XyZ\r\n"
+      "Content-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n"
+      "Content-Type: image/png\r\n\r\n"
+      "PNG\r\n1\r\n"
+      "--XyZ\r\n"
+      "Content-Disposition: form-data; name=\"top_k\"\r\n\r\n"
+      "2\r\n"
+      "--XyZ\r\n"
+      "Content-Disposition: form-data; name=\"image_url\"\r\n\r\n"
+      "http://h/b.jpg\r\n"
+      "--XyZ--\r\n";
+  auto parsed = ParseClassifyRequest("multipart/form-data; boundary=XyZ", body, 8);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->images.size(), 2u);
+  EXPECT_EQ(parsed->images[0], "PNG\r\n1");  // CRLF inside a part is data
+  EXPECT_EQ(parsed->urls[0], (std::pair<size_t, std::string>{1, "http://h/b.jpg"}));
+  EXPECT_EQ(parsed->top_k, 2);
+  EXPECT_TRUE(parsed->instances);
+
+  for (const auto& [type, bad] : std::vector<std::pair<std::string, std::string>>{
+           {"multipart/form-data", body},                            // no boundary
+           {"multipart/form-data; boundary=XyZ", "--XyZ\r\nabc"},    // ends inside a part
+           {"multipart/form-data; boundary=XyZ", "nothing"},         // no delimiter
+           {"multipart/form-data; boundary=XyZ", "--XyZ--\r\n"},     // no image
+           {"multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--XyZ--"}}) {
+    auto result = ParseClassifyRequest(type, bad, 8);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  // One image over the model's batch limit.
+  EXPECT_FALSE(ParseClassifyRequest("multipart/form-data; boundary=XyZ", body, 1).ok());
 }
 
 TEST(ImageClassifierTest, PredictionsUseLabelsOrIndices) {

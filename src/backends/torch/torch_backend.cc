@@ -123,7 +123,7 @@ class TorchInstance final : public ModelInstance {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ModelInstance>> CreateTorchInstance(
+static absl::StatusOr<std::unique_ptr<ModelInstance>> CreateInstance(
     const std::string& path, const BackendOptions& options, bool complete_config,
     inference::ModelConfig* config) {
   if (config->input_size() == 0 || config->output_size() == 0) {
@@ -151,3 +151,6 @@ absl::StatusOr<std::unique_ptr<ModelInstance>> CreateTorchInstance(
 }
 
 }  // namespace berth::backends
+
+extern "C" __attribute__((visibility("default"))) const berth::backends::TorchPlugin
+    berth_torch_plugin = {berth::backends::kTorchPluginAbi, &berth::backends::CreateInstance};

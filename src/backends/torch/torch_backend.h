@@ -6,9 +6,21 @@
 
 namespace berth::backends {
 
+// Loads libberth_torch.so (once) and creates an instance through it. Unavailable when the
+// plugin is not installed.
 absl::StatusOr<std::unique_ptr<ModelInstance>> CreateTorchInstance(
     const std::string& path, const BackendOptions& options, bool complete_config,
     inference::ModelConfig* config);
+
+// What the plugin exports, as `berth_torch_plugin`.
+struct TorchPlugin {
+  int abi_version;
+  absl::StatusOr<std::unique_ptr<ModelInstance>> (*create)(const std::string& path,
+                                                           const BackendOptions& options,
+                                                           bool complete_config,
+                                                           inference::ModelConfig* config);
+};
+inline constexpr int kTorchPluginAbi = 1;
 
 // Set in the model config's parameters so that metadata tells users about the fast path.
 inline constexpr char kTorchPerformanceNote[] =
