@@ -244,7 +244,11 @@ void Controller::Run() {
   while (true) {
     {
       std::unique_lock lock(wake_mu_);
-      wake_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return woken_ || stopping_; });
+      // A replica that is starting is checked every 10 ms, so that its traffic starts as soon
+      // as it can serve (a check is a stat of its port file until the file appears).
+      const auto period = starting_.load() ? std::chrono::milliseconds(10)
+                                           : std::chrono::milliseconds(100);
+      wake_cv_.wait_for(lock, period, [&] { return woken_ || stopping_; });
       if (stopping_) return;
       woken_ = false;
     }
@@ -552,6 +556,9 @@ void Controller::Reconcile() {
         ++it;
       }
     }
+    bool starting = false;
+    for (const auto& [id, r] : replicas_) starting = starting || r.record.state == "Starting";
+    starting_.store(starting);
   }
   PublishRoutes();
 }

@@ -6,6 +6,7 @@
 // the gateway's routing table. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -64,6 +65,7 @@ class Controller {
 
  private:
   std::vector<std::string> worker_args_;
+  std::atomic<bool> starting_{false};  // some replica is starting: reconcile more often
   struct Replica {
     ReplicaRecord record;
     runtime::Process process;

@@ -106,14 +106,6 @@ std::string_view ContentTypeFor(const fs::path& path) {
   return "application/octet-stream";
 }
 
-bool HopByHop(http::field f) {
-  return f == http::field::connection || f == http::field::keep_alive ||
-         f == http::field::transfer_encoding || f == http::field::te ||
-         f == http::field::upgrade || f == http::field::proxy_authorization ||
-         f == http::field::authorization || f == http::field::host ||
-         f == http::field::expect || f == http::field::cookie;
-}
-
 }  // namespace
 
 struct HttpFront::Impl {
@@ -126,6 +118,8 @@ struct HttpFront::Impl {
   prometheus::Family<prometheus::Counter>* requests = nullptr;
   prometheus::Family<prometheus::Histogram>* latency = nullptr;
   prometheus::Counter* retries = nullptr;
+  // Tells apart fronts in one process for the per-thread metric caches (Observe).
+  const uint64_t instance = NextInstance();
 
   net::io_context io;
   tcp::acceptor acceptor{io};
@@ -143,6 +137,11 @@ struct HttpFront::Impl {
   absl::StatusOr<control::Principal> Authenticate(const http::request_header<>& h,
                                                   bool allow_cookie);
   void Observe(const std::string& service, int status, double seconds);
+
+  static uint64_t NextInstance() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1);
+  }
 };
 
 absl::StatusOr<control::Principal> HttpFront::Impl::Authenticate(const http::request_header<>& h,
@@ -165,12 +164,32 @@ absl::StatusOr<control::Principal> HttpFront::Impl::Authenticate(const http::req
 
 void HttpFront::Impl::Observe(const std::string& service, int status, double seconds) {
   traffic->Record(service, NowMs(), seconds * 1000, status >= 500);
-  requests->Add({{"service", service}, {"code", std::to_string(status)}}).Increment();
-  latency
-      ->Add({{"service", service}},
-            prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
-      .Observe(seconds);
+  // Looking a labelled metric up in its family builds a label map and takes the family's lock;
+  // each event-loop thread keeps the ones it has used (they live as long as the registry).
+  struct Metrics {
+    prometheus::Counter* requests;
+    prometheus::Histogram* latency;
+  };
+  thread_local std::unordered_map<std::string, Metrics> cache;
+  thread_local uint64_t cache_owner = 0;
+  if (cache_owner != instance) {
+    cache.clear();
+    cache_owner = instance;
+  }
+  std::string key = StrCat(service, "/", status);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    Metrics m;
+    m.requests = &requests->Add({{"service", service}, {"code", std::to_string(status)}});
+    m.latency = &latency->Add(
+        {{"service", service}},
+        prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    if (cache.size() > 4096) cache.clear();
+    it = cache.emplace(std::move(key), m).first;
+  }
+  it->second.requests->Increment();
+  it->second.latency->Observe(seconds);
 }
 
 awaitable<void> HttpFront::Impl::Accept() {
@@ -462,14 +481,18 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
         "no service named '", service, "'; `berth services` lists them")));
   }
   const ServiceRoute& route = it->second;
-  // The upstream request: the caller's, minus hop-by-hop headers and its credentials.
-  http::request<http::string_body> upstream{request.method(), target, 11};
-  for (const auto& field : request) {
-    if (!HopByHop(field.name())) upstream.insert(field.name_string(), field.value());
-  }
+  // The upstream request: the caller's, edited in place (no copy of its fields or body), minus
+  // hop-by-hop headers and its credentials.
+  http::request<http::string_body>& upstream = request;
+  static constexpr http::field kDropped[] = {
+      http::field::connection, http::field::keep_alive,    http::field::transfer_encoding,
+      http::field::te,         http::field::upgrade,       http::field::proxy_authorization,
+      http::field::authorization, http::field::expect,     http::field::cookie};
+  for (http::field f : kDropped) upstream.erase(f);
+  upstream.target(target);
+  upstream.version(11);
   upstream.set(http::field::host, "127.0.0.1");
   upstream.keep_alive(true);
-  upstream.body() = std::move(request.body());
   upstream.prepare_payload();
 
   std::shared_ptr<Endpoint> tried;
@@ -527,15 +550,11 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     auto response = parser.release();
     const bool reusable = response.keep_alive();
     if (reusable) endpoint->ReturnIdle(std::move(conn));
-    StringResponse res{response.result(), 11};
-    for (const auto& field : response) {
-      if (!HopByHop(field.name()) && field.name() != http::field::content_length) {
-        res.insert(field.name_string(), field.value());
-      }
-    }
-    res.set(http::field::server, "berth");
-    res.body() = std::move(response.body());
-    co_return res;
+    // The worker's answer goes back as it is, minus hop-by-hop headers (Serve sets the
+    // caller's keep-alive and the length).
+    for (http::field f : kDropped) response.erase(f);
+    response.set(http::field::server, "berth");
+    co_return response;
   }
   co_return Error(absl::UnavailableError(StrCat(
       "service '", service, "': its replicas did not accept the connection; retry shortly")));

@@ -5,6 +5,8 @@
 // never block. Thread-safe.
 #pragma once
 
+#include <algorithm>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -23,7 +25,8 @@ namespace berth::gateway {
 struct HttpFrontOptions {
   std::string address = "127.0.0.1";
   int port = 8080;
-  int threads = 2;
+  // Event-loop threads: half the cores (the workers need the rest), at least one.
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
   int api_threads = 4;
   size_t max_request_bytes = 64u << 20;  // data-plane and API bodies (uploads: max_model_bytes)
   uint64_t max_model_bytes = 4ull << 30;
