@@ -4,6 +4,7 @@
 #include "backends/onnx/onnx_backend.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "worker/image_classifier.h"
 #include "worker/request_validator.h"
 
 namespace berth::worker {
@@ -76,9 +77,94 @@ Worker::~Worker() {
 
 bool Worker::Ready() const { return repository_ != nullptr; }
 
+namespace {
+
+// Splits a serialized BYTES tensor into its elements (already validated by the caller).
+absl::StatusOr<std::vector<std::string>> BytesElements(std::string_view data, size_t max) {
+  std::vector<std::string> out;
+  while (!data.empty()) {
+    if (data.size() < 4) return absl::InvalidArgumentError("a truncated BYTES element");
+    const uint32_t length = static_cast<uint8_t>(data[0]) | static_cast<uint8_t>(data[1]) << 8 |
+                            static_cast<uint8_t>(data[2]) << 16 |
+                            static_cast<uint32_t>(static_cast<uint8_t>(data[3])) << 24;
+    if (length > data.size() - 4) return absl::InvalidArgumentError("a truncated BYTES element");
+    if (out.size() == max) {
+      return absl::InvalidArgumentError(
+          StrCat("more than ", max, " images in one request; this model takes at most ", max));
+    }
+    out.emplace_back(data.substr(4, length));
+    data.remove_prefix(4 + length);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("the BYTES input holds no image");
+  return out;
+}
+
+constexpr int kBytesTopK = 5;
+
+// The classifier's scores as three outputs: "label" (BYTES), "index" (INT64) and "score" (FP32),
+// each [N, k], best first.
+absl::StatusOr<protocol::InferResponse> ToClassification(protocol::InferResponse response,
+                                                         size_t images,
+                                                         const std::vector<std::string>& labels) {
+  if (response.outputs.empty() || response.outputs[0].datatype != protocol::DataType::kFp32) {
+    return absl::InternalError("the model did not return FP32 scores");
+  }
+  const auto& data = response.outputs[0].data;
+  std::span<const float> scores(reinterpret_cast<const float*>(data.data()),
+                                data.size() / sizeof(float));
+  const nlohmann::json predictions = PredictionsJson(scores, images, kBytesTopK, labels, true);
+  protocol::OutputTensor label{.name = "label", .datatype = protocol::DataType::kBytes};
+  protocol::OutputTensor index{.name = "index", .datatype = protocol::DataType::kInt64};
+  protocol::OutputTensor score{.name = "score", .datatype = protocol::DataType::kFp32};
+  const int64_t k = predictions.empty() ? 0 : static_cast<int64_t>(predictions[0].size());
+  for (const auto& row : predictions) {
+    for (const auto& p : row) {
+      protocol::AppendBytesElement(p["label"].get<std::string>(), &label.data);
+      const int64_t i = p["index"].get<int64_t>();
+      const float v = p["score"].get<float>();
+      index.data.insert(index.data.end(), reinterpret_cast<const char*>(&i),
+                        reinterpret_cast<const char*>(&i) + sizeof(i));
+      score.data.insert(score.data.end(), reinterpret_cast<const char*>(&v),
+                        reinterpret_cast<const char*>(&v) + sizeof(v));
+    }
+  }
+  for (auto* t : {&label, &index, &score}) t->shape = {static_cast<int64_t>(images), k};
+  response.outputs = {std::move(label), std::move(index), std::move(score)};
+  return response;
+}
+
+}  // namespace
+
 absl::Status Worker::Infer(std::unique_ptr<QueuedRequest> request) {
   ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model,
                    repository_->Get(request->request.model_name, request->request.model_version));
+  auto& inputs = request->request.inputs;
+  if (inputs.size() == 1 && inputs[0].datatype == protocol::DataType::kBytes) {
+    // Encoded images for an image classifier (the gRPC and V2 form of /classify): decode and
+    // pre-process them here, answer with labels.
+    auto spec = ClassifierSpecFromConfig(model->config());
+    if (spec.ok()) {
+      const auto& config = model->config();
+      const size_t max = config.max_batch_size() > 0 ? config.max_batch_size() : 1;
+      ASSIGN_OR_RETURN(std::vector<std::string> images, BytesElements(inputs[0].data, max));
+      ASSIGN_OR_RETURN(std::vector<char> tensor, ImagesToBatch(images, *spec));
+      protocol::InputTensor input;
+      input.name = spec->input_name;
+      input.datatype = protocol::DataType::kFp32;
+      if (config.max_batch_size() > 0) input.shape.push_back(static_cast<int64_t>(images.size()));
+      for (int64_t d : config.input(0).dims()) input.shape.push_back(d);
+      input.SetOwned(std::move(tensor));
+      inputs = {};
+      inputs.push_back(std::move(input));
+      request->request.outputs.clear();
+      auto done = std::move(request->done);
+      request->done = [done = std::move(done), count = images.size(), model](
+                          absl::StatusOr<protocol::InferResponse> result) {
+        if (!result.ok()) return done(std::move(result));
+        done(ToClassification(*std::move(result), count, model->labels()));
+      };
+    }
+  }
   int64_t rows = 1;
   RETURN_IF_ERROR(ValidateRequest(model->config(), request->request, &rows));
   request->rows = rows;

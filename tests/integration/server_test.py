@@ -45,8 +45,9 @@ def poll(what, check, timeout=120):
 
 
 class Server:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
+        self.extra_args = list(extra_args)
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.out = tempfile.NamedTemporaryFile(prefix="berth-server-", delete=False)
@@ -55,7 +56,7 @@ class Server:
     def start(self):
         self.proc = subprocess.Popen(
             [BERTH, "server", "--data-dir", self.data_dir, "--http-port", str(self.http_port),
-             "--grpc-port", str(self.grpc_port)],
+             "--grpc-port", str(self.grpc_port), *self.extra_args],
             stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
         poll("the server's health endpoint", lambda: self.request("GET", "/healthz")[0] == 200,
              timeout=60)

@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+"""Image classification through `berth server`: the seed's request shape end to end.
+
+A local HTTP server (the test's own peer) serves digit images and a few bad answers; the real
+server (started with --fetch-allow 127.0.0.1 so that its workers may fetch from loopback) gets
+the demo model deployed through the real CLI. The printed sample curl runs verbatim; then
+image_url, batches of URLs, multipart uploads, a JPEG, and the gRPC BYTES path all return the
+right digit; every bad input gets a 400 naming the problem."""
+import base64
+import http.server
+import io
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from server_test import BERTH, ROOT, Server, poll  # noqa: E402
+
+DIGITS = os.path.join(ROOT, "tests", "fixtures", "digits")
+
+
+def digit_png(n):
+    with open(os.path.join(DIGITS, "%d.png" % n), "rb") as f:
+        return f.read()
+
+
+def png_claiming(width, height):
+    """A PNG whose header claims width x height (valid CRCs) but carries no real pixels."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+            chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def digit_jpeg(n):
+    from PIL import Image  # python3-pil
+    out = io.BytesIO()
+    Image.open(os.path.join(DIGITS, "%d.png" % n)).convert("L").resize((112, 112)).save(
+        out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+class Peer(http.server.ThreadingHTTPServer):
+    """Routes: /digit/N.png, /digit/N.jpg, /page (HTML), /big (17 MiB 'image'), /junk
+    (not an image), /truncated.jpg, /huge.png (header claims 20000x20000), /to-other-host
+    (redirect to 127.0.0.2, which the server's allow list does not cover)."""
+
+    def __init__(self):
+        files = {"/page": (b"<html>hello</html>", "text/html"),
+                 "/big": (b"\xff" * (17 << 20), "image/jpeg"),
+                 "/junk": (b"this is not an image", "image/png"),
+                 "/truncated.jpg": (digit_jpeg(3)[:200], "image/jpeg"),
+                 "/huge.png": (png_claiming(20000, 20000), "image/png")}
+        for n in range(10):
+            files["/digit/%d.png" % n] = (digit_png(n), "image/png")
+        files["/digit/3.jpg"] = (digit_jpeg(3), "image/jpeg")
+        peer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/to-other-host":
+                    self.send_response(302)
+                    self.send_header("Location", "http://127.0.0.2:%d/digit/1.png" % peer.port)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body, kind = files.get(self.path, (b"missing", "text/plain"))
+                self.send_response(200 if self.path in files else 404)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def handle_error(self, request, client_address):
+        pass  # the server hangs up on /big once it is over the limit: expected
+
+
+class ClassifyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="berth-classify-test-")
+        cls.peer = Peer()
+        cls.server = Server(os.path.join(cls.tmp, "data"), ["--fetch-allow", "127.0.0.1"])
+        cls.server.start()
+        match = poll("the admin key", lambda: __import__("re").search(
+            r"(brth_[A-Za-z0-9]{28})", cls.server.log()), timeout=30)
+        cls.key = match.group(1)
+        env = dict(os.environ, BERTH_SERVER=cls.server.url(""), BERTH_API_KEY=cls.key,
+                   XDG_CONFIG_HOME=os.path.join(cls.tmp, "config"))
+        res = subprocess.run([BERTH, "deploy", "--demo", "--timeout", "240s"], env=env,
+                             capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise AssertionError("deploy --demo failed:\n" + res.stdout + res.stderr)
+        cls.deploy_output = res.stdout
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.peer.shutdown()
+        if cls.server.proc and cls.server.proc.poll() is None:
+            cls.server.proc.send_signal(signal.SIGTERM)
+            cls.server.proc.wait(timeout=60)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def classify(self, body, content_type="application/json"):
+        raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        status, payload, _ = self.server.request(
+            "POST", "/services/demo/v1/classify", raw=raw, key=self.key,
+            headers={"Content-Type": content_type})
+        return status, json.loads(payload)
+
+    def test_the_printed_curl_has_the_seed_shape_and_works_verbatim(self):
+        curl = [l for l in self.deploy_output.splitlines() if l.startswith("curl ")]
+        self.assertEqual(len(curl), 1, self.deploy_output)
+        self.assertRegex(curl[0], r"^curl -X POST -H \"Authorization: Bearer brth_\w+\" "
+                                  r"-H \"Content-Type: application/json\" "
+                                  r"-d '\{\"image_url\": \"http://[^\"]+\"\}' \S+/v1/classify$")
+        out = subprocess.run(["bash", "-c", curl[0] + " -s -w '\\n%{http_code}'"],
+                             capture_output=True, text=True, timeout=60,
+                             env={"PATH": os.environ["PATH"]})
+        body, code = out.stdout.rsplit("\n", 1)
+        self.assertEqual(code, "200", out.stdout + out.stderr)
+        doc = json.loads(body)
+        self.assertEqual(doc["predictions"][0]["label"], "7")
+        self.assertEqual(doc["model"], "demo")
+
+    def test_image_url_from_a_local_server(self):
+        status, doc = self.classify({"image_url": self.peer.url("/digit/3.png")})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["predictions"][0]["label"], "3")
+        self.assertGreater(doc["predictions"][0]["score"], 0.5)
+        self.assertEqual(len(doc["predictions"]), 5)
+        status, doc = self.classify({"image_url": self.peer.url("/digit/3.jpg"), "top_k": 2})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["predictions"][0]["label"], "3")
+        self.assertEqual(len(doc["predictions"]), 2)
+
+    def test_a_batch_of_urls_and_inline_images(self):
+        wanted = [0, 4, 8, 9]
+        instances = [{"image_url": self.peer.url("/digit/%d.png" % n)} for n in wanted[:3]]
+        instances.append({"image_base64": base64.b64encode(digit_png(9)).decode()})
+        status, doc = self.classify({"instances": instances})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual([p[0]["label"] for p in doc["predictions"]], [str(n) for n in wanted])
+
+    def test_multipart_upload_as_curl_sends_it(self):
+        path = os.path.join(self.tmp, "five.png")
+        with open(path, "wb") as f:
+            f.write(digit_png(5))
+        out = subprocess.run(
+            ["curl", "-s", "-H", "Authorization: Bearer " + self.key, "-F", "image=@" + path,
+             "-F", "top_k=1", self.server.url("/services/demo/v1/classify")],
+            capture_output=True, text=True, timeout=60)
+        doc = json.loads(out.stdout)
+        self.assertEqual([p["label"] for p in doc["predictions"]], ["5"], out.stdout)
+
+    def test_grpc_bytes_input_returns_labels(self):
+        import grpc  # python3-grpcio
+        protoc = shutil.which("protoc")
+        plugin = shutil.which("grpc_python_plugin")
+        self.assertTrue(protoc and plugin, "protoc and grpc_python_plugin are needed")
+        out = os.path.join(self.tmp, "pb")
+        os.makedirs(out, exist_ok=True)
+        subprocess.run([protoc, "--python_out=" + out, "--grpc_python_out=" + out,
+                        "--plugin=protoc-gen-grpc_python=" + plugin,
+                        "-I" + os.path.join(ROOT, "src", "protocol", "proto"),
+                        "grpc_service.proto", "model_config.proto"], check=True)
+        sys.path.insert(0, out)
+        import grpc_service_pb2 as pb
+        import grpc_service_pb2_grpc as pb_grpc
+        stub = pb_grpc.GRPCInferenceServiceStub(
+            grpc.insecure_channel("127.0.0.1:%d" % self.server.grpc_port))
+        request = pb.ModelInferRequest(model_name="demo")
+        tensor = request.inputs.add(name="image", datatype="BYTES", shape=[2])
+        tensor.contents.bytes_contents.extend([digit_png(2), digit_png(6)])
+        metadata = [("authorization", "Bearer " + self.key)]
+        response = stub.ModelInfer(request, metadata=metadata, timeout=60)
+        outputs = {o.name: o for o in response.outputs}
+        self.assertEqual(sorted(outputs), ["index", "label", "score"])
+        self.assertEqual(list(outputs["label"].shape), [2, 5])
+        labels = [b.decode() for b in _bytes_elements(response.raw_output_contents[
+            [o.name for o in response.outputs].index("label")])]
+        self.assertEqual([labels[0], labels[5]], ["2", "6"])
+        # A broken image is InvalidArgument naming it.
+        bad = pb.ModelInferRequest(model_name="demo")
+        bad.inputs.add(name="image", datatype="BYTES", shape=[1]).contents.bytes_contents.append(
+            b"nope")
+        with self.assertRaises(grpc.RpcError) as caught:
+            stub.ModelInfer(bad, metadata=metadata, timeout=60)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_bad_inputs_get_a_400_naming_the_problem(self):
+        cases = [
+            ({"image_url": "http://127.0.0.1:1/x.png"}, "cannot fetch"),
+            ({"image_url": "http://127.0.0.2:%d/digit/1.png" % self.peer.port},
+             "127.0.0.2 is a loopback address"),
+            ({"image_url": "http://169.254.169.254/latest/meta-data/"}, "link-local"),
+            ({"image_url": "http://[::1]:%d/digit/1.png" % self.peer.port}, "loopback"),
+            ({"image_url": self.peer.url("/to-other-host")}, "127.0.0.2 is a loopback address"),
+            ({"image_url": self.peer.url("/page")}, "'text/html'"),
+            ({"image_url": self.peer.url("/big")}, "larger than the limit"),
+            ({"image_url": self.peer.url("/missing")}, "HTTP 404"),
+            ({"image_url": "ftp://127.0.0.1/x.png"}, "http:// and https://"),
+            ({"image_url": self.peer.url("/junk")}, "not an image"),
+            ({"image_url": self.peer.url("/truncated.jpg")}, "JPEG"),
+            ({"image_url": self.peer.url("/huge.png")}, "20000"),
+            ({"instances": []}, "non-empty"),
+            ({"instances": [{"image_url": self.peer.url("/digit/1.png")}] * 33}, "at most 32"),
+            ({"image_uri": "typo"}, "image_url"),
+        ]
+        for body, needle in cases:
+            status, doc = self.classify(body)
+            self.assertEqual(status, 400, (body, doc))
+            self.assertIn(needle, doc["error"], body)
+        # The service still answers after all that.
+        status, doc = self.classify({"image_url": self.peer.url("/digit/1.png")})
+        self.assertEqual((status, doc["predictions"][0]["label"]), (200, "1"))
+
+
+def _bytes_elements(raw):
+    out, i = [], 0
+    while i < len(raw):
+        (n,) = struct.unpack_from("<I", raw, i)
+        out.append(raw[i + 4:i + 4 + n])
+        i += 4 + n
+    return out
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    print("%d passed, %d failed" % (result.testsRun - failed, failed))
+    sys.exit(1 if failed or result.testsRun == 0 else 0)
