@@ -36,7 +36,7 @@ HTTP=$(free_port); GRPC=$(free_port)
 "$BERTH" server --data-dir "$TMP/data" --http-port "$HTTP" --grpc-port "$GRPC" \
   --demo-model-dir /nonexistent >"$TMP/server.log" 2>&1 &
 PIDS+=($!)
-until KEY=$(grep -o 'brth_[A-Za-z0-9]*' "$TMP/server.log" | head -1) && [ -n "$KEY" ]; do :; done
+until KEY=$(grep -so 'brth_[A-Za-z0-9]*' "$TMP/server.log" | head -1) && [ -n "$KEY" ]; do :; done
 export BERTH_SERVER=http://127.0.0.1:$HTTP BERTH_API_KEY=$KEY XDG_CONFIG_HOME=$TMP/config
 MODEL=$MODELS/mobilenet_v2/1/model.onnx
 REQ=$TMP/mobilenet.json
