@@ -224,15 +224,25 @@ absl::Status CheckFileRoots(std::string_view uri, const std::string& path,
         uri, ": this server does not read models from its own file system; upload the file "
              "(berth deploy ./model.onnx) or start the server with --allow-file-uris DIR"));
   }
+  // Lexically first, so that a path outside says nothing about whether it exists; then with
+  // links resolved, so that a link inside cannot point out.
   std::error_code ec;
-  const fs::path real = fs::canonical(path, ec);
-  if (ec) return absl::InvalidArgumentError(StrCat(uri, ": cannot open: ", ec.message()));
-  for (const fs::path& root : roots) {
-    const fs::path base = fs::weakly_canonical(root, ec);
-    if (ec) continue;
-    const fs::path relative = real.lexically_relative(base);
-    if (!relative.empty() && *relative.begin() != "..") return absl::OkStatus();
+  auto inside = [&](const fs::path& candidate) {
+    for (const fs::path& root : roots) {
+      const fs::path base = fs::weakly_canonical(root, ec);
+      if (ec) continue;
+      const fs::path relative = candidate.lexically_relative(base);
+      if (!relative.empty() && *relative.begin() != "..") return true;
+    }
+    return false;
+  };
+  bool ok = inside(fs::path(path).lexically_normal());
+  if (ok) {
+    const fs::path real = fs::canonical(path, ec);
+    if (ec) return absl::InvalidArgumentError(StrCat(uri, ": cannot open: ", ec.message()));
+    ok = inside(real);
   }
+  if (ok) return absl::OkStatus();
   std::string allowed;
   for (const fs::path& root : roots) StrAppend(&allowed, allowed.empty() ? "" : ", ", root.string());
   return absl::PermissionDeniedError(
