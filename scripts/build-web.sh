@@ -4,15 +4,16 @@
 #   - `npm ci` runs only when web/node_modules is missing or web/package-lock.json changed
 #     (stamp: web/node_modules/.berth-lock.sha256);
 #   - `npm run build` runs only when the sources changed (stamp: web/dist/.berth-build.sha256).
-# Pass --force to rebuild anyway. Needs node >= 20 and npm.
+# Pass --force to rebuild anyway. Needs node 20.19+ (or 22.12+) and npm: scripts/check-node.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../web"
+../scripts/check-node.sh
 
 force=0
 if [ "${1:-}" = "--force" ]; then force=1; fi
 
 if ! command -v npm >/dev/null 2>&1; then
-  echo "build-web: npm is not installed; run scripts/install-deps.sh (it installs node and npm)" >&2
+  echo "build-web: npm is not installed; it comes with NodeSource's nodejs package (see scripts/check-node.sh)" >&2
   exit 1
 fi
 

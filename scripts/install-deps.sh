@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything berth needs on Debian 12, pinned: the apt packages listed in
-# scripts/apt-packages.txt, ONNX Runtime and s3rver (a test peer) from the npm registry (see
-# docs/dependencies.md).
+# scripts/apt-packages.txt (chromium for the console's end-to-end test among them), ONNX Runtime
+# and s3rver (a test peer) from the npm registry (see docs/dependencies.md). Node.js 20 is not
+# in Debian 12: scripts/check-node.sh says what to install when node is missing or too old.
+# The console's own npm packages are installed by scripts/build-web.sh (npm ci).
 # Idempotent: a second run only checks. Needs root (or sudo) for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +35,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]%%=*}"
   fi
 fi
-# npm only fetches packages here; a machine that has one (e.g. from NodeSource) keeps it.
+# --- Node.js and npm (npm fetches the packages below; node builds and tests the console) ----
+# Debian 12's nodejs (18) is too old for the console's build, so node is not installed here.
+./scripts/check-node.sh
 if ! command -v npm >/dev/null; then
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm=9.2.0~ds1-1 ||
-    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
+  echo "error: npm is missing; NodeSource's nodejs package includes it (see scripts/check-node.sh)" >&2
+  exit 1
 fi
 
 # --- ONNX Runtime (npm package that carries the Linux x64 library and matching headers) -----
@@ -77,4 +80,4 @@ if [ "$(cat "$s3rver_dir/.complete" 2>/dev/null)" != "$S3RVER_VERSION" ]; then
     "s3rver@$S3RVER_VERSION" >/dev/null
   echo "$S3RVER_VERSION" > "$s3rver_dir/.complete"
 fi
-echo "dependencies ready (ONNX Runtime in $ort_dir, s3rver in $s3rver_dir)"
+echo "dependencies ready (ONNX Runtime in $ort_dir, s3rver in $s3rver_dir, node $(node --version))"

@@ -73,11 +73,14 @@ function publicService(s) {
   const ready = s.replicas.filter((r) => r.state === 'Ready').length;
   return {
     name: s.name, model: s.spec.model, status: s.status, reason: s.reason ?? '',
-    endpoint: `${base}/v2/models/${s.name}`, grpc_endpoint: `${s.host.split(':')[0]}:8081`,
+    // Like berth server: an image service's `endpoint` is its classify URL, and its sample curl
+    // sends the address of the server's sample image.
+    endpoint: s.spec.image?.enabled ? `${base}/services/${s.name}/v1/classify` : `${base}/v2/models/${s.name}`,
+    grpc_endpoint: `${s.host.split(':')[0]}:8081`,
     ...(s.spec.image?.enabled ? { classify_endpoint: `${base}/services/${s.name}/v1/classify` } : {}),
     sample_curl: s.spec.image?.enabled
-      ? `curl -H "Authorization: Bearer $BERTH_KEY" -H "Content-Type: image/png" --data-binary @digit.png ${base}/services/${s.name}/v1/classify`
-      : `curl -H "Authorization: Bearer $BERTH_KEY" -d @request.json ${base}/v2/models/${s.name}/infer`,
+      ? `curl -X POST -H "Authorization: Bearer $BERTH_API_KEY" -H "Content-Type: application/json" -d '{"image_url": "${base}/samples/digit-7.png"}' ${base}/services/${s.name}/v1/classify`
+      : `curl -H "Authorization: Bearer $BERTH_API_KEY" -d @request.json ${base}/v2/models/${s.name}/infer`,
     current_revision: s.current, latest_revision: s.revisions.length, replicas: s.spec.replicas ?? 1, ready_replicas: ready,
     spec: s.spec, created_at: s.created_at, updated_at: s.updated_at,
   };
@@ -135,6 +138,7 @@ async function serveStatic(req, res, path) {
   try {
     if (!(await stat(file)).isFile()) throw new Error();
   } catch {
+    if (path.startsWith('/assets/')) return err(res, 404, `no console file ${path}`);
     file = join(dist, 'index.html');
   }
   res.writeHead(200, { 'Content-Type': types[extname(file)] ?? 'application/octet-stream' });
@@ -147,6 +151,10 @@ const server = createServer(async (req, res) => {
   const m = req.method;
   try {
     if (p === '/healthz') return send(res, 200, 'ok');
+    if (p === '/samples/digit-7.png') {
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      return res.end(await readFile(new URL('../../tests/fixtures/digits/7.png', import.meta.url)));
+    }
     // ---------- data plane (Bearer only)
     let dm;
     if ((dm = /^\/services\/([^/]+)\/v1\/classify$/.exec(p)) || (dm = /^\/v2\/models\/([^/]+)\/infer$/.exec(p))) {
@@ -162,8 +170,11 @@ const server = createServer(async (req, res) => {
       const ms = 2 + Math.random() * 6;
       (requestLog.get(name) ?? requestLog.set(name, []).get(name)).push({ t: t0, ms, ok: true });
       if (p.endsWith('/classify')) {
-        if (req.headers['content-type'] !== 'image/png' && req.headers['content-type'] !== 'image/jpeg') {
-          return err(res, 415, 'send the image as Content-Type image/png or image/jpeg');
+        const type = req.headers['content-type'] ?? '';
+        if (type.startsWith('application/json')) {
+          if (typeof JSON.parse(b.toString() || '{}').image_url !== 'string') return err(res, 400, 'send "image_url" or an image body');
+        } else if (type !== 'image/png' && type !== 'image/jpeg') {
+          return err(res, 400, 'send JSON with "image_url", or a JPEG/PNG body (Content-Type image/jpeg or image/png)');
         }
         const labels = s.spec.image?.labels ?? Array.from({ length: 10 }, (_, i) => String(i));
         const seed = createHash('sha256').update(b).digest()[0];

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { samples, type Sample } from '../lib/samples';
+import { samples, v2ModelUrl, type Sample } from '../lib/samples';
 import type { Model, Service } from '../lib/types';
 import { CodeBlock, TabPanel, Tabs } from './ui';
 
@@ -7,6 +7,7 @@ export function SampleCode({ service, model }: { service: Service; model: Model 
   const list = samples(service, model);
   const [tab, setTab] = useState<Sample['id']>('curl');
   const prefix = `sample-${service.name}`;
+  const imageUrl = /"image_url":\s*"([^"]+)"/.exec(service.sample_curl ?? '')?.[1];
   return (
     <div className="samples">
       <Tabs label="Sample code" tabs={list.map((s) => ({ id: s.id, label: s.label }))} value={tab} onChange={setTab} idPrefix={prefix} />
@@ -18,6 +19,13 @@ export function SampleCode({ service, model }: { service: Service; model: Model 
       <p className="small muted">
         Replace <code>$BERTH_API_KEY</code> with a key that has the <code>invoke</code> or <code>invoke:{service.name}</code> scope
         (create one under API keys).
+        {imageUrl && (
+          <>
+            {' '}The curl sample sends the address of the server's sample image (<a href={imageUrl}>{imageUrl}</a>) as{' '}
+            <code>image_url</code>, and the service fetches it; the Python and JavaScript samples upload an image file of
+            your own.
+          </>
+        )}
       </p>
     </div>
   );
@@ -25,7 +33,8 @@ export function SampleCode({ service, model }: { service: Service; model: Model 
 
 export function Endpoints({ service }: { service: Service }) {
   const rows: [string, string | undefined][] = [
-    ['REST (V2)', service.endpoint],
+    // For image services the server's `endpoint` is the classify URL; the V2 URL still works.
+    ['REST (V2)', v2ModelUrl(service)],
     ['gRPC (V2)', service.grpc_endpoint],
     ['Classify', service.classify_endpoint],
   ];

@@ -1,16 +1,25 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
-import { ApiError } from '../lib/api';
+
+/** The current time, renewed every `everyMs`, so that "5 seconds ago" keeps counting when the data does not change. */
+export function useNow(everyMs = 5000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(t);
+  }, [everyMs]);
+  return now;
+}
 
 export function ErrorBox({ error, title, onRetry }: { error: unknown; title?: string; onRetry?: () => void }) {
   if (!error) return null;
   const msg = error instanceof Error ? error.message : String(error);
-  const status = error instanceof ApiError ? error.status : null;
+  // A 403's sentence is the server's own (it names the missing scope, or another reason such
+  // as a file:// URI outside --allow-file-uris); without one, api.ts says what scope means.
   return (
     <div className="alert alert-error" role="alert">
       <div>
         {title && <strong>{title}: </strong>}
         {msg}
-        {status === 403 && ' (your key lacks the scope for this)'}
       </div>
       {onRetry && (
         <button type="button" className="btn btn-small" onClick={onRetry}>

@@ -23,12 +23,17 @@ export function absoluteUrl(pathOrUrl: string, origin = window.location.origin):
   }
 }
 
-export function inferUrl(service: Service): string {
+/** The service's V2 model URL (`.../v2/models/NAME`). */
+export function v2ModelUrl(service: Service): string {
   // `endpoint` is the V2 model URL for most services; for image services the server gives the
   // classify URL there, so fall back to the V2 path on the same origin.
   const ep = service.endpoint && /\/v2\/models\//.test(service.endpoint) ? service.endpoint : null;
-  const base = ep ? absoluteUrl(ep) : absoluteUrl(`/v2/models/${service.name}`, ep ?? originOf(service));
-  return base.endsWith('/infer') ? base : `${base.replace(/\/$/, '')}/infer`;
+  const base = ep ? absoluteUrl(ep) : absoluteUrl(`/v2/models/${service.name}`, originOf(service));
+  return base.replace(/\/infer$/, '').replace(/\/$/, '');
+}
+
+export function inferUrl(service: Service): string {
+  return `${v2ModelUrl(service)}/infer`;
 }
 
 function originOf(service: Service): string {

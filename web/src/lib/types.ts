@@ -111,7 +111,8 @@ export interface BerthEvent {
 export interface ServerInfo {
   version: string;
   data_dir: string;
-  http_port: number;
+  /** Not every server reports it; the console then shows the port it was loaded from. */
+  http_port?: number;
   grpc_port: number;
   cpus: number;
   memory_bytes: number;

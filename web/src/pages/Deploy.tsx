@@ -96,8 +96,10 @@ export function DeployProgress({ name, model }: { name: string; model: Model | u
       )}
       {s && s.status === 'Failed' && (
         <div className="alert alert-error" role="alert">
-          {s.reason || 'The revision failed.'} See the <Link to={`/service/${name}?tab=events`}>events</Link> and{' '}
-          <Link to={`/service/${name}?tab=logs`}>logs</Link> for details.
+          <span>
+            {s.reason || 'The revision failed.'} See the <Link to={`/service/${name}?tab=events`}>events</Link> and{' '}
+            <Link to={`/service/${name}?tab=logs`}>logs</Link> for details.
+          </span>
         </div>
       )}
       {s && ready && (

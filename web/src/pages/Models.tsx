@@ -175,12 +175,12 @@ export function Uploader({ onUploaded }: { onUploaded: (m: Model) => void }) {
         {state.phase === 'cancelled' && <p className="small">Upload cancelled. Nothing was kept.</p>}
         {state.phase === 'error' && (
           <div className="alert alert-error" role="alert">
-            <strong>The model was not added:</strong> {state.message}
+            <span><strong>The model was not added:</strong> {state.message}</span>
           </div>
         )}
         {state.phase === 'done' && (
           <p className="alert alert-ok" role="status">
-            Added <strong>{state.model.name}</strong> ({state.model.format}, {formatBytes(state.model.size_bytes)}).{' '}
+            <span>Added <strong>{state.model.name}</strong> ({state.model.format}, {formatBytes(state.model.size_bytes)}).</span>
             <Link to={`/deploy?model=${encodeURIComponent(state.model.name)}`}>Deploy it</Link>
           </p>
         )}
@@ -209,18 +209,22 @@ function AddByUri({ onAdded }: { onAdded: (m: Model) => void }) {
         </div>
         <div className="field grow">
           <label htmlFor="uri-uri">URI</label>
-          <input id="uri-uri" placeholder="s3://bucket/model.onnx, https://…, file:///…" aria-invalid={errors.uri ? true : undefined}
-            aria-describedby="uri-uri-error"
+          <input id="uri-uri" placeholder="s3://bucket/model.onnx, https://…" aria-invalid={errors.uri ? true : undefined}
+            aria-describedby="uri-uri-help uri-uri-error"
             {...register('uri', {
               validate: (v) => /^(file|https?|s3):\/\/\S+$/.test(v.trim()) || 'Use a file://, http://, https:// or s3:// URI.',
             })} />
+          <p id="uri-uri-help" className="help">
+            <code>file://</code> works only under a directory the server allows (<code>--allow-file-uris DIR</code>);
+            otherwise upload the file above.
+          </p>
           <p id="uri-uri-error" className="field-error">{errors.uri?.message}</p>
         </div>
         <div className="field field-button">
           <button type="submit" className="btn" disabled={add.isPending}>{add.isPending ? 'Fetching and checking…' : 'Add model'}</button>
         </div>
       </form>
-      {add.data && <p className="alert alert-ok" role="status">Added <strong>{add.data.name}</strong> ({add.data.format}).</p>}
+      {add.data && <p className="alert alert-ok" role="status"><span>Added <strong>{add.data.name}</strong> ({add.data.format}).</span></p>}
       <ErrorBox error={add.error} title="The model was not added" />
     </section>
   );

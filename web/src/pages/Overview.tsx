@@ -11,6 +11,12 @@ function latest(m: Metrics | undefined) {
   return pts.length ? pts[pts.length - 1] : undefined;
 }
 
+/** The port this page was loaded from: the server's HTTP port (or a proxy's in front of it). */
+function pagePort(): string {
+  const { port, protocol } = window.location;
+  return port || (protocol === 'https:' ? '443' : '80');
+}
+
 function Meter({ label, used, total, format }: { label: string; used: number; total: number; format: (n: number) => string }) {
   const pct = total > 0 ? Math.min(100, (used / total) * 100) : 0;
   return (
@@ -125,7 +131,7 @@ export function Overview() {
               <dt>CPUs</dt><dd>{server.data.cpus}</dd>
               <dt>Memory</dt><dd>{formatBytes(server.data.memory_bytes)}</dd>
               <dt>Replicas running</dt><dd>{server.data.replicas_running}</dd>
-              <dt>Ports</dt><dd>HTTP {server.data.http_port} · gRPC {server.data.grpc_port}</dd>
+              <dt>Ports</dt><dd>HTTP {server.data.http_port ?? pagePort()} · gRPC {server.data.grpc_port}</dd>
               <dt>Data directory</dt><dd><code>{server.data.data_dir}</code></dd>
             </dl>
           </div>

@@ -3,13 +3,14 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { ApiError, api } from '../lib/api';
 import { formatClock, formatTime, relativeTime } from '../lib/format';
+import { pointsInWindow } from '../lib/metrics';
 import type { BerthEvent, Model, Revision, Service } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { ServiceCharts } from '../components/Charts';
 import { Endpoints, SampleCode } from '../components/SampleCode';
 import { TryIt } from '../components/TryIt';
 import {
-  ConfirmButton, Empty, ErrorBox, Loading, Pagination, StatusBadge, TabPanel, Tabs, usePage,
+  ConfirmButton, Empty, ErrorBox, Loading, Pagination, StatusBadge, TabPanel, Tabs, useNow, usePage,
 } from '../components/ui';
 
 type Tab = 'overview' | 'try' | 'revisions' | 'events' | 'logs' | 'api';
@@ -24,6 +25,7 @@ const TABS: { id: Tab; label: string }[] = [
 
 function Replicas({ name }: { name: string }) {
   const q = useQuery({ queryKey: ['replicas', name], queryFn: () => api.replicas(name), refetchInterval: 3000 });
+  const now = useNow();
   const items = (q.data?.items ?? []).filter((r) => r.state !== 'Terminated');
   return (
     <section className="card" aria-labelledby="replicas-title">
@@ -48,7 +50,7 @@ function Replicas({ name }: { name: string }) {
                   <td><StatusBadge status={r.state} />{r.reason && <div className="small muted">{r.reason}</div>}</td>
                   <td className="num">{r.restarts}</td>
                   <td>{r.pid ?? '—'}</td>
-                  <td>{r.ready_at ? relativeTime(r.ready_at) : '—'}</td>
+                  <td>{r.ready_at ? relativeTime(r.ready_at, now) : '—'}</td>
                 </tr>
               ))}
             </tbody>
@@ -61,12 +63,10 @@ function Replicas({ name }: { name: string }) {
 
 const RANGES = [{ s: 120, label: '2 min' }, { s: 300, label: '5 min' }, { s: 900, label: '15 min' }];
 
-function Metrics({ name }: { name: string }) {
+function Metrics({ name, createdAt }: { name: string; createdAt?: string }) {
   const q = useQuery({ queryKey: ['metrics', name], queryFn: () => api.metrics(name), refetchInterval: 3000 });
   const [range, setRange] = useState(300);
-  const all = q.data?.points ?? [];
-  const lastT = all.length ? new Date(all[all.length - 1].time).getTime() : 0;
-  const points = all.filter((p) => new Date(p.time).getTime() > lastT - range * 1000);
+  const points = pointsInWindow(q.data?.points ?? [], range, q.data?.interval_s ?? 0, createdAt);
   return (
     <section className="card" aria-labelledby="metrics-title">
       <div className="section-head">
@@ -101,11 +101,12 @@ function specSummary(r: Revision) {
 function Revisions({ service }: { service: Service }) {
   const client = useQueryClient();
   const q = useQuery({ queryKey: ['revisions', service.name], queryFn: () => api.revisions(service.name), refetchInterval: 3000 });
-  const [done, setDone] = useState<string | null>(null);
+  // The revision the rollback made, and the one whose spec it took.
+  const [done, setDone] = useState<{ revision?: number; specOf?: number } | null>(null);
   const rollback = useMutation({
-    mutationFn: () => api.rollback(service.name),
-    onSuccess: (s) => {
-      setDone(`Rolling back: revision ${s.latest_revision ?? ''} takes over once its replicas are ready.`);
+    mutationFn: (specOf: number | undefined) => api.rollback(service.name).then((s) => ({ s, specOf })),
+    onSuccess: ({ s, specOf }) => {
+      setDone({ revision: s.latest_revision, specOf });
       client.invalidateQueries({ queryKey: ['revisions', service.name] });
       client.invalidateQueries({ queryKey: ['service', service.name] });
     },
@@ -125,14 +126,20 @@ function Revisions({ service }: { service: Service }) {
           question={`Deploy the spec of the previous revision as a new revision of ${service.name}?`}
           disabled={items.length < 2}
           busy={rollback.isPending}
-          onConfirm={() => rollback.mutate()}
+          onConfirm={() => rollback.mutate(previous?.number)}
         />
       </div>
       <p className="help">
         Each change of the spec is a new revision. A new revision takes traffic once all its replicas are ready; one that
         fails leaves the old one serving. Roll back deploys the spec of the revision before the current one.
       </p>
-      {done && <p className="alert alert-ok" role="status">{done}</p>}
+      {done && (
+        <p className="alert alert-ok" role="status">
+          {done.revision != null && done.revision === current && service.status === 'Ready'
+            ? `Rolled back: revision ${done.revision}${done.specOf ? ` serves the spec of revision ${done.specOf}` : ' serves'}.`
+            : `Rolling back: revision ${done.revision ?? ''} takes over once its replicas are ready.`}
+        </p>
+      )}
       <ErrorBox error={rollback.error} title="Not rolled back" />
       <ErrorBox error={q.error} onRetry={() => q.refetch()} />
       {q.isPending && <Loading />}
@@ -271,6 +278,7 @@ export default function ServicePage() {
   const client = useQueryClient();
   const tab = (TABS.some((t) => t.id === params.get('tab')) ? params.get('tab') : 'overview') as Tab;
   const svc = useQuery({ queryKey: ['service', name], queryFn: () => api.service(name), refetchInterval: 3000 });
+  const now = useNow();
   const model = useQuery<Model>({
     queryKey: ['model', svc.data?.model],
     queryFn: () => api.model(svc.data!.model),
@@ -307,7 +315,7 @@ export default function ServicePage() {
           <p className="muted small">
             model <Link to="/models">{s.model}</Link> · {s.ready_replicas}/{s.replicas} replicas ready · revision{' '}
             {s.current_revision ?? '—'}{s.latest_revision != null && s.latest_revision !== s.current_revision ? ` (revision ${s.latest_revision} rolling out)` : ''}
-            {' '}· updated {relativeTime(s.updated_at)}
+            {' '}· updated {relativeTime(s.updated_at, now)}
           </p>
           {s.reason && s.status !== 'Ready' && <p className="small">{s.reason}</p>}
         </div>
@@ -321,7 +329,7 @@ export default function ServicePage() {
       <ErrorBox error={svc.error} title="Could not refresh" />
       <Tabs label="Service sections" tabs={TABS} value={tab} onChange={setTab} idPrefix={prefix} />
       <TabPanel id="overview" active={tab === 'overview'} idPrefix={prefix}>
-        <Metrics name={name} />
+        <Metrics name={name} createdAt={s.created_at} />
         <Replicas name={name} />
       </TabPanel>
       <TabPanel id="try" active={tab === 'try'} idPrefix={prefix}>

@@ -13,8 +13,11 @@ const tabular = { ...digits, name: 'add-sub', inputs: [{ name: 'INPUT0', datatyp
 
 function service(status: string) {
   return {
-    name: 'digits', model: 'digits', status, endpoint: 'http://h:8080/v2/models/digits', classify_endpoint: 'http://h:8080/services/digits/v1/classify',
-    sample_curl: 'curl -H "Authorization: Bearer $BERTH_API_KEY" --data-binary @digit.png http://h:8080/services/digits/v1/classify',
+    // As berth server answers for an image service: `endpoint` is the classify URL.
+    name: 'digits', model: 'digits', status, endpoint: 'http://h:8080/services/digits/v1/classify',
+    classify_endpoint: 'http://h:8080/services/digits/v1/classify', grpc_endpoint: 'h:8081',
+    sample_curl: 'curl -X POST -H "Authorization: Bearer $BERTH_API_KEY" -H "Content-Type: application/json" '
+      + '-d \'{"image_url": "http://h:8080/samples/digit-7.png"}\' http://h:8080/services/digits/v1/classify',
     current_revision: 1, latest_revision: 1, replicas: 1, ready_replicas: status === 'Ready' ? 1 : 0,
     spec: { name: 'digits', model: 'digits', image: { enabled: true } }, created_at: '', updated_at: '',
   };
@@ -70,11 +73,16 @@ describe('deploy form', () => {
       batching: { max_batch_size: 8, max_queue_delay_us: 500 }, image: { enabled: true, top_k: 5, labels: ['zero', 'one'] },
     });
     expect(await screen.findByRole('heading', { name: 'digits is ready' }, { timeout: 4000 })).toBeInTheDocument();
-    expect(screen.getByText('http://h:8080/v2/models/digits')).toBeInTheDocument();
+    expect(screen.getByTestId('endpoint-REST (V2)')).toHaveTextContent(/^http:\/\/h:8080\/v2\/models\/digits$/);
+    expect(screen.getByTestId('endpoint-Classify')).toHaveTextContent(/^http:\/\/h:8080\/services\/digits\/v1\/classify$/);
     for (const tab of ['curl', 'Python', 'JavaScript', 'Triton client']) {
       expect(screen.getByRole('tab', { name: tab })).toBeInTheDocument();
     }
-    expect(screen.getByRole('tabpanel')).toHaveTextContent('--data-binary @digit.png');
+    // The server's own curl, verbatim, and where its image comes from.
+    expect(screen.getByRole('tabpanel')).toHaveTextContent('{"image_url": "http://h:8080/samples/digit-7.png"}');
+    expect(screen.getByRole('link', { name: 'http://h:8080/samples/digit-7.png' })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('tab', { name: 'Python' }));
+    expect(screen.getByRole('tabpanel')).toHaveTextContent('"http://h:8080/services/digits/v1/classify"');
     await userEvent.click(screen.getByRole('tab', { name: 'Triton client' }));
     expect(screen.getByRole('tabpanel')).toHaveTextContent('tritonclient.http');
     expect(screen.getByRole('tabpanel')).toHaveTextContent('InferenceServerClient(url="h:8080")');

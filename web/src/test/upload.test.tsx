@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { Uploader } from '../pages/Models';
-import { renderAt } from './helpers';
+import { Models, Uploader } from '../pages/Models';
+import { mockFetch, renderAt } from './helpers';
 
 /** A hand-driven XMLHttpRequest: the test decides when progress, load or abort happen. */
 class FakeXHR {
@@ -99,5 +99,23 @@ describe('model upload', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Upload' }));
     expect(screen.getByText(/lower-case letters/)).toBeInTheDocument();
     expect(FakeXHR.last).toBeNull();
+  });
+
+  it("shows the server's reason when it refuses a file:// URI, without blaming the key's scopes", async () => {
+    const refusal = 'file:///srv/m.onnx: this server does not read models from its own file system; upload the file '
+      + '(berth deploy ./model.onnx) or start the server with --allow-file-uris DIR';
+    const calls = mockFetch({
+      'GET /api/v1/models': { items: [] },
+      'POST /api/v1/models': { status: 403, json: { error: refusal } },
+    });
+    renderAt(<Models />);
+    expect(screen.getByLabelText('URI')).toHaveAccessibleDescription(/only under a directory the server allows.*--allow-file-uris DIR/);
+    await userEvent.type(screen.getByLabelText('Model name', { selector: '#uri-name' }), 'm');
+    await userEvent.type(screen.getByLabelText('URI'), 'file:///srv/m.onnx');
+    await userEvent.click(screen.getByRole('button', { name: 'Add model' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent(`The model was not added: ${refusal}`);
+    expect(alert).not.toHaveTextContent(/scope/);
+    expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ uri: 'file:///srv/m.onnx' });
   });
 });
