@@ -7,13 +7,14 @@
 # Pass --force to rebuild anyway. Needs node 20.19+ (or 22.12+) and npm: scripts/check-node.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../web"
+source ../scripts/node-path.sh
 ../scripts/check-node.sh
 
 force=0
 if [ "${1:-}" = "--force" ]; then force=1; fi
 
 if ! command -v npm >/dev/null 2>&1; then
-  echo "build-web: npm is not installed; it comes with NodeSource's nodejs package (see scripts/check-node.sh)" >&2
+  echo "build-web: npm is not installed: run scripts/install-deps.sh" >&2
   exit 1
 fi
 

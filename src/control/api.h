@@ -5,6 +5,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <utility>
@@ -68,6 +69,11 @@ class ControlApi {
                                             uint64_t size, const std::string& sha256,
                                             const std::string& source,
                                             const nlohmann::json& extra);
+  // The ports the HTTP and gRPC fronts listen on, for sample commands and /api/v1/server.
+  void SetPorts(int http_port, int grpc_port) {
+    http_port_.store(http_port);
+    grpc_port_.store(grpc_port);
+  }
   // Creates the first admin key when the store has none; returns it (empty otherwise).
   absl::StatusOr<std::string> BootstrapAdminKey();
   // A path for an incoming upload under the data directory.
@@ -91,6 +97,8 @@ class ControlApi {
   std::string BaseUrl(const std::string& host) const;
 
   const ApiOptions options_;
+  // The ports the fronts bound (known once they listen; a configured 0 means any free port).
+  std::atomic<int> http_port_{0}, grpc_port_{0};
   Store* const store_;
   Controller* const controller_;
   Authenticator* const auth_;

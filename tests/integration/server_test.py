@@ -146,6 +146,14 @@ class ServerTest(unittest.TestCase):
         status, doc = self.server.api("GET", "/openapi.json")
         self.assertEqual(status, 200)
         self.assertIn("/api/v1/services", json.dumps(doc))
+        status, doc = self.server.api("GET", "/server", key=self.admin)
+        self.assertEqual((status, doc["http_port"], doc["grpc_port"]),
+                         (200, self.server.http_port, self.server.grpc_port))
+        # The sample image that classification samples name is public, and the console's
+        # missing assets are 404, not the HTML page.
+        status, png, headers = self.server.request("GET", "/samples/digit-7.png")
+        self.assertEqual((status, headers["Content-Type"], png[:4]), (200, "image/png", b"\x89PNG"))
+        self.assertEqual(self.server.request("GET", "/assets/missing-1234.js")[0], 404)
 
     def test_02_keys_have_scopes_and_revocation_is_immediate(self):
         res = self.cli("keys", "create", "--name", "reader", "--scope", "read")

@@ -6,6 +6,7 @@
 # Screenshots go to docs/screenshots/ unless BERTH_E2E_SCREENSHOTS says otherwise.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/scripts/node-path.sh"
 berth=$(realpath "${1:-$root/build/dev/berth}")
 "$root/scripts/build-web.sh"
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
