@@ -23,10 +23,11 @@ def main():
     parser.add_argument("--body", required=True)
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--content-type", default="application/json")
     args = parser.parse_args()
     url = urllib.parse.urlsplit(args.url)
     body = open(args.body, "rb").read()
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": args.content_type}
     for h in args.header:
         name, value = h.split(":", 1)
         headers[name.strip()] = value.strip()

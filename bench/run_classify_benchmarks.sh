@@ -7,7 +7,8 @@
 #       ONNX backend, nothing between them);
 #   (2) berth against a FastAPI + uvicorn + PyTorch service doing the same work on the same
 #       model and images (bench/fastapi_classifier.py), one JPEG per request, 8 concurrent
-#       clients: throughput and p99.
+#       clients: throughput and p99; then both at the same open-loop rate (BERTH_BENCH_RATE,
+#       default 8 requests/s, below both capacities): p99 at equal load.
 # Images: 640x480 JPEGs made by the script. Model: ResNet-50 with seeded random weights
 # (scripts/gen_models.py --bench), 1,000 labels.
 # Needs a release build: cmake --preset release && cmake --build --preset release
@@ -77,12 +78,13 @@ echo "  berth (gateway -> worker /classify, 32 base64 JPEGs a request, 2 clients
 echo "  ratio berth/in-process: $(python3 -c "print(round($BERTH_IPS/$INPROC_IPS, 2))")"
 
 echo "== (2) berth vs FastAPI + uvicorn + PyTorch: one JPEG a request, 8 clients, ${SECONDS_RUN} s each"
+B=$(python3 "$ROOT/bench/closed_loop.py" "$CLASSIFY" "$TMP"/images/*.jpg --concurrency 8 \
+  --seconds "$SECONDS_RUN" --content-type image/jpeg --header "$AUTH")
+# Started only now, so that building its model does not overlap berth's run.
 FP=$(free_port)
 /usr/bin/python3 "$ROOT/bench/fastapi_classifier.py" --port "$FP" --labels "$TMP/labels.txt" >"$TMP/fastapi.log" 2>&1 &
 PIDS+=($!)
 wait_200 "http://127.0.0.1:$FP/v1/classify" -H 'Content-Type: image/jpeg' --data-binary @"$TMP/images/00.jpg"
-B=$(python3 "$ROOT/bench/closed_loop.py" "$CLASSIFY" "$TMP"/images/*.jpg --concurrency 8 \
-  --seconds "$SECONDS_RUN" --content-type image/jpeg --header "$AUTH")
 F=$(python3 "$ROOT/bench/closed_loop.py" "http://127.0.0.1:$FP/v1/classify" "$TMP"/images/*.jpg \
   --concurrency 8 --seconds "$SECONDS_RUN" --content-type image/jpeg)
 python3 - "$B" "$F" <<'PY'
@@ -92,4 +94,17 @@ for name, r in (("berth", b), ("FastAPI + uvicorn + torch", f)):
     print(f"  {name}: {r['requests_per_s']} requests/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, errors {r['errors']}")
 print(f"  throughput berth/FastAPI: {b['requests_per_s'] / f['requests_per_s']:.2f}x (goal >= 2)")
 print(f"  p99 berth/FastAPI: {b['p99_ms'] / f['p99_ms']:.2f} (goal <= 0.33)")
+PY
+RATE=${BERTH_BENCH_RATE:-8}
+echo "== (2b) the same two at an open-loop ${RATE} requests/s (one JPEG each), ${SECONDS_RUN} s each"
+BO=$(python3 "$ROOT/bench/load.py" "$CLASSIFY" --rate "$RATE" --seconds "$SECONDS_RUN" \
+  --body "$TMP/images/05.jpg" --content-type image/jpeg --header "$AUTH")
+FO=$(python3 "$ROOT/bench/load.py" "http://127.0.0.1:$FP/v1/classify" --rate "$RATE" \
+  --seconds "$SECONDS_RUN" --body "$TMP/images/05.jpg" --content-type image/jpeg)
+python3 - "$BO" "$FO" <<'PY'
+import json, sys
+b, f = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for name, r in (("berth", b), ("FastAPI + uvicorn + torch", f)):
+    print(f"  {name}: {r['ok']} of {r['sent']} answered 200, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms")
+print(f"  p99 berth/FastAPI at equal load: {b['p99_ms'] / f['p99_ms']:.2f} (goal <= 0.33)")
 PY

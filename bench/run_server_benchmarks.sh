@@ -105,10 +105,10 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},{"name":"INPUT1","datatype":"FP32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}'
 LUA
-run_wrk() {  # NAME URL [header]
+run_wrk() {  # NAME URL [header]   (connections: $C, default $CONNS)
   local name=$1 url=$2; shift 2
   local out
-  out=$(wrk -t1 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$TMP/post.lua" "$@" "$url")
+  out=$(wrk -t1 -c"${C:-$CONNS}" -d"${SECONDS_RUN}s" --latency -s "$TMP/post.lua" "$@" "$url")
   local rps p50
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
@@ -122,3 +122,8 @@ read -r N_RPS N_P50 < <(run_wrk "nginx -> worker" "http://127.0.0.1:$NGINX_PORT/
 read -r G_RPS G_P50 < <(run_wrk "berth gateway -> worker" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
 echo "  gateway/nginx throughput: $(python3 -c "print(round($G_RPS/$N_RPS, 2))")"
 echo "  gateway p50 over worker direct: +$(python3 -c "print(round($(to_us "$G_P50") - $(to_us "$W_P50")))") us (nginx: +$(python3 -c "print(round($(to_us "$N_P50") - $(to_us "$W_P50")))") us)"
+echo "== (3b) added latency without load: the same, one connection"
+read -r W1_RPS W1_P50 < <(C=1 run_wrk "worker direct, c=1" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
+read -r N1_RPS N1_P50 < <(C=1 run_wrk "nginx -> worker, c=1" "http://127.0.0.1:$NGINX_PORT/v2/models/addsub/infer")
+read -r G1_RPS G1_P50 < <(C=1 run_wrk "berth gateway -> worker, c=1" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
+echo "  gateway p50 over worker direct at c=1: +$(python3 -c "print(round($(to_us "$G1_P50") - $(to_us "$W1_P50")))") us (nginx: +$(python3 -c "print(round($(to_us "$N1_P50") - $(to_us "$W1_P50")))") us; goal: <= +100 us)"
