@@ -208,6 +208,53 @@ class ClassifyTest(unittest.TestCase):
             stub.ModelInfer(bad, metadata=metadata, timeout=60)
         self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
 
+    def test_an_imagenet_style_model_with_a_labels_file(self):
+        # MobileNetV2 (224x224, 1,000 classes, random seeded weights) as a user would bring it.
+        models = os.path.join(self.tmp, "models")
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "gen_models.py"),
+                        "--out", models, "--bench", "--only", "mobilenet_v2"], check=True,
+                       capture_output=True, timeout=300)
+        labels = os.path.join(self.tmp, "labels.txt")
+        with open(labels, "w") as f:
+            f.write("".join("class-%d\n" % i for i in range(1000)))
+        env = dict(os.environ, BERTH_SERVER=self.server.url(""), BERTH_API_KEY=self.key,
+                   XDG_CONFIG_HOME=os.path.join(self.tmp, "config"))
+        res = subprocess.run([BERTH, "deploy", os.path.join(models, "mobilenet_v2", "1",
+                                                            "model.onnx"),
+                              "--name", "imagenet", "--labels", labels, "--max-batch", "8",
+                              "--timeout", "240s"], env=env, capture_output=True, text=True,
+                             timeout=300)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("/services/imagenet/v1/classify", res.stdout)
+        jpeg = digit_jpeg(3)  # grey JPEG: converted to RGB for a 3-channel model
+        status, payload, _ = self.server.request(
+            "POST", "/services/imagenet/v1/classify", raw=jpeg, key=self.key,
+            headers={"Content-Type": "image/jpeg"})
+        self.assertEqual(status, 200, payload)
+        predictions = json.loads(payload)["predictions"]
+        self.assertEqual(len(predictions), 5)
+        for p in predictions:
+            self.assertEqual(p["label"], "class-%d" % p["index"])
+            self.assertTrue(0 < p["score"] <= 1, p)
+        scores = [p["score"] for p in predictions]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        self.assertLess(sum(scores), 1.0 + 1e-5)  # a softmax over 1,000 classes, top 5 shown
+        # A batch up to the service's limit, and one over it.
+        status, payload, _ = self.server.request(
+            "POST", "/services/imagenet/v1/classify",
+            raw=json.dumps({"instances": [{"image_url": self.peer.url("/digit/3.jpg")}] * 8}).encode(),
+            key=self.key, headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 200, payload)
+        batch = json.loads(payload)["predictions"]
+        self.assertEqual(len(batch), 8)
+        self.assertEqual({b[0]["index"] for b in batch}, {predictions[0]["index"]})
+        status, payload, _ = self.server.request(
+            "POST", "/services/imagenet/v1/classify",
+            raw=json.dumps({"instances": [{"image_url": self.peer.url("/digit/3.jpg")}] * 9}).encode(),
+            key=self.key, headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 400, payload)
+        self.assertIn("at most 8", json.loads(payload)["error"])
+
     def test_bad_inputs_get_a_400_naming_the_problem(self):
         cases = [
             ({"image_url": "http://127.0.0.1:1/x.png"}, "cannot fetch"),
