@@ -15,16 +15,11 @@
 # Env: BERTH_BIN, BERTH_BENCH_SECONDS (default 20).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/server_lib.sh"
 BERTH=${BERTH_BIN:-$ROOT/build/release/berth}
 INPROC=$(dirname "$BERTH")/bench/berth_bench_classify_inprocess
 SECONDS_RUN=${BERTH_BENCH_SECONDS:-20}
 MODEL=$ROOT/bench/models/resnet50/1/model.onnx
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_200() { local url=$1; shift; until [ "$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")" = 200 ]; do :; done; }
 if [[ ! -f $MODEL ]]; then
   /usr/bin/python3 "$ROOT/scripts/gen_models.py" --out "$ROOT/bench/models" --bench --only resnet50 >/dev/null
 fi
@@ -57,12 +52,7 @@ for b in range(2):
 PY
 echo "images: 32 JPEGs 640x480, $(du -sh "$TMP/images" | cut -f1) in all; model: ResNet-50 ($(du -h "$MODEL" | cut -f1))"
 
-HTTP=$(free_port); GRPC=$(free_port)
-"$BERTH" server --data-dir "$TMP/data" --http-port "$HTTP" --grpc-port "$GRPC" \
-  --demo-model-dir /nonexistent >"$TMP/server.log" 2>&1 &
-PIDS+=($!)
-until KEY=$(grep -so 'brth_[A-Za-z0-9]*' "$TMP/server.log" | head -1) && [ -n "$KEY" ]; do :; done
-export BERTH_SERVER=http://127.0.0.1:$HTTP BERTH_API_KEY=$KEY XDG_CONFIG_HOME=$TMP/config
+start_berth_server
 "$BERTH" deploy "$MODEL" --name resnet --labels "$TMP/labels.txt" --max-batch 32 >/dev/null
 CLASSIFY=$BERTH_SERVER/services/resnet/v1/classify
 AUTH="Authorization: Bearer $KEY"

@@ -9,25 +9,15 @@
 # Needs a release build (cmake --preset release && cmake --build --preset release).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/server_lib.sh"
 BERTH=${BERTH_BIN:-$ROOT/build/release/berth}
 RATE=${BERTH_BENCH_RATE:-200}
 SECONDS_RUN=${BERTH_BENCH_SECONDS:-30}
 MODEL=$ROOT/tests/fixtures/models/add_sub/1/model.onnx
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now_ms() { date +%s%3N; }
 BODY=$TMP/body.json
 echo '{"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},{"name":"INPUT1","datatype":"FP32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}' >"$BODY"
 
-HTTP=$(free_port); GRPC=$(free_port)
-"$BERTH" server --data-dir "$TMP/data" --http-port "$HTTP" --grpc-port "$GRPC" \
-  --demo-model-dir /nonexistent >"$TMP/server.log" 2>&1 &
-PIDS+=($!)
-until KEY=$(grep -so 'brth_[A-Za-z0-9]*' "$TMP/server.log" | head -1) && [ -n "$KEY" ]; do :; done
-export BERTH_SERVER=http://127.0.0.1:$HTTP BERTH_API_KEY=$KEY XDG_CONFIG_HOME=$TMP/config
+start_berth_server
 "$BERTH" deploy "$MODEL" --name failover --replicas 3 >/dev/null
 replicas() { curl -s -H "Authorization: Bearer $KEY" "$BERTH_SERVER/api/v1/services/failover/replicas"; }
 

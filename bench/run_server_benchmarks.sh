@@ -12,32 +12,18 @@
 # BERTH_BENCH_SECONDS (default 10), BERTH_BENCH_CONNECTIONS (default 8).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/server_lib.sh"
 BERTH=${BERTH_BIN:-$ROOT/build/release/berth}
 RUNS=${BERTH_BENCH_RUNS:-10}
 SECONDS_RUN=${BERTH_BENCH_SECONDS:-10}
 CONNS=${BERTH_BENCH_CONNECTIONS:-8}
 MODELS=$ROOT/bench/models
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$TMP"; }
-trap cleanup EXIT
 if [[ ! -f $MODELS/mobilenet_v2/1/model.onnx || ! -f $MODELS/add_sub/1/model.onnx ]]; then
   /usr/bin/python3 "$ROOT/scripts/gen_models.py" --out "$MODELS" --bench --only mobilenet_v2,add_sub >/dev/null
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now_ms() { date +%s%3N; }
-wait_200() {  # URL [curl args...]: polls until the URL answers 200
-  local url=$1; shift
-  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")" = 200 ]; do :; done
-}
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-HTTP=$(free_port); GRPC=$(free_port)
-"$BERTH" server --data-dir "$TMP/data" --http-port "$HTTP" --grpc-port "$GRPC" \
-  --demo-model-dir /nonexistent >"$TMP/server.log" 2>&1 &
-PIDS+=($!)
-until KEY=$(grep -so 'brth_[A-Za-z0-9]*' "$TMP/server.log" | head -1) && [ -n "$KEY" ]; do :; done
-export BERTH_SERVER=http://127.0.0.1:$HTTP BERTH_API_KEY=$KEY XDG_CONFIG_HOME=$TMP/config
+start_berth_server
 MODEL=$MODELS/mobilenet_v2/1/model.onnx
 REQ=$TMP/mobilenet.json
 python3 - "$REQ" <<'PY'

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -116,9 +115,7 @@ class ClassifyTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.peer.shutdown()
-        if cls.server.proc and cls.server.proc.poll() is None:
-            cls.server.proc.send_signal(signal.SIGTERM)
-            cls.server.proc.wait(timeout=60)
+        cls.server.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def classify(self, body, content_type="application/json"):

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -65,9 +64,7 @@ class ModelSourcesTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.www.shutdown()
-        if cls.server.proc and cls.server.proc.poll() is None:
-            cls.server.proc.send_signal(signal.SIGTERM)
-            cls.server.proc.wait(timeout=60)
+        cls.server.stop()
         cls.s3.terminate()
         cls.s3.wait(timeout=30)
         shutil.rmtree(cls.tmp, ignore_errors=True)

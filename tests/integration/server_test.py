@@ -61,6 +61,11 @@ class Server:
         poll("the server's health endpoint", lambda: self.request("GET", "/healthz")[0] == 200,
              timeout=60)
 
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+
     def log(self):
         with open(self.out.name, errors="replace") as f:
             return f.read()
@@ -102,9 +107,7 @@ class ServerTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.server.proc and cls.server.proc.poll() is None:
-            cls.server.proc.send_signal(signal.SIGTERM)
-            cls.server.proc.wait(timeout=60)
+        cls.server.stop()
         sys.stderr.write(cls.server.log()[-3000:])
 
     def cli(self, *args, check=True, key=None):
