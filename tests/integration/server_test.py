@@ -307,6 +307,35 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(self.infer_addsub()[0], 200)
         self.assertIn("ReplicaCrashed", self.cli("events", "addsub").stdout)
 
+    def test_06b_cpu_and_memory_limits_reach_the_worker_cgroup(self):
+        status, info = self.server.api("GET", "/server", key=self.admin)
+        self.assertEqual(status, 200)
+        if info["resource_limits"] not in ("cgroup v1", "cgroup v2"):
+            self.skipTest("this machine does not let the server set limits: " +
+                          info["resource_limits"])
+        self.cli("deploy", os.path.join(FIXTURES, "add_sub", "1", "model.onnx"), "--name",
+                 "limited", "--cpu", "0.5", "--memory", "1Gi", "--timeout", "120s")
+        status, doc = self.server.api("GET", "/services/limited/replicas", key=self.admin)
+        pid = [r for r in doc["items"] if r["state"] == "Ready"][0]["pid"]
+        with open("/proc/%d/cgroup" % pid) as f:
+            groups = dict((line.split(":")[1], line.split(":")[2].strip())
+                          for line in f.read().splitlines())
+        if info["resource_limits"] == "cgroup v2":
+            base = "/sys/fs/cgroup" + groups[""]
+            with open(base + "/cpu.max") as f:
+                self.assertEqual(f.read().split(), ["50000", "100000"])
+            with open(base + "/memory.max") as f:
+                self.assertEqual(int(f.read()), 1 << 30)
+        else:
+            cpu = "/sys/fs/cgroup/cpu" + next(v for k, v in groups.items() if "cpu" in k.split(","))
+            memory = "/sys/fs/cgroup/memory" + groups["memory"]
+            self.assertIn("replica-limited-", cpu)
+            with open(cpu + "/cpu.cfs_quota_us") as f:
+                self.assertEqual(int(f.read()), 50000)
+            with open(memory + "/memory.limit_in_bytes") as f:
+                self.assertEqual(int(f.read()), 1 << 30)
+        self.cli("delete", "limited")
+
     def test_07_the_server_survives_kill_9_and_adopts_its_replicas(self):
         def workers():
             out = subprocess.run(["pgrep", "-f", "--", "--data-dir-owner " + self.server.data_dir],
