@@ -211,6 +211,7 @@ struct DeployFlags {
   std::string model;
   bool demo = false;
   std::string labels_file;
+  std::vector<std::string> inputs, outputs;
   bool no_wait = false;
   std::string timeout = "300s";
   // Options whose presence matters (their values land in `spec`).
@@ -235,6 +236,8 @@ absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   if (flags.max_queue_delay->count() > 0) spec.max_queue_delay_us = flags.max_queue_delay_value;
   if (flags.image->count() > 0) spec.image = true;
   if (flags.no_image->count() > 0) spec.image = false;
+  spec.inputs = flags.inputs;
+  spec.outputs = flags.outputs;
   if (!flags.labels_file.empty()) {
     std::ifstream file(flags.labels_file);
     if (!file) return UsageError(StrCat("--labels: cannot read ", flags.labels_file));
@@ -368,6 +371,13 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
       deploy->add_flag("--no-image", flags->no_image_value, "no image classification endpoint");
   flags->image->excludes(flags->no_image);
   deploy->add_option("--labels", flags->labels_file, "class labels, one a line (implies --image)");
+  deploy->add_option("--model-input", flags->inputs,
+                     "a model input as NAME:DATATYPE:SHAPE, e.g. x:FP32:-1x3x224x224 (repeatable; "
+                     "TorchScript models need --model-input and --model-output; -1 first for "
+                     "batching)")
+      ->type_name("NAME:DATATYPE:SHAPE");
+  deploy->add_option("--model-output", flags->outputs, "a model output as NAME:DATATYPE:SHAPE")
+      ->type_name("NAME:DATATYPE:SHAPE");
   deploy->add_option("--timeout", flags->timeout, "how long to wait for the service (300s, 5m)");
   deploy->add_flag("--no-wait", flags->no_wait, "return once the new revision is created");
   AddCommonFlags(deploy, &flags->common);

@@ -1,7 +1,9 @@
 #include "cli/service_spec.h"
 
+#include <charconv>
 #include <cmath>
 #include <initializer_list>
+#include <tuple>
 
 #include "cli/units.h"
 #include "common/strings.h"
@@ -224,6 +226,37 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
     }
     out["image"] = std::move(json);
   }
+  for (const char* kind : {"inputs", "outputs"}) {
+    const YAML::Node list = spec[kind];
+    if (!list) continue;
+    if (!list.IsSequence()) {
+      return reader.Error(list, field(kind), "must be a list of {name, datatype, shape}");
+    }
+    nlohmann::json tensors = nlohmann::json::array();
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node t = list[i];
+      const std::string at = field(StrCat(kind, "[", i, "]"));
+      if (auto status = reader.Map(t, at, {"name", "datatype", "shape"}); !status.ok()) {
+        return status;
+      }
+      auto name = reader.String(t["name"], StrCat(at, ".name"));
+      if (!name.ok()) return name.status();
+      auto type = reader.String(t["datatype"], StrCat(at, ".datatype"));
+      if (!type.ok()) return type.status();
+      const YAML::Node shape = t["shape"];
+      if (!shape || !shape.IsSequence()) {
+        return reader.Error(t, StrCat(at, ".shape"), "must be a list of sizes (-1: dynamic)");
+      }
+      nlohmann::json dims = nlohmann::json::array();
+      for (const YAML::Node& d : shape) {
+        auto value = reader.Integer(d, StrCat(at, ".shape"), -1);
+        if (!value.ok()) return value.status();
+        dims.push_back(*value);
+      }
+      tensors.push_back({{"name", *name}, {"datatype", *type}, {"shape", dims}});
+    }
+    out[kind] = std::move(tensors);
+  }
   return absl::OkStatus();
 }
 
@@ -235,7 +268,7 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
   if (flat) {
     if (auto status = reader.Map(root, "",
                                  {"apiVersion", "kind", "metadata", "name", "model", "replicas",
-                                  "resources", "batching", "image"});
+                                  "resources", "batching", "image", "inputs", "outputs"});
         !status.ok()) {
       return status;
     }
@@ -245,7 +278,8 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
       return status;
     }
     if (auto status =
-            reader.Map(spec, "spec", {"model", "replicas", "resources", "batching", "image"});
+            reader.Map(spec, "spec", {"model", "replicas", "resources", "batching", "image",
+                                      "inputs", "outputs"});
         !status.ok()) {
       return status;
     }
@@ -466,7 +500,45 @@ absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
     if (flags.labels) image["labels"] = *flags.labels;
     spec["image"] = std::move(image);
   }
+  for (const auto& [flag, key, list] : {std::tuple{"--model-input", "inputs", &flags.inputs},
+                                        std::tuple{"--model-output", "outputs", &flags.outputs}}) {
+    for (const std::string& text : *list) {
+      auto tensor = ParseTensorFlag(text);
+      if (!tensor.ok()) return absl::InvalidArgumentError(StrCat(flag, ": ", Msg(tensor.status())));
+      spec[key].push_back(*std::move(tensor));
+    }
+  }
   return spec;
+}
+
+absl::StatusOr<nlohmann::json> ParseTensorFlag(std::string_view text) {
+  // NAME:DATATYPE:SHAPE; the name may itself contain ':', so split from the right.
+  const size_t last = text.rfind(':');
+  const size_t middle = last == std::string_view::npos || last == 0
+                            ? std::string_view::npos
+                            : text.rfind(':', last - 1);
+  if (middle == std::string_view::npos || middle == 0) {
+    return absl::InvalidArgumentError(StrCat(
+        "'", text, "' is not NAME:DATATYPE:SHAPE (e.g. input:FP32:-1x3x224x224)"));
+  }
+  nlohmann::json shape = nlohmann::json::array();
+  std::string_view dims = text.substr(last + 1);
+  while (true) {
+    const size_t x = dims.find('x');
+    const std::string_view part = dims.substr(0, x);
+    int64_t value = 0;
+    const auto r = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (part.empty() || r.ec != std::errc() || r.ptr != part.data() + part.size()) {
+      return absl::InvalidArgumentError(StrCat(
+          "'", text, "': the shape is sizes joined by 'x', -1 for a dynamic one (e.g. -1x3x224x224)"));
+    }
+    shape.push_back(value);
+    if (x == std::string_view::npos) break;
+    dims.remove_prefix(x + 1);
+  }
+  return nlohmann::json{{"name", std::string(text.substr(0, middle))},
+                        {"datatype", std::string(text.substr(middle + 1, last - middle - 1))},
+                        {"shape", std::move(shape)}};
 }
 
 absl::Status ValidateName(std::string_view name, std::string_view what) {

@@ -44,7 +44,13 @@ struct DeploySpecFlags {
   std::optional<int64_t> max_queue_delay_us;
   std::optional<bool> image;
   std::optional<std::vector<std::string>> labels;  // from --labels FILE; implies image
+  // --model-input / --model-output NAME:DATATYPE:SHAPE, a declared signature (TorchScript needs one).
+  std::vector<std::string> inputs, outputs;
 };
+
+// {"name", "datatype", "shape"} from NAME:DATATYPE:SHAPE (shape: sizes joined by 'x', -1 for
+// a dynamic one), or InvalidArgument naming the expected form.
+absl::StatusOr<nlohmann::json> ParseTensorFlag(std::string_view text);
 
 // The spec for `berth deploy`; InvalidArgument naming the flag when a value is out of range.
 absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name, const DeploySpecFlags& flags);

@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <thread>
 
@@ -95,16 +98,77 @@ absl::Status OnlyFields(const json& obj, const std::string& path,
 
 std::string ConfigType(const std::string& v2) { return "TYPE_" + (v2 == "BYTES" ? "STRING" : v2); }
 
+// Validates a declared signature (spec.inputs / spec.outputs): a list of
+// {"name", "datatype", "shape"} with the full shape, -1 for a dynamic dimension.
+absl::StatusOr<json> ParseSignature(const json& list, const std::string& field) {
+  if (!list.is_array() || list.empty() || list.size() > 64) {
+    return absl::InvalidArgumentError(StrCat(
+        field, ": a list of 1 to 64 tensors, e.g. [{\"name\": \"x\", \"datatype\": \"FP32\", "
+               "\"shape\": [-1, 3, 224, 224]}]"));
+  }
+  static const std::set<std::string> kTypes = {"BOOL",  "UINT8", "UINT16", "UINT32", "UINT64",
+                                               "INT8",  "INT16", "INT32",  "INT64",  "FP16",
+                                               "FP32",  "FP64",  "BYTES",  "BF16"};
+  json out = json::array();
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string at = StrCat(field, "[", i, "]");
+    const json& t = list[i];
+    if (!t.is_object()) return absl::InvalidArgumentError(StrCat(at, ": an object"));
+    for (const auto& [key, value] : t.items()) {
+      if (key != "name" && key != "datatype" && key != "shape") {
+        return absl::InvalidArgumentError(
+            StrCat(at, ".", key, ": unknown field (known: name, datatype, shape)"));
+      }
+    }
+    const std::string name = t.value("name", "");
+    const bool name_ok =
+        !name.empty() && name.size() <= 128 &&
+        std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+                 c == ':' || c == '-' || c == '/';
+        });
+    if (!name_ok) {
+      return absl::InvalidArgumentError(
+          StrCat(at, ".name: 1 to 128 letters, digits or _ . : - /"));
+    }
+    if (!names.insert(name).second) {
+      return absl::InvalidArgumentError(StrCat(at, ".name: '", name, "' appears twice"));
+    }
+    const std::string type = t.value("datatype", "");
+    if (!kTypes.count(type)) {
+      return absl::InvalidArgumentError(
+          StrCat(at, ".datatype: one of BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, "
+                     "FP64, BYTES"));
+    }
+    if (!t.contains("shape") || !t["shape"].is_array() || t["shape"].empty() ||
+        t["shape"].size() > 8) {
+      return absl::InvalidArgumentError(StrCat(at, ".shape: 1 to 8 dimensions"));
+    }
+    for (const auto& d : t["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < -1 || d.get<int64_t>() == 0 ||
+          d.get<int64_t>() > (int64_t{1} << 31)) {
+        return absl::InvalidArgumentError(
+            StrCat(at, ".shape: positive sizes, or -1 for a dynamic dimension"));
+      }
+    }
+    out.push_back({{"name", name}, {"datatype", type}, {"shape", t["shape"]}});
+  }
+  return out;
+}
+
 void WriteText(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
 }
 
 // A sample request body for a model: zeros of the right shape (dynamic dims as 1).
-json SampleRequest(const ModelRecord& model, int max_batch_size, size_t* elements) {
+json SampleRequest(const ModelRecord& model, const json& spec, size_t* elements) {
+  const int max_batch_size = spec.value("batching", json::object()).value("max_batch_size", 0);
   json inputs = json::array();
   *elements = 0;
-  for (const auto& in : model.metadata.value("inputs", json::array())) {
+  for (const auto& in : spec.contains("inputs") ? spec["inputs"]
+                                                : model.metadata.value("inputs", json::array())) {
     std::vector<int64_t> shape;
     for (const auto& d : in.value("shape", json::array())) {
       shape.push_back(d.get<int64_t>() < 0 ? 1 : d.get<int64_t>());
@@ -483,10 +547,36 @@ absl::StatusOr<ApiResponse> ControlApi::Models(ApiRequest& r) {
   return Json(201, ModelJson(model));
 }
 
-absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelRecord& model) {
+absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelRecord& stored) {
   RETURN_IF_ERROR(OnlyFields(body, "spec", {"name", "model", "replicas", "resources", "batching",
-                                            "image"}));
+                                            "image", "inputs", "outputs"}));
   json spec;
+  // A declared signature (needed for TorchScript, whose files do not carry one) stands in for
+  // what the probe found, for everything below.
+  ModelRecord model = stored;
+  if (body.contains("inputs") || body.contains("outputs")) {
+    if (!body.contains("inputs") || !body.contains("outputs")) {
+      return absl::InvalidArgumentError(
+          "spec.inputs, spec.outputs: declare both, or neither to use the model's own");
+    }
+    ASSIGN_OR_RETURN(json inputs, ParseSignature(body["inputs"], "spec.inputs"));
+    ASSIGN_OR_RETURN(json outputs, ParseSignature(body["outputs"], "spec.outputs"));
+    bool batched = true;
+    for (const json* list : {&inputs, &outputs}) {
+      for (const auto& t : *list) batched = batched && t["shape"][0].get<int64_t>() == -1;
+    }
+    model.metadata["inputs"] = inputs;
+    model.metadata["outputs"] = outputs;
+    model.metadata["max_batch_size"] = batched ? 8 : 0;
+    spec["inputs"] = inputs;
+    spec["outputs"] = outputs;
+  } else if (model.metadata.value("inputs", json::array()).empty()) {
+    return absl::InvalidArgumentError(StrCat(
+        "spec.inputs: the ", model.format, " model '", model.name,
+        "' does not declare its inputs and outputs; give spec.inputs and spec.outputs, e.g. "
+        "\"inputs\": [{\"name\": \"x\", \"datatype\": \"FP32\", \"shape\": [-1, 3, 224, 224]}] "
+        "(berth deploy --model-input x:FP32:-1x3x224x224 --model-output y:FP32:-1x1000)"));
+  }
   spec["model"] = model.name;
   ASSIGN_OR_RETURN(int64_t replicas, IntField(body, "replicas", "spec.replicas", 0, 64, 1));
   spec["replicas"] = replicas;
@@ -640,8 +730,10 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
       StrAppend(&config, "]", with_labels ? " label_filename: \"labels.txt\"" : "", " }\n");
     }
   };
-  const json inputs = model.metadata.value("inputs", json::array());
-  const json outputs = model.metadata.value("outputs", json::array());
+  const json inputs = spec.contains("inputs") ? spec["inputs"]
+                                              : model.metadata.value("inputs", json::array());
+  const json outputs = spec.contains("outputs") ? spec["outputs"]
+                                                : model.metadata.value("outputs", json::array());
   if (!inputs.empty() && !outputs.empty()) {
     tensors("input", inputs, false);
     tensors("output", outputs, labels);
@@ -798,7 +890,7 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
         "application/json\" -d '{\"image_url\": \"", base, kSampleImagePath, "\"}' ", classify);
   } else if (auto model = store_->FindModel(s.spec.value("model", "")); model.ok() && *model) {
     size_t elements = 0;
-    json sample = SampleRequest(**model, s.spec["batching"].value("max_batch_size", 0), &elements);
+    json sample = SampleRequest(**model, s.spec, &elements);
     if (elements <= 64) {
       doc["sample_curl"] = StrCat(
           "curl -X POST -H \"Authorization: Bearer $BERTH_API_KEY\" -H \"Content-Type: "
@@ -882,8 +974,7 @@ absl::StatusOr<ApiResponse> ControlApi::Services(ApiRequest& r) {
     ASSIGN_OR_RETURN(auto model, store_->FindModel(service->spec.value("model", "")));
     if (!model) return absl::NotFoundError("the service's model is gone");
     size_t elements = 0;
-    return Json(200, SampleRequest(*model, service->spec["batching"].value("max_batch_size", 0),
-                                   &elements));
+    return Json(200, SampleRequest(*model, service->spec, &elements));
   }
   if (p.size() == 3 && r.method == "GET" && what == "logs") {
     ASSIGN_OR_RETURN(auto replicas, store_->ListReplicas(name));

@@ -134,7 +134,7 @@ TEST(ParseServiceDocumentsTest, ErrorsNameFileLineAndField) {
             "svc.yaml:4: spec.replicas: must be at least 0");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  replica: 2\n"),
             "svc.yaml:4: spec.replica: unknown field; expected one of model, replicas, "
-            "resources, batching, image");
+            "resources, batching, image, inputs, outputs");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  resources:\n"
                     "    memory: 2GB\n"),
             "svc.yaml:5: spec.resources.memory: \"2GB\" is not a memory size: write it like "
@@ -231,6 +231,46 @@ TEST(IsModelUriTest, SchemesTheServerFetches) {
   for (const char* other : {"model.onnx", "./s3://x", "gs://b/k", "s3://", "/abs/path"}) {
     EXPECT_FALSE(IsModelUri(other)) << other;
   }
+}
+
+}  // namespace
+}  // namespace berth::cli
+
+namespace berth::cli {
+namespace {
+
+TEST(ParseTensorFlagTest, NameTypeAndShape) {
+  auto t = ParseTensorFlag("INPUT__0:FP32:-1x1x28x28");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t, nlohmann::json::parse(
+                    R"({"name": "INPUT__0", "datatype": "FP32", "shape": [-1, 1, 28, 28]})"));
+  auto colon = ParseTensorFlag("serving:0:INT64:4");  // names may hold ':'
+  ASSERT_TRUE(colon.ok()) << colon.status();
+  EXPECT_EQ((*colon)["name"], "serving:0");
+  EXPECT_EQ((*colon)["shape"], nlohmann::json::parse("[4]"));
+  for (const char* bad : {"x", "x:FP32", ":FP32:4", "x:FP32:", "x:FP32:3x", "x:FP32:3xy"}) {
+    EXPECT_FALSE(ParseTensorFlag(bad).ok()) << bad;
+  }
+}
+
+TEST(ParseServiceDocumentsTest, DeclaredSignature) {
+  auto parsed = ParseServiceDocuments(R"(
+name: tscript
+model: net
+inputs: [{name: x, datatype: FP32, shape: [-1, 3, 8, 8]}]
+outputs: [{name: y, datatype: FP32, shape: [-1, 10]}]
+)",
+                                      "svc.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ((*parsed)[0].spec["inputs"], nlohmann::json::parse(
+                                             R"([{"name": "x", "datatype": "FP32",
+                                                  "shape": [-1, 3, 8, 8]}])"));
+  EXPECT_EQ((*parsed)[0].spec["outputs"][0]["shape"], nlohmann::json::parse("[-1, 10]"));
+  auto bad = ParseServiceDocuments("name: t\nmodel: m\ninputs: [{name: x, datatype: FP32, "
+                                   "shape: [-2]}]\noutputs: []\n",
+                                   "svc.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("inputs[0].shape"), std::string::npos) << bad.status();
 }
 
 }  // namespace

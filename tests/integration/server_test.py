@@ -269,11 +269,31 @@ class ServerTest(unittest.TestCase):
         self.cli("deploy", os.path.join(FIXTURES, "add_sub", "1", "model.onnx"), "--name",
                  "addsub", "--timeout", "240s")
         self.assertEqual(self.infer_addsub()[0], 200)
-        # TorchScript carries no signature: this one cannot be served without one.
+        # TorchScript carries no signature: without a declared one the spec is refused (400,
+        # naming the field); with one it serves through the libtorch plugin.
         self.cli("models", "upload", os.path.join(FIXTURES, "tiny_cnn_pt", "1", "model.pt"),
                  "--name", "nosig")
         status, doc = self.server.api("PUT", "/services/addsub", {"model": "nosig"},
                                       key=self.admin)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("spec.inputs", doc["error"])
+        res = self.cli("deploy", "--model", "nosig", "--name", "torch", "--model-input",
+                       "INPUT__0:FP32:-1x1x28x28", "--model-output", "OUTPUT__0:FP32:-1x10",
+                       "--timeout", "240s")
+        self.assertIn("is ready", res.stdout)
+        status, payload, _ = self.server.request(
+            "POST", "/v2/models/torch/infer",
+            {"inputs": [{"name": "INPUT__0", "datatype": "FP32", "shape": [2, 1, 28, 28],
+                         "data": [0.5] * (2 * 28 * 28)}]}, key=self.admin)
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(json.loads(payload)["outputs"][0]["shape"], [2, 10])
+        self.cli("delete", "torch")
+        # A declared signature the model does not have: the worker refuses to load it, three
+        # crashes fail revision 2, and revision 1 keeps serving.
+        wrong = {"model": "addsub",
+                 "inputs": [{"name": "NOPE", "datatype": "FP32", "shape": [-1, 16]}],
+                 "outputs": [{"name": "OUTPUT0", "datatype": "FP32", "shape": [-1, 16]}]}
+        status, doc = self.server.api("PUT", "/services/addsub", wrong, key=self.admin)
         self.assertEqual(status, 200, doc)
         failed = poll("revision 2 to fail", lambda: self.service("addsub")["status"] == "Degraded"
                       and self.service("addsub"), timeout=180)
@@ -282,6 +302,16 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(self.infer_addsub()[0], 200)
         status, doc = self.server.api("GET", "/services/addsub/revisions", key=self.admin)
         self.assertEqual([r["status"] for r in doc["items"]], ["Ready", "Failed"])
+        for bad, needle in (({"model": "addsub", "inputs": wrong["inputs"]}, "declare both"),
+                            ({"model": "addsub", "inputs": [{"name": "x", "datatype": "FP99",
+                                                             "shape": [1]}],
+                              "outputs": wrong["outputs"]}, "spec.inputs[0].datatype"),
+                            ({"model": "addsub", "inputs": [{"name": "x", "datatype": "FP32",
+                                                             "shape": [0]}],
+                              "outputs": wrong["outputs"]}, "spec.inputs[0].shape")):
+            status, doc = self.server.api("PUT", "/services/addsub", bad, key=self.admin)
+            self.assertEqual(status, 400, doc)
+            self.assertIn(needle, doc["error"])
         # Back to the ONNX model: a third revision, serving again.
         self.cli("deploy", "--model", "addsub", "--name", "addsub", "--memory", "1Gi",
                  "--timeout", "240s")
