@@ -85,7 +85,12 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
                    });
   }
 
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+  ModelStreamInfer(grpc::CallbackServerContext* context) override;
+
  private:
+  class StreamProxy;
+
   static grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                           const grpc::Status& status) {
     auto* reactor = context->DefaultReactor();
@@ -201,6 +206,182 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Stub>> stubs_;
 };
+
+// Relays one ModelStreamInfer stream to one replica of the service its first request names:
+// the caller's requests go up one at a time (the next is read once the previous is written),
+// the replica's responses come down one at a time. Every request of a stream must name the same
+// service. Deletes itself once both sides are done.
+class GrpcFront::Service::StreamProxy final
+    : public grpc::ServerBidiReactor<inference::ModelInferRequest,
+                                     inference::ModelStreamInferResponse> {
+ public:
+  StreamProxy(Service* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
+    auto principal = service_->Authenticate(context);
+    if (!principal.ok()) {
+      std::lock_guard lock(mu_);
+      FinishLocked(ToGrpc(principal.status()));
+      return;
+    }
+    principal_ = *std::move(principal);
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    if (finished_ || cancelling_) return;
+    if (!ok) {  // the caller has sent everything
+      if (upstream_) {
+        upstream_->StartWritesDone();
+      } else {
+        FinishLocked(grpc::Status::OK);
+      }
+      return;
+    }
+    if (!upstream_) {
+      if (grpc::Status status = ConnectLocked(); !status.ok()) return FinishLocked(status);
+    } else if (request_.model_name() != service_name_) {
+      return CancelLocked(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          StrCat("a stream serves one service: it started with '", service_name_,
+                 "', this request names '", request_.model_name(), "'")));
+    }
+    upstream_->Send(request_);
+  }
+
+  void OnWriteDone(bool ok) override {  // a response reached the caller
+    std::lock_guard lock(mu_);
+    if (!ok) return CancelLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the caller left"));
+    if (!finished_ && !cancelling_) upstream_->StartRead(&upstream_->response);
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    CancelLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the stream"));
+  }
+
+  void OnDone() override {
+    bool last;
+    {
+      std::lock_guard lock(mu_);
+      downstream_done_ = true;
+      last = !upstream_ || upstream_done_;
+    }
+    if (last) delete this;
+  }
+
+ private:
+  class Upstream final : public grpc::ClientBidiReactor<inference::ModelInferRequest,
+                                                        inference::ModelStreamInferResponse> {
+   public:
+    explicit Upstream(StreamProxy* proxy) : proxy(proxy) {}
+    void Send(const inference::ModelInferRequest& request) {
+      outgoing = request;
+      StartWrite(&outgoing);
+    }
+    void OnWriteDone(bool ok) override { proxy->UpstreamWrote(ok); }
+    void OnReadDone(bool ok) override { proxy->UpstreamRead(ok); }
+    void OnDone(const grpc::Status& status) override { proxy->UpstreamDone(status); }
+
+    StreamProxy* proxy;
+    grpc::ClientContext context;
+    inference::ModelInferRequest outgoing;
+    inference::ModelStreamInferResponse response;
+  };
+
+  grpc::Status ConnectLocked() {
+    service_name_ = request_.model_name();
+    if (!control::Allows(principal_, "invoke:" + service_name_)) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          StrCat("the API key '", principal_.key_name,
+                                 "' may not call service '", service_name_, "'"));
+    }
+    auto table = service_->router_->Snapshot();
+    auto it = table->services.find(service_name_);
+    if (it == table->services.end()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          StrCat("no service named '", service_name_, "'"));
+    }
+    endpoint_ = Router::Pick(it->second, nullptr);
+    if (!endpoint_) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          StrCat("service '", service_name_,
+                                 "' has no ready replica yet; retry shortly"));
+    }
+    endpoint_->in_flight.fetch_add(1, std::memory_order_relaxed);
+    start_ = std::chrono::steady_clock::now();
+    stub_ = service_->StubFor(*endpoint_);
+    upstream_ = std::make_unique<Upstream>(this);
+    upstream_->context.set_deadline(context_->deadline());
+    stub_->async()->ModelStreamInfer(&upstream_->context, upstream_.get());
+    upstream_->StartRead(&upstream_->response);
+    upstream_->StartCall();
+    return grpc::Status::OK;
+  }
+
+  void UpstreamWrote(bool ok) {
+    std::lock_guard lock(mu_);
+    if (ok && !finished_ && !cancelling_) StartRead(&request_);  // the caller's next request
+    // !ok: the replica's stream broke; its OnDone carries the status.
+  }
+
+  void UpstreamRead(bool ok) {
+    std::lock_guard lock(mu_);
+    if (ok && !finished_ && !cancelling_) StartWrite(&upstream_->response);
+    // !ok: the replica has no more responses; its OnDone follows.
+  }
+
+  void UpstreamDone(const grpc::Status& status) {
+    bool last;
+    {
+      std::lock_guard lock(mu_);
+      upstream_done_ = true;
+      endpoint_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      const double ms = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start_)
+                            .count();
+      service_->traffic_->Record(service_name_, NowMs(), ms,
+                                 !status.ok() && !cancelling_);
+      FinishLocked(cancelling_ ? cancel_status_ : status);
+      last = downstream_done_;
+    }
+    if (last) delete this;
+  }
+
+  // Stops the replica's side; the caller's stream finishes with `status` once it has.
+  void CancelLocked(const grpc::Status& status) {
+    if (finished_ || cancelling_) return;
+    if (!upstream_ || upstream_done_) return FinishLocked(status);
+    cancelling_ = true;
+    cancel_status_ = status;
+    upstream_->context.TryCancel();
+  }
+
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  Service* service_;
+  grpc::CallbackServerContext* context_;
+  std::mutex mu_;
+  control::Principal principal_;
+  inference::ModelInferRequest request_;
+  std::string service_name_;
+  std::shared_ptr<Endpoint> endpoint_;
+  std::shared_ptr<Stub> stub_;
+  std::unique_ptr<Upstream> upstream_;
+  std::chrono::steady_clock::time_point start_;
+  grpc::Status cancel_status_;
+  bool finished_ = false, cancelling_ = false;
+  bool downstream_done_ = false, upstream_done_ = false;
+};
+
+grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+GrpcFront::Service::ModelStreamInfer(grpc::CallbackServerContext* context) {
+  return new StreamProxy(this, context);
+}
 
 absl::StatusOr<std::unique_ptr<GrpcFront>> GrpcFront::Create(const std::string& address,
                                                              int port, size_t max_message_bytes,

@@ -170,22 +170,29 @@ class ClassifyTest(unittest.TestCase):
         doc = json.loads(out.stdout)
         self.assertEqual([p["label"] for p in doc["predictions"]], ["5"], out.stdout)
 
-    def test_grpc_bytes_input_returns_labels(self):
+    def grpc_modules(self):
+        """The V2 protos compiled for Python (protoc + grpc_python_plugin), and a stub."""
         import grpc  # python3-grpcio
-        protoc = shutil.which("protoc")
-        plugin = shutil.which("grpc_python_plugin")
-        self.assertTrue(protoc and plugin, "protoc and grpc_python_plugin are needed")
         out = os.path.join(self.tmp, "pb")
-        os.makedirs(out, exist_ok=True)
-        subprocess.run([protoc, "--python_out=" + out, "--grpc_python_out=" + out,
-                        "--plugin=protoc-gen-grpc_python=" + plugin,
-                        "-I" + os.path.join(ROOT, "src", "protocol", "proto"),
-                        "grpc_service.proto", "model_config.proto"], check=True)
-        sys.path.insert(0, out)
+        if not os.path.exists(os.path.join(out, "grpc_service_pb2.py")):
+            protoc = shutil.which("protoc")
+            plugin = shutil.which("grpc_python_plugin")
+            self.assertTrue(protoc and plugin, "protoc and grpc_python_plugin are needed")
+            os.makedirs(out, exist_ok=True)
+            subprocess.run([protoc, "--python_out=" + out, "--grpc_python_out=" + out,
+                            "--plugin=protoc-gen-grpc_python=" + plugin,
+                            "-I" + os.path.join(ROOT, "src", "protocol", "proto"),
+                            "grpc_service.proto", "model_config.proto"], check=True)
+        if out not in sys.path:
+            sys.path.insert(0, out)
         import grpc_service_pb2 as pb
         import grpc_service_pb2_grpc as pb_grpc
         stub = pb_grpc.GRPCInferenceServiceStub(
             grpc.insecure_channel("127.0.0.1:%d" % self.server.grpc_port))
+        return grpc, pb, stub
+
+    def test_grpc_bytes_input_returns_labels(self):
+        grpc, pb, stub = self.grpc_modules()
         request = pb.ModelInferRequest(model_name="demo")
         tensor = request.inputs.add(name="image", datatype="BYTES", shape=[2])
         tensor.contents.bytes_contents.extend([digit_png(2), digit_png(6)])
@@ -251,6 +258,43 @@ class ClassifyTest(unittest.TestCase):
             key=self.key, headers={"Content-Type": "application/json"})
         self.assertEqual(status, 400, payload)
         self.assertIn("at most 8", json.loads(payload)["error"])
+
+    def test_grpc_stream_through_the_gateway(self):
+        grpc, pb, stub = self.grpc_modules()
+        metadata = [("authorization", "Bearer " + self.key)]
+
+        def requests(digits, model="demo"):
+            for i, n in enumerate(digits):
+                r = pb.ModelInferRequest(model_name=model if i == 0 else model, id=str(i))
+                r.inputs.add(name="image", datatype="BYTES",
+                             shape=[1]).contents.bytes_contents.append(digit_png(n))
+                yield r
+
+        answers = list(stub.ModelStreamInfer(requests([4, 1, 8]), metadata=metadata, timeout=60))
+        self.assertEqual(len(answers), 3)
+        got = []
+        for a in answers:
+            self.assertEqual(a.error_message, "")
+            names = [o.name for o in a.infer_response.outputs]
+            label = _bytes_elements(a.infer_response.raw_output_contents[names.index("label")])
+            got.append(label[0].decode())
+        self.assertEqual(got, ["4", "1", "8"])
+        # Without a key: refused before anything is forwarded.
+        with self.assertRaises(grpc.RpcError) as caught:
+            list(stub.ModelStreamInfer(requests([4]), timeout=60))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        # One stream, one service.
+        def two_services():
+            yield from requests([4])
+            yield from requests([1], model="imagenet")
+        with self.assertRaises(grpc.RpcError) as caught:
+            list(stub.ModelStreamInfer(two_services(), metadata=metadata, timeout=60))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("one service", caught.exception.details())
+        with self.assertRaises(grpc.RpcError) as caught:
+            list(stub.ModelStreamInfer(requests([4], model="nosuch"), metadata=metadata,
+                                       timeout=60))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
 
     def test_bad_inputs_get_a_400_naming_the_problem(self):
         cases = [

@@ -8,6 +8,7 @@ survives kill -9 and adopts its replicas without duplicates)."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,7 +51,10 @@ class Server:
         self.extra_args = list(extra_args)
         self.http_port = free_port()
         self.grpc_port = free_port()
-        self.out = tempfile.NamedTemporaryFile(prefix="berth-server-", delete=False)
+        # The log lives beside the data directory, so that removing the test's directory
+        # removes it too.
+        self.out = open(os.path.join(os.path.dirname(data_dir), "server-%d.log" % self.http_port),
+                        "ab")
         self.proc = None
 
     def start(self):
@@ -109,6 +113,7 @@ class ServerTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.stop()
         sys.stderr.write(cls.server.log()[-3000:])
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def cli(self, *args, check=True, key=None):
         env = dict(self.env)
