@@ -353,7 +353,7 @@ absl::Status HttpError(const HttpRequest& request, long status, std::string_view
     const std::string text = XmlElement(body, "Message");
     if (!code.empty()) StrAppend(&message, ": ", code, text.empty() ? "" : ": ", text);
     if (status == 401 || status == 403) {
-      StrAppend(&message, " (check --s3-access-key / --s3-secret-key)");
+      StrAppend(&message, " (check the S3 credentials: BERTH_S3_ACCESS_KEY / BERTH_S3_SECRET_KEY)");
     } else if (status == 404) {
       StrAppend(&message, " (check the bucket and key)");
     } else if (status == 301 || status == 307 || code == "AuthorizationHeaderMalformed") {

@@ -189,7 +189,7 @@ TEST_F(S3Test, WrongCredentialsGiveAClear403) {
             std::string_view::npos)
       << message;
   EXPECT_NE(message.find("InvalidAccessKeyId"), std::string_view::npos) << message;
-  EXPECT_NE(message.find("(check --s3-access-key / --s3-secret-key)"), std::string_view::npos)
+  EXPECT_NE(message.find("(check the S3 credentials: BERTH_S3_ACCESS_KEY / BERTH_S3_SECRET_KEY)"), std::string_view::npos)
       << message;
   EXPECT_EQ(message.find("very-secret-value"), std::string_view::npos) << message;
   EXPECT_FALSE(fs::exists(out_.path() / "m"));
