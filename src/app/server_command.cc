@@ -214,6 +214,7 @@ int RunServer(ServerFlags& flags) {
     worker_args.push_back(url);
   }
   controller.SetWorkerArgs(std::move(worker_args));
+  controller.SetTrafficStats(&traffic);
   controller.Start();
   (*http)->Start();
   RegisterDemoModel(api, **store, flags.demo_dir);

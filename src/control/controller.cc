@@ -579,6 +579,7 @@ void Controller::PublishRoutes() {
         route.endpoints.push_back(r.endpoint);
       }
     }
+    if (traffic_) traffic_->SetReplicas(s.name, NowMs(), static_cast<int>(route.endpoints.size()));
     table->services.emplace(s.name, std::move(route));
   }
   router_->Publish(std::move(table));

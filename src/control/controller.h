@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "control/store.h"
 #include "gateway/routing.h"
+#include "gateway/traffic_stats.h"
 #include "runtime/local_driver.h"
 
 namespace berth::control {
@@ -46,6 +47,8 @@ class Controller {
 
   // Adopts or cleans up the replicas of an earlier run, then starts the reconcile thread.
   void Start();
+  // Where ready-replica counts go for the console's charts (before Start()).
+  void SetTrafficStats(gateway::TrafficStats* traffic) { traffic_ = traffic; }
   // Extra arguments for every worker started from now on (before Start()).
   void SetWorkerArgs(std::vector<std::string> args) { worker_args_ = std::move(args); }
   void Stop();
@@ -65,6 +68,7 @@ class Controller {
 
  private:
   std::vector<std::string> worker_args_;
+  gateway::TrafficStats* traffic_ = nullptr;
   std::atomic<bool> starting_{false};  // some replica is starting: reconcile more often
   struct Replica {
     ReplicaRecord record;

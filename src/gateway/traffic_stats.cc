@@ -42,11 +42,23 @@ void TrafficStats::Record(const std::string& service, int64_t now_ms, double lat
   Service& s = Get(service);
   const int64_t slot = now_ms / (kIntervalS * 1000);
   std::lock_guard lock(s.mu);
-  Bucket& b = s.buckets[static_cast<size_t>(slot % kBuckets)];
-  if (b.slot != slot) b = Bucket{slot};
+  Bucket& b = Current(s, slot);
   ++b.requests;
   if (error) ++b.errors;
   ++b.latency[static_cast<size_t>(Bin(latency_ms))];
+}
+
+TrafficStats::Bucket& TrafficStats::Current(Service& s, int64_t slot) {
+  Bucket& b = s.buckets[static_cast<size_t>(slot % kBuckets)];
+  if (b.slot != slot) b = Bucket{slot};
+  return b;
+}
+
+void TrafficStats::SetReplicas(const std::string& service, int64_t now_ms, int ready) {
+  Service& s = Get(service);
+  std::lock_guard lock(s.mu);
+  Bucket& b = Current(s, now_ms / (kIntervalS * 1000));
+  b.replicas = std::max(b.replicas, ready);
 }
 
 nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms) {
@@ -54,9 +66,11 @@ nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms) 
   const int64_t current = now_ms / (kIntervalS * 1000);
   nlohmann::json points = nlohmann::json::array();
   std::lock_guard lock(s.mu);
+  int replicas = 0;
   for (int64_t slot = current - kBuckets + 1; slot <= current; ++slot) {
     const Bucket& b = s.buckets[static_cast<size_t>(slot % kBuckets)];
     const bool live = b.slot == slot;
+    if (live && b.replicas >= 0) replicas = b.replicas;
     const uint64_t requests = live ? b.requests : 0;
     // The current bucket is still filling: its rate is over the time elapsed so far.
     const double seconds =
@@ -66,7 +80,8 @@ nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms) 
                       {"errors", live ? b.errors : 0},
                       {"qps", static_cast<double>(requests) / seconds},
                       {"p50_ms", live ? Quantile(b.latency, requests, 0.5) : 0.0},
-                      {"p99_ms", live ? Quantile(b.latency, requests, 0.99) : 0.0}});
+                      {"p99_ms", live ? Quantile(b.latency, requests, 0.99) : 0.0},
+                      {"ready_replicas", replicas}});
   }
   return {{"interval_s", kIntervalS}, {"points", std::move(points)}};
 }

@@ -22,7 +22,11 @@ class TrafficStats {
   static constexpr int kLatencyBins = 40;  // log-spaced, 0.05 ms .. ~30 s
 
   void Record(const std::string& service, int64_t now_ms, double latency_ms, bool error);
-  // {"interval_s", "points": [{"time", "requests", "errors", "qps", "p50_ms", "p99_ms"}]}
+  // The service's ready replicas now (the controller reports them on every pass).
+  void SetReplicas(const std::string& service, int64_t now_ms, int ready);
+  // {"interval_s", "points": [{"time", "requests", "errors", "qps", "p50_ms", "p99_ms",
+  //  "ready_replicas"}]}; ready_replicas is the most seen in the interval (the last known value
+  // carried over intervals without a report).
   nlohmann::json Series(const std::string& service, int64_t now_ms);
   void Forget(const std::string& service);
 
@@ -32,12 +36,15 @@ class TrafficStats {
     uint64_t requests = 0;
     uint64_t errors = 0;
     std::array<uint32_t, kLatencyBins> latency{};
+    int replicas = -1;  // most ready replicas reported in the interval; -1: no report
   };
   struct Service {
     std::mutex mu;
     std::array<Bucket, kBuckets> buckets ABSL_GUARDED_BY(mu);
   };
   Service& Get(const std::string& service);
+  // The bucket for `slot`, emptied first when it still holds an older interval.
+  static Bucket& Current(Service& s, int64_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
 
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Service>> services_ ABSL_GUARDED_BY(mu_);

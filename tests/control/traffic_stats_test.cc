@@ -1,0 +1,46 @@
+#include "gateway/traffic_stats.h"
+
+#include <gtest/gtest.h>
+
+namespace berth::gateway {
+namespace {
+
+constexpr int64_t kInterval = TrafficStats::kIntervalS * 1000;
+
+TEST(TrafficStatsTest, CountsRequestsErrorsAndLatencyPerInterval) {
+  TrafficStats stats;
+  const int64_t t0 = 1000 * kInterval;  // the start of an interval
+  for (int i = 0; i < 98; ++i) stats.Record("svc", t0 + 10, 2.0, false);
+  stats.Record("svc", t0 + 20, 900.0, true);  // 2 slow of 100: the 99th is slow
+  stats.Record("svc", t0 + 30, 900.0, false);
+  auto series = stats.Series("svc", t0 + kInterval - 1);
+  const auto& points = series["points"];
+  ASSERT_EQ(points.size(), static_cast<size_t>(TrafficStats::kBuckets));
+  const auto& last = points.back();
+  EXPECT_EQ(last["time"], t0);
+  EXPECT_EQ(last["requests"], 100);
+  EXPECT_EQ(last["errors"], 1);
+  EXPECT_NEAR(last["qps"].get<double>(), 100.0 / TrafficStats::kIntervalS, 0.1);
+  EXPECT_NEAR(last["p50_ms"].get<double>(), 2.0, 1.0);
+  EXPECT_GT(last["p99_ms"].get<double>(), 100.0);
+  EXPECT_EQ(points[points.size() - 2]["requests"], 0);  // the interval before: nothing
+}
+
+TEST(TrafficStatsTest, ReadyReplicasAreTheMostSeenAndCarryOver) {
+  TrafficStats stats;
+  const int64_t t0 = 2000 * kInterval;
+  stats.SetReplicas("svc", t0, 1);
+  stats.SetReplicas("svc", t0 + 100, 3);
+  stats.SetReplicas("svc", t0 + 200, 2);
+  stats.SetReplicas("svc", t0 + 3 * kInterval, 0);
+  const auto points = stats.Series("svc", t0 + 3 * kInterval + 1)["points"];
+  const size_t n = points.size();
+  EXPECT_EQ(points[n - 4]["ready_replicas"], 3);  // most seen in its interval
+  EXPECT_EQ(points[n - 3]["ready_replicas"], 3);  // no report: carried over
+  EXPECT_EQ(points[n - 2]["ready_replicas"], 3);
+  EXPECT_EQ(points[n - 1]["ready_replicas"], 0);
+  EXPECT_EQ(points[0]["ready_replicas"], 0);  // before anything was known
+}
+
+}  // namespace
+}  // namespace berth::gateway
