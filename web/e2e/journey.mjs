@@ -2,6 +2,7 @@
 // End-to-end journey of the console against a running `berth server`:
 //   sign in -> create a key -> upload a model -> deploy (the sample curl works as shown)
 //   -> try it shows labels -> the chart shows the traffic -> update and roll back
+//   -> deploy a TorchScript model with a signature declared in the form
 // Drives Debian's chromium through playwright-core and saves a screenshot of each page into
 // docs/screenshots/. Every wait has a deadline; nothing sleeps for a fixed time.
 //
@@ -10,6 +11,8 @@
 //   BERTH_ADMIN_KEY   an admin key (required)
 //   BERTH_E2E_MODEL   model file to upload (default models/demo/digits/1/model.onnx)
 //   BERTH_E2E_IMAGE   PNG to classify (default tests/fixtures/digits/3.png)
+//   BERTH_E2E_TORCH_MODEL  TorchScript file taking [N,1,28,28] FP32 and giving [N,10]
+//                     (default tests/fixtures/models/tiny_cnn_pt/1/model.pt)
 //   BERTH_E2E_SCREENSHOTS  where to save screenshots (default docs/screenshots; "" = none)
 //   CHROMIUM          browser binary (default /usr/bin/chromium)
 import { chromium } from 'playwright-core';
@@ -25,17 +28,19 @@ const BASE = (process.env.BERTH_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '
 const ADMIN = process.env.BERTH_ADMIN_KEY;
 const MODEL = resolve(root, process.env.BERTH_E2E_MODEL ?? 'models/demo/digits/1/model.onnx');
 const IMAGE = resolve(root, process.env.BERTH_E2E_IMAGE ?? 'tests/fixtures/digits/3.png');
+const TORCH_MODEL = resolve(root, process.env.BERTH_E2E_TORCH_MODEL ?? 'tests/fixtures/models/tiny_cnn_pt/1/model.pt');
 const SHOTS = process.env.BERTH_E2E_SCREENSHOTS ?? resolve(root, 'docs/screenshots');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SUFFIX = Date.now().toString(36).slice(-5);
 const MODEL_NAME = `digits-${SUFFIX}`;
 const SERVICE = `digits-${SUFFIX}`;
+const TORCH = `tiny-cnn-${SUFFIX}`;
 
 if (!ADMIN) {
   console.error('journey: set BERTH_ADMIN_KEY to an admin key of the server at BERTH_URL');
   process.exit(2);
 }
-for (const f of [MODEL, IMAGE, CHROMIUM]) {
+for (const f of [MODEL, IMAGE, TORCH_MODEL, CHROMIUM]) {
   if (!existsSync(f)) {
     console.error(`journey: ${f} does not exist`);
     process.exit(2);
@@ -98,8 +103,9 @@ page.on('pageerror', (e) => consoleErrors.push(String(e)));
 async function shot(name, opts = {}) {
   if (!SHOTS) return;
   await mkdir(SHOTS, { recursive: true });
-  // Let fonts and images settle, then capture.
-  await page.evaluate(() => document.fonts.ready);
+  // Let fonts and images settle, then capture from the top (a scrolled page would draw the
+  // sticky header across the middle of a full-page shot).
+  await page.evaluate(() => { window.scrollTo(0, 0); return document.fonts.ready; });
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true, animations: 'disabled', ...opts });
 }
 
@@ -305,6 +311,46 @@ try {
   await revs.locator('li.current').filter({ hasText: 'Revision 3' }).waitFor({ timeout: 10000 });
   await page.getByText('Rolled back: revision 3 serves the spec of revision 1.').waitFor({ timeout: 10000 });
   await shot('12-revisions');
+
+  step('deploy a TorchScript model with a declared signature');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
+  await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+  const torchUploader = page.getByRole('region', { name: 'Upload a model' });
+  await torchUploader.getByLabel('Model file').setInputFiles(TORCH_MODEL);
+  await torchUploader.getByLabel('Model name').fill(TORCH);
+  await torchUploader.getByRole('button', { name: 'Upload', exact: true }).click();
+  await settle('the TorchScript upload', page.getByText(`Added ${TORCH}`), torchUploader.getByRole('alert'), 60000);
+  await page.getByRole('link', { name: 'Deploy it' }).click();
+  await page.getByRole('heading', { name: 'Deploy a model' }).waitFor();
+  const sig = page.getByRole('group', { name: 'Model signature' });
+  await sig.getByText('This TorchScript model does not record its inputs and outputs').waitFor();
+  await sig.getByLabel('Input 1 name').fill('INPUT__0');
+  await sig.getByLabel('Input 1 shape').fill('-1, 1, 28, 28');
+  await sig.getByLabel('Output 1 name').fill('OUTPUT__0');
+  // A size of 0 is explained in the form, and nothing is sent.
+  await sig.getByLabel('Output 1 shape').fill('-1x0');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await sig.getByText('Output 1 shape: each size is a positive number, or -1 for a dynamic dimension.').waitFor();
+  if ((await apiCall('GET', '/api/v1/services')).items.some((x) => x.name === TORCH)) throw new Error('a spec with a bad shape was sent');
+  await sig.getByLabel('Output 1 shape').fill('-1x10');
+  await sig.getByText(/Output 1 shape:/).waitFor({ state: 'detached' });
+  await shot('13-deploy-signature');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await settle('the TorchScript deployment', page.getByRole('heading', { name: `${TORCH} is ready` }),
+    page.getByRole('alert').or(page.locator('.field-error:not(:empty)')), 120000);
+  const torchSpec = (await apiCall('GET', `/api/v1/services/${TORCH}`)).spec;
+  const declared = (l) => JSON.stringify((l ?? []).map((t) => [t.name, t.datatype, t.shape]));
+  if (declared(torchSpec.inputs) !== '[["INPUT__0","FP32",[-1,1,28,28]]]' || declared(torchSpec.outputs) !== '[["OUTPUT__0","FP32",[-1,10]]]') {
+    throw new Error(`the service's declared signature is ${declared(torchSpec.inputs)} -> ${declared(torchSpec.outputs)}`);
+  }
+  const torchOut = await apiCall('POST', `/v2/models/${TORCH}/infer`, {
+    inputs: [{ name: 'INPUT__0', datatype: 'FP32', shape: [2, 1, 28, 28], data: new Array(2 * 28 * 28).fill(0.5) }],
+  });
+  const outShape = torchOut.outputs?.[0]?.shape;
+  if (torchOut.outputs?.[0]?.name !== 'OUTPUT__0' || JSON.stringify(outShape) !== '[2,10]') {
+    throw new Error(`the TorchScript service answered ${JSON.stringify(torchOut).slice(0, 300)}`);
+  }
+  console.log(`  ${TORCH}: INPUT__0 [2,1,28,28] -> OUTPUT__0 ${JSON.stringify(outShape)}`);
 
   step('sign out');
   await page.getByRole('button', { name: 'Sign out' }).click();

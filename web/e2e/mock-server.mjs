@@ -245,10 +245,13 @@ const server = createServer(async (req, res) => {
       if (!name || !DNS.test(name)) return err(res, 400, 'name: must be a DNS label');
       if (models.has(name)) return err(res, 409, `a model named ${name} exists`);
       if (bytes.length < 16) return err(res, 400, 'not an ONNX or TorchScript model (the file is too small)');
+      // A TorchScript file is a zip archive and declares no signature; anything else passes for ONNX.
+      const torch = bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'));
       const model = {
-        name, format: 'onnx', size_bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), source,
-        inputs: [{ name: 'image', datatype: 'FP32', shape: [-1, 1, 28, 28] }], outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
-        max_batch_size: 32, created_at: now(),
+        name, format: torch ? 'torchscript' : 'onnx', size_bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), source,
+        inputs: torch ? [] : [{ name: 'image', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
+        outputs: torch ? [] : [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+        max_batch_size: torch ? 0 : 32, created_at: now(),
       };
       models.set(name, model);
       return send(res, 201, model);
@@ -277,6 +280,18 @@ const server = createServer(async (req, res) => {
         if (!DNS.test(name)) return err(res, 400, 'name: must be a DNS label');
         if (!models.has(spec.model)) return err(res, 400, `spec.model: no model named ${spec.model}`);
         if (spec.replicas != null && (spec.replicas < 0 || spec.replicas > 64)) return err(res, 400, 'spec.replicas: must be between 0 and 64');
+        if (Boolean(spec.inputs) !== Boolean(spec.outputs)) return err(res, 400, 'spec.inputs, spec.outputs: declare both, or neither to use the model\'s own');
+        for (const field of ['inputs', 'outputs']) {
+          const list = spec[field];
+          if (list && (!Array.isArray(list) || !list.length || list.some((t) => !t?.name || !t.datatype
+            || !Array.isArray(t.shape) || !t.shape.length || t.shape.some((d) => !Number.isInteger(d) || d === 0 || d < -1)))) {
+            return err(res, 400, `spec.${field}: a list of 1 to 64 tensors, e.g. [{"name": "x", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]`);
+          }
+        }
+        const model = models.get(spec.model);
+        if (!spec.inputs && !model.inputs.length) {
+          return err(res, 400, `spec.inputs: the ${model.format} model '${model.name}' does not declare its inputs and outputs; give spec.inputs and spec.outputs`);
+        }
         spec.name = name;
         const created = !s;
         if (!s) {

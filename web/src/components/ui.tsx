@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import type { TensorSpec } from '../lib/types';
 
 /** The current time, renewed every `everyMs`, so that "5 seconds ago" keeps counting when the data does not change. */
 export function useNow(everyMs = 5000): number {
@@ -214,5 +215,29 @@ export function ConfirmButton({
         Cancel
       </button>
     </span>
+  );
+}
+
+function shapeText(s: number[]) {
+  return `[${s.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
+}
+
+/** A model's inputs or outputs: name, type and shape (`?` = dynamic). */
+export function TensorTable({ title, tensors }: { title: string; tensors: TensorSpec[] }) {
+  return (
+    <div className="table-wrap">
+      <table className="compact">
+        <caption>{title}</caption>
+        <thead>
+          <tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Shape</th></tr>
+        </thead>
+        <tbody>
+          {tensors.length === 0 && <tr><td colSpan={3} className="muted">none reported</td></tr>}
+          {tensors.map((t) => (
+            <tr key={t.name}><td><code>{t.name}</code></td><td>{t.datatype}</td><td><code>{shapeText(t.shape)}</code></td></tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

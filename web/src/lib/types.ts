@@ -41,6 +41,9 @@ export interface ServiceSpec {
   resources?: { cpu?: number; memory?: string };
   batching?: { max_batch_size?: number; max_queue_delay_us?: number };
   image?: { enabled?: boolean; labels?: string[]; top_k?: number };
+  /** A declared signature (both or neither); TorchScript models need one. */
+  inputs?: TensorSpec[];
+  outputs?: TensorSpec[];
 }
 
 export type ServiceStatus = 'Deploying' | 'Ready' | 'Degraded' | 'Failed' | 'Deleting';

@@ -5,10 +5,14 @@ import { Link, useSearchParams } from 'react-router';
 import { api } from '../lib/api';
 import { dnsLabelError, parseMemory } from '../lib/format';
 import { isImageModel } from '../lib/samples';
+import {
+  blankRow, canBatch, hasSignature, servedModel, toRows, toTensors, type SignatureRow,
+} from '../lib/signature';
 import type { Model, Service, ServiceSpec } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { Endpoints, SampleCode } from '../components/SampleCode';
-import { ErrorBox, Loading, StatusBadge } from '../components/ui';
+import { TensorRows } from '../components/SignatureFields';
+import { ErrorBox, Loading, StatusBadge, TensorTable } from '../components/ui';
 
 export const PRESETS = [
   { cpu: 1, memory: '2Gi', label: '1 CPU / 2 GiB', hint: 'small models, demos' },
@@ -27,9 +31,14 @@ export interface DeployForm {
   imageEnabled: boolean;
   labels: string;
   topK: number;
+  /** Declare the signature although the model has one (it replaces the model's). */
+  override: boolean;
+  inputs: SignatureRow[];
+  outputs: SignatureRow[];
 }
 
-export function buildSpec(f: DeployForm, imageModel: boolean): ServiceSpec {
+/** `declare`: send the signature rows as spec.inputs / spec.outputs (they have been validated). */
+export function buildSpec(f: DeployForm, imageModel: boolean, declare = false): ServiceSpec {
   const p = PRESETS[f.preset] ?? PRESETS[0];
   const spec: ServiceSpec = {
     name: f.name.trim(),
@@ -38,6 +47,10 @@ export function buildSpec(f: DeployForm, imageModel: boolean): ServiceSpec {
     resources: { cpu: p.cpu, memory: p.memory },
     batching: { max_batch_size: Number(f.maxBatchSize), max_queue_delay_us: Number(f.maxQueueDelayUs) },
   };
+  if (declare) {
+    spec.inputs = toTensors(f.inputs);
+    spec.outputs = toTensors(f.outputs);
+  }
   if (imageModel) {
     const labels = f.labels.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
     spec.image = f.imageEnabled
@@ -105,7 +118,7 @@ export function DeployProgress({ name, model }: { name: string; model: Model | u
       {s && ready && (
         <>
           <Endpoints service={s} />
-          <SampleCode service={s} model={model} />
+          <SampleCode service={s} model={servedModel(model, s.spec)} />
           <p className="row">
             <Link className="btn btn-primary" to={`/service/${name}?tab=try`}>Try it</Link>
             <Link className="btn" to={`/service/${name}`}>Open the service</Link>
@@ -135,28 +148,54 @@ export function Deploy() {
     mode: 'onTouched',
     defaultValues: {
       model: params.get('model') ?? '', name: params.get('model') ?? '', preset: 0, maxBatchSize: 8, maxQueueDelayUs: 500,
-      replicas: 1, imageEnabled: true, labels: '', topK: 5,
+      replicas: 1, imageEnabled: true, labels: '', topK: 5, override: false, inputs: [blankRow()], outputs: [blankRow()],
     },
   });
+  // The model the signature rows were last filled for (see below); the rows are shown only once
+  // they have been, so that they mount with their values instead of being replaced under the cursor.
+  const rowsFor = useRef<string | null>(null);
+  const [rowsOf, setRowsOf] = useState<string | null>(null);
 
   // Editing an existing service: start from its spec.
   useEffect(() => {
     const s = existing.data?.spec;
     if (!s) return;
+    const declared = Boolean(s.inputs?.length && s.outputs?.length);
+    // A declared signature is the service's own: keep it rather than the model's.
+    rowsFor.current = declared ? s.model : null;
+    setRowsOf(rowsFor.current);
     reset({
       model: s.model, name: existing.data?.name ?? s.name ?? editing ?? '', preset: presetFor(s), maxBatchSize: s.batching?.max_batch_size ?? 8,
       maxQueueDelayUs: s.batching?.max_queue_delay_us ?? 500, replicas: s.replicas ?? 1,
       imageEnabled: s.image?.enabled ?? true, labels: (s.image?.labels ?? []).join(', '), topK: s.image?.top_k ?? 5,
+      override: declared, inputs: declared ? toRows(s.inputs) : [blankRow()], outputs: declared ? toRows(s.outputs) : [blankRow()],
     });
   }, [existing.data, reset, editing]);
 
   const modelName = useWatch({ control, name: 'model' });
   const preset = Number(useWatch({ control, name: 'preset' }));
   const imageEnabled = useWatch({ control, name: 'imageEnabled' });
+  const override = useWatch({ control, name: 'override' });
+  const inputRows = useWatch({ control, name: 'inputs' });
+  const outputRows = useWatch({ control, name: 'outputs' });
   const items = useMemo(() => models.data?.items ?? [], [models.data]);
   const model = items.find((m) => m.name === modelName);
-  const imageModel = isImageModel(model);
-  const maxBatch = model && model.max_batch_size > 0 ? model.max_batch_size : 1024;
+  // TorchScript files carry no signature: the person declares it (or replaces an ONNX model's).
+  const signed = hasSignature(model);
+  const declaring = Boolean(model) && (!signed || override);
+  const declaredIn = declaring ? toTensors(inputRows) : [];
+  const declaredOut = declaring ? toTensors(outputRows) : [];
+  const served = declaring && model ? { ...model, inputs: declaredIn, outputs: declaredOut } : model;
+  const imageModel = isImageModel(served);
+  const batchable = declaring ? canBatch(declaredIn, declaredOut) : !signed || (model?.max_batch_size ?? 0) > 0;
+  const maxBatch = !declaring && model && model.max_batch_size > 0 ? model.max_batch_size : 1024;
+  const batchRule = batchable
+    ? intRule('Max batch size', 1, maxBatch)
+    : {
+      validate: (v: unknown) => String(v).trim() === '0' || (declaring
+        ? 'Max batch size: the declared shapes have a fixed first dimension, so requests cannot be batched. Use 0, or make -1 the first dimension of every input and output.'
+        : 'Max batch size: this model has a fixed first dimension, so it cannot batch. Use 0.'),
+    };
 
   // Pick a model by default; name the service after it unless the person typed a name.
   useEffect(() => {
@@ -168,6 +207,22 @@ export function Deploy() {
       setValue('maxBatchSize', model.max_batch_size);
     }
   }, [modelName, model, editing, dirtyFields.name, setValue, getValues]);
+  // A newly chosen model: its own signature (shown, and the starting point of an override), or
+  // one empty input and output to declare.
+  useEffect(() => {
+    if (!model || rowsFor.current === model.name) return;
+    rowsFor.current = model.name;
+    const own = hasSignature(model);
+    setValue('override', false);
+    setValue('inputs', own ? toRows(model.inputs) : [blankRow()]);
+    setValue('outputs', own ? toRows(model.outputs) : [blankRow()]);
+    setRowsOf(model.name);
+    if (!editing) {
+      const batch = Number(getValues('maxBatchSize'));
+      if (own && model.max_batch_size === 0) setValue('maxBatchSize', 0);
+      else if (batch === 0 && (!own || model.max_batch_size > 0)) setValue('maxBatchSize', Math.min(8, model.max_batch_size || 8));
+    }
+  }, [model, editing, setValue, getValues]);
 
   const deploy = useMutation({
     mutationFn: (spec: ServiceSpec) => api.putService(spec),
@@ -178,9 +233,19 @@ export function Deploy() {
     },
   });
 
+  // Turning the override on after the rows were emptied (a reload of the service): start from the model's.
+  const fillRowsIfBlank = (e: { target: { checked?: boolean } }) => {
+    if (!e.target.checked || !model || !signed) return;
+    const blank = (rows: SignatureRow[]) => rows.every((r) => !r.name.trim() && !r.shape.trim());
+    if (blank(getValues('inputs')) && blank(getValues('outputs'))) {
+      setValue('inputs', toRows(model.inputs));
+      setValue('outputs', toRows(model.outputs));
+    }
+  };
+
   const onSubmit = (f: DeployForm) => {
     setDeployed(null);
-    deploy.mutate(buildSpec(f, imageModel));
+    deploy.mutate(buildSpec(f, imageModel, declaring));
   };
 
   const p = PRESETS[preset] ?? PRESETS[0];
@@ -220,6 +285,44 @@ export function Deploy() {
             </div>
           </div>
 
+          {model && rowsOf === model.name && (
+            <fieldset className="field" aria-describedby="sig-help">
+              <legend>Model signature</legend>
+              {signed ? (
+                <>
+                  <p id="sig-help" className="help">What the model takes and returns, as it declares them.</p>
+                  {!declaring && (
+                    <div className="grid-2">
+                      <TensorTable title="Inputs" tensors={model.inputs} />
+                      <TensorTable title="Outputs" tensors={model.outputs} />
+                    </div>
+                  )}
+                  <label className="check">
+                    <input type="checkbox" {...register('override', { onChange: fillRowsIfBlank })} />
+                    <span>Declare it myself: replaces what the model declares (the worker checks it against the model when it loads)</span>
+                  </label>
+                </>
+              ) : (
+                <p id="sig-help" className="help">
+                  This {model.format === 'torchscript' ? 'TorchScript' : model.format} model does not record its inputs and outputs, so
+                  declare them. Inputs go to the model in this order and outputs come back in this order; requests use these names.
+                </p>
+              )}
+              {declaring && (
+                <>
+                  <div className="grid-2 sig-lists">
+                    <TensorRows kind="inputs" control={control} register={register} errors={errors} />
+                    <TensorRows kind="outputs" control={control} register={register} errors={errors} />
+                  </div>
+                  <p id="sig-shape-help" className="help">
+                    Shape: the full shape, sizes separated by x or commas (<code>-1x1x28x28</code> or <code>-1, 1, 28, 28</code>);
+                    -1 is a dynamic dimension, and -1 first on every input and output lets requests be batched.
+                  </p>
+                </>
+              )}
+            </fieldset>
+          )}
+
           <fieldset className="field">
             <legend>Resources per replica</legend>
             <input
@@ -248,10 +351,13 @@ export function Deploy() {
           <div className="grid-3">
             <div className="field">
               <label htmlFor="d-batch">Max batch size</label>
-              <input id="d-batch" type="number" inputMode="numeric" min={1} max={maxBatch} aria-invalid={errors.maxBatchSize ? true : undefined}
-                aria-describedby="d-batch-help d-batch-error" {...register('maxBatchSize', intRule('Max batch size', 1, maxBatch))} />
+              <input id="d-batch" type="number" inputMode="numeric" min={batchable ? 1 : 0} max={batchable ? maxBatch : 0}
+                aria-invalid={errors.maxBatchSize ? true : undefined}
+                aria-describedby="d-batch-help d-batch-error" {...register('maxBatchSize', batchRule)} />
               <p id="d-batch-help" className="help">
-                {model?.max_batch_size ? `This model accepts batches up to ${model.max_batch_size}.` : 'Requests are grouped into batches up to this size.'}
+                {!batchable ? 'No batching: the first dimension is fixed (0).'
+                  : !declaring && model?.max_batch_size ? `This model accepts batches up to ${model.max_batch_size}.`
+                  : 'Requests are grouped into batches up to this size.'}
               </p>
               <p id="d-batch-error" className="field-error">{errors.maxBatchSize?.message}</p>
             </div>

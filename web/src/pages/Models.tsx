@@ -5,32 +5,9 @@ import { Link } from 'react-router';
 import { api } from '../lib/api';
 import { dnsLabelError, formatBytes, formatTime, nameFromFile } from '../lib/format';
 import { UploadCancelled, uploadModel, type UploadHandle } from '../lib/upload';
-import type { Model, TensorSpec } from '../lib/types';
+import type { Model } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
-import { ConfirmButton, CopyButton, Empty, ErrorBox, Loading, Pagination, usePage } from '../components/ui';
-
-function shape(s: number[]) {
-  return `[${s.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
-}
-
-function TensorTable({ title, tensors }: { title: string; tensors: TensorSpec[] }) {
-  return (
-    <div className="table-wrap">
-      <table className="compact">
-        <caption>{title}</caption>
-        <thead>
-          <tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Shape</th></tr>
-        </thead>
-        <tbody>
-          {tensors.length === 0 && <tr><td colSpan={3} className="muted">none reported</td></tr>}
-          {tensors.map((t) => (
-            <tr key={t.name}><td><code>{t.name}</code></td><td>{t.datatype}</td><td><code>{shape(t.shape)}</code></td></tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
+import { ConfirmButton, CopyButton, Empty, ErrorBox, Loading, Pagination, TensorTable, usePage } from '../components/ui';
 
 export function ModelDetails({ model }: { model: Model }) {
   return (

@@ -4,6 +4,7 @@ import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { ApiError, api } from '../lib/api';
 import { formatClock, formatTime, relativeTime } from '../lib/format';
 import { pointsInWindow } from '../lib/metrics';
+import { servedModel } from '../lib/signature';
 import type { BerthEvent, Model, Revision, Service } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { ServiceCharts } from '../components/Charts';
@@ -94,6 +95,7 @@ function specSummary(r: Revision) {
     s.batching?.max_batch_size ? `batch ≤ ${s.batching.max_batch_size}` : null,
     s.batching?.max_queue_delay_us != null ? `delay ${s.batching.max_queue_delay_us} µs` : null,
     s.image?.enabled ? 'image' : null,
+    s.inputs?.length ? `declared signature (${s.inputs.length} in, ${s.outputs?.length ?? 0} out)` : null,
   ];
   return parts.filter(Boolean).join(' · ');
 }
@@ -293,6 +295,7 @@ export default function ServicePage() {
   });
   const setTab = (t: Tab) => setParams(t === 'overview' ? {} : { tab: t }, { replace: true });
   const s = svc.data;
+  const served = servedModel(model.data, s?.spec);
   const prefix = 'svc';
 
   if (svc.isPending) return <main className="page" id="main"><h1>{name}</h1><Loading /></main>;
@@ -333,7 +336,7 @@ export default function ServicePage() {
         <Replicas name={name} />
       </TabPanel>
       <TabPanel id="try" active={tab === 'try'} idPrefix={prefix}>
-        <div className="card"><TryIt service={s} model={model.data} /></div>
+        <div className="card"><TryIt service={s} model={served} /></div>
       </TabPanel>
       <TabPanel id="revisions" active={tab === 'revisions'} idPrefix={prefix}>
         <Revisions service={s} />
@@ -348,7 +351,7 @@ export default function ServicePage() {
         <section className="card">
           <h2>Endpoint</h2>
           <Endpoints service={s} />
-          <SampleCode service={s} model={model.data} />
+          <SampleCode service={s} model={served} />
         </section>
       </TabPanel>
     </main>

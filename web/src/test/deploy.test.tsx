@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { Deploy } from '../pages/Deploy';
 import { mockFetch, renderAt } from './helpers';
@@ -93,5 +93,160 @@ describe('deploy form', () => {
     renderAt(<Deploy />, { route: '/deploy' });
     await screen.findByLabelText('Service name');
     expect(screen.queryByRole('checkbox', { name: /Accept images/ })).not.toBeInTheDocument();
+  });
+});
+
+const torch = {
+  name: 'tiny-cnn', format: 'torchscript', size_bytes: 1, sha256: 'y', source: 'upload',
+  inputs: [], outputs: [], max_batch_size: 0, created_at: '2026-01-01T00:00:00Z',
+};
+
+function torchService(spec: object) {
+  return {
+    name: 'tiny-cnn', model: 'tiny-cnn', status: 'Deploying', endpoint: 'http://h:8080/v2/models/tiny-cnn', replicas: 1,
+    ready_replicas: 0, current_revision: 1, latest_revision: 1, spec, created_at: '', updated_at: '',
+  };
+}
+
+describe('deploy form: model signature', () => {
+  it('asks for the signature of a TorchScript model and sends it as spec.inputs / spec.outputs', async () => {
+    const calls = mockFetch({
+      'GET /api/v1/models': { items: [digits, torch] },
+      'PUT /api/v1/services/tiny-cnn': { status: 201, json: torchService({ name: 'tiny-cnn', model: 'tiny-cnn' }) },
+      'GET /api/v1/services/tiny-cnn': { json: torchService({ name: 'tiny-cnn', model: 'tiny-cnn' }) },
+    });
+    renderAt(<Deploy />, { route: '/deploy?model=tiny-cnn' });
+    const section = await screen.findByRole('group', { name: 'Model signature' });
+    expect(section).toHaveTextContent('This TorchScript model does not record its inputs and outputs');
+    await userEvent.type(within(section).getByLabelText('Input 1 name'), 'INPUT__0');
+    await userEvent.type(within(section).getByLabelText('Input 1 shape'), '-1, 1, 28, 28');
+    // A second output, then removed again: focus goes back to "Add output".
+    await userEvent.click(within(section).getByRole('button', { name: 'Add output' }));
+    expect(within(section).getByLabelText('Output 2 name')).toHaveFocus();
+    await userEvent.click(within(section).getByRole('button', { name: 'Remove output 2' }));
+    expect(within(section).queryByLabelText('Output 2 name')).not.toBeInTheDocument();
+    expect(within(section).getByRole('button', { name: 'Add output' })).toHaveFocus();
+    // The only row cannot be removed (the server needs at least one of each).
+    expect(within(section).getByRole('button', { name: 'Remove output 1' })).toBeDisabled();
+    await userEvent.type(within(section).getByLabelText('Output 1 name'), 'OUTPUT__0');
+    await userEvent.selectOptions(within(section).getByLabelText('Output 1 type'), 'FP16');
+    await userEvent.type(within(section).getByLabelText('Output 1 shape'), '[[-1 x 10]');
+    // The declared input looks like an image, so image processing is offered as for ONNX models.
+    await userEvent.click(screen.getByRole('checkbox', { name: /Accept images/ }));
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+
+    await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
+    expect(calls.find((c) => c.method === 'PUT')!.body).toEqual({
+      name: 'tiny-cnn', model: 'tiny-cnn', replicas: 1, resources: { cpu: 1, memory: '2Gi' },
+      batching: { max_batch_size: 8, max_queue_delay_us: 500 }, image: { enabled: false },
+      inputs: [{ name: 'INPUT__0', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
+      outputs: [{ name: 'OUTPUT__0', datatype: 'FP16', shape: [-1, 10] }],
+    });
+  });
+
+  it('explains a bad shape, a missing or repeated name and a fixed first dimension, and sends nothing', async () => {
+    const calls = mockFetch({ 'GET /api/v1/models': { items: [torch] } });
+    renderAt(<Deploy />, { route: '/deploy' });
+    const section = await screen.findByRole('group', { name: 'Model signature' });
+    await userEvent.type(within(section).getByLabelText('Input 1 name'), 'x');
+    await userEvent.type(within(section).getByLabelText('Input 1 shape'), '-1x0x28x28');
+    await userEvent.click(within(section).getByRole('button', { name: 'Add input' }));
+    await userEvent.type(within(section).getByLabelText('Input 2 name'), 'x');
+    await userEvent.type(within(section).getByLabelText('Input 2 shape'), '4x4');
+    await userEvent.type(within(section).getByLabelText('Output 1 shape'), '-1 by 10');
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+
+    expect(await screen.findByText('Input 1 shape: each size is a positive number, or -1 for a dynamic dimension.')).toBeInTheDocument();
+    expect(screen.getByText('Input 2 name: x is used twice; names must differ.')).toBeInTheDocument();
+    expect(screen.getByText('Output 1 name: enter a name, e.g. OUTPUT__0.')).toBeInTheDocument();
+    expect(screen.getByText(/^Output 1 shape: use whole numbers separated by x or commas/)).toBeInTheDocument();
+    expect(within(section).getByLabelText('Input 1 shape')).toHaveAttribute('aria-invalid', 'true');
+    expect(within(section).getByLabelText('Input 1 shape')).toHaveAccessibleDescription(/positive number/);
+    // Input 2 is 4x4: no -1 first, so requests cannot be batched.
+    expect(screen.getByText(/^Max batch size: the declared shapes have a fixed first dimension/)).toBeInTheDocument();
+    expect(calls.filter((c) => c.method === 'PUT')).toHaveLength(0);
+
+    // Fixed: the messages go and the spec goes out, unbatched.
+    await userEvent.clear(within(section).getByLabelText('Input 1 shape'));
+    await userEvent.type(within(section).getByLabelText('Input 1 shape'), '1x1x28x28');
+    await userEvent.clear(within(section).getByLabelText('Input 2 name'));
+    await userEvent.type(within(section).getByLabelText('Input 2 name'), 'y');
+    await userEvent.type(within(section).getByLabelText('Output 1 name'), 'out');
+    await userEvent.clear(within(section).getByLabelText('Output 1 shape'));
+    await userEvent.type(within(section).getByLabelText('Output 1 shape'), '1 10');
+    await userEvent.clear(screen.getByLabelText('Max batch size'));
+    await userEvent.type(screen.getByLabelText('Max batch size'), '0');
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
+    const body = calls.find((c) => c.method === 'PUT')!.body as Record<string, unknown>;
+    expect(body.batching).toEqual({ max_batch_size: 0, max_queue_delay_us: 500 });
+    expect(body.inputs).toEqual([
+      { name: 'x', datatype: 'FP32', shape: [1, 1, 28, 28] }, { name: 'y', datatype: 'FP32', shape: [4, 4] },
+    ]);
+    expect(body.outputs).toEqual([{ name: 'out', datatype: 'FP32', shape: [1, 10] }]);
+  });
+
+  it('shows the server\'s refusal as it wrote it', async () => {
+    const refusal = 'spec.inputs[0].name: 1 to 128 letters, digits or _ . : - /';
+    mockFetch({
+      'GET /api/v1/models': { items: [torch] },
+      'PUT /api/v1/services/tiny-cnn': { status: 400, json: { error: refusal } },
+    });
+    renderAt(<Deploy />, { route: '/deploy' });
+    const section = await screen.findByRole('group', { name: 'Model signature' });
+    await userEvent.type(within(section).getByLabelText('Input 1 name'), 'a');
+    await userEvent.type(within(section).getByLabelText('Input 1 shape'), '-1x4');
+    await userEvent.type(within(section).getByLabelText('Output 1 name'), 'b');
+    await userEvent.type(within(section).getByLabelText('Output 1 shape'), '-1x2');
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent(`Not deployed: ${refusal}`);
+  });
+
+  it('shows a model\'s own signature read-only, and sends an override only when asked', async () => {
+    const calls = mockFetch({
+      'GET /api/v1/models': { items: [digits] },
+      'PUT /api/v1/services/digits': { status: 201, json: service('Deploying') },
+      'GET /api/v1/services/digits': { json: service('Deploying') },
+    });
+    renderAt(<Deploy />, { route: '/deploy' });
+    const section = await screen.findByRole('group', { name: 'Model signature' });
+    expect(within(section).getByRole('table', { name: 'Inputs' })).toHaveTextContent('image');
+    expect(within(section).getByRole('table', { name: 'Outputs' })).toHaveTextContent('[?, 10]');
+    expect(within(section).queryByRole('textbox')).not.toBeInTheDocument();
+    await userEvent.click(within(section).getByRole('checkbox', { name: /Declare it myself/ }));
+    // The override starts from the model's own signature.
+    expect(within(section).getByLabelText('Input 1 name')).toHaveValue('image');
+    expect(within(section).getByLabelText('Input 1 shape')).toHaveValue('-1x1x28x28');
+    await userEvent.clear(within(section).getByLabelText('Output 1 name'));
+    await userEvent.type(within(section).getByLabelText('Output 1 name'), 'probs');
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
+    const body = calls.find((c) => c.method === 'PUT')!.body as Record<string, unknown>;
+    expect(body.inputs).toEqual([{ name: 'image', datatype: 'FP32', shape: [-1, 1, 28, 28] }]);
+    expect(body.outputs).toEqual([{ name: 'probs', datatype: 'FP32', shape: [-1, 10] }]);
+  });
+
+  it('keeps the declared signature of a service being updated', async () => {
+    const spec = {
+      name: 'tiny-cnn', model: 'tiny-cnn', replicas: 1, resources: { cpu: 1, memory: '2Gi' },
+      batching: { max_batch_size: 4, max_queue_delay_us: 0 }, image: { enabled: false, top_k: 5 },
+      inputs: [{ name: 'INPUT__0', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
+      outputs: [{ name: 'OUTPUT__0', datatype: 'FP32', shape: [-1, 10] }],
+    };
+    const calls = mockFetch({
+      'GET /api/v1/models': { items: [torch] },
+      'GET /api/v1/services/tiny-cnn': { json: torchService(spec) },
+      'PUT /api/v1/services/tiny-cnn': { json: torchService(spec) },
+    });
+    renderAt(<Deploy />, { route: '/deploy?service=tiny-cnn' });
+    const section = await screen.findByRole('group', { name: 'Model signature' });
+    await waitFor(() => expect(within(section).getByLabelText('Input 1 shape')).toHaveValue('-1x1x28x28'));
+    expect(within(section).getByLabelText('Output 1 name')).toHaveValue('OUTPUT__0');
+    await userEvent.click(screen.getByRole('button', { name: 'Update service' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
+    const body = calls.find((c) => c.method === 'PUT')!.body as Record<string, unknown>;
+    expect(body.inputs).toEqual(spec.inputs);
+    expect(body.outputs).toEqual(spec.outputs);
+    expect(body.batching).toEqual({ max_batch_size: 4, max_queue_delay_us: 0 });
   });
 });
