@@ -178,8 +178,9 @@ void PrintReady(const Session& session, const nlohmann::json& service) {
   if (session.PrintDocument(service)) return;
   std::cout << "service " << Field(service, "name") << " is ready\n"
             << "endpoint: " << Field(service, "endpoint") << "\n";
-  if (Field(service, "classify_endpoint") != "-") {
-    std::cout << "classify: " << Field(service, "classify_endpoint") << "\n";
+  if (const std::string v2 = Field(service, "v2_endpoint");
+      v2 != "-" && v2 != Field(service, "endpoint")) {
+    std::cout << "V2 infer: " << v2 << "\n";
   }
   if (Field(service, "sample_curl") != "-") {
     // The server cannot know the caller's key (it keeps only hashes); the CLI fills in the key

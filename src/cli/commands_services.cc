@@ -115,8 +115,9 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
     std::cout << "Reason:      " << Field(service, "reason") << "\n";
   std::cout << "Endpoint:    " << Field(service, "endpoint") << "\n"
             << "gRPC:        " << Field(service, "grpc_endpoint") << "\n";
-  if (Field(service, "classify_endpoint") != "-") {
-    std::cout << "Classify:    " << Field(service, "classify_endpoint") << "\n";
+  if (const std::string v2 = Field(service, "v2_endpoint");
+      v2 != "-" && v2 != Field(service, "endpoint")) {
+    std::cout << "V2 infer:    " << v2 << "\n";
   }
   std::cout << "Revision:    " << RevisionCell(service) << "\n"
             << "Replicas:    " << ReplicasCell(service) << " ready\n"

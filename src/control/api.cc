@@ -876,6 +876,7 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
   const std::string base = BaseUrl(host);
   const std::string infer = StrCat(base, "/v2/models/", s.name, "/infer");
   doc["endpoint"] = infer;
+  doc["v2_endpoint"] = infer;
   std::string grpc_host = host.substr(0, host.rfind(':'));
   if (grpc_host.empty()) grpc_host = "127.0.0.1";
   doc["grpc_endpoint"] =

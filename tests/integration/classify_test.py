@@ -126,6 +126,10 @@ class ClassifyTest(unittest.TestCase):
         return status, json.loads(payload)
 
     def test_the_printed_curl_has_the_seed_shape_and_works_verbatim(self):
+        self.assertIn("endpoint: %s/services/demo/v1/classify" % self.server.url(""),
+                      self.deploy_output)
+        self.assertIn("V2 infer: %s/v2/models/demo/infer" % self.server.url(""),
+                      self.deploy_output)
         curl = [l for l in self.deploy_output.splitlines() if l.startswith("curl ")]
         self.assertEqual(len(curl), 1, self.deploy_output)
         self.assertRegex(curl[0], r"^curl -X POST -H \"Authorization: Bearer brth_\w+\" "
