@@ -7,12 +7,14 @@
 #include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "common/error_mapping.h"
 #include "common/strings.h"
+#include "protocol/infer.h"
 #include "models/model_fetch.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
@@ -132,11 +134,12 @@ struct HttpFront::Impl {
   awaitable<StringResponse> Api(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                 http::request_parser<http::empty_body>& header, bool* close);
   awaitable<StringResponse> Proxy(http::request<http::string_body>& request,
-                                  const std::string& service, std::string target);
+                                  const std::string& service, std::string target,
+                                  int64_t* batch_rows);
   StringResponse Static(std::string_view path);
   absl::StatusOr<control::Principal> Authenticate(const http::request_header<>& h,
                                                   bool allow_cookie);
-  void Observe(const std::string& service, int status, double seconds);
+  void Observe(const std::string& service, int status, double seconds, int64_t batch_rows);
 
   static uint64_t NextInstance() {
     static std::atomic<uint64_t> next{1};
@@ -162,8 +165,9 @@ absl::StatusOr<control::Principal> HttpFront::Impl::Authenticate(const http::req
   return principal;
 }
 
-void HttpFront::Impl::Observe(const std::string& service, int status, double seconds) {
-  traffic->Record(service, NowMs(), seconds * 1000, status >= 500);
+void HttpFront::Impl::Observe(const std::string& service, int status, double seconds,
+                              int64_t batch_rows) {
+  traffic->Record(service, NowMs(), seconds * 1000, status >= 500, batch_rows);
   // Looking a labelled metric up in its family builds a label map and takes the family's lock;
   // each event-loop thread keeps the ones it has used (they live as long as the registry).
   struct Metrics {
@@ -309,14 +313,15 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
         if (has_body) close = true;
       } else {
         auto request = co_await read_body(options.max_request_bytes);
+        int64_t batch_rows = 0;
         if (!request.ok()) {
           res = Error(request.status());
         } else {
-          res = co_await Proxy(*request, service, std::move(upstream_target));
+          res = co_await Proxy(*request, service, std::move(upstream_target), &batch_rows);
         }
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        Observe(service, res.result_int(), seconds);
+        Observe(service, res.result_int(), seconds, batch_rows);
       }
     } else if (get) {
       res = Static(path);
@@ -472,8 +477,8 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
 }
 
 awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body>& request,
-                                                 const std::string& service,
-                                                 std::string target) {
+                                                 const std::string& service, std::string target,
+                                                 int64_t* batch_rows) {
   auto table = router->Snapshot();
   auto it = table->services.find(service);
   if (it == table->services.end()) {
@@ -553,6 +558,13 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     // The worker's answer goes back as it is, minus hop-by-hop headers (Serve sets the
     // caller's keep-alive and the length).
     for (http::field f : kDropped) response.erase(f);
+    if (auto it = response.find(protocol::kBatchRowsHeader); it != response.end()) {
+      const auto value = it->value();
+      int64_t rows = 0;
+      auto parsed = std::from_chars(value.data(), value.data() + value.size(), rows);
+      if (parsed.ec == std::errc() && rows > 0) *batch_rows = rows;
+      response.erase(it);
+    }
     response.set(http::field::server, "berth");
     co_return response;
   }

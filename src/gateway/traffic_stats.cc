@@ -38,12 +38,16 @@ TrafficStats::Service& TrafficStats::Get(const std::string& service) {
 }
 
 void TrafficStats::Record(const std::string& service, int64_t now_ms, double latency_ms,
-                          bool error) {
+                          bool error, int64_t batch_rows) {
   Service& s = Get(service);
   const int64_t slot = now_ms / (kIntervalS * 1000);
   std::lock_guard lock(s.mu);
   Bucket& b = Current(s, slot);
   ++b.requests;
+  if (batch_rows > 0) {
+    ++b.batched;
+    b.batch_rows += static_cast<uint64_t>(batch_rows);
+  }
   if (error) ++b.errors;
   ++b.latency[static_cast<size_t>(Bin(latency_ms))];
 }
@@ -81,7 +85,11 @@ nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms) 
                       {"qps", static_cast<double>(requests) / seconds},
                       {"p50_ms", live ? Quantile(b.latency, requests, 0.5) : 0.0},
                       {"p99_ms", live ? Quantile(b.latency, requests, 0.99) : 0.0},
-                      {"ready_replicas", replicas}});
+                      {"ready_replicas", replicas},
+                      {"avg_batch_size", live && b.batched > 0
+                                             ? static_cast<double>(b.batch_rows) /
+                                                   static_cast<double>(b.batched)
+                                             : 0.0}});
   }
   return {{"interval_s", kIntervalS}, {"points", std::move(points)}};
 }

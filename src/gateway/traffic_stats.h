@@ -21,12 +21,15 @@ class TrafficStats {
   static constexpr int kBuckets = 180;
   static constexpr int kLatencyBins = 40;  // log-spaced, 0.05 ms .. ~30 s
 
-  void Record(const std::string& service, int64_t now_ms, double latency_ms, bool error);
+  // `batch_rows`: rows of the batch the request ran in, when the worker said (0: unknown).
+  void Record(const std::string& service, int64_t now_ms, double latency_ms, bool error,
+              int64_t batch_rows = 0);
   // The service's ready replicas now (the controller reports them on every pass).
   void SetReplicas(const std::string& service, int64_t now_ms, int ready);
   // {"interval_s", "points": [{"time", "requests", "errors", "qps", "p50_ms", "p99_ms",
-  //  "ready_replicas"}]}; ready_replicas is the most seen in the interval (the last known value
-  // carried over intervals without a report).
+  //  "ready_replicas", "avg_batch_size"}]}; ready_replicas is the most seen in the interval
+  // (the last known value carried over intervals without a report); avg_batch_size is the mean
+  // size of the batches the interval's requests ran in (0 when no request said).
   nlohmann::json Series(const std::string& service, int64_t now_ms);
   void Forget(const std::string& service);
 
@@ -37,6 +40,8 @@ class TrafficStats {
     uint64_t errors = 0;
     std::array<uint32_t, kLatencyBins> latency{};
     int replicas = -1;  // most ready replicas reported in the interval; -1: no report
+    uint64_t batched = 0;      // requests that said which batch they ran in
+    uint64_t batch_rows = 0;   // the sum of those batches' rows
   };
   struct Service {
     std::mutex mu;

@@ -57,11 +57,16 @@ struct OutputTensor {
   bool binary = false;  // encode as binary data (REST) instead of a JSON array
 };
 
+// A worker's HTTP answers carry the rows of the batch the request ran in, for the gateway's
+// statistics (the gateway removes it before answering).
+inline constexpr char kBatchRowsHeader[] = "Berth-Batch-Rows";
+
 struct InferResponse {
   std::string model_name;
   std::string model_version;
   std::string id;
   std::vector<OutputTensor> outputs;
+  int64_t batch_rows = 0;  // rows of the batch the request ran in (0: not known)
 };
 
 // Product of `shape`, or an error for a negative dimension or an overflow past `limit`.

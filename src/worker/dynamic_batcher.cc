@@ -322,6 +322,7 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
     auto& request = batch[i];
     const auto elapsed = scattered - request->arrival;
     if (responses[i].ok()) {
+      responses[i]->batch_rows = total_rows;
       stats_->RecordSuccess(Nanos(elapsed), Nanos(start - request->enqueued),
                             Nanos(scattered - start));
       metrics_.success->Increment();

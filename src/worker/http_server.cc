@@ -372,7 +372,11 @@ class Session : public std::enable_shared_from_this<Session> {
           {"predictions", PredictionsJson(scores, count, top_k, target->labels(), instances)},
           {"model", target->name()},
           {"version", target->version_text()}};
-      self->SendFromExecutor(JsonResponse(version, keep_alive, doc));
+      Response res = JsonResponse(version, keep_alive, doc);
+      if (result->batch_rows > 0) {
+        res.set(protocol::kBatchRowsHeader, std::to_string(result->batch_rows));
+      }
+      self->SendFromExecutor(std::move(res));
     };
     absl::Status status = worker_->Infer(std::move(queued));
     if (!status.ok()) SendFromExecutor(ErrorResponse(version, keep_alive, status));
@@ -413,6 +417,9 @@ class Session : public std::enable_shared_from_this<Session> {
         res = MakeResponse(version, keep_alive, http::status::ok, std::move(payload),
                            json_length ? "application/octet-stream" : "application/json");
         if (json_length) res.set("Inference-Header-Content-Length", std::to_string(*json_length));
+        if (result->batch_rows > 0) {
+        res.set(protocol::kBatchRowsHeader, std::to_string(result->batch_rows));
+      }
       }
       self->SendFromExecutor(std::move(res));
     };

@@ -24,6 +24,18 @@ TEST(TrafficStatsTest, CountsRequestsErrorsAndLatencyPerInterval) {
   EXPECT_NEAR(last["p50_ms"].get<double>(), 2.0, 1.0);
   EXPECT_GT(last["p99_ms"].get<double>(), 100.0);
   EXPECT_EQ(points[points.size() - 2]["requests"], 0);  // the interval before: nothing
+  EXPECT_EQ(last["avg_batch_size"], 0.0);  // no request said which batch it ran in
+}
+
+TEST(TrafficStatsTest, AverageBatchSizeOfTheRequestsThatSaid) {
+  TrafficStats stats;
+  const int64_t t0 = 3000 * kInterval;
+  stats.Record("svc", t0, 1.0, false, 8);
+  stats.Record("svc", t0, 1.0, false, 4);
+  stats.Record("svc", t0, 1.0, true);  // an error: no batch
+  const auto last = stats.Series("svc", t0 + 1)["points"].back();
+  EXPECT_EQ(last["requests"], 3);
+  EXPECT_DOUBLE_EQ(last["avg_batch_size"].get<double>(), 6.0);
 }
 
 TEST(TrafficStatsTest, ReadyReplicasAreTheMostSeenAndCarryOver) {

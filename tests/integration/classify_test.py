@@ -163,6 +163,21 @@ class ClassifyTest(unittest.TestCase):
         self.assertEqual(status, 200, doc)
         self.assertEqual([p[0]["label"] for p in doc["predictions"]], [str(n) for n in wanted])
 
+    def test_metrics_series_show_replicas_and_batch_sizes(self):
+        body = json.dumps({"instances": [{"image_base64": base64.b64encode(digit_png(n)).decode()}
+                                         for n in range(4)]}).encode()
+        status, _, headers = self.server.request(
+            "POST", "/services/demo/v1/classify", raw=body, key=self.key,
+            headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 200)
+        self.assertNotIn("Berth-Batch-Rows", headers)  # internal between worker and gateway
+        status, doc = self.server.api("GET", "/services/demo/metrics", key=self.key)
+        self.assertEqual(status, 200)
+        self.assertEqual(doc["points"][-1]["ready_replicas"], 1)
+        busy = [p for p in doc["points"] if p["requests"] > 0]
+        self.assertTrue(busy, doc["points"][-3:])
+        self.assertGreaterEqual(busy[-1]["avg_batch_size"], 1.0)
+
     def test_multipart_upload_as_curl_sends_it(self):
         path = os.path.join(self.tmp, "five.png")
         with open(path, "wb") as f:
