@@ -472,7 +472,12 @@ absl::StatusOr<ModelRecord> ControlApi::RegisterModel(const std::string& name,
   record.path = path;
   record.metadata = std::move(metadata);
   record.created_at = NowMs();
+  auto previous = store_->FindModel(name);
   RETURN_IF_ERROR(store_->UpsertModel(record));
+  // The replaced content's file goes: revisions that served it keep their own hard link.
+  if (previous.ok() && *previous && (*previous)->path != path) {
+    fs::remove_all(fs::path((*previous)->path).parent_path(), ec);
+  }
   controller_->Event("", "model/" + name, "ModelRegistered",
                      StrCat(format_name, ", ", size, " bytes, sha256 ", sha256.substr(0, 12)));
   return record;
@@ -706,10 +711,12 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
   fs::create_directories(model_dir / "1", ec);
   if (ec) return absl::InternalError(StrCat("cannot create ", model_dir.string(), ": ", ec.message()));
   const fs::path file = model_dir / "1" / fs::path(model.path).filename();
+  // A hard link, or a copy where the file system has none: never a symbolic link, so that the
+  // model store may drop the file once the model is replaced.
   fs::create_hard_link(model.path, file, ec);
   if (ec) {
     ec.clear();
-    fs::create_symlink(model.path, file, ec);
+    fs::copy_file(model.path, file, fs::copy_options::overwrite_existing, ec);
   }
   if (ec) return absl::InternalError(StrCat("cannot place the model file: ", ec.message()));
 
