@@ -329,8 +329,15 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool batched = config.max_batch_size() > 0;
     auto parsed = ParseClassifyRequest(
         content_type, body, batched ? static_cast<size_t>(config.max_batch_size()) : 1);
-    if (parsed.ok() && !parsed->urls.empty()) {
-      const WorkerOptions& o = worker_->options();
+    if (!parsed.ok()) return SendFromExecutor(ErrorResponse(version, keep_alive, parsed.status()));
+    if (parsed->urls.empty()) {
+      return DecodeAndInfer(std::move(target), spec, *std::move(parsed), version, keep_alive);
+    }
+    // Downloads wait on the network: they run on their own pool, so that a slow URL holds up
+    // neither the decoding of other requests nor the event loop; decoding comes back here.
+    auto job = [self = shared_from_this(), target = std::move(target), spec,
+                request = *std::move(parsed), version, keep_alive]() mutable {
+      const WorkerOptions& o = self->worker_->options();
       berth::net::GetOptions get;
       get.policy = &o.fetch_policy;
       get.trusted_prefixes = o.fetch_trusted_prefixes;
@@ -338,11 +345,25 @@ class Session : public std::enable_shared_from_this<Session> {
       get.total_timeout = std::chrono::milliseconds(o.image_fetch_timeout_ms);
       get.connect_timeout = std::min(get.connect_timeout, get.total_timeout);
       get.content_types = {"image/", "application/octet-stream", "binary/octet-stream"};
-      if (absl::Status status = FetchImageUrls(&*parsed, get); !status.ok()) parsed = status;
-    }
-    absl::StatusOr<std::vector<char>> tensor =
-        parsed.ok() ? ImagesToBatch(parsed->images, spec)
-                    : absl::StatusOr<std::vector<char>>(parsed.status());
+      if (absl::Status status = FetchImageUrls(&request, get); !status.ok()) {
+        return self->SendFromExecutor(ErrorResponse(version, keep_alive, status));
+      }
+      net::post(self->worker_->preprocess_pool(),
+                [self, target = std::move(target), spec, request = std::move(request), version,
+                 keep_alive]() mutable {
+                  self->DecodeAndInfer(std::move(target), spec, std::move(request), version,
+                                       keep_alive);
+                });
+    };
+    net::post(worker_->fetch_pool(), std::move(job));
+  }
+
+  // Decodes the request's images into one batch tensor and queues it for the model.
+  void DecodeAndInfer(std::shared_ptr<ModelVersion> target, const ClassifierSpec& spec,
+                      ClassifyRequest request, unsigned version, bool keep_alive) {
+    const auto& config = target->config();
+    const bool batched = config.max_batch_size() > 0;
+    absl::StatusOr<std::vector<char>> tensor = ImagesToBatch(request.images, spec);
     if (!tensor.ok()) return SendFromExecutor(ErrorResponse(version, keep_alive, tensor.status()));
     auto queued = std::make_unique<QueuedRequest>();
     queued->arrival = Clock::now();
@@ -351,12 +372,12 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& input = queued->request.inputs.emplace_back();
     input.name = spec.input_name;
     input.datatype = protocol::DataType::kFp32;
-    if (batched) input.shape.push_back(static_cast<int64_t>(parsed->images.size()));
+    if (batched) input.shape.push_back(static_cast<int64_t>(request.images.size()));
     for (int64_t d : config.input(0).dims()) input.shape.push_back(d);
     input.SetOwned(*std::move(tensor));
-    const size_t count = parsed->images.size();
+    const size_t count = request.images.size();
     auto self = shared_from_this();
-    queued->done = [self, target, count, top_k = parsed->top_k, instances = parsed->instances,
+    queued->done = [self, target, count, top_k = request.top_k, instances = request.instances,
                     version, keep_alive](absl::StatusOr<protocol::InferResponse> result) {
       if (!result.ok() || result->outputs.empty() ||
           result->outputs[0].datatype != protocol::DataType::kFp32) {

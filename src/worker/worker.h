@@ -68,6 +68,8 @@ class Worker {
   ControlQueue& control() { return control_; }
   // Threads for request pre-processing that is too heavy for an event loop (image decoding).
   boost::asio::thread_pool& preprocess_pool() { return preprocess_pool_; }
+  // Threads that wait on the network for image_url downloads.
+  boost::asio::thread_pool& fetch_pool() { return fetch_pool_; }
 
   // Looks up, validates and queues a request. An error is returned at once (and `done` is
   // not called); otherwise `done` is called later from an executor thread.
@@ -92,6 +94,7 @@ class Worker {
   std::unique_ptr<ModelRepository> repository_;
   ControlQueue control_;
   boost::asio::thread_pool preprocess_pool_{1};
+  boost::asio::thread_pool fetch_pool_{8};
 };
 
 inline constexpr char kServerName[] = "berth";

@@ -67,6 +67,9 @@ class Peer(http.server.ThreadingHTTPServer):
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                if self.path == "/held/2.png":  # answers once the test releases it
+                    peer.release.wait(60)
+                    self.path = "/digit/2.png"
                 if self.path == "/to-other-host":
                     self.send_response(302)
                     self.send_header("Location", "http://127.0.0.2:%d/digit/1.png" % peer.port)
@@ -83,6 +86,7 @@ class Peer(http.server.ThreadingHTTPServer):
             def log_message(self, *args):
                 pass
 
+        self.release = threading.Event()
         super().__init__(("127.0.0.1", 0), Handler)
         self.port = self.server_address[1]
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -162,6 +166,29 @@ class ClassifyTest(unittest.TestCase):
         status, doc = self.classify({"instances": instances})
         self.assertEqual(status, 200, doc)
         self.assertEqual([p[0]["label"] for p in doc["predictions"]], [str(n) for n in wanted])
+
+    def test_a_slow_image_url_holds_up_no_other_request(self):
+        slow = {}
+
+        def call_slow():
+            slow["answer"] = self.classify({"image_url": self.peer.url("/held/2.png")})
+
+        thread = threading.Thread(target=call_slow)
+        thread.start()
+        try:
+            # While that download waits, inline images and other URLs are answered.
+            status, doc = self.classify(
+                {"image_base64": base64.b64encode(digit_png(6)).decode()})
+            self.assertEqual((status, doc["predictions"][0]["label"]), (200, "6"))
+            status, doc = self.classify({"image_url": self.peer.url("/digit/9.png")})
+            self.assertEqual((status, doc["predictions"][0]["label"]), (200, "9"))
+            self.assertTrue(thread.is_alive())
+            self.assertNotIn("answer", slow)
+        finally:
+            self.peer.release.set()
+            thread.join(60)
+        self.assertEqual(slow["answer"][0], 200, slow)
+        self.assertEqual(slow["answer"][1]["predictions"][0]["label"], "2")
 
     def test_metrics_series_show_replicas_and_batch_sizes(self):
         body = json.dumps({"instances": [{"image_base64": base64.b64encode(digit_png(n)).decode()}
