@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // End-to-end journey of the console against a running `berth server`:
 //   sign in -> create a key -> upload a model -> deploy (the sample curl works as shown)
-//   -> try it shows labels -> the chart shows the traffic -> update and roll back
+//   -> try it shows labels -> the charts show the traffic, 1 ready replica and its batches
+//   -> update and roll back
 //   -> deploy a TorchScript model with a signature declared in the form
 // Drives Debian's chromium through playwright-core and saves a screenshot of each page into
 // docs/screenshots/. Every wait has a deadline; nothing sleeps for a fixed time.
@@ -256,8 +257,25 @@ try {
     const d = await page.locator('figure').filter({ hasText: 'Latency' }).locator('.recharts-line-curve').first().getAttribute('d');
     return (d?.match(/[CL]/g) ?? []).length >= 2;
   }, 15000, 500);
+  // The replicas chart says 1 ready and its line ends level with the axis' 1; the batch-size
+  // chart (gaps where no request reported a batch) draws a line through the traffic's batches.
+  const replicasChart = page.getByTestId('chart-ready-replicas');
+  await until('the replicas chart to show 1 ready', async () =>
+    (await replicasChart.getByTestId('chart-ready-replicas-now').innerText()).trim() === '1 ready', 15000, 500);
+  await until('the replicas chart to draw its line at 1', async () => replicasChart.evaluate((fig) => {
+    const d = fig.querySelector('.recharts-line-curve')?.getAttribute('d') ?? '';
+    const lastY = Number(/,(-?[\d.]+)\s*$/.exec(d)?.[1]);
+    const one = [...fig.querySelectorAll('.recharts-yAxis-tick-labels text')].find((t) => t.textContent.trim() === '1');
+    return /L/.test(d) && one != null && Math.abs(lastY - Number(one.getAttribute('y'))) < 1;
+  }), 15000, 500);
+  const batchChart = page.getByTestId('chart-average-batch-size');
+  await until('the batch-size chart to draw a line', async () => {
+    const d = await batchChart.locator('.recharts-line-curve').first().getAttribute('d');
+    return (d?.match(/[CL]/g) ?? []).length >= 1 && /rows? per batch/.test(await batchChart.getByTestId('chart-average-batch-size-now').innerText());
+  }, 15000, 500);
   await traffic.stop();
-  console.log(`  sent ${sent} requests (${failed} failed); chart says "${await qpsNow.innerText()}"`);
+  console.log(`  sent ${sent} requests (${failed} failed); charts say "${await qpsNow.innerText()}", `
+    + `"${await replicasChart.getByTestId('chart-ready-replicas-now').innerText()}", "${await batchChart.getByTestId('chart-average-batch-size-now').innerText()}"`);
   await shot('07-service-live');
 
   step('overview');

@@ -21,7 +21,8 @@ const sessions = new Map(); // cookie -> key hash
 const models = new Map();
 const services = new Map();
 const events = [];
-const requestLog = new Map(); // service -> [{t, ms, ok}]
+const requestLog = new Map(); // service -> [{t, ms, ok, rows}]
+const readyLog = new Map(); // service -> [{t, ready}], each change of its ready replicas
 let eventId = 0;
 let keyId = 0;
 
@@ -107,17 +108,23 @@ function rollout(s) {
     s.current = number;
     s.status = want > 0 ? 'Ready' : 'Ready';
     s.updated_at = now();
+    noteReady(s);
     s.logs.push(`${now()} worker: revision ${number} loaded model ${s.spec.model}, ${want} replica(s) ready`);
     event(s.name, `revision/${number}`, 'RevisionReady', `revision ${number} takes traffic`);
   }, 1500);
 }
 
+function noteReady(s) {
+  const log = readyLog.get(s.name) ?? readyLog.set(s.name, []).get(s.name);
+  log.push({ t: Date.now(), ready: s.replicas.filter((r) => r.state === 'Ready').length });
+}
+
 function metrics(name) {
   const log = requestLog.get(name) ?? [];
+  const readies = readyLog.get(name) ?? [];
   const interval = 5;
   const end = Math.floor(Date.now() / 1000 / interval) * interval;
   const points = [];
-  const s = services.get(name);
   for (let t = end - 180; t <= end; t += interval) {
     const inWin = log.filter((r) => r.t >= t * 1000 && r.t < (t + interval) * 1000);
     const ms = inWin.map((r) => r.ms).sort((a, b) => a - b);
@@ -125,10 +132,19 @@ function metrics(name) {
     points.push({
       time: new Date(t * 1000).toISOString(), requests: inWin.length, errors: inWin.filter((r) => !r.ok).length,
       qps: inWin.length / interval, p50_ms: q(0.5), p99_ms: q(0.99),
-      ready_replicas: s ? s.replicas.filter((r) => r.state === 'Ready').length : 0, avg_batch_size: inWin.length ? 1 + Math.random() : 0,
+      // Like berth server: the most replicas ready in the interval, carried over quiet ones; the
+      // mean rows of the batches the interval's requests ran in, 0 when none reported one.
+      ready_replicas: readyIn(readies, t * 1000, (t + interval) * 1000),
+      avg_batch_size: inWin.length ? inWin.reduce((a, r) => a + r.rows, 0) / inWin.length : 0,
     });
   }
   return { interval_s: interval, points };
+}
+
+function readyIn(readies, from, to) {
+  const inside = readies.filter((r) => r.t >= from && r.t < to).map((r) => r.ready);
+  const before = readies.filter((r) => r.t < from).at(-1)?.ready;
+  return Math.max(before ?? 0, ...inside);
 }
 
 async function serveStatic(req, res, path) {
@@ -168,7 +184,12 @@ const server = createServer(async (req, res) => {
       const t0 = Date.now();
       if (!s.replicas.some((r) => r.state === 'Ready')) return err(res, 503, `no replica of ${name} is ready`, { 'Retry-After': '1' });
       const ms = 2 + Math.random() * 6;
-      (requestLog.get(name) ?? requestLog.set(name, []).get(name)).push({ t: t0, ms, ok: true });
+      const log = requestLog.get(name) ?? requestLog.set(name, []).get(name);
+      // The batch a request runs in: the requests that came within the batcher's queue delay,
+      // up to the service's max batch size.
+      const delayMs = (s.spec.batching?.max_queue_delay_us ?? 2000) / 1000;
+      const rows = Math.min(Math.max(1, s.spec.batching?.max_batch_size ?? 1), 1 + log.filter((r) => r.t > t0 - delayMs).length);
+      log.push({ t: t0, ms, ok: true, rows });
       if (p.endsWith('/classify')) {
         const type = req.headers['content-type'] ?? '';
         if (type.startsWith('application/json')) {
@@ -296,6 +317,7 @@ const server = createServer(async (req, res) => {
         const created = !s;
         if (!s) {
           s = { name, host: req.headers.host, spec, revisions: [], replicas: [], current: null, status: 'Deploying', logs: [], created_at: now(), updated_at: now() };
+          readyLog.set(name, [{ t: Date.now(), ready: 0 }]);
           services.set(name, s);
           event(name, `service/${name}`, 'Created', `service ${name} created`);
         } else if (JSON.stringify(s.spec) === JSON.stringify(spec)) {

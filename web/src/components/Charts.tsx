@@ -1,19 +1,27 @@
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatClock, formatNumber } from '../lib/format';
+import { batchSizeOf, integerTicks } from '../lib/metrics';
 import type { MetricPoint } from '../lib/types';
 
-type Row = Record<string, number | string | null>;
+type Row = Record<string, number | string | null | undefined>;
 interface Series { key: keyof MetricPoint; name: string; color: string }
 
-function Chart({ title, unit, rows, series, summary }: {
+function Chart({ title, unit, rows, series, summary, integer = false, step = false }: {
   title: string; unit: string; rows: Row[]; series: Series[]; summary: string;
+  /** Whole numbers only: integer ticks from 0, no decimals in the tooltip. */
+  integer?: boolean;
+  /** A value that holds until the next point (a count), drawn as steps rather than a curve. */
+  step?: boolean;
 }) {
   const id = `chart-${title.replace(/\W+/g, '-').toLowerCase()}`;
   const reported = series.some((s) => rows.some((r) => r[s.key] !== undefined));
   // Gaps (no traffic) break lines into short pieces: show dots so single points stay visible.
   const sparse = series.some((s) => rows.filter((r) => r[s.key] != null).length < rows.length);
+  const ticks = integer
+    ? integerTicks(Math.max(0, ...series.flatMap((s) => rows.map((r) => Number(r[s.key] ?? 0)))))
+    : undefined;
   return (
-    <figure className="chart" aria-labelledby={`${id}-t`}>
+    <figure className="chart" aria-labelledby={`${id}-t`} data-testid={id}>
       <figcaption id={`${id}-t`}>
         <span>{title}</span>
         <span className="chart-now" data-testid={`${id}-now`}>{summary}</span>
@@ -26,15 +34,16 @@ function Chart({ title, unit, rows, series, summary }: {
             <LineChart data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }}>
               <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" />
               <XAxis dataKey="time" tickFormatter={formatClock} stroke="var(--muted)" fontSize={11} minTickGap={40} />
-              <YAxis stroke="var(--muted)" fontSize={11} allowDecimals unit={unit} width={unit ? 64 : 44} />
+              <YAxis stroke="var(--muted)" fontSize={11} unit={unit} width={unit ? 64 : 44}
+                allowDecimals={!integer} {...(ticks ? { ticks, domain: [0, ticks[ticks.length - 1]], interval: 0 } : {})} />
               <Tooltip
                 labelFormatter={(l) => formatClock(l as string | number)}
-                formatter={(v) => `${formatNumber(Number(v), 2)}${unit}`}
+                formatter={(v) => `${formatNumber(Number(v), integer ? 0 : 2)}${unit}`}
                 contentStyle={{ background: 'var(--surface)', border: '1px solid var(--border)', color: 'var(--text)' }}
               />
               {series.length > 1 && <Legend wrapperStyle={{ fontSize: 12 }} />}
               {series.map((s) => (
-                <Line key={s.key} type="monotone" dataKey={s.key} name={s.name} stroke={s.color}
+                <Line key={s.key} type={step ? 'stepAfter' : 'monotone'} dataKey={s.key} name={s.name} stroke={s.color}
                   dot={sparse ? { r: 2.5, fill: s.color, strokeWidth: 0 } : false}
                   strokeWidth={2} isAnimationActive={false} connectNulls={false} />
               ))}
@@ -46,17 +55,25 @@ function Chart({ title, unit, rows, series, summary }: {
   );
 }
 
+function rowsPer(n: number): string {
+  return `${formatNumber(n, 2)} ${n === 1 ? 'row' : 'rows'} per batch`;
+}
+
 export function ServiceCharts({ points }: { points: MetricPoint[] }) {
   const last = points.length ? points[points.length - 1] : undefined;
-  // A point without requests has no latency or batch size: a gap, not a zero.
+  // A point without requests has no latency: a gap, not a zero. Nor has one in which no request
+  // reported a batch (the server sends avg_batch_size 0). Ready replicas are a count that the
+  // server carries over quiet intervals, so 0 there is a real 0.
   const rows: Row[] = points.map((p) => ({
     ...(p as unknown as Row),
     time: typeof p.time === 'number' ? p.time : new Date(p.time).getTime(),
     p50_ms: p.requests > 0 ? p.p50_ms : null,
     p99_ms: p.requests > 0 ? p.p99_ms : null,
-    ...(p.avg_batch_size !== undefined ? { avg_batch_size: p.requests > 0 ? p.avg_batch_size : null } : {}),
+    avg_batch_size: batchSizeOf(p),
   }));
   const lastWithTraffic = [...points].reverse().find((p) => p.requests > 0);
+  const batchReported = points.some((p) => batchSizeOf(p) !== undefined);
+  const lastBatch = [...points].reverse().map(batchSizeOf).find((b) => b != null);
   return (
     <div className="charts">
       <Chart title="Requests per second" unit="" rows={rows} summary={last ? `${formatNumber(last.qps, 2)} req/s now` : 'no data yet'}
@@ -66,12 +83,12 @@ export function ServiceCharts({ points }: { points: MetricPoint[] }) {
         series={[{ key: 'p50_ms', name: 'p50', color: 'var(--c1)' }, { key: 'p99_ms', name: 'p99', color: 'var(--c2)' }]} />
       <Chart title="Errors" unit="" rows={rows} summary={last ? `${last.errors} in the last interval` : 'no data yet'}
         series={[{ key: 'errors', name: 'errors', color: 'var(--c3)' }]} />
-      <Chart title="Ready replicas" unit="" rows={rows}
-        summary={last?.ready_replicas !== undefined ? `${last.ready_replicas} ready` : last ? 'not reported' : 'no data yet'}
-        series={[{ key: 'ready_replicas', name: 'replicas', color: 'var(--c4)' }]} />
+      <Chart title="Ready replicas" unit="" rows={rows} integer step
+        summary={last?.ready_replicas != null ? `${last.ready_replicas} ready` : last ? 'not reported' : 'no data yet'}
+        series={[{ key: 'ready_replicas', name: 'ready replicas', color: 'var(--c4)' }]} />
       <Chart title="Average batch size" unit="" rows={rows}
-        summary={lastWithTraffic?.avg_batch_size !== undefined ? `${formatNumber(lastWithTraffic.avg_batch_size, 2)} per batch` : lastWithTraffic ? 'not reported' : 'no traffic yet'}
-        series={[{ key: 'avg_batch_size', name: 'batch size', color: 'var(--c5)' }]} />
+        summary={lastBatch != null ? rowsPer(lastBatch) : !last ? 'no data yet' : batchReported ? 'no batches yet' : 'not reported'}
+        series={[{ key: 'avg_batch_size', name: 'rows per batch', color: 'var(--c5)' }]} />
     </div>
   );
 }

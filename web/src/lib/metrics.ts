@@ -19,3 +19,23 @@ export function pointsInWindow(points: MetricPoint[], rangeS: number, intervalS:
     return t > last - rangeS * 1000 && t + intervalS * 1000 > born;
   });
 }
+
+/**
+ * Ticks for a chart of whole numbers (ready replicas): from 0 up to at least `max` (and at
+ * least 1), at most six, in steps of 1, 2, 5, 10, … so the axis never shows half a replica.
+ */
+export function integerTicks(max: number): number[] {
+  const top = Math.max(1, Math.ceil(Number.isFinite(max) ? max : 0));
+  const step = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((s) => top / s <= 5) ?? Math.ceil(top / 5);
+  return Array.from({ length: Math.ceil(top / step) + 1 }, (_, i) => i * step);
+}
+
+/**
+ * A point's average batch size as the chart draws it: `undefined` when the server does not
+ * report the field (an older server), `null` (a gap) for an interval in which no request
+ * reported a batch (the server sends 0 then), else the size.
+ */
+export function batchSizeOf(p: MetricPoint): number | null | undefined {
+  if (p.avg_batch_size == null) return undefined;
+  return p.requests > 0 && p.avg_batch_size > 0 ? p.avg_batch_size : null;
+}

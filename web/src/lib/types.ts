@@ -93,7 +93,11 @@ export interface MetricPoint {
   qps: number;
   p50_ms: number;
   p99_ms: number;
+  // The two below are always present from a current server (docs/api.md); an older one omits
+  // them, and the console then says it does not report them.
+  /** The most replicas ready in the interval, carried over intervals without a report: an integer. */
   ready_replicas?: number;
+  /** Mean rows of the batches the interval's REST requests ran in; 0 when none reported one. */
   avg_batch_size?: number;
 }
 
