@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include <boost/asio/post.hpp>
+
 #include "common/strings.h"
 #include "backends/onnx/onnx_backend.h"
 #include "common/status_macros.h"
@@ -79,7 +81,7 @@ bool Worker::Ready() const { return repository_ != nullptr; }
 
 namespace {
 
-// Splits a serialized BYTES tensor into its elements (already validated by the caller).
+// Splits a serialized BYTES tensor into its elements, at most `max` of them.
 absl::StatusOr<std::vector<std::string>> BytesElements(std::string_view data, size_t max) {
   std::vector<std::string> out;
   while (!data.empty()) {
@@ -138,33 +140,50 @@ absl::StatusOr<protocol::InferResponse> ToClassification(protocol::InferResponse
 absl::Status Worker::Infer(std::unique_ptr<QueuedRequest> request) {
   ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model,
                    repository_->Get(request->request.model_name, request->request.model_version));
-  auto& inputs = request->request.inputs;
+  const auto& inputs = request->request.inputs;
   if (inputs.size() == 1 && inputs[0].datatype == protocol::DataType::kBytes) {
-    // Encoded images for an image classifier (the gRPC and V2 form of /classify): decode and
-    // pre-process them here, answer with labels.
-    auto spec = ClassifierSpecFromConfig(model->config());
-    if (spec.ok()) {
-      const auto& config = model->config();
-      const size_t max = config.max_batch_size() > 0 ? config.max_batch_size() : 1;
-      ASSIGN_OR_RETURN(std::vector<std::string> images, BytesElements(inputs[0].data, max));
-      ASSIGN_OR_RETURN(std::vector<char> tensor, ImagesToBatch(images, *spec));
-      protocol::InputTensor input;
-      input.name = spec->input_name;
-      input.datatype = protocol::DataType::kFp32;
-      if (config.max_batch_size() > 0) input.shape.push_back(static_cast<int64_t>(images.size()));
-      for (int64_t d : config.input(0).dims()) input.shape.push_back(d);
-      input.SetOwned(std::move(tensor));
-      inputs = {};
-      inputs.push_back(std::move(input));
-      request->request.outputs.clear();
-      auto done = std::move(request->done);
-      request->done = [done = std::move(done), count = images.size(), model](
-                          absl::StatusOr<protocol::InferResponse> result) {
-        if (!result.ok()) return done(std::move(result));
-        done(ToClassification(*std::move(result), count, model->labels()));
-      };
+    if (auto spec = ClassifierSpecFromConfig(model->config()); spec.ok()) {
+      // Encoded images for an image classifier (the gRPC and V2 form of /classify). Decoding
+      // is CPU work: the pre-processing pool does it, not the caller's thread (an event loop).
+      boost::asio::post(preprocess_pool_, [this, model = std::move(model), spec = *std::move(spec),
+                                           request = std::move(request)]() mutable {
+        const InferCallback done = request->done;
+        absl::Status status = ToClassifierInput(model, spec, request.get());
+        if (status.ok()) status = Enqueue(std::move(model), std::move(request));
+        if (!status.ok()) done(status);
+      });
+      return absl::OkStatus();
     }
   }
+  return Enqueue(std::move(model), std::move(request));
+}
+
+absl::Status Worker::ToClassifierInput(const std::shared_ptr<ModelVersion>& model,
+                                       const ClassifierSpec& spec, QueuedRequest* request) {
+  const auto& config = model->config();
+  const size_t max = config.max_batch_size() > 0 ? config.max_batch_size() : 1;
+  ASSIGN_OR_RETURN(std::vector<std::string> images,
+                   BytesElements(request->request.inputs[0].data, max));
+  ASSIGN_OR_RETURN(std::vector<char> tensor, ImagesToBatch(images, spec));
+  protocol::InputTensor input;
+  input.name = spec.input_name;
+  input.datatype = protocol::DataType::kFp32;
+  if (config.max_batch_size() > 0) input.shape.push_back(static_cast<int64_t>(images.size()));
+  for (int64_t d : config.input(0).dims()) input.shape.push_back(d);
+  input.SetOwned(std::move(tensor));
+  request->request.inputs.clear();
+  request->request.inputs.push_back(std::move(input));
+  request->request.outputs.clear();
+  request->done = [done = std::move(request->done), count = images.size(),
+                   model](absl::StatusOr<protocol::InferResponse> result) {
+    if (!result.ok()) return done(std::move(result));
+    done(ToClassification(*std::move(result), count, model->labels()));
+  };
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Enqueue(std::shared_ptr<ModelVersion> model,
+                             std::unique_ptr<QueuedRequest> request) {
   int64_t rows = 1;
   RETURN_IF_ERROR(ValidateRequest(model->config(), request->request, &rows));
   request->rows = rows;

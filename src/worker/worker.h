@@ -16,6 +16,7 @@
 #include "boost/asio/thread_pool.hpp"
 #include "grpc_service.pb.h"
 #include "nlohmann/json.hpp"
+#include "worker/image_classifier.h"
 #include "worker/metrics.h"
 #include "worker/model_repository.h"
 
@@ -87,6 +88,14 @@ class Worker {
       std::string_view name, std::string_view version) const;
 
  private:
+  // Replaces a request's BYTES input of encoded images by the classifier's FP32 batch, and
+  // its answer by labels.
+  absl::Status ToClassifierInput(const std::shared_ptr<ModelVersion>& model,
+                                 const ClassifierSpec& spec, QueuedRequest* request);
+  // Validates `request` against `model` and queues it.
+  absl::Status Enqueue(std::shared_ptr<ModelVersion> model,
+                       std::unique_ptr<QueuedRequest> request);
+
   explicit Worker(const WorkerOptions& options) : options_(options) {}
 
   WorkerOptions options_;
