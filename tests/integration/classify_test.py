@@ -341,6 +341,20 @@ class ClassifyTest(unittest.TestCase):
             list(stub.ModelStreamInfer(requests([4], model="nosuch"), metadata=metadata,
                                        timeout=60))
         self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
+        # Streams cancelled by their callers mid-way, many at once, leave the gateway serving.
+        import concurrent.futures
+
+        def cancel_after_first(_):
+            call = stub.ModelStreamInfer(requests([1, 2, 3, 4, 5, 6]), metadata=metadata,
+                                         timeout=60)
+            first = next(call)
+            call.cancel()
+            return first.error_message
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            self.assertEqual(list(pool.map(cancel_after_first, range(16))), [""] * 16)
+        answers = list(stub.ModelStreamInfer(requests([7]), metadata=metadata, timeout=60))
+        self.assertEqual(len(answers), 1)
 
     def test_bad_inputs_get_a_400_naming_the_problem(self):
         cases = [
