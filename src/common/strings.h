@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -47,6 +48,20 @@ std::string StrCat(const Args&... args) {
   std::string out;
   StrAppend(&out, args...);
   return out;
+}
+
+// The non-empty segments of a URL path ("/v2//models/x/" -> {"v2", "models", "x"}), as views
+// into `path`.
+inline std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
 }
 
 }  // namespace berth

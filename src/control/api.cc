@@ -16,6 +16,7 @@
 #include "common/strings.h"
 #include "control/api_key.h"
 #include "models/model_format.h"
+#include "protocol/datatype.h"
 #include "runtime/local_driver.h"
 #include "spdlog/spdlog.h"
 
@@ -96,7 +97,10 @@ absl::Status OnlyFields(const json& obj, const std::string& path,
   return absl::OkStatus();
 }
 
-std::string ConfigType(const std::string& v2) { return "TYPE_" + (v2 == "BYTES" ? "STRING" : v2); }
+std::string ConfigType(const std::string& v2) {
+  const auto type = protocol::DataTypeFromName(v2);
+  return type ? std::string(protocol::DataTypeConfigName(*type)) : "TYPE_" + v2;
+}
 
 // Validates a declared signature (spec.inputs / spec.outputs): a list of
 // {"name", "datatype", "shape"} with the full shape, -1 for a dynamic dimension.
@@ -106,9 +110,6 @@ absl::StatusOr<json> ParseSignature(const json& list, const std::string& field) 
         field, ": a list of 1 to 64 tensors, e.g. [{\"name\": \"x\", \"datatype\": \"FP32\", "
                "\"shape\": [-1, 3, 224, 224]}]"));
   }
-  static const std::set<std::string> kTypes = {"BOOL",  "UINT8", "UINT16", "UINT32", "UINT64",
-                                               "INT8",  "INT16", "INT32",  "INT64",  "FP16",
-                                               "FP32",  "FP64",  "BYTES",  "BF16"};
   json out = json::array();
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
@@ -136,7 +137,7 @@ absl::StatusOr<json> ParseSignature(const json& list, const std::string& field) 
       return absl::InvalidArgumentError(StrCat(at, ".name: '", name, "' appears twice"));
     }
     const std::string type = t.value("datatype", "");
-    if (!kTypes.count(type)) {
+    if (!protocol::DataTypeFromName(type)) {
       return absl::InvalidArgumentError(
           StrCat(at, ".datatype: one of BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, "
                      "FP64, BYTES"));

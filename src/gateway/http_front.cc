@@ -55,18 +55,6 @@ StringResponse Error(const absl::Status& status) {
   return res;
 }
 
-std::vector<std::string> Split(std::string_view path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) parts.emplace_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
-}
-
 std::string PercentDecode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -283,14 +271,14 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
       res = co_await Api(stream, buffer, header, &close);
     } else if (path.starts_with("/v2") || path.starts_with("/services/")) {
       const auto start = std::chrono::steady_clock::now();
-      const std::vector<std::string> parts = Split(path);
+      const std::vector<std::string_view> parts = SplitPath(path);
       std::string service, upstream_target;
       if (parts.size() >= 3 && parts[0] == "v2" && parts[1] == "models") {
-        service = parts[2];
+        service = std::string(parts[2]);
         upstream_target = std::string(target);
       } else if (parts.size() == 4 && parts[0] == "services" && parts[2] == "v1" &&
                  parts[3] == "classify") {
-        service = parts[1];
+        service = std::string(parts[1]);
         upstream_target = StrCat("/v2/models/", service, "/classify");
       }
       auto principal = Authenticate(h, false);
@@ -349,7 +337,7 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
   const std::string_view path = target.substr(0, q);
   control::ApiRequest request;
   request.method = std::string(h.method_string());
-  std::vector<std::string> parts = Split(path);
+  const std::vector<std::string_view> parts = SplitPath(path);
   request.path.assign(parts.begin() + 2, parts.end());
   if (q != std::string_view::npos) request.query = ParseQuery(target.substr(q + 1));
   request.host = std::string(h[http::field::host]);

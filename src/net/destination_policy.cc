@@ -158,12 +158,18 @@ std::string DestinationPolicy::Refusal(const sockaddr* address) const {
   for (const Range& range : allow_) {
     if (Contains(range, family, bytes)) return "";
   }
-  for (const Internal& internal : kInternal) {
-    Range range{.family = internal.family, .prefix = internal.prefix};
-    inet_pton(internal.family, internal.address, range.bytes.data());
-    if (Contains(range, family, bytes)) {
-      return StrCat(AddressText(address), " is ", internal.what);
+  // The internal ranges in binary form, parsed once.
+  static const std::vector<std::pair<Range, const char*>> kRanges = [] {
+    std::vector<std::pair<Range, const char*>> ranges;
+    for (const Internal& internal : kInternal) {
+      Range range{.family = internal.family, .prefix = internal.prefix};
+      inet_pton(internal.family, internal.address, range.bytes.data());
+      ranges.emplace_back(range, internal.what);
     }
+    return ranges;
+  }();
+  for (const auto& [range, what] : kRanges) {
+    if (Contains(range, family, bytes)) return StrCat(AddressText(address), " is ", what);
   }
   return "";
 }

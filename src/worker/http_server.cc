@@ -49,19 +49,6 @@ Response JsonResponse(unsigned version, bool keep_alive, const nlohmann::json& d
   return MakeResponse(version, keep_alive, http::status::ok, doc.dump());
 }
 
-// Non-empty segments of a URL path.
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) parts.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
-}
-
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Worker* worker, std::atomic<int>* open_sessions)
