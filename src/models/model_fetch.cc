@@ -10,7 +10,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "common/error_mapping.h"
@@ -326,10 +325,6 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return transfer->write_error.ok() ? bytes : 0;  // a short count makes libcurl stop
 }
 
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // The text between <tag> and </tag> in an S3 XML error, printable ASCII only.
 std::string XmlElement(std::string_view xml, std::string_view tag) {
@@ -372,7 +367,7 @@ absl::Status HttpError(const HttpRequest& request, long status, std::string_view
 
 absl::StatusOr<FetchResult> FetchHttp(const HttpRequest& request, const fs::path& dest,
                                       const FetchOptions& options) {
-  InitCurlOnce();
+  net::InitCurlOnce();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return absl::InternalError("cannot initialise libcurl");
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, curl_slist_free_all);

@@ -61,10 +61,6 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 absl::Status Outcome(Transfer& t, CURLcode rc) {
   const GetOptions& o = *t.options;
@@ -134,6 +130,11 @@ bool Trusted(const std::string& url, const std::vector<std::string>& prefixes) {
 }
 
 }  // namespace
+
+void InitCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
 
 std::string RedactUrl(std::string_view url) {
   const size_t scheme_end = url.find("://");

@@ -38,6 +38,9 @@ struct GetResult {
 std::vector<absl::StatusOr<GetResult>> GetAll(std::span<const std::string> urls,
                                               const GetOptions& options);
 
+// libcurl's global initialisation, once per process (every libcurl user here calls it first).
+void InitCurlOnce();
+
 // A URL as messages show it: no user:password@ and no query or fragment.
 std::string RedactUrl(std::string_view url);
 

@@ -44,6 +44,27 @@ absl::Status ValidateBytesTensor(std::string_view data, uint64_t count) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string_view>> SplitBytesTensor(std::string_view data) {
+  std::vector<std::string_view> elements;
+  while (!data.empty()) {
+    if (data.size() < 4) {
+      return absl::InvalidArgumentError(
+          StrCat("BYTES data ends inside the length of element ", elements.size()));
+    }
+    uint32_t length;
+    std::memcpy(&length, data.data(), 4);
+    data.remove_prefix(4);
+    if (data.size() < length) {
+      return absl::InvalidArgumentError(StrCat("BYTES element ", elements.size(), " claims ",
+                                               length, " bytes but only ", data.size(),
+                                               " remain"));
+    }
+    elements.push_back(data.substr(0, length));
+    data.remove_prefix(length);
+  }
+  return elements;
+}
+
 void AppendBytesElement(std::string_view element, std::vector<char>* out) {
   const uint32_t length = static_cast<uint32_t>(element.size());
   const size_t at = out->size();

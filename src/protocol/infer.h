@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "protocol/datatype.h"
 
 namespace berth::protocol {
@@ -74,6 +75,10 @@ absl::Status ElementCount(std::span<const int64_t> shape, uint64_t limit, uint64
 
 // Checks that `data` is a well-formed serialized BYTES tensor of exactly `count` elements.
 absl::Status ValidateBytesTensor(std::string_view data, uint64_t count);
+
+// The elements of a serialized BYTES tensor, as views into `data`; InvalidArgument when it is
+// not well formed.
+absl::StatusOr<std::vector<std::string_view>> SplitBytesTensor(std::string_view data);
 
 // Appends one BYTES element (length prefix + bytes) to `out`.
 void AppendBytesElement(std::string_view element, std::vector<char>* out);

@@ -81,24 +81,15 @@ bool Worker::Ready() const { return repository_ != nullptr; }
 
 namespace {
 
-// Splits a serialized BYTES tensor into its elements, at most `max` of them.
+// The encoded images of a BYTES input, at least one and at most `max`.
 absl::StatusOr<std::vector<std::string>> BytesElements(std::string_view data, size_t max) {
-  std::vector<std::string> out;
-  while (!data.empty()) {
-    if (data.size() < 4) return absl::InvalidArgumentError("a truncated BYTES element");
-    const uint32_t length = static_cast<uint8_t>(data[0]) | static_cast<uint8_t>(data[1]) << 8 |
-                            static_cast<uint8_t>(data[2]) << 16 |
-                            static_cast<uint32_t>(static_cast<uint8_t>(data[3])) << 24;
-    if (length > data.size() - 4) return absl::InvalidArgumentError("a truncated BYTES element");
-    if (out.size() == max) {
-      return absl::InvalidArgumentError(
-          StrCat("more than ", max, " images in one request; this model takes at most ", max));
-    }
-    out.emplace_back(data.substr(4, length));
-    data.remove_prefix(4 + length);
+  ASSIGN_OR_RETURN(std::vector<std::string_view> elements, protocol::SplitBytesTensor(data));
+  if (elements.empty()) return absl::InvalidArgumentError("the BYTES input holds no image");
+  if (elements.size() > max) {
+    return absl::InvalidArgumentError(
+        StrCat("more than ", max, " images in one request; this model takes at most ", max));
   }
-  if (out.empty()) return absl::InvalidArgumentError("the BYTES input holds no image");
-  return out;
+  return std::vector<std::string>(elements.begin(), elements.end());
 }
 
 constexpr int kBytesTopK = 5;
