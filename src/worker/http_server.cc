@@ -324,14 +324,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // neither the decoding of other requests nor the event loop; decoding comes back here.
     auto job = [self = shared_from_this(), target = std::move(target), spec,
                 request = *std::move(parsed), version, keep_alive]() mutable {
-      const WorkerOptions& o = self->worker_->options();
-      berth::net::GetOptions get;
-      get.policy = &o.fetch_policy;
-      get.trusted_prefixes = o.fetch_trusted_prefixes;
-      get.max_bytes = o.max_image_bytes;
-      get.total_timeout = std::chrono::milliseconds(o.image_fetch_timeout_ms);
-      get.connect_timeout = std::min(get.connect_timeout, get.total_timeout);
-      get.content_types = {"image/", "application/octet-stream", "binary/octet-stream"};
+      const berth::net::GetOptions& get = self->worker_->image_fetch_options();
       if (absl::Status status = FetchImageUrls(&request, get); !status.ok()) {
         return self->SendFromExecutor(ErrorResponse(version, keep_alive, status));
       }

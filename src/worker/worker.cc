@@ -47,6 +47,13 @@ void ControlQueue::Post(std::function<void()> job) {
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   std::unique_ptr<Worker> worker(new Worker(options));
+  net::GetOptions& get = worker->image_fetch_;
+  get.policy = &worker->options_.fetch_policy;
+  get.trusted_prefixes = options.fetch_trusted_prefixes;
+  get.max_bytes = options.max_image_bytes;
+  get.total_timeout = std::chrono::milliseconds(options.image_fetch_timeout_ms);
+  get.connect_timeout = std::min(get.connect_timeout, get.total_timeout);
+  get.content_types = {"image/", "application/octet-stream", "binary/octet-stream"};
   ModelRepository::Options repo_options;
   repo_options.root = options.model_repository;
   repo_options.backend = options.backend;

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "net/destination_policy.h"
+#include "net/http_get.h"
 #include "boost/asio/thread_pool.hpp"
 #include "grpc_service.pb.h"
 #include "nlohmann/json.hpp"
@@ -69,8 +70,9 @@ class Worker {
   ControlQueue& control() { return control_; }
   // Threads for request pre-processing that is too heavy for an event loop (image decoding).
   boost::asio::thread_pool& preprocess_pool() { return preprocess_pool_; }
-  // Threads that wait on the network for image_url downloads.
+  // Threads that wait on the network for image_url downloads, and how they download.
   boost::asio::thread_pool& fetch_pool() { return fetch_pool_; }
+  const net::GetOptions& image_fetch_options() const { return image_fetch_; }
 
   // Looks up, validates and queues a request. An error is returned at once (and `done` is
   // not called); otherwise `done` is called later from an executor thread.
@@ -104,6 +106,7 @@ class Worker {
   ControlQueue control_;
   boost::asio::thread_pool preprocess_pool_{1};
   boost::asio::thread_pool fetch_pool_{8};
+  net::GetOptions image_fetch_;
 };
 
 inline constexpr char kServerName[] = "berth";
