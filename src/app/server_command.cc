@@ -19,8 +19,9 @@
 #include "gateway/grpc_front.h"
 #include "gateway/http_front.h"
 #include "models/model_fetch.h"
-#include "prometheus/registry.h"
+#include "net/descriptor_limit.h"
 #include "net/destination_policy.h"
+#include "prometheus/registry.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::app {
@@ -127,6 +128,7 @@ int RunServer(ServerFlags& flags) {
     fprintf(stderr, "berth server: %s\n", std::string(status.message()).c_str());
     return 2;
   }
+  net::RaiseDescriptorLimit();
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -175,6 +177,7 @@ int RunServer(ServerFlags& flags) {
   api_options.fetch.policy = &*fetch_policy;
   api_options.fetch.file_roots.emplace(flags.file_roots.begin(), flags.file_roots.end());
   control::ControlApi api(api_options, store->get(), &controller, &auth, &traffic);
+  api.RemoveCrashDebris();
 
   auto admin = api.BootstrapAdminKey();
   if (!admin.ok()) {
@@ -187,8 +190,9 @@ int RunServer(ServerFlags& flags) {
     spdlog::critical("cannot start: {}", Msg(http.status()));
     return 1;
   }
-  auto grpc = gateway::GrpcFront::Create(flags.grpc_address, flags.grpc_port,
-                                         flags.http.max_request_bytes, &auth, &router, &traffic);
+  auto grpc =
+      gateway::GrpcFront::Create(flags.grpc_address, flags.grpc_port, flags.http.max_request_bytes,
+                                 &auth, &router, &traffic, flags.http.public_health);
   if (!grpc.ok()) {
     spdlog::critical("cannot start: {}", Msg(grpc.status()));
     return 1;
@@ -269,6 +273,11 @@ void AddServerCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-model-bytes", f.http.max_model_bytes, "Largest model upload or download")
       ->capture_default_str();
+  cmd->add_option("--max-connections", f.http.max_connections,
+                  "Open HTTP client connections past which new ones are answered 503 (capped by "
+                  "the open-file limit, less a reserve for replicas)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--request-timeout-ms", f.http.request_timeout_ms,
                   "Deadline for a data-plane request through the gateway")
       ->capture_default_str()

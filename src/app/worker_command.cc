@@ -10,6 +10,7 @@
 #include "backends/onnx/onnx_backend.h"
 #include "common/logging.h"
 #include "common/strings.h"
+#include "net/descriptor_limit.h"
 #include "spdlog/spdlog.h"
 #include "worker/grpc_server.h"
 #include "worker/http_server.h"
@@ -47,6 +48,7 @@ int RunWorker(WorkerFlags& flags) {
     fprintf(stderr, "berth worker: %s\n", std::string(status.message()).c_str());
     return 2;
   }
+  net::RaiseDescriptorLimit();
   flags.options.load_all = flags.model_control_mode != "explicit";
   auto policy = net::DestinationPolicy::Parse(flags.fetch_allow);
   if (!policy.ok()) {

@@ -260,6 +260,48 @@ std::string ControlApi::TempPath() {
   return StrCat(options_.data_dir, "/tmp/upload-", RandomName(16));
 }
 
+int ControlApi::RemoveCrashDebris() {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(options_.data_dir + "/tmp", ec)) {
+    if (!entry.path().filename().string().starts_with("upload-")) continue;
+    std::error_code rec;
+    if (fs::remove_all(entry.path(), rec) > 0) ++removed;
+  }
+  auto models = store_->ListModels();
+  if (!models.ok()) {
+    spdlog::warn("cannot list models to find orphan model directories: {}", Msg(models.status()));
+    return removed;
+  }
+  // models/NAME/CONTENT/...: a content directory that no record points into is debris, and so
+  // is a name directory left empty.
+  const fs::path root = fs::path(options_.data_dir) / "models";
+  std::set<std::string> kept;
+  for (const ModelRecord& m : *models) {
+    const fs::path relative = fs::path(m.path).lexically_relative(root);
+    auto part = relative.begin();
+    if (relative.empty() || *part == "..") continue;  // a file:// model outside the directory
+    const fs::path name = *part++;
+    if (part != relative.end()) kept.insert((root / name / *part).string());
+  }
+  for (const auto& name : fs::directory_iterator(root, ec)) {
+    if (!name.is_directory()) continue;
+    std::error_code dec;
+    for (const auto& content : fs::directory_iterator(name.path(), dec)) {
+      if (kept.count(content.path().string()) != 0) continue;
+      std::error_code rec;
+      if (fs::remove_all(content.path(), rec) > 0) ++removed;
+    }
+    if (fs::is_empty(name.path(), dec) && !dec) {
+      fs::remove(name.path(), dec);
+      ++removed;
+    }
+  }
+  if (removed > 0)
+    spdlog::info("removed {} partial upload(s) and orphan model directories", removed);
+  return removed;
+}
+
 std::string ControlApi::BaseUrl(const std::string& host) const {
   if (!options_.public_url.empty()) return options_.public_url;
   return StrCat("http://", host.empty() ? "127.0.0.1:8080" : host);

@@ -78,6 +78,10 @@ class ControlApi {
   absl::StatusOr<std::string> BootstrapAdminKey();
   // A path for an incoming upload under the data directory.
   std::string TempPath();
+  // Removes what a crash can leave behind, before the server serves: partial uploads under
+  // tmp/ and model directories that no model record points into. Returns how many entries
+  // were removed.
+  int RemoveCrashDebris();
 
   static bool IsValidName(std::string_view name);
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -20,11 +21,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// GET http://127.0.0.1:PORT/PATH with a short timeout; true on a 200 answer.
-bool HealthCheck(int port, const char* path) {
-  if (port <= 0) return false;
+// What a probe learnt about a replica. kUnknown: the server itself could not probe (no
+// descriptor or memory for a socket), which never counts against the replica.
+enum class Probe { kHealthy, kUnhealthy, kUnknown };
+
+// GET http://127.0.0.1:PORT/PATH with a short timeout; kHealthy on a 200 answer.
+Probe HealthCheck(int port, const char* path) {
+  if (port <= 0) return Probe::kUnhealthy;
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) {
+    return errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM
+               ? Probe::kUnknown
+               : Probe::kUnhealthy;
+  }
   timeval timeout{0, 500000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
@@ -44,7 +53,7 @@ bool HealthCheck(int port, const char* path) {
     }
   }
   close(fd);
-  return ok;
+  return ok ? Probe::kHealthy : Probe::kUnhealthy;
 }
 
 bool Terminal(const std::string& state) { return state == "Terminated" || state == "Failed"; }
@@ -211,7 +220,7 @@ void Controller::Recover() {
       ReadPortFile(ReplicaDir(rec.id) + "/ports.json", &r.record.http_port, &r.record.grpc_port);
       if (rec.state == "Draining") {
         r.stop_requested = true;
-      } else if (HealthCheck(r.record.http_port, "/v2/health/ready")) {
+      } else if (HealthCheck(r.record.http_port, "/v2/health/ready") == Probe::kHealthy) {
         r.record.state = "Ready";
         r.endpoint = std::make_shared<gateway::Endpoint>(rec.id, r.record.http_port,
                                                          r.record.grpc_port);
@@ -357,7 +366,7 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
       ReadPortFile(ReplicaDir(r.record.id) + "/ports.json", &r.record.http_port,
                    &r.record.grpc_port);
     }
-    if (HealthCheck(r.record.http_port, "/v2/health/ready")) {
+    if (HealthCheck(r.record.http_port, "/v2/health/ready") == Probe::kHealthy) {
       r.endpoint = std::make_shared<gateway::Endpoint>(r.record.id, r.record.http_port,
                                                        r.record.grpc_port);
       SetState(r, "Ready", "");
@@ -375,8 +384,12 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
     if (now - r.record.ready_at > 30000) r.crashes_in_a_row = 0;
     if (now - r.last_probe_ms >= options_.liveness_period_ms) {
       r.last_probe_ms = now;
-      if (HealthCheck(r.record.http_port, "/v2/health/live")) {
+      const Probe live = HealthCheck(r.record.http_port, "/v2/health/live");
+      if (live == Probe::kHealthy) {
         r.liveness_failures = 0;
+      } else if (live == Probe::kUnknown) {
+        spdlog::warn("cannot probe replica {}: the server is out of descriptors or memory",
+                     r.record.id);
       } else if (++r.liveness_failures >= options_.liveness_failures_to_restart) {
         Event(r.record.service, "replica/" + r.record.id, "LivenessFailed",
               StrCat(r.liveness_failures, " liveness probes failed; restarting it"));
@@ -556,11 +569,37 @@ void Controller::Reconcile() {
         ++it;
       }
     }
+    ForgetOldFailedReplicas();
     bool starting = false;
     for (const auto& [id, r] : replicas_) starting = starting || r.record.state == "Starting";
     starting_.store(starting);
   }
   PublishRoutes();
+}
+
+void Controller::ForgetOldFailedReplicas() {
+  // Per service, the failed replicas that have no process left, newest first.
+  std::map<std::string, std::vector<std::pair<int64_t, std::string>>> failed;
+  for (const auto& [id, r] : replicas_) {
+    if (r.record.state == "Failed" && !r.process.valid()) {
+      failed[r.record.service].emplace_back(r.state_since_ms, id);
+    }
+  }
+  for (auto& [service, list] : failed) {
+    if (list.size() <= kKeptFailedReplicas) continue;
+    std::sort(list.begin(), list.end(), std::greater<>());
+    for (size_t i = kKeptFailedReplicas; i < list.size(); ++i) {
+      const std::string& id = list[i].second;
+      if (absl::Status status = store_->DeleteReplica(id); !status.ok()) {
+        spdlog::warn("cannot forget failed replica {}: {}; retrying on the next pass", id,
+                     Msg(status));
+        continue;
+      }
+      std::error_code ec;
+      fs::remove_all(ReplicaDir(id), ec);
+      replicas_.erase(id);
+    }
+  }
 }
 
 void Controller::PublishRoutes() {

@@ -96,6 +96,10 @@ class Controller {
   void BeginDrain(Replica& r, const std::string& why);
   void OnExit(Replica& r, int64_t now);
   void PublishRoutes();
+  // Keeps the newest kKeptFailedReplicas failed replicas of each service (their rows say why
+  // they failed) and forgets older ones, so that a crash loop cannot grow the store.
+  void ForgetOldFailedReplicas() ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
+  static constexpr size_t kKeptFailedReplicas = 5;
   std::string ReplicaDir(const std::string& id) const;
   std::string RevisionRepository(const std::string& service, int revision) const;
   std::string LastLogLine(const std::string& id) const;

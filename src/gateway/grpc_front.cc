@@ -4,6 +4,7 @@
 
 #include "common/strings.h"
 #include "grpc_service.grpc.pb.h"
+#include "net/grpc_guard.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::gateway {
@@ -20,69 +21,91 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 class GrpcFront::Service final : public inference::GRPCInferenceService::CallbackService {
  public:
-  Service(control::Authenticator* auth, Router* router, TrafficStats* traffic)
-      : auth_(auth), router_(router), traffic_(traffic) {}
+  Service(control::Authenticator* auth, Router* router, TrafficStats* traffic, bool public_health)
+      : auth_(auth), router_(router), traffic_(traffic), public_health_(public_health) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest*,
                                        inference::ServerLiveResponse* response) override {
-    response->set_live(true);
-    return Finish(context, grpc::Status::OK);
+    return berth::net::GuardUnary(context, "gateway gRPC ServerLive", [&] {
+      if (!public_health_) {
+        if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status()));
+      }
+      response->set_live(true);
+      return Finish(context, grpc::Status::OK);
+    });
   }
   grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context,
                                         const inference::ServerReadyRequest*,
                                         inference::ServerReadyResponse* response) override {
-    response->set_ready(true);
-    return Finish(context, grpc::Status::OK);
+    return berth::net::GuardUnary(context, "gateway gRPC ServerReady", [&] {
+      if (!public_health_) {
+        if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status()));
+      }
+      response->set_ready(true);
+      return Finish(context, grpc::Status::OK);
+    });
   }
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
                                            const inference::ServerMetadataRequest*,
                                            inference::ServerMetadataResponse* response) override {
-    if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status()));
-    response->set_name("berth");
-    response->set_version("0.1.0");
-    response->add_extensions("binary_tensor_data");
-    return Finish(context, grpc::Status::OK);
+    return berth::net::GuardUnary(context, "gateway gRPC ServerMetadata", [&] {
+      if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status()));
+      response->set_name("berth");
+      response->set_version("0.1.0");
+      response->add_extensions("binary_tensor_data");
+      return Finish(context, grpc::Status::OK);
+    });
   }
   grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
                                        const inference::ModelReadyRequest* request,
                                        inference::ModelReadyResponse* response) override {
-    return Forward(context, request->name(), request, response,
-                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
-                     stub->async()->ModelReady(c, q, a, std::move(done));
-                   });
+    return berth::net::GuardUnary(context, "gateway gRPC ModelReady", [&] {
+      return Forward(context, request->name(), request, response,
+                     [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                       stub->async()->ModelReady(c, q, a, std::move(done));
+                     });
+    });
   }
   grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
                                           const inference::ModelMetadataRequest* request,
                                           inference::ModelMetadataResponse* response) override {
-    return Forward(context, request->name(), request, response,
-                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
-                     stub->async()->ModelMetadata(c, q, a, std::move(done));
-                   });
+    return berth::net::GuardUnary(context, "gateway gRPC ModelMetadata", [&] {
+      return Forward(context, request->name(), request, response,
+                     [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                       stub->async()->ModelMetadata(c, q, a, std::move(done));
+                     });
+    });
   }
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override {
-    return Forward(context, request->model_name(), request, response,
-                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
-                     stub->async()->ModelInfer(c, q, a, std::move(done));
-                   });
+    return berth::net::GuardUnary(context, "gateway gRPC ModelInfer", [&] {
+      return Forward(context, request->model_name(), request, response,
+                     [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                       stub->async()->ModelInfer(c, q, a, std::move(done));
+                     });
+    });
   }
   grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* context,
                                         const inference::ModelConfigRequest* request,
                                         inference::ModelConfigResponse* response) override {
-    return Forward(context, request->name(), request, response,
-                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
-                     stub->async()->ModelConfig(c, q, a, std::move(done));
-                   });
+    return berth::net::GuardUnary(context, "gateway gRPC ModelConfig", [&] {
+      return Forward(context, request->name(), request, response,
+                     [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                       stub->async()->ModelConfig(c, q, a, std::move(done));
+                     });
+    });
   }
   grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* context,
                                             const inference::ModelStatisticsRequest* request,
                                             inference::ModelStatisticsResponse* response) override {
-    return Forward(context, request->name(), request, response,
-                   [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
-                     stub->async()->ModelStatistics(c, q, a, std::move(done));
-                   });
+    return berth::net::GuardUnary(context, "gateway gRPC ModelStatistics", [&] {
+      return Forward(context, request->name(), request, response,
+                     [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
+                       stub->async()->ModelStatistics(c, q, a, std::move(done));
+                     });
+    });
   }
 
   grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
@@ -203,6 +226,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
   control::Authenticator* auth_;
   Router* router_;
   TrafficStats* traffic_;
+  const bool public_health_;  // ServerLive and ServerReady without a key
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Stub>> stubs_;
 };
@@ -232,12 +256,20 @@ class GrpcFront::Service::StreamProxy final
     if (finished_ || cancelling_) return;
     if (!ok) {  // the caller has sent everything
       if (upstream_) {
-        upstream_->StartWritesDone();
+        if (write_hold_) upstream_->StartWritesDone();
+        ReleaseHoldsLocked(/*read=*/false, /*write=*/true);
       } else {
         FinishLocked(grpc::Status::OK);
       }
       return;
     }
+    berth::net::GuardStream(
+        "gateway gRPC ModelStreamInfer", [&] { ForwardLocked(); },
+        [&] { CancelLocked(berth::net::UnhandledExceptionStatus()); });
+  }
+
+  // Sends the request just read upstream, connecting on the first one. Needs mu_.
+  void ForwardLocked() {
     if (!upstream_) {
       if (grpc::Status status = ConnectLocked(); !status.ok()) return FinishLocked(status);
     } else if (request_.model_name() != service_name_) {
@@ -246,13 +278,14 @@ class GrpcFront::Service::StreamProxy final
           StrCat("a stream serves one service: it started with '", service_name_,
                  "', this request names '", request_.model_name(), "'")));
     }
-    upstream_->Send(request_);
+    // Without the write hold the replica's side is over; its status finishes the stream.
+    if (write_hold_) upstream_->Send(request_);
   }
 
   void OnWriteDone(bool ok) override {  // a response reached the caller
     std::lock_guard lock(mu_);
     if (!ok) return CancelLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the caller left"));
-    if (!finished_ && !cancelling_) upstream_->StartRead(&upstream_->response);
+    if (!finished_ && !cancelling_ && read_hold_) upstream_->StartRead(&upstream_->response);
   }
 
   void OnCancel() override {
@@ -314,6 +347,11 @@ class GrpcFront::Service::StreamProxy final
     upstream_ = std::make_unique<Upstream>(this);
     upstream_->context.set_deadline(context_->deadline());
     stub_->async()->ModelStreamInfer(&upstream_->context, upstream_.get());
+    // Reads and writes on the replica's stream are started from the caller's reactions, outside
+    // the replica's own: one hold for each flow keeps the call alive between its operations
+    // (without them gRPC may tear the call down while a read is about to be started).
+    upstream_->AddMultipleHolds(2);
+    read_hold_ = write_hold_ = true;
     upstream_->StartRead(&upstream_->response);
     upstream_->StartCall();
     return grpc::Status::OK;
@@ -321,14 +359,33 @@ class GrpcFront::Service::StreamProxy final
 
   void UpstreamWrote(bool ok) {
     std::lock_guard lock(mu_);
-    if (ok && !finished_ && !cancelling_) StartRead(&request_);  // the caller's next request
-    // !ok: the replica's stream broke; its OnDone carries the status.
+    if (ok && !finished_ && !cancelling_) {
+      StartRead(&request_);  // the caller's next request
+    } else if (!ok) {
+      ReleaseHoldsLocked(/*read=*/false, /*write=*/true);  // its OnDone carries the status
+    }
   }
 
   void UpstreamRead(bool ok) {
     std::lock_guard lock(mu_);
-    if (ok && !finished_ && !cancelling_) StartWrite(&upstream_->response);
-    // !ok: the replica has no more responses; its OnDone follows.
+    if (ok && !finished_ && !cancelling_) {
+      StartWrite(&upstream_->response);
+    } else {
+      // The replica has no more responses (or the stream is being cancelled): nothing more is
+      // started on its side, so that its OnDone (and the status) can follow.
+      ReleaseHoldsLocked(/*read=*/true, /*write=*/true);
+    }
+  }
+
+  void ReleaseHoldsLocked(bool read, bool write) {
+    if (read && read_hold_) {
+      read_hold_ = false;
+      upstream_->RemoveHold();
+    }
+    if (write && write_hold_) {
+      write_hold_ = false;
+      upstream_->RemoveHold();
+    }
   }
 
   void UpstreamDone(const grpc::Status& status) {
@@ -355,6 +412,7 @@ class GrpcFront::Service::StreamProxy final
     cancelling_ = true;
     cancel_status_ = status;
     upstream_->context.TryCancel();
+    ReleaseHoldsLocked(/*read=*/true, /*write=*/true);  // nothing more is started on it
   }
 
   void FinishLocked(const grpc::Status& status) {
@@ -376,6 +434,7 @@ class GrpcFront::Service::StreamProxy final
   grpc::Status cancel_status_;
   bool finished_ = false, cancelling_ = false;
   bool downstream_done_ = false, upstream_done_ = false;
+  bool read_hold_ = false, write_hold_ = false;  // holds on upstream_ not yet removed
 };
 
 grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
@@ -383,19 +442,20 @@ GrpcFront::Service::ModelStreamInfer(grpc::CallbackServerContext* context) {
   return new StreamProxy(this, context);
 }
 
-absl::StatusOr<std::unique_ptr<GrpcFront>> GrpcFront::Create(const std::string& address,
-                                                             int port, size_t max_message_bytes,
+absl::StatusOr<std::unique_ptr<GrpcFront>> GrpcFront::Create(const std::string& address, int port,
+                                                             size_t max_message_bytes,
                                                              control::Authenticator* auth,
-                                                             Router* router,
-                                                             TrafficStats* traffic) {
+                                                             Router* router, TrafficStats* traffic,
+                                                             bool public_health) {
   std::unique_ptr<GrpcFront> front(new GrpcFront());
-  front->service_ = std::make_unique<Service>(auth, router, traffic);
+  front->service_ = std::make_unique<Service>(auth, router, traffic, public_health);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(StrCat(address, ":", port), grpc::InsecureServerCredentials(),
                            &front->port_);
   builder.RegisterService(front->service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_message_bytes, INT32_MAX)));
   builder.SetMaxSendMessageSize(-1);
+  berth::net::LimitGrpcServer(builder, "berth-gateway-grpc", max_message_bytes);
   front->server_ = builder.BuildAndStart();
   if (!front->server_ || front->port_ == 0) {
     return absl::UnavailableError(StrCat("cannot listen for gRPC on ", address, ":", port));

@@ -23,7 +23,8 @@ class GrpcFront {
   static absl::StatusOr<std::unique_ptr<GrpcFront>> Create(const std::string& address, int port,
                                                            size_t max_message_bytes,
                                                            control::Authenticator* auth,
-                                                           Router* router, TrafficStats* traffic);
+                                                           Router* router, TrafficStats* traffic,
+                                                           bool public_health = true);
   ~GrpcFront();
   int port() const { return port_; }
   void Stop();

@@ -14,12 +14,14 @@
 
 #include "common/error_mapping.h"
 #include "common/strings.h"
-#include "protocol/infer.h"
 #include "models/model_fetch.h"
+#include "net/descriptor_limit.h"
+#include "net/http_framing.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "protocol/infer.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::gateway {
@@ -116,11 +118,23 @@ struct HttpFront::Impl {
   net::thread_pool api_pool{4};
   std::vector<std::thread> threads;
   int port = 0;
+  int max_connections = 0;
+  std::atomic<int> open_connections{0};
+  std::atomic<uint64_t> refused_connections{0};
+  prometheus::Counter* connections_refused = nullptr;
+  prometheus::Counter* unhandled_exceptions = nullptr;
 
   awaitable<void> Accept();
+  // One connection: ServeRequests under a last-resort handler that logs, counts and answers
+  // 500 where no answer had begun.
   awaitable<void> Serve(tcp::socket socket);
+  awaitable<void> ServeRequests(beast::tcp_stream& stream, bool* responding);
+  // The body a route may take; UINT64_MAX for routes that read none. `hint` names the flag.
+  uint64_t BodyLimit(const http::request_header<>& h, std::string_view path,
+                     std::string* hint) const;
   awaitable<StringResponse> Api(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                http::request_parser<http::empty_body>& header, bool* close);
+                                http::request_parser<http::empty_body>& header, bool* close,
+                                bool* body_read);
   awaitable<StringResponse> Proxy(http::request<http::string_body>& request,
                                   const std::string& service, std::string target,
                                   int64_t* batch_rows);
@@ -185,37 +199,125 @@ void HttpFront::Impl::Observe(const std::string& service, int status, double sec
 }
 
 awaitable<void> HttpFront::Impl::Accept() {
+  berth::net::AcceptBackoff backoff("gateway");
+  net::steady_timer pause(io);
   while (true) {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec) {
       if (ec == net::error::operation_aborted) co_return;
+      if (berth::net::AcceptBackoff::IsResourceError(ec)) {
+        pause.expires_after(backoff.Failed(ec));
+        co_await pause.async_wait(kTuple);
+      }
       continue;
     }
-    socket.set_option(tcp::no_delay(true));
+    backoff.Succeeded();
+    if (open_connections.load(std::memory_order_relaxed) >= max_connections) {
+      // Over the limit: answer at once and close. The answer fits in a fresh socket's send
+      // buffer, so this write does not block the event loop.
+      static const std::string kBusy = [] {
+        const std::string body =
+            nlohmann::json(
+                {{"error", "the server has too many open connections; retry in a moment"}})
+                .dump();
+        return StrCat("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n",
+                      "Connection: close\r\nContent-Type: application/json\r\n",
+                      "Content-Length: ", body.size(), "\r\n\r\n", body);
+      }();
+      beast::error_code ignored;
+      socket.non_blocking(true, ignored);
+      socket.write_some(net::buffer(kBusy), ignored);
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
+      connections_refused->Increment();
+      const uint64_t n = refused_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+      if ((n & (n - 1)) == 0) {
+        spdlog::warn("gateway: refused {} connection(s) so far: {} are open (--max-connections)", n,
+                     max_connections);
+      }
+      continue;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     net::co_spawn(io, Serve(std::move(socket)), net::detached);
   }
 }
 
+uint64_t HttpFront::Impl::BodyLimit(const http::request_header<>& h, std::string_view path,
+                                    std::string* hint) const {
+  if (path == "/api/v1" || path.starts_with("/api/v1/")) {
+    if (h.method() == http::verb::post && path == "/api/v1/models" &&
+        h[http::field::content_type].starts_with("application/octet-stream")) {
+      *hint = " (berth server --max-model-bytes)";
+      return options.max_model_bytes;
+    }
+    *hint = "; upload models with Content-Type: application/octet-stream";
+    return kApiBodyLimit;
+  }
+  if (path.starts_with("/v2") || path.starts_with("/services/")) {
+    *hint = " (berth server --max-request-bytes)";
+    return options.max_request_bytes;
+  }
+  return UINT64_MAX;  // routes that take no body: it is never read, the connection closes
+}
+
 awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
+  open_connections.fetch_add(1, std::memory_order_relaxed);
   beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
-  buffer.reserve(64 * 1024);
+  bool responding = false;
+  std::string failure;
+  try {
+    co_await ServeRequests(stream, &responding);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "an exception of unknown type";
+  }
+  if (!failure.empty()) {
+    berth::net::CountUnhandledException("gateway HTTP connection", failure);
+    unhandled_exceptions->Increment();
+    if (!responding) {
+      StringResponse res = Error(absl::InternalError(
+          "the server failed while handling this request (it is logged); retry, and report it "
+          "if it persists"));
+      res.keep_alive(false);
+      res.prepare_payload();
+      stream.expires_after(std::chrono::seconds(5));
+      co_await http::async_write(stream, res, kTuple);
+    }
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* responding) {
+  // The buffer's limit bounds what may wait unparsed (a header, a chunk-size line, trailers).
+  beast::flat_buffer buffer(berth::net::kReadBufferBytes);
+  buffer.reserve(berth::net::kReadBufferBytes);
   while (true) {
     http::request_parser<http::empty_body> header;
-    header.header_limit(64 * 1024);
+    berth::net::ConfigureRequestParser(header);
     header.body_limit(boost::none);
     stream.expires_after(kIdleTimeout);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, header, kTuple);
     if (ec) {
       if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
           ec != net::error::connection_reset && ec != net::error::eof) {
-        StringResponse res = Error(absl::InvalidArgumentError(
-            StrCat("malformed HTTP request: ", ec.message())));
+        StringResponse res =
+            ec == http::error::header_limit || ec == http::error::buffer_overflow
+                ? Make(431,
+                       nlohmann::json({{"error", StrCat("the request header is over ",
+                                                        berth::net::kMaxHeaderBytes, " bytes")}})
+                           .dump())
+                : Error(
+                      absl::InvalidArgumentError(StrCat("malformed HTTP request: ", ec.message())));
         res.keep_alive(false);
         res.prepare_payload();
+        *responding = true;
         co_await http::async_write(stream, res, kTuple);
       }
-      break;
+      co_return;
     }
     const auto& h = header.get();
     const bool keep_alive = h.keep_alive();
@@ -224,16 +326,21 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
     const std::string_view path = target.substr(0, target.find('?'));
     const bool get = h.method() == http::verb::get || h.method() == http::verb::head;
     bool close = !keep_alive;
+    bool body_read = false;
     StringResponse res;
 
-    // Bodies other than uploads are read whole, bounded.
-    auto read_body = [&](size_t limit) -> awaitable<absl::StatusOr<http::request<http::string_body>>> {
+    // Bodies other than uploads are read whole, bounded; trailers are refused.
+    auto read_body =
+        [&](size_t limit) -> awaitable<absl::StatusOr<http::request<http::string_body>>> {
+      body_read = true;
       if (h[http::field::expect] == "100-continue") {
         http::response<http::empty_body> cont{http::status::continue_, 11};
         co_await http::async_write(stream, cont, kTuple);
       }
       http::request_parser<http::string_body> body(std::move(header));
       body.body_limit(limit);
+      berth::net::TrailerDetector trailers;
+      trailers.Attach(body);
       stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
       auto [rec, rn] = co_await http::async_read(stream, buffer, body, kTuple);
       if (rec == http::error::body_limit) {
@@ -241,19 +348,37 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
         co_return common::PayloadTooLargeError(
             StrCat("the request body is larger than the limit of ", limit, " bytes"));
       }
+      if (rec == http::error::buffer_overflow) {
+        close = true;
+        co_return berth::net::OversizeChunkLineError();
+      }
       if (rec) {
         close = true;
         co_return absl::InvalidArgumentError(StrCat("cannot read the request: ", rec.message()));
       }
+      if (trailers.HasTrailer(body.get())) {
+        close = true;
+        co_return berth::net::TrailerRefusedError();
+      }
       co_return body.release();
     };
 
-    if (path == "/healthz" || path == "/readyz" || path == "/v2/health/live" ||
-        path == "/v2/health/ready") {
+    std::string limit_hint;
+    const uint64_t body_limit = BodyLimit(h, path, &limit_hint);
+    if (absl::Status framing =
+            berth::net::CheckRequestFraming(h, header.content_length(), body_limit);
+        !framing.ok()) {
+      // Refused before a byte of the body is read (or allocated for); the connection closes,
+      // so that no part of the body is ever taken for the next request.
+      res = Error(common::HttpStatusFromStatus(framing) == 413
+                      ? common::PayloadTooLargeError(StrCat(framing.message(), limit_hint))
+                      : framing);
+      close = true;
+    } else if (path == "/healthz" || path == "/readyz" || path == "/v2/health/live" ||
+               path == "/v2/health/ready") {
       absl::Status denied;
       if (!options.public_health) denied = Authenticate(h, false).status();
       res = denied.ok() ? Make(200, "") : Error(denied);
-      if (has_body) close = true;
     } else if (path == "/metrics") {
       absl::Status denied;
       if (!options.public_metrics) {
@@ -266,9 +391,8 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
         res = Make(200, serializer.Serialize(registry->Collect()),
                    "text/plain; version=0.0.4; charset=utf-8");
       }
-      if (has_body) close = true;
     } else if (path.starts_with("/api/v1/") || path == "/api/v1") {
-      res = co_await Api(stream, buffer, header, &close);
+      res = co_await Api(stream, buffer, header, &close, &body_read);
     } else if (path.starts_with("/v2") || path.starts_with("/services/")) {
       const auto start = std::chrono::steady_clock::now();
       const std::vector<std::string_view> parts = SplitPath(path);
@@ -284,7 +408,6 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
       auto principal = Authenticate(h, false);
       if (!principal.ok()) {
         res = Error(principal.status());
-        if (has_body) close = true;
       } else if (service.empty()) {
         if (path == "/v2" && get) {
           res = Make(200, R"({"name":"berth","version":"0.1.0","extensions":["binary_tensor_data","classification"]})");
@@ -293,12 +416,10 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
               StrCat("no route for ", path, "; the data plane is /v2/models/{service}/infer and "
                                             "/services/{service}/v1/classify")));
         }
-        if (has_body) close = true;
       } else if (!control::Allows(*principal, "invoke:" + service)) {
-        res = Error(absl::PermissionDeniedError(StrCat(
-            "the API key '", principal->key_name, "' may not call service '", service,
-            "' (it needs the invoke, invoke:", service, ", deploy or admin scope)")));
-        if (has_body) close = true;
+        res = Error(absl::PermissionDeniedError(
+            StrCat("the API key '", principal->key_name, "' may not call service '", service,
+                   "' (it needs the invoke, invoke:", service, ", deploy or admin scope)")));
       } else {
         auto request = co_await read_body(options.max_request_bytes);
         int64_t batch_rows = 0;
@@ -314,23 +435,25 @@ awaitable<void> HttpFront::Impl::Serve(tcp::socket socket) {
     } else if (get) {
       res = Static(path);
     } else {
-      res = Error(absl::NotFoundError(StrCat("no route for ", std::string(h.method_string()), " ", path)));
-      if (has_body) close = true;
+      res = Error(
+          absl::NotFoundError(StrCat("no route for ", std::string(h.method_string()), " ", path)));
     }
+    // A body the route did not read is never parsed as the next request.
+    if (has_body && !body_read) close = true;
     res.keep_alive(!close);
     res.prepare_payload();
     stream.expires_after(kIdleTimeout);
+    *responding = true;
     auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
-    if (wec || close) break;
+    *responding = false;
+    if (wec || close) co_return;
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
                                                beast::flat_buffer& buffer,
                                                http::request_parser<http::empty_body>& header,
-                                               bool* close) {
+                                               bool* close, bool* body_read) {
   const auto& h = header.get();
   std::string_view target(h.target().data(), h.target().size());
   const size_t q = target.find('?');
@@ -352,10 +475,7 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
   const bool session = !request.path.empty() && request.path[0] == "session";
   if (!session) {
     auto principal = Authenticate(h, true);
-    if (!principal.ok()) {
-      if (has_body) *close = true;
-      co_return Error(principal.status());
-    }
+    if (!principal.ok()) co_return Error(principal.status());
     request.principal = *principal;
     request.authenticated = true;
   }
@@ -365,18 +485,10 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
                       request.content_type.starts_with("application/octet-stream");
   if (upload) {
     if (!control::Allows(request.principal, "deploy")) {
-      *close = has_body;
       co_return Error(absl::PermissionDeniedError(
           StrCat("the API key '", request.principal.key_name, "' lacks the 'deploy' scope")));
     }
-    if (length > options.max_model_bytes) {
-      *close = true;
-      co_return Error(common::PayloadTooLargeError(StrCat(
-          "the model is ", length, " bytes, over the limit of ", options.max_model_bytes,
-          " bytes (berth server --max-model-bytes)")));
-    }
     if (!control::ControlApi::IsValidName(request.query["name"])) {
-      *close = has_body;
       co_return Error(absl::InvalidArgumentError(
           "name: give ?name=NAME, a DNS label (a-z, 0-9 and '-', at most 63 characters)"));
     }
@@ -385,8 +497,11 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
       co_await http::async_write(stream, cont, kTuple);
     }
     // Stream the body to a file, hashing as it goes; never hold the model in memory.
+    *body_read = true;
     http::request_parser<http::buffer_body> body(std::move(header));
     body.body_limit(options.max_model_bytes);
+    berth::net::TrailerDetector trailers;
+    trailers.Attach(body);
     const std::string temp = api->TempPath();
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -423,6 +538,8 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
       }
       if (!failure.ok()) break;
     }
+    if (failure.ok() && trailers.HasTrailer(body.get()))
+      failure = berth::net::TrailerRefusedError();
     ::close(fd);
     if (!failure.ok() || total == 0) {
       std::error_code ignored;
@@ -434,12 +551,16 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
     request.upload_bytes = total;
     request.upload_sha256 = sha.FinishHex();
   } else if (has_body) {
+    *body_read = true;
     if (h[http::field::expect] == "100-continue") {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       co_await http::async_write(stream, cont, kTuple);
     }
     http::request_parser<http::string_body> body(std::move(header));
     body.body_limit(kApiBodyLimit);
+    berth::net::TrailerDetector trailers;
+    trailers.Attach(body);
+    stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
     auto [ec, n] = co_await http::async_read(stream, buffer, body, kTuple);
     if (ec) {
       *close = true;
@@ -449,6 +570,10 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
                                 " bytes; upload models with Content-Type: application/octet-stream"))
                           : absl::InvalidArgumentError(StrCat("cannot read the request: ",
                                                               ec.message())));
+    }
+    if (trailers.HasTrailer(body.get())) {
+      *close = true;
+      co_return Error(berth::net::TrailerRefusedError());
     }
     request.body = std::move(body.get().body());
   }
@@ -525,6 +650,12 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     }
     endpoint->in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (ec) {
+      if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space) {
+        // The server's own resources ran out, not the replica: never counted against it.
+        co_return Error(
+            absl::UnavailableError(StrCat("the server cannot open a connection to service '",
+                                          service, "' (", ec.message(), "); retry shortly")));
+      }
       const bool timeout = ec == beast::error::timeout;
       const bool stale = conn->reused && sent && !timeout;
       if (!stale) endpoint->RecordFailure(NowMs());
@@ -627,6 +758,21 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
                        .Help("Requests retried on another replica after a connection failure")
                        .Register(*registry)
                        .Add({});
+  impl->connections_refused =
+      &prometheus::BuildCounter()
+           .Name("berth_gateway_connections_refused_total")
+           .Help("Client connections answered 503 at once because --max-connections were open")
+           .Register(*registry)
+           .Add({});
+  impl->unhandled_exceptions =
+      &prometheus::BuildCounter()
+           .Name("berth_gateway_unhandled_exceptions_total")
+           .Help(
+               "Requests whose handling threw; each was logged, answered 500 where possible "
+               "and its connection closed")
+           .Register(*registry)
+           .Add({});
+  impl->max_connections = berth::net::CappedConnectionLimit(options.max_connections, "gateway");
   beast::error_code ec;
   const auto address = net::ip::make_address(options.address, ec);
   if (ec) return absl::InvalidArgumentError(StrCat("bad --http-address ", options.address));
@@ -645,10 +791,12 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
 
 int HttpFront::port() const { return impl_->port; }
 
+int HttpFront::max_connections() const { return impl_->max_connections; }
+
 void HttpFront::Start() {
   net::co_spawn(impl_->io, impl_->Accept(), net::detached);
   for (int i = 0; i < impl_->options.threads; ++i) {
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+    impl_->threads.emplace_back([this] { berth::net::RunEventLoop(impl_->io, "gateway HTTP"); });
   }
 }
 

@@ -34,6 +34,9 @@ struct HttpFrontOptions {
   std::string console_dir;  // the built web console (web/dist); empty: none
   bool public_health = true;
   bool public_metrics = true;
+  // Open client connections past which new ones get a 503 with Retry-After at once. Capped at
+  // start by the process's descriptor limit, less a reserve for replicas, probes and the store.
+  int max_connections = 8192;
 };
 
 class HttpFront {
@@ -44,6 +47,8 @@ class HttpFront {
   ~HttpFront();
 
   int port() const;
+  // The connection limit in force (max_connections, capped by the descriptor limit).
+  int max_connections() const;
   void Start();
   void Stop();
 

@@ -41,8 +41,9 @@ constexpr Internal kInternal[] = {
 };
 
 // The family and bytes of `address`; IPv6 addresses that carry an IPv4 one (mapped ::ffff:a.b.c.d,
-// compatible ::a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:aabb:ccdd::) become that IPv4
-// address, so that ::ffff:127.0.0.1 or 64:ff9b::a9fe:a9fe are judged as what they reach.
+// IPv4-translated ::ffff:0:a.b.c.d of RFC 6145, compatible ::a.b.c.d, NAT64 64:ff9b::a.b.c.d,
+// 6to4 2002:aabb:ccdd::) become that IPv4 address, so that ::ffff:127.0.0.1 or
+// 64:ff9b::a9fe:a9fe are judged as what they reach.
 int Normalize(const sockaddr* address, uint8_t* bytes) {
   if (address->sa_family == AF_INET) {
     std::memcpy(bytes, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, 4);
@@ -51,13 +52,15 @@ int Normalize(const sockaddr* address, uint8_t* bytes) {
   if (address->sa_family == AF_INET6) {
     const auto* raw = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
     static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static constexpr uint8_t kTranslated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
     static constexpr uint8_t kZero[12] = {};
     static constexpr uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
     const bool mapped = std::memcmp(raw, kMapped, 12) == 0;
     const bool compatible = std::memcmp(raw, kZero, 12) == 0 &&
                             (raw[12] | raw[13] | raw[14]) != 0;  // not :: or ::1
     const bool nat64 = std::memcmp(raw, kNat64, 12) == 0;
-    if (mapped || compatible || nat64) {
+    const bool translated = std::memcmp(raw, kTranslated, 12) == 0;
+    if (mapped || translated || compatible || nat64) {
       std::memcpy(bytes, raw + 12, 4);
       return AF_INET;
     }

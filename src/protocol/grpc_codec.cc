@@ -95,6 +95,11 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
                      " entries but there are ", message.inputs_size(),
                      " inputs; send raw contents for every input or for none"));
   }
+  if (static_cast<size_t>(message.inputs_size()) > kMaxTensorsPerRequest ||
+      static_cast<size_t>(message.outputs_size()) > kMaxTensorsPerRequest) {
+    return absl::InvalidArgumentError(StrCat("the request has more than ", kMaxTensorsPerRequest,
+                                             " inputs or requested outputs"));
+  }
   request->inputs.resize(message.inputs_size());
   for (int i = 0; i < message.inputs_size(); ++i) {
     const auto& in = message.inputs(i);

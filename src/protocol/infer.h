@@ -58,6 +58,10 @@ struct OutputTensor {
   bool binary = false;  // encode as binary data (REST) instead of a JSON array
 };
 
+// The most inputs, and the most requested outputs, one request may name: far above any real
+// model's, and checked while decoding, before the model's own (smaller) counts are.
+inline constexpr size_t kMaxTensorsPerRequest = 1024;
+
 // A worker's HTTP answers carry the rows of the batch the request ran in, for the gateway's
 // statistics (the gateway removes it before answering).
 inline constexpr char kBatchRowsHeader[] = "Berth-Batch-Rows";

@@ -422,6 +422,10 @@ absl::Status ParseJson(const simdjson::padded_string_view& json, size_t body_siz
         if (input.get_object().get(object)) {
           return absl::InvalidArgumentError("each of \"inputs\" must be an object");
         }
+        if (request->inputs.size() >= kMaxTensorsPerRequest) {
+          return absl::InvalidArgumentError(
+              StrCat("the request has more than ", kMaxTensorsPerRequest, " inputs"));
+        }
         RETURN_IF_ERROR(ParseInput(object, body_size, request, pending));
       }
       has_inputs = true;
@@ -434,6 +438,10 @@ absl::Status ParseJson(const simdjson::padded_string_view& json, size_t body_siz
         od::object object;
         if (output.get_object().get(object)) {
           return absl::InvalidArgumentError("each of \"outputs\" must be an object");
+        }
+        if (request->outputs.size() >= kMaxTensorsPerRequest) {
+          return absl::InvalidArgumentError(
+              StrCat("the request names more than ", kMaxTensorsPerRequest, " outputs"));
         }
         RETURN_IF_ERROR(ParseOutput(object, request));
       }

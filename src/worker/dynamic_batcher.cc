@@ -101,7 +101,8 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<QueuedRequest> request) {
   request->enqueued = Clock::now();
   uint64_t timeout = options_.default_timeout_us;
   if (options_.allow_timeout_override && request->request.timeout_us > 0) {
-    timeout = request->request.timeout_us;
+    // A caller's timeout is clamped, so that a huge value cannot overflow into the past.
+    timeout = std::min(request->request.timeout_us, kMaxRequestTimeoutUs);
   }
   if (timeout > 0) request->deadline = request->enqueued + std::chrono::microseconds(timeout);
   {

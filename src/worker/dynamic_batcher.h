@@ -35,6 +35,9 @@ struct QueuedRequest {
   std::shared_ptr<const void> model;  // keeps the model version serving it alive
 };
 
+// The longest timeout a request may ask for (parameters.timeout, microseconds): one hour.
+inline constexpr uint64_t kMaxRequestTimeoutUs = uint64_t{3600} * 1000 * 1000;
+
 class DynamicBatcher {
  public:
   struct Options {

@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 #include "grpc_service.grpc.pb.h"
+#include "net/grpc_guard.h"
 #include "protocol/grpc_codec.h"
 #include "spdlog/spdlog.h"
 
@@ -26,108 +27,127 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest*,
                                        inference::ServerLiveResponse* response) override {
-    response->set_live(true);
-    return Done(context, absl::OkStatus());
+    return berth::net::GuardUnary(context, "worker gRPC ServerLive", [&] {
+      response->set_live(true);
+      return Done(context, absl::OkStatus());
+    });
   }
 
   grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context,
                                         const inference::ServerReadyRequest*,
                                         inference::ServerReadyResponse* response) override {
-    response->set_ready(worker_->Ready());
-    return Done(context, absl::OkStatus());
+    return berth::net::GuardUnary(context, "worker gRPC ServerReady", [&] {
+      response->set_ready(worker_->Ready());
+      return Done(context, absl::OkStatus());
+    });
   }
 
   grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
                                        const inference::ModelReadyRequest* request,
                                        inference::ModelReadyResponse* response) override {
-    auto model = worker_->repository().Get(request->name(), request->version());
-    if (absl::IsNotFound(model.status())) return Done(context, model.status());
-    response->set_ready(model.ok());
-    return Done(context, absl::OkStatus());
+    return berth::net::GuardUnary(context, "worker gRPC ModelReady", [&] {
+      auto model = worker_->repository().Get(request->name(), request->version());
+      if (absl::IsNotFound(model.status())) return Done(context, model.status());
+      response->set_ready(model.ok());
+      return Done(context, absl::OkStatus());
+    });
   }
 
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
                                            const inference::ServerMetadataRequest*,
                                            inference::ServerMetadataResponse* response) override {
-    const auto doc = worker_->ServerMetadataJson();
-    response->set_name(doc["name"].get<std::string>());
-    response->set_version(doc["version"].get<std::string>());
-    for (const auto& ext : doc["extensions"]) response->add_extensions(ext.get<std::string>());
-    return Done(context, absl::OkStatus());
+    return berth::net::GuardUnary(context, "worker gRPC ServerMetadata", [&] {
+      const auto doc = worker_->ServerMetadataJson();
+      response->set_name(doc["name"].get<std::string>());
+      response->set_version(doc["version"].get<std::string>());
+      for (const auto& ext : doc["extensions"]) response->add_extensions(ext.get<std::string>());
+      return Done(context, absl::OkStatus());
+    });
   }
 
   grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
                                           const inference::ModelMetadataRequest* request,
                                           inference::ModelMetadataResponse* response) override {
-    return Done(context, worker_->ModelMetadataProto(request->name(), request->version(),
-                                                     response));
+    return berth::net::GuardUnary(context, "worker gRPC ModelMetadata", [&] {
+      return Done(context,
+                  worker_->ModelMetadataProto(request->name(), request->version(), response));
+    });
   }
 
   grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* context,
                                         const inference::ModelConfigRequest* request,
                                         inference::ModelConfigResponse* response) override {
-    auto config = worker_->Config(request->name(), request->version());
-    if (config.ok()) *response->mutable_config() = **config;
-    return Done(context, config.status());
+    return berth::net::GuardUnary(context, "worker gRPC ModelConfig", [&] {
+      auto config = worker_->Config(request->name(), request->version());
+      if (config.ok()) *response->mutable_config() = **config;
+      return Done(context, config.status());
+    });
   }
 
   grpc::ServerUnaryReactor* ModelStatistics(
       grpc::CallbackServerContext* context, const inference::ModelStatisticsRequest* request,
       inference::ModelStatisticsResponse* response) override {
-    return Done(context,
-                worker_->StatisticsProto(request->name(), request->version(), response));
+    return berth::net::GuardUnary(context, "worker gRPC ModelStatistics", [&] {
+      return Done(context, worker_->StatisticsProto(request->name(), request->version(), response));
+    });
   }
 
   grpc::ServerUnaryReactor* RepositoryIndex(
       grpc::CallbackServerContext* context, const inference::RepositoryIndexRequest* request,
       inference::RepositoryIndexResponse* response) override {
-    for (const auto& entry : worker_->repository().Index()) {
-      if (request->ready() && entry.state != "READY") continue;
-      auto* model = response->add_models();
-      model->set_name(entry.name);
-      model->set_version(entry.version);
-      model->set_state(entry.state);
-      model->set_reason(entry.reason);
-    }
-    return Done(context, absl::OkStatus());
+    return berth::net::GuardUnary(context, "worker gRPC RepositoryIndex", [&] {
+      for (const auto& entry : worker_->repository().Index()) {
+        if (request->ready() && entry.state != "READY") continue;
+        auto* model = response->add_models();
+        model->set_name(entry.name);
+        model->set_version(entry.version);
+        model->set_state(entry.state);
+        model->set_reason(entry.reason);
+      }
+      return Done(context, absl::OkStatus());
+    });
   }
 
   grpc::ServerUnaryReactor* RepositoryModelLoad(
       grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
       inference::RepositoryModelLoadResponse*) override {
-    return Control(context, request->model_name(), true);
+    return berth::net::GuardUnary(context, "worker gRPC RepositoryModelLoad",
+                                  [&] { return Control(context, request->model_name(), true); });
   }
 
   grpc::ServerUnaryReactor* RepositoryModelUnload(
       grpc::CallbackServerContext* context,
       const inference::RepositoryModelUnloadRequest* request,
       inference::RepositoryModelUnloadResponse*) override {
-    return Control(context, request->model_name(), false);
+    return berth::net::GuardUnary(context, "worker gRPC RepositoryModelUnload",
+                                  [&] { return Control(context, request->model_name(), false); });
   }
 
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    auto queued = std::make_unique<QueuedRequest>();
-    queued->arrival = Clock::now();
-    absl::Status status = protocol::FromGrpcRequest(*request, &queued->request);
-    if (!status.ok()) {
-      reactor->Finish(ToGrpc(status));
-      return reactor;
-    }
-    // `request` and `response` stay valid until Finish is called.
-    queued->done = [reactor, response](absl::StatusOr<protocol::InferResponse> result) {
-      if (!result.ok()) {
-        reactor->Finish(ToGrpc(result.status()));
-        return;
+    return berth::net::GuardUnary(context, "worker gRPC ModelInfer", [&] {
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      auto queued = std::make_unique<QueuedRequest>();
+      queued->arrival = Clock::now();
+      absl::Status status = protocol::FromGrpcRequest(*request, &queued->request);
+      if (!status.ok()) {
+        reactor->Finish(ToGrpc(status));
+        return reactor;
       }
-      protocol::ToGrpcResponse(*std::move(result), response);
-      reactor->Finish(grpc::Status::OK);
-    };
-    status = worker_->Infer(std::move(queued));
-    if (!status.ok()) reactor->Finish(ToGrpc(status));
-    return reactor;
+      // `request` and `response` stay valid until Finish is called.
+      queued->done = [reactor, response](absl::StatusOr<protocol::InferResponse> result) {
+        if (!result.ok()) {
+          reactor->Finish(ToGrpc(result.status()));
+          return;
+        }
+        protocol::ToGrpcResponse(*std::move(result), response);
+        reactor->Finish(grpc::Status::OK);
+      };
+      status = worker_->Infer(std::move(queued));
+      if (!status.ok()) reactor->Finish(ToGrpc(status));
+      return reactor;
+    });
   }
 
   grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
@@ -147,18 +167,11 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
         Finish(grpc::Status::OK);
         return;
       }
-      auto queued = std::make_unique<QueuedRequest>();
-      queued->arrival = Clock::now();
-      absl::Status status = protocol::FromGrpcRequest(request_, &queued->request);
-      if (!status.ok()) return Respond(status);
-      queued->done = [this](absl::StatusOr<protocol::InferResponse> result) {
-        if (!result.ok()) return Respond(result.status());
-        response_.Clear();
-        protocol::ToGrpcResponse(*std::move(result), response_.mutable_infer_response());
-        StartWrite(&response_);
-      };
-      status = worker_->Infer(std::move(queued));
-      if (!status.ok()) Respond(status);
+      berth::net::GuardStream(
+          "worker gRPC ModelStreamInfer", [&] { Submit(); },
+          [&] {
+            Respond(absl::InternalError(berth::net::UnhandledExceptionStatus().error_message()));
+          });
     }
 
     void OnWriteDone(bool ok) override {
@@ -173,6 +186,22 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     void OnDone() override { delete this; }
 
    private:
+    // Queues the request just read; its answer is written when it comes back.
+    void Submit() {
+      auto queued = std::make_unique<QueuedRequest>();
+      queued->arrival = Clock::now();
+      absl::Status status = protocol::FromGrpcRequest(request_, &queued->request);
+      if (!status.ok()) return Respond(status);
+      queued->done = [this](absl::StatusOr<protocol::InferResponse> result) {
+        if (!result.ok()) return Respond(result.status());
+        response_.Clear();
+        protocol::ToGrpcResponse(*std::move(result), response_.mutable_infer_response());
+        StartWrite(&response_);
+      };
+      status = worker_->Infer(std::move(queued));
+      if (!status.ok()) Respond(status);
+    }
+
     void Respond(const absl::Status& status) {
       response_.Clear();
       response_.set_error_message(std::string(status.message()));
@@ -220,6 +249,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(Worker* worker) {
   const int max_bytes = static_cast<int>(std::min<size_t>(options.max_request_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(INT32_MAX);
+  berth::net::LimitGrpcServer(builder, "berth-worker-grpc", options.max_request_bytes);
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0) {
     return absl::UnavailableError(StrCat("cannot listen for gRPC on ", address));

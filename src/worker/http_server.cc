@@ -4,13 +4,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "common/strings.h"
 #include "common/error_mapping.h"
+#include "common/strings.h"
 #include "google/protobuf/util/json_util.h"
+#include "net/descriptor_limit.h"
+#include "net/http_framing.h"
 #include "protocol/json_writer.h"
 #include "protocol/rest_codec.h"
-#include "worker/image_classifier.h"
 #include "spdlog/spdlog.h"
+#include "worker/image_classifier.h"
 
 namespace berth::worker {
 namespace {
@@ -24,7 +26,6 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
-constexpr size_t kReadBufferBytes = 64 * 1024;
 
 Response MakeResponse(unsigned version, bool keep_alive, http::status status, std::string body,
                       std::string_view content_type = "application/json") {
@@ -55,8 +56,9 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), worker_(worker), open_sessions_(open_sessions) {
     open_sessions_->fetch_add(1, std::memory_order_relaxed);
     // Beast reads at most the buffer's spare capacity per call; without this a large body
-    // arrives 512 bytes per read, each a trip through the reactor.
-    buffer_.reserve(kReadBufferBytes);
+    // arrives 512 bytes per read, each a trip through the reactor. The buffer's limit bounds
+    // what may wait unparsed (a header, a chunk-size line, trailers).
+    buffer_.reserve(berth::net::kReadBufferBytes);
   }
   ~Session() { open_sessions_->fetch_sub(1, std::memory_order_relaxed); }
 
@@ -69,7 +71,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read() {
     parser_.emplace();
     parser_->body_limit(worker_->options().max_request_bytes);
-    parser_->header_limit(64 * 1024);
+    berth::net::ConfigureRequestParser(*parser_);
+    trailers_.Attach(*parser_);
     stream_.expires_after(kIdleTimeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
@@ -86,12 +89,43 @@ class Session : public std::enable_shared_from_this<Session> {
                                                worker_->options().max_request_bytes,
                                                " bytes (--max-request-bytes)"))));
     }
+    if (ec == http::error::buffer_overflow && parser_->is_header_done()) {
+      return Send(ErrorResponse(11, false, berth::net::OversizeChunkLineError()));
+    }
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      return Send(
+          MakeResponse(11, false, http::status::request_header_fields_too_large,
+                       protocol::JsonErrorBody(StrCat("the request header is over ",
+                                                      berth::net::kMaxHeaderBytes, " bytes"))));
+    }
     if (ec) {
       return Send(ErrorResponse(11, false, absl::InvalidArgumentError(StrCat(
                                                "malformed HTTP request: ", ec.message()))));
     }
+    // Beast takes a request whose Transfer-Encoding is not a final "chunked" for one without a
+    // body; refuse it and close, so that its body is never parsed as the next request.
+    absl::Status framing = berth::net::CheckRequestFraming(
+        parser_->get(), parser_->content_length(), worker_->options().max_request_bytes);
+    if (framing.ok() && trailers_.HasTrailer(parser_->get())) {
+      framing = berth::net::TrailerRefusedError();
+    }
+    if (!framing.ok()) return Send(ErrorResponse(11, false, framing));
     Request request = parser_->release();
-    Handle(std::move(request));
+    // The last resort: a handler that throws costs its request and connection, nothing more.
+    try {
+      Handle(std::move(request));
+    } catch (const std::exception& e) {
+      HandlerFailed(e.what());
+    } catch (...) {
+      HandlerFailed("an exception of unknown type");
+    }
+  }
+
+  void HandlerFailed(std::string_view what) {
+    berth::net::CountUnhandledException("worker HTTP connection", what);
+    Send(ErrorResponse(11, false,
+                       absl::InternalError("the worker failed while handling this request (it "
+                                           "is logged); retry, and report it if it persists")));
   }
 
   void Send(Response response) {
@@ -435,8 +469,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{berth::net::kReadBufferBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
+  berth::net::TrailerDetector trailers_;
   Worker* worker_;
   std::atomic<int>* open_sessions_;
 };
@@ -449,8 +484,15 @@ struct HttpServer::Impl {
   void Accept() {
     acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
-      if (!ec && open_sessions.load(std::memory_order_relaxed) >=
-                     worker->options().max_connections) {
+      if (berth::net::AcceptBackoff::IsResourceError(ec)) {
+        pause.expires_after(backoff.Failed(ec));
+        pause.async_wait([this](beast::error_code wait) {
+          if (wait != net::error::operation_aborted) Accept();
+        });
+        return;
+      }
+      if (!ec) backoff.Succeeded();
+      if (!ec && open_sessions.load(std::memory_order_relaxed) >= max_connections) {
         // Over the limit: answer at once and close. The answer fits in a fresh socket's
         // send buffer, so this write does not block the event loop.
         static const std::string kBusy = [] {
@@ -467,7 +509,7 @@ struct HttpServer::Impl {
         const uint64_t rejected = rejected_connections.fetch_add(1, std::memory_order_relaxed) + 1;
         if ((rejected & (rejected - 1)) == 0) {  // log the 1st, 2nd, 4th, 8th, ... refusal
           spdlog::warn("refused {} HTTP connection(s) so far: {} are open (--max-connections)",
-                       rejected, worker->options().max_connections);
+                       rejected, max_connections);
         }
       } else if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
@@ -480,8 +522,12 @@ struct HttpServer::Impl {
   Worker* worker;
   net::io_context io;
   tcp::acceptor acceptor;
+  const int max_connections =
+      berth::net::CappedConnectionLimit(worker->options().max_connections, "worker");
   std::atomic<int> open_sessions{0};
   std::atomic<uint64_t> rejected_connections{0};
+  net::steady_timer pause{io};
+  berth::net::AcceptBackoff backoff{"worker HTTP"};
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -515,7 +561,9 @@ HttpServer::~HttpServer() { Stop(); }
 void HttpServer::Start() {
   impl_->Accept();
   const int threads = std::max(1, impl_->worker->options().http_threads);
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { impl_->io.run(); });
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] { berth::net::RunEventLoop(impl_->io, "worker HTTP"); });
+  }
 }
 
 void HttpServer::Stop() {

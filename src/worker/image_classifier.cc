@@ -133,16 +133,26 @@ absl::StatusOr<ClassifierSpec> ClassifierSpecFromConfig(const inference::ModelCo
 }
 
 absl::StatusOr<std::vector<char>> ImagesToBatch(const std::vector<std::string>& images,
-                                                const ClassifierSpec& spec) {
+                                                const ClassifierSpec& spec, uint64_t max_pixels) {
   const size_t per_image = imaging::TensorElements(spec.tensor);
   std::vector<char> batch(images.size() * per_image * sizeof(float));
+  // One pixel budget for the whole request, not only per image, so that a batch of large
+  // images cannot hold the pre-processing pool many times longer than one.
+  uint64_t budget = max_pixels;
   for (size_t i = 0; i < images.size(); ++i) {
     const auto format =
         spec.tensor.channels == 1 ? imaging::PixelFormat::kGray : imaging::PixelFormat::kRgb;
-    auto image = imaging::DecodeImage(images[i], format);
+    imaging::DecodeLimits limits;
+    limits.max_pixels = std::min(limits.max_pixels, budget);
+    auto image = imaging::DecodeImage(images[i], format, limits);
     if (!image.ok()) {
-      return absl::InvalidArgumentError(StrCat("image ", i, ": ", Msg(image.status())));
+      return absl::InvalidArgumentError(StrCat(
+          "image ", i, ": ", Msg(image.status()),
+          budget < max_pixels
+              ? StrCat(" (the images of one request may hold ", max_pixels, " pixels in all)")
+              : ""));
     }
+    budget -= std::min(budget, static_cast<uint64_t>(image->width) * image->height);
     imaging::TensorSpec tensor = spec.tensor;
     if (spec.invert == ClassifierSpec::Invert::kYes) {
       tensor.invert = true;

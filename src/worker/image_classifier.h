@@ -25,9 +25,14 @@ struct ClassifierSpec {
 // classifier.
 absl::StatusOr<ClassifierSpec> ClassifierSpecFromConfig(const inference::ModelConfig& config);
 
-// Decodes and converts `images` into one FP32 batch [N, ...] for the model.
+// The pixels (width x height, summed) that the images of one classify request may hold.
+inline constexpr uint64_t kMaxPixelsPerRequest = 50'000'000;
+
+// Decodes and converts `images` into one FP32 batch [N, ...] for the model; InvalidArgument
+// when they hold more than `max_pixels` in all.
 absl::StatusOr<std::vector<char>> ImagesToBatch(const std::vector<std::string>& images,
-                                                const ClassifierSpec& spec);
+                                                const ClassifierSpec& spec,
+                                                uint64_t max_pixels = kMaxPixelsPerRequest);
 
 struct ClassifyRequest {
   // Encoded JPEG/PNG bytes, one per image; empty for an image still to be fetched.

@@ -102,7 +102,19 @@ absl::Status ValidateRequest(const inference::ModelConfig& config,
       }
     }
   }
-  for (const auto& requested : request.outputs) {
+  if (request.outputs.size() > static_cast<size_t>(config.output_size())) {
+    return absl::InvalidArgumentError(
+        StrCat("the request names ", request.outputs.size(), " outputs but model '", config.name(),
+               "' has ", config.output_size(), "; name each output at most once"));
+  }
+  for (size_t i = 0; i < request.outputs.size(); ++i) {
+    const auto& requested = request.outputs[i];
+    for (size_t j = 0; j < i; ++j) {
+      if (request.outputs[j].name == requested.name) {
+        return absl::InvalidArgumentError(
+            StrCat("output '", requested.name, "' is requested twice; name it once"));
+      }
+    }
     bool known = false;
     for (const auto& out : config.output()) known = known || out.name() == requested.name;
     if (!known) {

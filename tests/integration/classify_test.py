@@ -120,6 +120,7 @@ class ClassifyTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.peer.shutdown()
         cls.server.stop()
+        sys.stderr.write(cls.server.log()[-4000:])
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def classify(self, body, content_type="application/json"):

@@ -380,11 +380,36 @@ class ServerTest(unittest.TestCase):
         self.assertGreaterEqual(len(before), 2)  # demo and addsub
         self.server.proc.kill()  # SIGKILL: no clean-up at all
         self.server.proc.wait(timeout=30)
+        # What a kill in the middle of an upload or a registration leaves behind.
+        data = self.server.data_dir
+        models = os.path.join(data, "models")
+        def contents_now():  # model name -> its content directories that hold files
+            found = {}
+            for name in os.listdir(models):
+                dirs = [d for d in os.listdir(os.path.join(models, name))
+                        if os.listdir(os.path.join(models, name, d))]
+                if dirs:
+                    found[name] = sorted(dirs)
+            return found
+        contents = contents_now()
+        self.assertTrue(contents)
+        some_model = sorted(contents)[0]
+        debris = [os.path.join(data, "tmp", "upload-crashed0123456"),
+                  os.path.join(models, some_model, "00112233deadbeef", "model.onnx"),
+                  os.path.join(models, "never-registered", "0011223344556677", "model.onnx")]
+        for path in debris:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(b"partial")
         self.server.start()
         poll("addsub to serve again", lambda: self.infer_addsub()[0] == 200, timeout=60)
         self.assertEqual(workers(), before)  # the same processes: adopted, none duplicated
         self.assertIn("Adopted", self.cli("events", "addsub").stdout)
         self.assertEqual(self.service("demo")["status"], "Ready")
+        for path in debris:
+            self.assertFalse(os.path.exists(path), path)
+        # Every registered model keeps its content.
+        self.assertEqual(contents_now(), contents)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,30 @@ std::string RefusalOf(const DestinationPolicy& policy, const std::string& text) 
 
 TEST(DestinationPolicyTest, RefusesInternalAddressesByDefault) {
   DestinationPolicy policy;
-  for (const char* address :
-       {"127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-        "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::",
-        "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1",
-        "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "2002:c0a8:101::"}) {
+  for (const char* address : {"127.0.0.1",
+                              "127.8.9.10",
+                              "10.1.2.3",
+                              "172.16.0.1",
+                              "172.31.255.255",
+                              "192.168.1.1",
+                              "169.254.169.254",
+                              "100.64.0.1",
+                              "0.0.0.0",
+                              "224.0.0.1",
+                              "255.255.255.255",
+                              "::1",
+                              "::",
+                              "fe80::1",
+                              "fd00::1",
+                              "::ffff:127.0.0.1",
+                              "::ffff:10.0.0.1",
+                              "::127.0.0.1",
+                              "64:ff9b::a9fe:a9fe",
+                              "2002:7f00:1::1",
+                              "2002:c0a8:101::",
+                              "::ffff:0:127.0.0.1",
+                              "::ffff:0:a9fe:a9fe",
+                              "::ffff:0:10.1.2.3"}) {
     EXPECT_NE(RefusalOf(policy, address), "") << address;
   }
   EXPECT_EQ(RefusalOf(policy, "169.254.169.254"), "169.254.169.254 is a link-local address");
@@ -37,9 +56,9 @@ TEST(DestinationPolicyTest, RefusesInternalAddressesByDefault) {
 
 TEST(DestinationPolicyTest, AllowsPublicAddresses) {
   DestinationPolicy policy;
-  for (const char* address : {"1.1.1.1", "8.8.8.8", "172.32.0.1", "172.15.255.255",
-                              "192.169.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8",
-                              "64:ff9b::808:808", "2002:808:808::1"}) {
+  for (const char* address :
+       {"1.1.1.1", "8.8.8.8", "172.32.0.1", "172.15.255.255", "192.169.0.1", "2001:4860:4860::8888",
+        "::ffff:8.8.8.8", "::ffff:0:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"}) {
     EXPECT_EQ(RefusalOf(policy, address), "") << address;
   }
 }

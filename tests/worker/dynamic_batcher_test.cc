@@ -210,6 +210,17 @@ TEST_F(BatcherTest, ExpiredRequestsAreAnsweredAndNeverRun) {
   EXPECT_EQ(model_->batches(), (std::vector<int64_t>{1, 1}));
 }
 
+TEST_F(BatcherTest, AHugeTimeoutIsClampedNotAnInstantExpiry) {
+  auto& batcher = Make(Batching());
+  Result result;
+  // 2^64-1 microseconds overflowed the deadline into the past before it was clamped.
+  ASSERT_TRUE(batcher.Enqueue(Request(3, 1, &result, 0, UINT64_MAX)).ok());
+  model_->Open();
+  auto answer = result.future.get();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(FirstValue(*answer), 3.0f);
+}
+
 TEST_F(BatcherTest, HigherPriorityRunsFirst) {
   DynamicBatcher::Options options;  // no batching, so the order is visible
   options.priority_levels = 2;

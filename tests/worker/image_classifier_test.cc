@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 namespace berth::worker {
 namespace {
 
@@ -146,6 +149,22 @@ TEST(ImageClassifierTest, PredictionsUseLabelsOrIndices) {
   EXPECT_EQ(unlabelled[0]["label"], "1");
   std::vector<float> logits = {1.0f, 3.0f, 2.0f};  // not probabilities: softmax first
   EXPECT_NEAR(PredictionsJson(logits, 1, 1, {}, false)[0]["score"].get<double>(), 0.66524, 1e-4);
+}
+
+TEST(ImageClassifierTest, ThePixelBudgetCoversTheWholeRequest) {
+  std::ifstream in("tests/fixtures/digits/7.png", std::ios::binary);
+  const std::string png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(png.empty());
+  auto spec = ClassifierSpecFromConfig(Classifier({1, 28, 28}));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const std::vector<std::string> three(3, png);
+  EXPECT_TRUE(ImagesToBatch(three, *spec, 3 * 28 * 28).ok());
+  auto refused = ImagesToBatch(three, *spec, 2 * 28 * 28 + 100);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(refused.status().message()).find("image 2:"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("pixels in all"), std::string::npos);
 }
 
 }  // namespace

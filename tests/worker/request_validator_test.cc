@@ -100,6 +100,24 @@ TEST(RequestValidatorTest, NamesEachProblem) {
   EXPECT_NE(Error(request).find("no output 'NOPE'"), std::string::npos);
 }
 
+TEST(RequestValidatorTest, RefusesRepeatedOrTooManyOutputs) {
+  auto request = Valid(1);
+  request.outputs.push_back({"OUTPUT0", std::nullopt});
+  int64_t rows = 0;
+  EXPECT_TRUE(ValidateRequest(AddSub(), request, &rows).ok());
+  // The model has one output: naming it twice is refused before any name is compared.
+  request.outputs.push_back({"OUTPUT0", std::nullopt});
+  EXPECT_NE(Error(request).find("names 2 outputs but model 'add_sub' has 1"), std::string::npos);
+  auto config = AddSub();
+  auto* second = config.add_output();
+  second->set_name("OUTPUT1");
+  second->set_data_type(inference::TYPE_FP32);
+  second->add_dims(16);
+  EXPECT_NE(Error(request, config).find("output 'OUTPUT0' is requested twice"), std::string::npos);
+  for (int i = 0; i < 100000; ++i) request.outputs.push_back({"OUTPUT0", std::nullopt});
+  EXPECT_NE(Error(request, config).find("names 100002 outputs"), std::string::npos);
+}
+
 TEST(RequestValidatorTest, ChecksBytesTensorsElementByElement) {
   inference::ModelConfig config;
   config.set_name("text");
