@@ -217,6 +217,9 @@ int RunServer(ServerFlags& flags) {
     worker_args.push_back("--fetch-trust-url");
     worker_args.push_back(url);
   }
+  // Replicas take the bodies the gateway lets through: the same limit on both.
+  worker_args.push_back("--max-request-bytes");
+  worker_args.push_back(std::to_string(flags.http.max_request_bytes));
   controller.SetWorkerArgs(std::move(worker_args));
   controller.SetTrafficStats(&traffic);
   controller.Start();

@@ -686,6 +686,14 @@ class ServerHostileTest(HostileCase):
             timeout=300)
         self.assertEqual(res.returncode, 0, "berth deploy: %s%s%s" % (res.stdout, res.stderr,
                                                                       self.context()))
+        # The replicas take the bodies the gateway lets through: the same limit on both.
+        replicas = owned_replicas(self.data_dir)
+        self.assertTrue(replicas, "no replica of %s found" % self.data_dir)
+        for pid in replicas:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                args = f.read().split(b"\0")
+            self.assertIn(b"--max-request-bytes", args, pid)
+            self.assertEqual(args[args.index(b"--max-request-bytes") + 1], b"%d" % (64 << 20))
         key = {"Authorization": "Bearer " + self.admin}
         md = http_call(self.target.http_port, "GET", "/v2/models/addsub", headers=key)
         self.assertEqual(md.status, 200, md)
