@@ -297,8 +297,9 @@ int ControlApi::RemoveCrashDebris() {
       ++removed;
     }
   }
-  if (removed > 0)
+  if (removed > 0) {
     spdlog::info("removed {} partial upload(s) and orphan model directories", removed);
+  }
   return removed;
 }
 

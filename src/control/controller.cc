@@ -14,6 +14,7 @@
 #include <set>
 
 #include "common/strings.h"
+#include "net/descriptor_limit.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::control {
@@ -30,9 +31,8 @@ Probe HealthCheck(int port, const char* path) {
   if (port <= 0) return Probe::kUnhealthy;
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    return errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM
-               ? Probe::kUnknown
-               : Probe::kUnhealthy;
+    const boost::system::error_code ec(errno, boost::system::system_category());
+    return net::IsOutOfDescriptorsOrMemory(ec) ? Probe::kUnknown : Probe::kUnhealthy;
   }
   timeval timeout{0, 500000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));

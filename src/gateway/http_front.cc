@@ -205,7 +205,7 @@ awaitable<void> HttpFront::Impl::Accept() {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec) {
       if (ec == net::error::operation_aborted) co_return;
-      if (berth::net::AcceptBackoff::IsResourceError(ec)) {
+      if (berth::net::IsOutOfDescriptorsOrMemory(ec)) {
         pause.expires_after(backoff.Failed(ec));
         co_await pause.async_wait(kTuple);
       }
@@ -650,7 +650,7 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     }
     endpoint->in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (ec) {
-      if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space) {
+      if (berth::net::IsOutOfDescriptorsOrMemory(ec)) {
         // The server's own resources ran out, not the replica: never counted against it.
         co_return Error(
             absl::UnavailableError(StrCat("the server cannot open a connection to service '",

@@ -35,7 +35,7 @@ int CappedConnectionLimit(int wanted, const char* who) {
   return static_cast<int>(std::min<int64_t>(wanted, cap));
 }
 
-bool AcceptBackoff::IsResourceError(const boost::system::error_code& ec) {
+bool IsOutOfDescriptorsOrMemory(const boost::system::error_code& ec) {
   return ec == boost::system::errc::too_many_files_open ||
          ec == boost::system::errc::too_many_files_open_in_system ||
          ec == boost::system::errc::no_buffer_space || ec == boost::system::errc::not_enough_memory;

@@ -18,6 +18,10 @@ uint64_t RaiseDescriptorLimit();
 // in reserve. `who` names the listener in the log line that says it was capped.
 int CappedConnectionLimit(int wanted, const char* who);
 
+// True for the errors that mean this process (not its peer) is out of descriptors or memory:
+// EMFILE, ENFILE, ENOBUFS, ENOMEM. A failure for these reasons is never a peer's fault.
+bool IsOutOfDescriptorsOrMemory(const boost::system::error_code& ec);
+
 // Paces a listener's accept() once it fails for want of descriptors or memory: the pending
 // connection stays in the backlog, and accepting again at once would spin a core on it. The
 // pause starts at 5 ms and doubles up to 1 s; a success resets it. Not thread-safe: one per
@@ -26,8 +30,6 @@ class AcceptBackoff {
  public:
   explicit AcceptBackoff(std::string who) : who_(std::move(who)) {}
 
-  // True for the errors that mean the process is out of descriptors or memory.
-  static bool IsResourceError(const boost::system::error_code& ec);
   // Records a failure (logged at the 1st, 2nd, 4th, ...) and returns the pause to wait.
   std::chrono::milliseconds Failed(const boost::system::error_code& ec);
   void Succeeded() { pause_ = kFirstPause; }

@@ -5,7 +5,6 @@
 #include <cctype>
 #include <iterator>
 #include <string>
-#include <vector>
 
 #include "common/error_mapping.h"
 #include "common/strings.h"
@@ -36,30 +35,33 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 absl::Status CheckRequestFraming(const http::fields& header,
                                  boost::optional<uint64_t> content_length, uint64_t body_limit) {
   // Every Transfer-Encoding line, every comma-separated coding: exactly one, "chunked".
-  std::vector<std::string_view> codings;
-  std::string shown;
   const auto [first, last] = header.equal_range(http::field::transfer_encoding);
-  for (auto it = first; it != last; ++it) {
-    std::string_view value(it->value().data(), it->value().size());
-    if (!shown.empty()) shown += ", ";
-    shown += value;
-    while (true) {
-      const size_t comma = value.find(',');
-      codings.push_back(Trim(value.substr(0, comma)));
-      if (comma == std::string_view::npos) break;
-      value.remove_prefix(comma + 1);
+  if (first != last) {
+    size_t codings = 0;
+    std::string_view final_coding;
+    for (auto it = first; it != last; ++it) {
+      std::string_view value(it->value().data(), it->value().size());
+      while (true) {
+        const size_t comma = value.find(',');
+        final_coding = Trim(value.substr(0, comma));
+        ++codings;
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+      }
     }
-    if (codings.size() > 16) break;
-  }
-  if (!codings.empty()) {
-    if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
-    const bool final_chunked = EqualsIgnoreCase(codings.back(), "chunked");
-    if (final_chunked && codings.size() > 1) {
-      return absl::UnimplementedError(
-          StrCat("Transfer-Encoding '", shown,
-                 "': berth decodes only 'chunked'; send the body uncompressed"));
-    }
-    if (!final_chunked) {
+    const bool final_chunked = EqualsIgnoreCase(final_coding, "chunked");
+    if (!final_chunked || codings > 1) {
+      std::string shown;
+      for (auto it = first; it != last && shown.size() <= 200; ++it) {
+        if (!shown.empty()) shown += ", ";
+        shown.append(it->value().data(), it->value().size());
+      }
+      if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
+      if (final_chunked) {
+        return absl::UnimplementedError(
+            StrCat("Transfer-Encoding '", shown,
+                   "': berth decodes only 'chunked'; send the body uncompressed"));
+      }
       return absl::InvalidArgumentError(
           StrCat("Transfer-Encoding '", shown,
                  "' is not supported: send the body with a Content-Length or with "

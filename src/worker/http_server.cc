@@ -484,7 +484,7 @@ struct HttpServer::Impl {
   void Accept() {
     acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
-      if (berth::net::AcceptBackoff::IsResourceError(ec)) {
+      if (berth::net::IsOutOfDescriptorsOrMemory(ec)) {
         pause.expires_after(backoff.Failed(ec));
         pause.async_wait([this](beast::error_code wait) {
           if (wait != net::error::operation_aborted) Accept();

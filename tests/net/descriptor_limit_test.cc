@@ -20,16 +20,15 @@ TEST(AcceptBackoffTest, PausesGrowAndASuccessResetsThem) {
   EXPECT_EQ(backoff.Failed(emfile), milliseconds(5));
 }
 
-TEST(AcceptBackoffTest, OnlyResourceErrorsPause) {
+TEST(DescriptorLimitTest, TellsTheProcesssOwnShortageFromOtherErrors) {
   using boost::system::errc::make_error_code;
   EXPECT_TRUE(
-      AcceptBackoff::IsResourceError(make_error_code(boost::system::errc::too_many_files_open)));
-  EXPECT_TRUE(AcceptBackoff::IsResourceError(
+      IsOutOfDescriptorsOrMemory(make_error_code(boost::system::errc::too_many_files_open)));
+  EXPECT_TRUE(IsOutOfDescriptorsOrMemory(
       make_error_code(boost::system::errc::too_many_files_open_in_system)));
-  EXPECT_TRUE(
-      AcceptBackoff::IsResourceError(make_error_code(boost::system::errc::not_enough_memory)));
+  EXPECT_TRUE(IsOutOfDescriptorsOrMemory(make_error_code(boost::system::errc::not_enough_memory)));
   EXPECT_FALSE(
-      AcceptBackoff::IsResourceError(make_error_code(boost::system::errc::connection_aborted)));
+      IsOutOfDescriptorsOrMemory(make_error_code(boost::system::errc::connection_aborted)));
 }
 
 TEST(DescriptorLimitTest, ConnectionsLeaveAReserve) {
