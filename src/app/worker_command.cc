@@ -124,6 +124,15 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--http-threads", o.http_threads, "HTTP event-loop threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  cmd->add_option("--trust-caller-header", o.trust_caller_header,
+                  "Take the gateway's Berth-Caller header as a request's caller for per-caller "
+                  "download shares (replicas behind berth's gateway); otherwise the peer address")
+      ->capture_default_str();
+  cmd->add_option("--preprocess-threads", o.preprocess_threads,
+                  "Threads that decode images and parse large bodies (0: one per CPU this "
+                  "process may use, at most 16)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
   cmd->add_option("--max-connections", o.max_connections,
                   "Open HTTP connections before new ones are answered 503")
       ->capture_default_str()
@@ -177,6 +186,19 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
                   "Time limit for fetching a request's image_urls")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+  cmd->add_option("--fetch-max-running", o.fetch_limits.max_running,
+                  "image_url downloads running at once, in all")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--fetch-per-host", o.fetch_limits.max_per_host,
+                  "image_url downloads running at once from one host")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--fetch-per-caller", o.fetch_limits.max_per_caller,
+                  "image_url downloads running at once for one caller (the others wait their "
+                  "turn, at most the fetch timeout)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--replica-id", flags->replica_id, "Replica this worker serves (berth server)")
       ->group("");
   cmd->add_option("--data-dir-owner", flags->owner, "Data directory of the server that started it")

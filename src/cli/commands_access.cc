@@ -90,10 +90,10 @@ absl::Status RunKeyList(const CommonFlags& common) {
   if (session.PrintDocument(keys)) return absl::OkStatus();
   const auto now = std::chrono::system_clock::now();
   Table table({"ID", "NAME", "SCOPES", "PREFIX", "AGE", "EXPIRES", "LAST USED"});
-  for (const auto& key : keys.value("items", nlohmann::json::array())) {
-    const std::string last_used = FormatAge(key.value("last_used_at", ""), now);
+  for (const auto& key : Items(keys)) {
+    const std::string last_used = FormatAge(Text(key, "last_used_at"), now);
     table.AddRow({Field(key, "id"), Field(key, "name"), Field(key, "scopes"), Field(key, "prefix"),
-                  FormatAge(key.value("created_at", ""), now), ExpiryCell(key),
+                  FormatAge(Text(key, "created_at"), now), ExpiryCell(key),
                   last_used == "-" ? "never" : last_used + " ago"});
   }
   std::cout << table.Render();

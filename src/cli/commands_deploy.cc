@@ -36,10 +36,10 @@ absl::Status EnsureUploaded(const Session& session, const std::string& file,
   ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(file));
   ASSIGN_OR_RETURN(nlohmann::json existing, FindModel(session, name));
   if (!existing.is_null()) {
-    if (existing.value("sha256", "") != digest) {
+    if (Text(existing, "sha256") != digest) {
       return absl::AlreadyExistsError(StrCat(
           "a model named ", name, " with other content exists (sha256 ",
-          ShortDigest(existing.value("sha256", "")), ", this file ", ShortDigest(digest),
+          ShortDigest(Text(existing, "sha256")), ", this file ", ShortDigest(digest),
           "): deploy with --model NEW_NAME to upload the file under another name, or delete the "
           "old model with berth models delete ",
           name));
@@ -58,7 +58,7 @@ absl::Status EnsureUploaded(const Session& session, const std::string& file,
 absl::Status EnsureAdded(const Session& session, const std::string& uri, const std::string& name) {
   ASSIGN_OR_RETURN(nlohmann::json existing, FindModel(session, name));
   if (!existing.is_null()) {
-    if (existing.value("source", "") != uri) {
+    if (Text(existing, "source") != uri) {
       return absl::AlreadyExistsError(StrCat(
           "a model named ", name, " from another source exists (", Field(existing, "source"),
           "): use another model name, or delete the old model with berth models delete ", name));
@@ -89,14 +89,14 @@ absl::StatusOr<nlohmann::json> WaitForRevision(const Session& session, const std
   while (true) {
     ASSIGN_OR_RETURN(nlohmann::json service, session.client->Get(ApiPath("services", name)));
     if (IntField(service, "current_revision") == revision &&
-        service.value("status", "") == "Ready") {
+        Text(service, "status") == "Ready") {
       return service;
     }
     ASSIGN_OR_RETURN(nlohmann::json revisions,
                      session.client->Get(ApiPath("services", name, "revisions")));
     for (const auto& item : Items(revisions)) {
       if (IntField(item, "number") != revision) continue;
-      const std::string status = item.value("status", "");
+      const std::string status = Text(item, "status");
       if (status == "Failed") {
         return absl::FailedPreconditionError(StrCat(
             "revision ", revision, " of service ", name, " failed: ", Field(item, "reason"),
@@ -115,7 +115,7 @@ absl::StatusOr<nlohmann::json> WaitForRevision(const Session& session, const std
     int64_t ready = 0;
     for (const auto& replica : Items(replicas)) {
       if (IntField(replica, "revision") != revision) continue;
-      const std::string state = replica.value("state", "");
+      const std::string state = Text(replica, "state");
       if (state == "Ready") ++ready;
       if (state == "Failed" || state == "CrashLoopBackOff") {
         const std::string problem =

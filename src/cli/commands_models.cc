@@ -99,7 +99,7 @@ absl::Status RunList(const CommonFlags& common) {
     };
     table.AddRow({Field(model, "name"), Field(model, "format"), SizeCell(model), count("inputs"),
                   count("outputs"), ShortDigest(Field(model, "sha256")),
-                  FormatAge(model.value("created_at", ""), now)});
+                  FormatAge(Text(model, "created_at"), now)});
   }
   std::cout << table.Render();
   return absl::OkStatus();

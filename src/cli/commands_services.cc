@@ -62,7 +62,7 @@ std::string EventsTable(const nlohmann::json& events, bool with_service) {
                   ? std::vector<std::string>{"AGE", "SERVICE", "OBJECT", "REASON", "MESSAGE"}
                   : std::vector<std::string>{"AGE", "OBJECT", "REASON", "MESSAGE"});
   for (const auto& event : events) {
-    std::vector<std::string> row = {FormatAge(event.value("time", ""), now)};
+    std::vector<std::string> row = {FormatAge(Text(event, "time"), now)};
     if (with_service) row.push_back(Field(event, "service"));
     for (const char* key : {"object", "reason", "message"}) row.push_back(Field(event, key));
     table.AddRow(std::move(row));
@@ -79,7 +79,7 @@ absl::Status RunServices(const CommonFlags& common) {
   for (const auto& service : Items(services)) {
     table.AddRow({Field(service, "name"), Field(service, "status"), ReplicasCell(service),
                   RevisionCell(service), Field(service, "endpoint"),
-                  FormatAge(service.value("created_at", ""), now)});
+                  FormatAge(Text(service, "created_at"), now)});
   }
   if (table.empty()) {
     std::cout << "no services yet: deploy one with berth deploy MODEL_FILE --name NAME "
@@ -122,7 +122,7 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
   std::cout << "Revision:    " << RevisionCell(service) << "\n"
             << "Replicas:    " << ReplicasCell(service) << " ready\n"
             << "Created:     " << Field(service, "created_at") << " ("
-            << FormatAge(service.value("created_at", ""), now) << " ago)\n"
+            << FormatAge(Text(service, "created_at"), now) << " ago)\n"
             << "Spec:\n"
             << Indent(RenderDocument(service.value("spec", nlohmann::json::object()),
                                      OutputFormat::kYaml));
@@ -130,7 +130,7 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
   for (const auto& revision : Items(revisions)) {
     revision_table.AddRow({Field(revision, "number"), Field(revision, "status"),
                            Field(revision, "reason"),
-                           FormatAge(revision.value("created_at", ""), now)});
+                           FormatAge(Text(revision, "created_at"), now)});
   }
   std::cout << "Revisions:\n" << Indent(revision_table.Render());
   Table replica_table({"ID", "REVISION", "STATE", "PID", "RESTARTS", "REASON", "AGE"});
@@ -138,7 +138,7 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
     replica_table.AddRow({Field(replica, "id"), Field(replica, "revision"), Field(replica, "state"),
                           Field(replica, "pid"), Field(replica, "restarts"),
                           Field(replica, "reason"),
-                          FormatAge(replica.value("created_at", ""), now)});
+                          FormatAge(Text(replica, "created_at"), now)});
   }
   std::cout << "Replicas:\n" << Indent(replica_table.Render());
   std::cout << "Events:\n" << (events.empty() ? "  <none>\n" : Indent(EventsTable(events, false)));

@@ -133,6 +133,12 @@ std::string Field(const nlohmann::json& object, std::string_view key) {
   return it == object.end() ? "-" : Cell(*it);
 }
 
+std::string Text(const nlohmann::json& object, std::string_view key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 const nlohmann::json& Items(const nlohmann::json& list) {
   static const nlohmann::json kEmpty = nlohmann::json::array();
   if (!list.is_object()) return kEmpty;

@@ -44,6 +44,10 @@ std::string Cell(const nlohmann::json& value);
 // Member `key` of an object as a cell ("-" when absent or null).
 std::string Field(const nlohmann::json& object, std::string_view key);
 
+// Member `key` of an object when it is a string; "" when it is absent, null or not a string.
+// Answers render fields that may be null (a key never used), so tables never use value().
+std::string Text(const nlohmann::json& object, std::string_view key);
+
 // The "items" array of a list answer ({"items": [...]}); an empty array when there is none.
 const nlohmann::json& Items(const nlohmann::json& list);
 

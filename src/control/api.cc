@@ -81,6 +81,17 @@ absl::StatusOr<int64_t> IntField(const json& obj, const char* key, const std::st
   return n;
 }
 
+// A string member: `fallback` when absent or null, an error naming `path` for another type.
+absl::StatusOr<std::string> StringField(const json& obj, const char* key, const std::string& path,
+                                        std::string fallback = "") {
+  if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return fallback;
+  if (!obj[key].is_string()) {
+    return absl::InvalidArgumentError(
+        StrCat(path, ": must be a string, not ", obj[key].type_name()));
+  }
+  return obj[key].get<std::string>();
+}
+
 absl::Status OnlyFields(const json& obj, const std::string& path,
                         std::initializer_list<const char*> allowed) {
   if (!obj.is_object()) return absl::InvalidArgumentError(StrCat(path, ": must be an object"));
@@ -122,7 +133,7 @@ absl::StatusOr<json> ParseSignature(const json& list, const std::string& field) 
             StrCat(at, ".", key, ": unknown field (known: name, datatype, shape)"));
       }
     }
-    const std::string name = t.value("name", "");
+    ASSIGN_OR_RETURN(const std::string name, StringField(t, "name", at + ".name"));
     const bool name_ok =
         !name.empty() && name.size() <= 128 &&
         std::all_of(name.begin(), name.end(), [](char c) {
@@ -136,7 +147,7 @@ absl::StatusOr<json> ParseSignature(const json& list, const std::string& field) 
     if (!names.insert(name).second) {
       return absl::InvalidArgumentError(StrCat(at, ".name: '", name, "' appears twice"));
     }
-    const std::string type = t.value("datatype", "");
+    ASSIGN_OR_RETURN(const std::string type, StringField(t, "datatype", at + ".datatype"));
     if (!protocol::DataTypeFromName(type)) {
       return absl::InvalidArgumentError(
           StrCat(at, ".datatype: one of BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, "
@@ -333,7 +344,20 @@ absl::StatusOr<std::string> ControlApi::BootstrapAdminKey() {
 }
 
 ApiResponse ControlApi::Handle(ApiRequest& request) {
-  auto response = Route(request);
+  absl::StatusOr<ApiResponse> response;
+  try {
+    response = Route(request);
+  } catch (const nlohmann::json::exception& e) {
+    // A handler read a field of the body without checking its type first. The handlers check
+    // every field they read, naming it; this is the net under them.
+    std::string path;
+    for (const std::string& part : request.path) StrAppend(&path, "/", part);
+    spdlog::error("api: {} /api/v1{}: unchecked JSON access: {}", request.method, path,
+                  e.what());
+    response = absl::InvalidArgumentError(StrCat(
+        "a field of the request has the wrong type (", e.what(),
+        "); see /api/v1/openapi.json for the shape of this resource"));
+  }
   if (response.ok()) return *std::move(response);
   const absl::Status& status = response.status();
   ApiResponse error = Json(common::HttpStatusFromStatus(status), {{"error", Msg(status)}});
@@ -387,7 +411,8 @@ absl::StatusOr<ApiResponse> ControlApi::Route(ApiRequest& r) {
 absl::StatusOr<ApiResponse> ControlApi::Session(ApiRequest& r) {
   if (r.path.size() != 1) return absl::NotFoundError("no such session route");
   if (r.method == "DELETE") {
-    auth_->DeleteSession(r.cookie);
+    // A sign-out that the store did not record would leave the session valid: say so.
+    RETURN_IF_ERROR(auth_->DeleteSession(r.cookie));
     ApiResponse res{204, "", "application/json", {}};
     res.headers.emplace_back("Set-Cookie", StrCat(Authenticator::kSessionCookie,
                                                   "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"));
@@ -576,7 +601,7 @@ absl::StatusOr<ApiResponse> ControlApi::Models(ApiRequest& r) {
   }
   ASSIGN_OR_RETURN(json body, ParseBody(r));
   RETURN_IF_ERROR(OnlyFields(body, "", {"name", "uri"}));
-  const std::string name = body.value("name", "");
+  ASSIGN_OR_RETURN(const std::string name, StringField(body, "name", "name"));
   if (!IsValidName(name)) {
     return absl::InvalidArgumentError(
         "name: a DNS label (a-z, 0-9 and '-', at most 63 characters) is required");
@@ -880,7 +905,9 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
     ASSIGN_OR_RETURN(int number, store_->CreateRevision(name, revision_spec, now));
     if (auto s = WriteRevisionRepository(name, number, spec, *model); !s.ok()) {
       RevisionRecord failed{name, number, revision_spec, "Failed", std::string(Msg(s)), now};
-      (void)store_->UpdateRevision(failed);
+      if (auto stored = store_->UpdateRevision(failed); !stored.ok()) {
+        spdlog::error("cannot mark revision {} of {} failed: {}", number, name, Msg(stored));
+      }
       return s;
     }
     controller_->Event(name, StrCat("revision/", name, "-", number), "RevisionCreated",

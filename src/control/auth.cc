@@ -5,6 +5,7 @@
 #include "common/strings.h"
 #include "control/api_key.h"
 #include "control/controller.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::control {
 namespace {
@@ -110,7 +111,10 @@ absl::StatusOr<Principal> Authenticator::FromHash(const std::string& hash) {
   if (key.expires_at != 0 && key.expires_at <= now) {
     return Unauthenticated("the API key has expired");
   }
-  if (touch) (void)store_->TouchKey(key.id, now);
+  // Only last_used_at: a failure (counted by the store) must not refuse the request.
+  if (touch && !store_->TouchKey(key.id, now).ok()) {
+    spdlog::warn("cannot record the use of key {}", key.id);
+  }
   return Principal{key.id, key.name, key.scopes, false};
 }
 
@@ -146,9 +150,10 @@ absl::StatusOr<std::string> Authenticator::CreateSession(std::string_view key) {
   return value;
 }
 
-void Authenticator::DeleteSession(std::string_view cookie) {
+absl::Status Authenticator::DeleteSession(std::string_view cookie) {
   const std::string_view value = CookieValue(cookie, kSessionCookie);
-  if (!value.empty()) (void)store_->DeleteSession(Sha256Hex(value));
+  if (value.empty()) return absl::OkStatus();
+  return store_->DeleteSession(Sha256Hex(value));
 }
 
 void Authenticator::Invalidate() {

@@ -43,7 +43,8 @@ class Authenticator {
   // Creates a console session for a valid key; returns the cookie value (random, stored
   // hashed).
   absl::StatusOr<std::string> CreateSession(std::string_view key);
-  void DeleteSession(std::string_view cookie);
+  // Ends the session a Cookie header names (none: OK). An error means it still stands.
+  absl::Status DeleteSession(std::string_view cookie);
   // Forgets cached keys (after a revocation).
   void Invalidate();
 

@@ -236,7 +236,7 @@ void Controller::Recover() {
       Event(rec.service, "replica/" + rec.id, "Lost",
             "its worker process ended while the server was down; starting a new one");
     }
-    (void)store_->UpsertReplica(r.record);
+    Stored(store_->UpsertReplica(r.record), "record replica " + rec.id);
     replicas_.emplace(rec.id, std::move(r));
   }
   // Workers of this data directory that no replica owns (the server died between starting
@@ -263,6 +263,12 @@ void Controller::Run() {
     }
     Reconcile();
   }
+}
+
+bool Controller::Stored(const absl::Status& status, std::string_view what) {
+  if (status.ok()) return true;
+  spdlog::error("reconcile: cannot {}: {}; retrying on the next pass", what, Msg(status));
+  return false;
 }
 
 void Controller::SetState(Replica& r, const std::string& state, const std::string& reason) {
@@ -301,7 +307,10 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
                  "--grpc-port", "0",
                  "--port-file", dir + "/ports.json",
                  "--engine-threads", std::to_string(threads),
+                 "--preprocess-threads",
+                 std::to_string(launch.cpus > 0 ? static_cast<int>(std::ceil(launch.cpus)) : 0),
                  "--exit-on-error", "true",
+                 "--trust-caller-header", "true",
                  "--replica-id", r.record.id,
                  "--data-dir-owner", options_.data_dir};
   launch.args.insert(launch.args.end(), worker_args_.begin(), worker_args_.end());
@@ -410,7 +419,7 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
   }
 }
 
-Controller::Replica& Controller::AddReplica(const std::string& service, int revision,
+Controller::Replica* Controller::AddReplica(const std::string& service, int revision,
                                             int64_t now, const std::string& why) {
   Replica r;
   r.record.id = StrCat(service, "-", revision, "-", RandomName(6));
@@ -420,11 +429,14 @@ Controller::Replica& Controller::AddReplica(const std::string& service, int revi
   r.record.state = "Pending";
   r.next_start_ms = now;
   r.state_since_ms = now;
-  (void)store_->UpsertReplica(r.record);
+  // A replica the store does not know would be lost on a restart: none until it can be recorded.
+  if (!Stored(store_->UpsertReplica(r.record), "record a new replica of " + service)) {
+    return nullptr;
+  }
   const std::string id = r.record.id;
   auto [it, inserted] = replicas_.emplace(id, std::move(r));
   Event(service, "replica/" + id, "Created", why);
-  return it->second;
+  return &it->second;
 }
 
 void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
@@ -438,7 +450,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       for (auto it = replicas_.begin(); it != replicas_.end();) {
         it = it->second.record.service == service.name ? replicas_.erase(it) : std::next(it);
       }
-      (void)store_->DeleteService(service.name);
+      if (!Stored(store_->DeleteService(service.name), "delete service " + service.name)) return;
       std::error_code ec;
       fs::remove_all(StrCat(options_.data_dir, "/services/", service.name), ec);
       Event(service.name, "service/" + service.name, "Deleted", "all replicas stopped");
@@ -469,7 +481,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       }
       target.status = "Failed";
       target.reason = reason.empty() ? "its replicas keep crashing" : reason;
-      (void)store_->UpdateRevision(target);
+      if (!Stored(store_->UpdateRevision(target), "record the failed revision")) return;
       Event(service.name, StrCat("revision/", service.name, "-", target.number),
             "RevisionFailed",
             StrCat(target.reason,
@@ -484,27 +496,30 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       return;
     }
     for (int i = static_cast<int>(live.size()); i < desired; ++i) {
-      Replica& r = AddReplica(service.name, target.number, now,
+      Replica* r = AddReplica(service.name, target.number, now,
                               StrCat("replica for revision ", target.number));
-      LaunchReplica(r, now);
-      live.push_back(&r);
+      if (r == nullptr) return;
+      LaunchReplica(*r, now);
+      live.push_back(r);
     }
     int ready = 0;
     for (Replica* r : live) ready += r->record.state == "Ready" ? 1 : 0;
     if (ready >= desired) {
-      target.status = "Ready";
-      target.reason = "";
-      (void)store_->UpdateRevision(target);
+      // The service first: should the revision's row then fail, the next pass finds it still
+      // Deploying with its replicas ready and finishes the promotion.
       const int previous = service.current_revision;
       service.current_revision = target.number;
       service.updated_at = now;
-      (void)store_->UpdateService(service);
+      if (!Stored(store_->UpdateService(service), "promote revision of " + service.name)) return;
+      target.status = "Ready";
+      target.reason = "";
+      if (!Stored(store_->UpdateRevision(target), "record the ready revision")) return;
       Event(service.name, StrCat("revision/", service.name, "-", target.number), "RevisionReady",
             StrCat(ready, " of ", desired, " replicas ready; it now takes the traffic"));
       if (previous > 0 && previous != target.number) {
         if (auto old = store_->FindRevision(service.name, previous); old.ok() && *old) {
           (*old)->status = "Retired";
-          (void)store_->UpdateRevision(**old);
+          Stored(store_->UpdateRevision(**old), "retire the previous revision");
         }
       }
     }
@@ -514,7 +529,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       target.status == "Ready") {
     std::vector<Replica*> live = live_of(target.number);
     for (int i = static_cast<int>(live.size()); i < desired; ++i) {
-      AddReplica(service.name, target.number, now, "scaling up");
+      if (AddReplica(service.name, target.number, now, "scaling up") == nullptr) break;
     }
     // Scale down: the youngest first, not-ready ones before ready ones.
     std::sort(live.begin(), live.end(), [](Replica* a, Replica* b) {
@@ -560,8 +575,8 @@ void Controller::Reconcile() {
         r.stop_requested = true;
         r.process.Signal(SIGKILL);
       }
-      if ((r.record.state == "Terminated" || orphan) && !r.process.valid()) {
-        (void)store_->DeleteReplica(r.record.id);
+      if ((r.record.state == "Terminated" || orphan) && !r.process.valid() &&
+          Stored(store_->DeleteReplica(r.record.id), "delete replica " + r.record.id)) {
         std::error_code ec;
         fs::remove_all(ReplicaDir(r.record.id), ec);
         it = replicas_.erase(it);

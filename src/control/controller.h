@@ -89,8 +89,12 @@ class Controller {
   void SuperviseReplica(Replica& r, int64_t now);
   void ReconcileService(ServiceRecord& service, int64_t now);
   // A new Pending replica of `revision`, recorded in the store and the event log.
-  Replica& AddReplica(const std::string& service, int revision, int64_t now,
+  // Null when the store cannot record it (the pass for that service ends; the next retries).
+  Replica* AddReplica(const std::string& service, int revision, int64_t now,
                       const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
+  // Logs a failed store write (every failure is counted in berth_store_errors_total by the
+  // store); false when it failed, so that the caller does not act on what was not recorded.
+  static bool Stored(const absl::Status& status, std::string_view what);
   void LaunchReplica(Replica& r, int64_t now);
   void SetState(Replica& r, const std::string& state, const std::string& reason);
   void BeginDrain(Replica& r, const std::string& why);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <variant>
 
 #include "common/status_macros.h"
@@ -12,7 +13,10 @@ namespace {
 
 using Value = std::variant<int64_t, std::string>;
 
+std::atomic<uint64_t> store_errors{0};
+
 absl::Status SqlError(sqlite3* db, std::string_view what) {
+  store_errors.fetch_add(1, std::memory_order_relaxed);
   return absl::InternalError(StrCat("database error (", what, "): ", sqlite3_errmsg(db)));
 }
 
@@ -80,6 +84,7 @@ absl::Status Exec(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
     std::string message = error ? error : "unknown";
     sqlite3_free(error);
+    store_errors.fetch_add(1, std::memory_order_relaxed);
     return absl::InternalError(StrCat("database error: ", message));
   }
   return absl::OkStatus();
@@ -210,6 +215,8 @@ absl::StatusOr<std::optional<T>> First(Statement& s, Reader read) {
 }
 
 }  // namespace
+
+uint64_t StoreErrorCount() { return store_errors.load(std::memory_order_relaxed); }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3* db = nullptr;

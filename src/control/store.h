@@ -87,6 +87,9 @@ struct EventRecord {
   std::string message;
 };
 
+// Failed database operations in this process (every Store), for berth_store_errors_total.
+uint64_t StoreErrorCount();
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path` and migrates it to the current schema.

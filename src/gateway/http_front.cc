@@ -21,6 +21,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "control/store.h"
 #include "protocol/infer.h"
 #include "spdlog/spdlog.h"
 
@@ -39,7 +40,7 @@ using net::awaitable;
 constexpr auto kTuple = net::experimental::as_tuple(net::use_awaitable);
 
 using StringResponse = http::response<http::string_body>;
-constexpr auto kIdleTimeout = std::chrono::seconds(120);
+using berth::net::kIdleTimeout;
 constexpr size_t kApiBodyLimit = 4u << 20;
 
 StringResponse Make(unsigned status, std::string body, std::string_view type = "application/json") {
@@ -123,6 +124,7 @@ struct HttpFront::Impl {
   std::atomic<uint64_t> refused_connections{0};
   prometheus::Counter* connections_refused = nullptr;
   prometheus::Counter* unhandled_exceptions = nullptr;
+  prometheus::Counter* store_errors = nullptr;  // brought up to control::StoreErrorCount()
 
   awaitable<void> Accept();
   // One connection: ServeRequests under a last-resort handler that logs, counts and answers
@@ -299,7 +301,17 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
     http::request_parser<http::empty_body> header;
     berth::net::ConfigureRequestParser(header);
     header.body_limit(boost::none);
-    stream.expires_after(kIdleTimeout);
+    if (buffer.size() == 0) {
+      // Between requests: wait for the next one's first byte, then give its header
+      // kHeaderTimeout, so that a trickled header cannot hold the connection for long.
+      stream.expires_after(berth::net::IdleTimeout(
+          open_connections.load(std::memory_order_relaxed), max_connections));
+      auto [first, got] = co_await stream.async_read_some(
+          buffer.prepare(berth::net::kReadBufferBytes), kTuple);
+      buffer.commit(got);
+      if (first) co_return;
+    }
+    stream.expires_after(berth::net::kHeaderTimeout);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, header, kTuple);
     if (ec) {
       if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
@@ -387,6 +399,10 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
       if (!denied.ok()) {
         res = Error(denied);
       } else {
+        const double store_total = static_cast<double>(control::StoreErrorCount());
+        if (store_total > store_errors->Value()) {
+          store_errors->Increment(store_total - store_errors->Value());
+        }
         prometheus::TextSerializer serializer;
         res = Make(200, serializer.Serialize(registry->Collect()),
                    "text/plain; version=0.0.4; charset=utf-8");
@@ -426,6 +442,9 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         if (!request.ok()) {
           res = Error(request.status());
         } else {
+          // The replica's per-caller limits (image_url downloads) count by this; a caller's
+          // own value is never passed on.
+          request->set(protocol::kCallerHeader, principal->key_id);
           res = co_await Proxy(*request, service, std::move(upstream_target), &batch_rows);
         }
         const double seconds =
@@ -770,6 +789,13 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
            .Help(
                "Requests whose handling threw; each was logged, answered 500 where possible "
                "and its connection closed")
+           .Register(*registry)
+           .Add({});
+  impl->store_errors =
+      &prometheus::BuildCounter()
+           .Name("berth_store_errors_total")
+           .Help("Failed operations on the server's database; a failed write ends that "
+                 "reconcile pass for its service, and the next pass retries it")
            .Register(*registry)
            .Add({});
   impl->max_connections = berth::net::CappedConnectionLimit(options.max_connections, "gateway");

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/optional.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,22 @@ inline constexpr size_t kMaxHeaderBytes = 32 * 1024;
 // The most bytes a connection's read buffer holds that the parser has not consumed yet: a
 // header, a chunk-size line or a trailer larger than this ends the request with an error.
 inline constexpr size_t kReadBufferBytes = 48 * 1024;
+
+// How long a connection may wait between requests for the first byte of the next one, and how
+// long a request may take from its first byte to the end of its header. A client that trickles
+// a header (slowloris) is cut off after kHeaderTimeout, not after the idle timeout.
+inline constexpr std::chrono::seconds kIdleTimeout{120};
+inline constexpr std::chrono::seconds kHeaderTimeout{10};
+// Once more than three quarters of a listener's connections are open, an idle connection gets
+// only this long before its next request begins, so that held-open connections make room.
+inline constexpr std::chrono::seconds kIdleTimeoutUnderPressure{5};
+
+// The idle timeout for a connection of a listener with `open` of `limit` connections open.
+inline std::chrono::seconds IdleTimeout(int open, int limit) {
+  return static_cast<int64_t>(open) * 4 > static_cast<int64_t>(limit) * 3
+             ? kIdleTimeoutUnderPressure
+             : kIdleTimeout;
+}
 
 // Sets the limits both listeners give every request parser they create.
 template <class Parser>

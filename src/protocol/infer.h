@@ -65,6 +65,10 @@ inline constexpr size_t kMaxTensorsPerRequest = 1024;
 // A worker's HTTP answers carry the rows of the batch the request ran in, for the gateway's
 // statistics (the gateway removes it before answering).
 inline constexpr char kBatchRowsHeader[] = "Berth-Batch-Rows";
+// Set by the gateway on requests it forwards to a replica: the id of the caller's API key, by
+// which the replica shares per-caller resources (image_url downloads). A replica trusts it
+// only with --trust-caller-header (which the server passes to the replicas it launches).
+inline constexpr char kCallerHeader[] = "Berth-Caller";
 
 struct InferResponse {
   std::string model_name;

@@ -25,7 +25,11 @@ using tcp = net::ip::tcp;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-constexpr auto kIdleTimeout = std::chrono::seconds(120);
+using berth::net::kIdleTimeout;
+
+// Inference bodies up to this size are parsed on the event loop; larger ones on the
+// pre-processing pool.
+constexpr size_t kParseOnLoopBytes = 256 << 10;
 
 Response MakeResponse(unsigned version, bool keep_alive, http::status status, std::string body,
                       std::string_view content_type = "application/json") {
@@ -52,8 +56,12 @@ Response JsonResponse(unsigned version, bool keep_alive, const nlohmann::json& d
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Worker* worker, std::atomic<int>* open_sessions)
-      : stream_(std::move(socket)), worker_(worker), open_sessions_(open_sessions) {
+  Session(tcp::socket socket, Worker* worker, std::atomic<int>* open_sessions,
+          int max_connections)
+      : stream_(std::move(socket)),
+        worker_(worker),
+        open_sessions_(open_sessions),
+        max_connections_(max_connections) {
     open_sessions_->fetch_add(1, std::memory_order_relaxed);
     // Beast reads at most the buffer's spare capacity per call; without this a large body
     // arrives 512 bytes per read, each a trip through the reactor. The buffer's limit bounds
@@ -68,19 +76,70 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // A request is read in three steps, each with its own deadline: the first byte (the idle
+  // timeout, shorter when the listener is nearly full), the header (kHeaderTimeout: a trickled
+  // header is cut off) and the body, which is read only once its framing has been checked.
   void Read() {
     parser_.emplace();
     parser_->body_limit(worker_->options().max_request_bytes);
     berth::net::ConfigureRequestParser(*parser_);
     trailers_.Attach(*parser_);
+    if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+    stream_.expires_after(berth::net::IdleTimeout(
+        open_sessions_->load(std::memory_order_relaxed), max_connections_));
+    stream_.async_read_some(buffer_.prepare(berth::net::kReadBufferBytes),
+                            beast::bind_front_handler(&Session::OnFirstBytes,
+                                                      shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, std::size_t n) {
+    buffer_.commit(n);
+    if (ec) return Close();
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    stream_.expires_after(berth::net::kHeaderTimeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t) {
+    if (ec) return OnReadError(ec);
+    // Beast takes a request whose Transfer-Encoding is not a final "chunked" for one without a
+    // body; refuse it and close, so that its body is never parsed as the next request. An
+    // over-limit Content-Length is refused here too, before a byte of the body is read.
+    if (absl::Status framing = berth::net::CheckRequestFraming(
+            parser_->get(), parser_->content_length(), worker_->options().max_request_bytes);
+        !framing.ok()) {
+      return Send(ErrorResponse(11, false, framing));
+    }
+    if (parser_->is_done()) return OnRead({}, 0);
     stream_.expires_after(kIdleTimeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-        ec == beast::error::timeout || ec == net::error::connection_reset) {
+    if (ec) return OnReadError(ec);
+    if (trailers_.HasTrailer(parser_->get())) {
+      return Send(ErrorResponse(11, false, berth::net::TrailerRefusedError()));
+    }
+    Request request = parser_->release();
+    // The last resort: a handler that throws costs its request and connection, nothing more.
+    try {
+      Handle(std::move(request));
+    } catch (const std::exception& e) {
+      HandlerFailed(e.what());
+    } catch (...) {
+      HandlerFailed("an exception of unknown type");
+    }
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::operation_aborted || ec == beast::error::timeout ||
+        ec == net::error::connection_reset) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -98,27 +157,8 @@ class Session : public std::enable_shared_from_this<Session> {
                        protocol::JsonErrorBody(StrCat("the request header is over ",
                                                       berth::net::kMaxHeaderBytes, " bytes"))));
     }
-    if (ec) {
-      return Send(ErrorResponse(11, false, absl::InvalidArgumentError(StrCat(
-                                               "malformed HTTP request: ", ec.message()))));
-    }
-    // Beast takes a request whose Transfer-Encoding is not a final "chunked" for one without a
-    // body; refuse it and close, so that its body is never parsed as the next request.
-    absl::Status framing = berth::net::CheckRequestFraming(
-        parser_->get(), parser_->content_length(), worker_->options().max_request_bytes);
-    if (framing.ok() && trailers_.HasTrailer(parser_->get())) {
-      framing = berth::net::TrailerRefusedError();
-    }
-    if (!framing.ok()) return Send(ErrorResponse(11, false, framing));
-    Request request = parser_->release();
-    // The last resort: a handler that throws costs its request and connection, nothing more.
-    try {
-      Handle(std::move(request));
-    } catch (const std::exception& e) {
-      HandlerFailed(e.what());
-    } catch (...) {
-      HandlerFailed("an exception of unknown type");
-    }
+    Send(ErrorResponse(11, false, absl::InvalidArgumentError(
+                                      StrCat("malformed HTTP request: ", ec.message()))));
   }
 
   void HandlerFailed(std::string_view what) {
@@ -334,6 +374,14 @@ class Session : public std::enable_shared_from_this<Session> {
     auto spec = ClassifierSpecFromConfig(target->config());
     if (!spec.ok()) return Send(ErrorResponse(version, keep_alive, spec.status()));
     auto content_type = request[http::field::content_type];
+    // Who the request's image_url downloads count against.
+    auto caller = request.find(protocol::kCallerHeader);
+    if (worker_->options().trust_caller_header && caller != request.end()) {
+      caller_ = StrCat("key:", std::string_view(caller->value().data(), caller->value().size()));
+    } else {
+      beast::error_code ec;
+      caller_ = StrCat("peer:", stream_.socket().remote_endpoint(ec).address().to_string());
+    }
     auto job = [self = shared_from_this(), target, spec = *std::move(spec), version, keep_alive,
                 content_type = std::string(content_type.data(), content_type.size()),
                 body = std::move(request.body())]() mutable {
@@ -354,22 +402,25 @@ class Session : public std::enable_shared_from_this<Session> {
     if (parsed->urls.empty()) {
       return DecodeAndInfer(std::move(target), spec, *std::move(parsed), version, keep_alive);
     }
-    // Downloads wait on the network: they run on their own pool, so that a slow URL holds up
-    // neither the decoding of other requests nor the event loop; decoding comes back here.
-    auto job = [self = shared_from_this(), target = std::move(target), spec,
-                request = *std::move(parsed), version, keep_alive]() mutable {
-      const berth::net::GetOptions& get = self->worker_->image_fetch_options();
-      if (absl::Status status = FetchImageUrls(&request, get); !status.ok()) {
-        return self->SendFromExecutor(ErrorResponse(version, keep_alive, status));
-      }
-      net::post(self->worker_->preprocess_pool(),
-                [self, target = std::move(target), spec, request = std::move(request), version,
-                 keep_alive]() mutable {
-                  self->DecodeAndInfer(std::move(target), spec, std::move(request), version,
-                                       keep_alive);
-                });
-    };
-    net::post(worker_->fetch_pool(), std::move(job));
+    // Downloads wait on the network: the fetcher runs them on its own thread, with a share
+    // per caller, so that a slow URL holds up neither the decoding of other requests, nor the
+    // event loop, nor other callers' downloads; decoding comes back to the pool.
+    std::vector<std::string> urls = ImageUrls(*parsed);
+    worker_->fetcher().Fetch(
+        std::move(urls), caller_, worker_->image_fetch_options(),
+        [self = shared_from_this(), target = std::move(target), spec,
+         request = *std::move(parsed), version, keep_alive](berth::net::GetResults results) mutable {
+          if (absl::Status status = TakeFetchedImages(&request, std::move(results));
+              !status.ok()) {
+            return self->SendFromExecutor(ErrorResponse(version, keep_alive, status));
+          }
+          net::post(self->worker_->preprocess_pool(),
+                    [self, target = std::move(target), spec, request = std::move(request),
+                     version, keep_alive]() mutable {
+                      self->DecodeAndInfer(std::move(target), spec, std::move(request), version,
+                                           keep_alive);
+                    });
+        });
   }
 
   // Decodes the request's images into one batch tensor and queues it for the model.
@@ -435,11 +486,38 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
       header_length = length;
     }
+    if (body->size() <= kParseOnLoopBytes) {
+      return ParseAndQueue(std::move(queued), std::move(body), header_length, version, keep_alive,
+                           /*on_loop=*/true);
+    }
+    // A large body takes long enough to parse (tens of milliseconds for tens of megabytes) to
+    // hold up every other connection of this event loop: the pre-processing pool parses it.
+    stream_.expires_never();
+    net::post(worker_->preprocess_pool(),
+              [self = shared_from_this(), queued = std::move(queued), body = std::move(body),
+               header_length, version, keep_alive]() mutable {
+                self->ParseAndQueue(std::move(queued), std::move(body), header_length, version,
+                                    keep_alive, /*on_loop=*/false);
+              });
+  }
+
+  // Parses an inference request's body and queues it. `on_loop`: called on the session's
+  // event loop (else from a pool thread, with no operation pending on the socket).
+  void ParseAndQueue(std::unique_ptr<QueuedRequest> queued, std::shared_ptr<std::string> body,
+                     std::optional<size_t> header_length, unsigned version, bool keep_alive,
+                     bool on_loop) {
+    auto reply = [&](Response res) {
+      if (on_loop) {
+        Send(std::move(res));
+      } else {
+        SendFromExecutor(std::move(res));
+      }
+    };
     absl::Status status = protocol::ParseInferRequest(body, header_length, &queued->request);
-    if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
+    if (!status.ok()) return reply(ErrorResponse(version, keep_alive, status));
     auto self = shared_from_this();
     // No timer while the request is in the engine; Read() arms it again after the answer.
-    stream_.expires_never();
+    if (on_loop) stream_.expires_never();
     queued->done = [self, version, keep_alive](
                        absl::StatusOr<protocol::InferResponse> result) {
       Response res;
@@ -453,18 +531,19 @@ class Session : public std::enable_shared_from_this<Session> {
                            json_length ? "application/octet-stream" : "application/json");
         if (json_length) res.set("Inference-Header-Content-Length", std::to_string(*json_length));
         if (result->batch_rows > 0) {
-        res.set(protocol::kBatchRowsHeader, std::to_string(result->batch_rows));
-      }
+          res.set(protocol::kBatchRowsHeader, std::to_string(result->batch_rows));
+        }
       }
       self->SendFromExecutor(std::move(res));
     };
     const std::string request_id = queued->request.id;
+    const std::string model = queued->request.model_name;
     status = worker_->Infer(std::move(queued));
     if (!status.ok()) {
       if (!absl::IsInvalidArgument(status) && !absl::IsNotFound(status)) {
         spdlog::warn("model '{}' request '{}' refused: {}", model, request_id, Msg(status));
       }
-      Send(ErrorResponse(version, keep_alive, status));
+      reply(ErrorResponse(version, keep_alive, status));
     }
   }
 
@@ -474,6 +553,8 @@ class Session : public std::enable_shared_from_this<Session> {
   berth::net::TrailerDetector trailers_;
   Worker* worker_;
   std::atomic<int>* open_sessions_;
+  const int max_connections_;
+  std::string caller_;  // of the request being classified (see HandleClassify)
 };
 
 }  // namespace
@@ -513,7 +594,8 @@ struct HttpServer::Impl {
         }
       } else if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), worker, &open_sessions)->Run();
+        std::make_shared<Session>(std::move(socket), worker, &open_sessions, max_connections)
+            ->Run();
       }
       Accept();
     });

@@ -274,19 +274,26 @@ absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_ty
   return request;
 }
 
-absl::Status FetchImageUrls(ClassifyRequest* request, const net::GetOptions& options) {
-  if (request->urls.empty()) return absl::OkStatus();
+std::vector<std::string> ImageUrls(const ClassifyRequest& request) {
   std::vector<std::string> urls;
-  for (const auto& [index, url] : request->urls) urls.push_back(url);
-  auto results = net::GetAll(urls, options);
+  for (const auto& [index, url] : request.urls) urls.push_back(url);
+  return urls;
+}
+
+absl::Status TakeFetchedImages(ClassifyRequest* request, net::GetResults results) {
+  if (results.size() != request->urls.size()) {
+    return absl::InternalError("the downloads do not match the request's image URLs");
+  }
   for (size_t i = 0; i < results.size(); ++i) {
     const size_t index = request->urls[i].first;
     if (!results[i].ok()) {
       // Every fetch problem is the caller's URL, so 400, also for an image over the limit
-      // (413 would blame the request body).
-      return absl::InvalidArgumentError(
-          StrCat(request->instances ? StrCat("instance ", index, ": ") : std::string(),
-                 "image_url ", Msg(results[i].status())));
+      // (413 would blame the request body); no free download slot is the server's (503).
+      const std::string where = StrCat(
+          request->instances ? StrCat("instance ", index, ": ") : std::string(), "image_url ",
+          Msg(results[i].status()));
+      return absl::IsUnavailable(results[i].status()) ? absl::UnavailableError(where)
+                                                      : absl::InvalidArgumentError(where);
     }
     request->images[index] = std::move(results[i]->body);
   }

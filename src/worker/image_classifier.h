@@ -51,9 +51,12 @@ struct ClassifyRequest {
 absl::StatusOr<ClassifyRequest> ParseClassifyRequest(std::string_view content_type,
                                                      const std::string& body, size_t max_images);
 
-// Downloads the request's image URLs in parallel into `request->images`. An error names the
-// instance and the URL.
-absl::Status FetchImageUrls(ClassifyRequest* request, const net::GetOptions& options);
+// The request's image URLs, in the order TakeFetchedImages expects their downloads.
+std::vector<std::string> ImageUrls(const ClassifyRequest& request);
+
+// Puts the downloads of ImageUrls(*request) into `request->images`. An error names the
+// instance and the URL: InvalidArgument for the URL's fault, Unavailable for the server's.
+absl::Status TakeFetchedImages(ClassifyRequest* request, net::GetResults results);
 
 // The top-k predictions of each of `images` rows of `scores`: one list, or a list of lists
 // when `instances`. Scores that are already probabilities (each row in [0,1], summing to 1)

@@ -1,6 +1,10 @@
 #include "worker/worker.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <thread>
 
 #include "common/strings.h"
 #include "backends/onnx/onnx_backend.h"
@@ -44,6 +48,20 @@ void ControlQueue::Post(std::function<void()> job) {
   }
   cv_.notify_one();
 }
+
+int AvailableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Worker::Worker(const WorkerOptions& options)
+    : options_(options),
+      preprocess_pool_(static_cast<size_t>(options.preprocess_threads > 0
+                                               ? options.preprocess_threads
+                                               : std::min(16, AvailableCpus()))),
+      fetcher_(options.fetch_limits) {}
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   std::unique_ptr<Worker> worker(new Worker(options));

@@ -31,6 +31,9 @@ struct WorkerOptions {
   int grpc_port = 8001;
   int http_threads = 1;
   int max_connections = 1024;  // open HTTP connections; more are answered 503 and closed
+  // Threads that decode images and parse large bodies off the event loop (0: one per CPU this
+  // process may run on, at most 16).
+  int preprocess_threads = 0;
   size_t max_request_bytes = 64u << 20;
   size_t max_queue_size = 1024;
   backends::BackendOptions backend;
@@ -41,6 +44,10 @@ struct WorkerOptions {
   net::DestinationPolicy fetch_policy;
   std::vector<std::string> fetch_trusted_prefixes;
   size_t max_image_bytes = 16u << 20;
+  net::FetchLimits fetch_limits;
+  // Take the gateway's Berth-Caller header as the caller of a request (replicas); otherwise
+  // the caller is the peer's address.
+  bool trust_caller_header = false;
   int64_t image_fetch_timeout_ms = 10000;
 };
 
@@ -68,10 +75,11 @@ class Worker {
   ModelRepository& repository() { return *repository_; }
   WorkerMetrics& metrics() { return metrics_; }
   ControlQueue& control() { return control_; }
-  // Threads for request pre-processing that is too heavy for an event loop (image decoding).
+  // Threads for request pre-processing that is too heavy for an event loop (image decoding,
+  // parsing of large bodies).
   boost::asio::thread_pool& preprocess_pool() { return preprocess_pool_; }
-  // Threads that wait on the network for image_url downloads, and how they download.
-  boost::asio::thread_pool& fetch_pool() { return fetch_pool_; }
+  // Downloads of image_url inputs (one thread, shares per caller and host), and how.
+  net::Fetcher& fetcher() { return fetcher_; }
   const net::GetOptions& image_fetch_options() const { return image_fetch_; }
 
   // Looks up, validates and queues a request. An error is returned at once (and `done` is
@@ -98,18 +106,21 @@ class Worker {
   absl::Status Enqueue(std::shared_ptr<ModelVersion> model,
                        std::unique_ptr<QueuedRequest> request);
 
-  explicit Worker(const WorkerOptions& options) : options_(options) {}
+  explicit Worker(const WorkerOptions& options);
 
   WorkerOptions options_;
   WorkerMetrics metrics_;
   std::unique_ptr<ModelRepository> repository_;
   ControlQueue control_;
-  boost::asio::thread_pool preprocess_pool_{1};
-  boost::asio::thread_pool fetch_pool_{8};
+  boost::asio::thread_pool preprocess_pool_;
+  net::Fetcher fetcher_;
   net::GetOptions image_fetch_;
 };
 
 inline constexpr char kServerName[] = "berth";
 std::string ServerVersion();
+
+// The number of CPUs this process may run on (its affinity mask), at least 1.
+int AvailableCpus();
 
 }  // namespace berth::worker

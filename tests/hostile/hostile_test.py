@@ -4,8 +4,8 @@
 Raw sockets send what ordinary clients cannot: oversized trailers, trailers at all, a
 Content-Length of 100 GB with one byte behind it, transfer codings other than a lone "chunked"
 with a second request hidden in the body, a body on a route that reads none (CL.0), a header
-over the limit, output lists that name one output many times, a timeout of 2**64-1 us and
-hundreds of idle connections. Each case asserts the exact status of the answer, that no second
+over the limit, output lists that name one output many times, a timeout of 2**64-1 us,
+hundreds of idle connections and a thousand that trickle a header (slowloris). Each case asserts the exact status of the answer, that no second
 answer comes back where a second request was smuggled, and afterwards that the process is
 alive, still answers its health route with 200 and that its RSS stays under a bound taken from
 a baseline measured after start (printed).
@@ -54,6 +54,8 @@ EXCHANGE_S = 15      # one raw exchange: the answer and the close must come with
 HEALTH_S = 10        # a health probe after a case
 HUGE_LENGTH = 100000000000  # Content-Length of the 413 cases: 100 GB
 IDLE_CONNECTIONS = 300
+SLOW_CONNECTIONS = 1030  # more than the worker's default --max-connections (1024)
+SLOW_RECOVERY_S = 40     # well under the 120 s idle timeout, over the 10 s header timeout
 
 # The request routes each target is attacked on.
 SESSION = "/api/v1/session"          # server: public, reads a JSON body
@@ -582,6 +584,66 @@ class HostileCase(unittest.TestCase):
         self.assertSurvived("%d idle connections closed" % n)
 
 
+    def check_slow_headers(self, n=SLOW_CONNECTIONS):
+        """`n` connections each send half a header and then nothing: the listener must close
+        them after its header timeout and serve probes again well before its idle timeout."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < n + 64:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
+        partial = b"GET " + self.target.health_path.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Slow: "
+        slow = []
+        try:
+            start = time.monotonic()
+            for _ in range(n):
+                sock = socket.create_connection(("127.0.0.1", self.target.http_port),
+                                                timeout=HEALTH_S)
+                try:
+                    sock.sendall(partial)
+                except OSError:
+                    pass  # refused at the limit and already closed by the listener
+                slow.append(sock)
+
+            def probe_served():
+                try:
+                    return http_call(self.target.http_port, "GET", self.target.health_path,
+                                     timeout=2).status == 200
+                except OSError:
+                    return False
+            poll("a probe to be served beside %d slow headers" % n, probe_served,
+                 SLOW_RECOVERY_S)
+            served_after = time.monotonic() - start
+
+            def all_closed():
+                for sock in slow:
+                    if sock.fileno() < 0:
+                        continue
+                    sock.settimeout(0.0)
+                    try:
+                        data = sock.recv(65536)
+                    except BlockingIOError:
+                        return False  # still open, nothing sent
+                    except OSError:
+                        data = b""
+                    if data == b"" or b" 503 " in data or b" 408 " in data:
+                        sock.close()
+                    else:
+                        self.fail("a slow header got an answer: %r" % data[:200])
+                return True
+            poll("the listener to close %d slow headers" % n, all_closed, SLOW_RECOVERY_S)
+            closed_after = time.monotonic() - start
+            sys.stderr.write("  %d slow headers: a probe served after %.1f s, all closed after "
+                             "%.1f s\n" % (n, served_after, closed_after))
+            ok = 0
+            for _ in range(80):
+                ok += http_call(self.target.http_port, "GET", self.target.health_path,
+                                timeout=HEALTH_S).status == 200
+            self.assertEqual(ok, 80, "probes served after the slow headers%s" % self.context())
+        finally:
+            for sock in slow:
+                sock.close()
+        self.assertSurvived("%d slow headers" % n)
+
+
 class ServerHostileTest(HostileCase):
     """`berth server`: the gateway's HTTP/1.1 listener (control plane and data plane)."""
 
@@ -728,6 +790,9 @@ class ServerHostileTest(HostileCase):
     def test_10_many_idle_connections_leave_it_answering(self):
         self.check_idle_connections()
 
+    def test_11_slow_headers_are_cut_off(self):
+        self.check_slow_headers()
+
 
 class WorkerHostileTest(HostileCase):
     """`berth worker`: the model server's HTTP/1.1 listener."""
@@ -788,10 +853,10 @@ class WorkerHostileTest(HostileCase):
     def test_04_transfer_encodings_cannot_smuggle_a_request(self):
         cases = [(name + "_worker", te_smuggle_request(WORKER_INFER, coding, WORKER_PROBE, first),
                   status) for name, coding, status, first in TE_CASES]
-        # The worker reads a chunked body before it checks the codings: a body that is not
-        # chunked is a malformed chunk (400) before "gzip" could be refused (501).
+        # The worker checks the codings once the header is in, before any of the body: "gzip"
+        # is refused (501) whatever follows, as on the gateway.
         cases += [("te_gzip_chunked_raw_smuggle_worker",
-                   te_smuggle_request(WORKER_INFER, "gzip, chunked", WORKER_PROBE, False), 400),
+                   te_smuggle_request(WORKER_INFER, "gzip, chunked", WORKER_PROBE, False), 501),
                   ("te_with_content_length_smuggle_worker",
                    te_and_length_request(WORKER_INFER, WORKER_PROBE), 400),
                   ("content_length_twice_smuggle_worker",
@@ -831,6 +896,9 @@ class WorkerHostileTest(HostileCase):
 
     def test_10_many_idle_connections_leave_it_answering(self):
         self.check_idle_connections()
+
+    def test_11_slow_headers_are_cut_off(self):
+        self.check_slow_headers()
 
 
 class CorpusTest(unittest.TestCase):

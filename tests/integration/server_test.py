@@ -166,6 +166,13 @@ class ServerTest(unittest.TestCase):
     def test_02_keys_have_scopes_and_revocation_is_immediate(self):
         res = self.cli("keys", "create", "--name", "reader", "--scope", "read")
         key = re.search(r"(brth_[A-Za-z0-9]{28})", res.stdout).group(1)
+        # A key that was never used has a null last_used_at: every output renders it.
+        status, doc = self.server.api("GET", "/keys", key=self.admin)
+        self.assertIsNone([k for k in doc["items"] if k["name"] == "reader"][0]["last_used_at"])
+        for output in ([], ["-o", "json"], ["-o", "yaml"]):
+            listing = self.cli("keys", "list", *output)
+            self.assertIn("reader", listing.stdout, output)
+        self.assertIn("never", self.cli("keys", "list").stdout)
         self.assertEqual(self.server.api("GET", "/services", key=key)[0], 200)
         status, doc = self.server.api("PUT", "/services/x", {"model": "digits"}, key=key)
         self.assertEqual(status, 403)
@@ -240,6 +247,31 @@ class ServerTest(unittest.TestCase):
         self.assertIn("no model named 'missing'", doc["error"])
         status, doc = self.server.api("POST", "/services", raw=b"{not json", key=self.admin)
         self.assertEqual(status, 400)
+        # A field of the wrong type is a 400 that names the field, on every resource.
+        for path, body, field in [
+                ("/models", {"name": 5, "uri": "x"}, "name"),
+                ("/models", {"name": "m", "uri": 5}, "uri"),
+                ("/services", {"name": 5, "model": "digits"}, "name"),
+                ("/services", {"name": "typed", "model": ["digits"]}, "spec.model"),
+                ("/keys", {"name": ["x"], "scopes": ["read"]}, "name"),
+                ("/keys", {"name": "k", "scopes": [5]}, "scopes"),
+                ("/session", {"key": 5}, "key"),
+                ("/services/typed", {"model": "digits", "batching": {"max_batch_size": "8"}},
+                 "spec.batching.max_batch_size"),
+                ("/services/typed", {"model": "digits", "resources": []}, "spec.resources"),
+                ("/services/typed", {"model": "digits", "image": {"top_k": "3"}},
+                 "spec.image.top_k"),
+                ("/services/typed", {"model": "digits", "inputs": [{"name": 5}],
+                                     "outputs": [{"name": "y"}]}, "spec.inputs[0].name"),
+                ("/services/typed", {"model": "digits",
+                                     "inputs": [{"name": "x", "datatype": 5, "shape": [1]}],
+                                     "outputs": [{"name": "y", "datatype": "FP32",
+                                                  "shape": [1]}]},
+                 "spec.inputs[0].datatype")]:
+            method = "PUT" if path.startswith("/services/") else "POST"
+            status, doc = self.server.api(method, path, body, key=self.admin)
+            self.assertEqual(status, 400, (path, body, doc))
+            self.assertIn(field, doc["error"], (path, body))
         # Not a model at all.
         status, doc = self.server.api("POST", "/models?name=junk", raw=b"hello world" * 100,
                                       key=self.admin,

@@ -1,9 +1,15 @@
-// GetAll against a real local HTTP server (Python's http.server with a few routes): address
-// policy (also after a redirect), trusted prefixes, content type, size limit, time limit, and
-// parallel downloads.
+// GetAll and Fetcher against a real local HTTP server (Python's http.server with a few routes):
+// address policy (also after a redirect), trusted prefixes, content type, size limit, time
+// limit, parallel downloads, and the fetcher's per-host and per-caller limits.
 #include "net/http_get.h"
 
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "common/error_mapping.h"
 #include "common/strings.h"
@@ -163,6 +169,128 @@ TEST_F(HttpGetTest, OnlyHttpSchemesAndCredentialsAreHidden) {
   ASSERT_FALSE(secret.ok());
   EXPECT_EQ(secret.status().message().find("hunter2"), std::string::npos) << secret.status();
   EXPECT_EQ(secret.status().message().find("abc"), std::string::npos) << secret.status();
+}
+
+// Collects the results of Fetcher::Fetch calls, for a test to wait on.
+class Results {
+ public:
+  std::function<void(GetResults)> Callback(std::string name) {
+    return [this, name](GetResults results) {
+      std::lock_guard<std::mutex> lock(mu_);
+      order_.push_back(name);
+      done_[name] = std::move(results);
+      cv_.notify_all();
+    };
+  }
+  GetResults Wait(const std::string& name) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool got = cv_.wait_for(lock, std::chrono::seconds(30), [&] { return done_.count(name); });
+    EXPECT_TRUE(got) << name << " did not finish within 30 s";
+    return got ? done_[name] : GetResults{};
+  }
+  std::vector<std::string> order() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return order_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, GetResults> done_;
+  std::vector<std::string> order_;
+};
+
+// Polls `counts` until `check` holds (30 s at most).
+template <class Check>
+bool PollCounts(const Fetcher& fetcher, Check check) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (check(fetcher.counts())) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(HttpGetTest, OneCallersSlowUrlsDoNotDelayAnother) {
+  options_.total_timeout = std::chrono::milliseconds(10000);
+  FetchLimits limits;
+  limits.max_per_caller = 2;
+  Fetcher fetcher(limits);
+  Results results;
+  // Caller A asks for eight slow downloads (2 s each on the server); two run, six wait.
+  fetcher.Fetch(std::vector<std::string>(8, base_ + "/slow"), "A", options_,
+                results.Callback("A"));
+  ASSERT_TRUE(PollCounts(fetcher, [](Fetcher::Counts c) {
+    return c.running == 2 && c.waiting == 6;
+  })) << "running " << fetcher.counts().running << ", waiting " << fetcher.counts().waiting;
+  // Caller B's download starts at once in a slot of its own and ends long before A's.
+  fetcher.Fetch({base_ + "/img.png"}, "B", options_, results.Callback("B"));
+  GetResults b = results.Wait("B");
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_TRUE(b[0].ok()) << b[0].status();
+  EXPECT_EQ(b[0]->body, "\x89PNG-bytes");
+  EXPECT_EQ(results.order(), std::vector<std::string>{"B"});
+  GetResults a = results.Wait("A");
+  ASSERT_EQ(a.size(), 8u);
+  for (const auto& r : a) EXPECT_TRUE(r.ok()) << r.status();
+}
+
+TEST_F(HttpGetTest, OneHostGetsAtMostItsLimit) {
+  options_.total_timeout = std::chrono::milliseconds(10000);
+  FetchLimits limits;
+  limits.max_per_host = 1;
+  Fetcher fetcher(limits);
+  Results results;
+  fetcher.Fetch({base_ + "/slow", base_ + "/slow", base_ + "/slow"}, "A", options_,
+                results.Callback("A"));
+  EXPECT_TRUE(PollCounts(fetcher, [](Fetcher::Counts c) {
+    return c.running == 1 && c.waiting == 2;
+  })) << "running " << fetcher.counts().running << ", waiting " << fetcher.counts().waiting;
+  GetResults a = results.Wait("A");
+  ASSERT_EQ(a.size(), 3u);
+  for (const auto& r : a) EXPECT_TRUE(r.ok()) << r.status();
+}
+
+TEST_F(HttpGetTest, ADownloadWaitsForASlotAtMostItsTimeout) {
+  FetchLimits limits;
+  limits.max_running = 1;
+  Fetcher fetcher(limits);
+  Results results;
+  GetOptions slow = options_;
+  slow.total_timeout = std::chrono::milliseconds(10000);
+  fetcher.Fetch({base_ + "/slow"}, "A", slow, results.Callback("slow"));
+  ASSERT_TRUE(PollCounts(fetcher, [](Fetcher::Counts c) { return c.running == 1; }));
+  GetOptions quick = options_;
+  quick.total_timeout = std::chrono::milliseconds(300);
+  fetcher.Fetch({base_ + "/img.png?token=abc"}, "B", quick, results.Callback("quick"));
+  GetResults q = results.Wait("quick");
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_FALSE(q[0].ok());
+  EXPECT_EQ(q[0].status().code(), absl::StatusCode::kUnavailable) << q[0].status();
+  EXPECT_NE(q[0].status().message().find("no download slot within 300 ms"), std::string::npos)
+      << q[0].status();
+  EXPECT_EQ(q[0].status().message().find("abc"), std::string::npos) << q[0].status();
+  GetResults s = results.Wait("slow");
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_TRUE(s[0].ok()) << s[0].status();
+}
+
+TEST_F(HttpGetTest, StoppingFailsWhatIsQueuedOrRunning) {
+  options_.total_timeout = std::chrono::milliseconds(10000);
+  Results results;
+  {
+    FetchLimits limits;
+    limits.max_running = 1;
+    Fetcher fetcher(limits);
+    fetcher.Fetch({base_ + "/slow", base_ + "/slow"}, "A", options_, results.Callback("A"));
+    ASSERT_TRUE(PollCounts(fetcher, [](Fetcher::Counts c) { return c.running == 1; }));
+  }
+  GetResults a = results.Wait("A");
+  ASSERT_EQ(a.size(), 2u);
+  for (const auto& r : a) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  }
 }
 
 }  // namespace
