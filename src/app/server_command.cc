@@ -281,6 +281,11 @@ void AddServerCommand(CLI::App& app, int* exit_code) {
                   "the open-file limit, less a reserve for replicas)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--api-threads", f.http.api_threads,
+                  "Threads for control API requests; 8 per thread may be in progress before "
+                  "new ones are answered 429")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--request-timeout-ms", f.http.request_timeout_ms,
                   "Deadline for a data-plane request through the gateway")
       ->capture_default_str()

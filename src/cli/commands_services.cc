@@ -309,8 +309,8 @@ void AddServiceCommands(CLI::App& app, int* exit_code) {
   CLI::App* logs = app.add_subcommand("logs", "Print the logs of a service's replicas");
   logs->add_option("SERVICE", logs_flags->service, "the service")->required();
   logs->add_option("--replica", logs_flags->replica, "only this replica (see berth describe)");
-  logs->add_option("--tail", logs_flags->tail, "only the last N lines")
-      ->check(CLI::NonNegativeNumber);
+  logs->add_option("--tail", logs_flags->tail, "only the last N lines (at most 10000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{10000}));
   logs->add_flag("-f,--follow", logs_flags->follow, "keep printing new lines");
   AddCommonFlags(logs, &logs_flags->common);
   SetCommand(logs, exit_code, [logs_flags] { return RunLogs(*logs_flags); });

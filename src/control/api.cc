@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <set>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -79,6 +81,23 @@ absl::StatusOr<int64_t> IntField(const json& obj, const char* key, const std::st
     return absl::InvalidArgumentError(StrCat(path, ": must be between ", lo, " and ", hi));
   }
   return n;
+}
+
+// A whole-number query parameter within [lo, hi]; `fallback` when absent. "?limit=abc" or a
+// value out of range is an error naming the parameter, never a silent default.
+absl::StatusOr<int64_t> QueryInt(const ApiRequest& r, const char* name, int64_t lo, int64_t hi,
+                                 int64_t fallback) {
+  auto it = r.query.find(name);
+  if (it == r.query.end()) return fallback;
+  const std::string& text = it->second;
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < lo ||
+      value > hi) {
+    return absl::InvalidArgumentError(StrCat("?", name, "=", text.substr(0, 40),
+                                             ": must be a whole number from ", lo, " to ", hi));
+  }
+  return value;
 }
 
 // A string member: `fallback` when absent or null, an error naming `path` for another type.
@@ -381,10 +400,10 @@ absl::StatusOr<ApiResponse> ControlApi::Route(ApiRequest& r) {
   if (p[0] == "services") return Services(r);
   if (p[0] == "events" && p.size() == 1) {
     RETURN_IF_ERROR(NeedScope(r, "read"));
-    const std::string after = r.query.count("after") ? r.query["after"] : "0";
-    const std::string limit = r.query.count("limit") ? r.query["limit"] : "100";
-    const int64_t after_id = std::strtoll(after.c_str(), nullptr, 10);
-    const int n = std::clamp(std::atoi(limit.c_str()), 1, 1000);
+    ASSIGN_OR_RETURN(const int64_t after_id,
+                     QueryInt(r, "after", 0, std::numeric_limits<int64_t>::max(), 0));
+    ASSIGN_OR_RETURN(const int64_t limit, QueryInt(r, "limit", 1, 1000, 100));
+    const int n = static_cast<int>(limit);
     ASSIGN_OR_RETURN(auto events, store_->ListEvents(r.query["service"], after_id, n));
     json items = json::array();
     for (const auto& e : events) {
@@ -1058,8 +1077,8 @@ absl::StatusOr<ApiResponse> ControlApi::Services(ApiRequest& r) {
   if (p.size() == 3 && r.method == "GET" && what == "logs") {
     ASSIGN_OR_RETURN(auto replicas, store_->ListReplicas(name));
     const std::string only = r.query["replica"];
-    const int tail = std::clamp(r.query.count("tail") ? std::atoi(r.query["tail"].c_str()) : 200,
-                                1, 10000);
+    ASSIGN_OR_RETURN(const int64_t tail_lines, QueryInt(r, "tail", 0, 10000, 200));
+    const int tail = static_cast<int>(tail_lines);
     std::string text;
     for (const auto& rep : replicas) {
       if (!only.empty() && rep.id != only) continue;

@@ -116,7 +116,10 @@ struct HttpFront::Impl {
 
   net::io_context io;
   tcp::acceptor acceptor{io};
-  net::thread_pool api_pool{4};
+  std::unique_ptr<net::thread_pool> api_pool;  // options.api_threads threads
+  std::atomic<int> api_jobs{0};                // API requests between arrival and answer
+  int max_api_jobs = 0;                        // 8 per API thread
+  prometheus::Counter* api_refused = nullptr;
   std::vector<std::thread> threads;
   int port = 0;
   int max_connections = 0;
@@ -473,6 +476,20 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
                                                beast::flat_buffer& buffer,
                                                http::request_parser<http::empty_body>& header,
                                                bool* close, bool* body_read) {
+  // A bounded number of API requests at a time, counted from here (their bodies and uploads
+  // included) to the answer: past it a 429, before any of the body is read.
+  if (api_jobs.fetch_add(1, std::memory_order_relaxed) >= max_api_jobs) {
+    api_jobs.fetch_sub(1, std::memory_order_relaxed);
+    api_refused->Increment();
+    StringResponse busy = Error(absl::ResourceExhaustedError(StrCat(
+        "the control API is busy with ", max_api_jobs,
+        " requests (uploads and model checks take a while); retry in a moment")));
+    co_return busy;
+  }
+  struct Release {
+    std::atomic<int>* jobs;
+    ~Release() { jobs->fetch_sub(1, std::memory_order_relaxed); }
+  } release{&api_jobs};
   const auto& h = header.get();
   std::string_view target(h.target().data(), h.target().size());
   const size_t q = target.find('?');
@@ -599,7 +616,7 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
 
   // Handlers may block (database, probes): run them on the API pool, then come back.
   auto executor = co_await net::this_coro::executor;
-  co_await net::post(api_pool, net::use_awaitable);
+  co_await net::post(*api_pool, net::use_awaitable);
   control::ApiResponse answer = api->Handle(request);
   co_await net::post(executor, net::use_awaitable);
   StringResponse res = Make(static_cast<unsigned>(answer.status), std::move(answer.body),
@@ -798,6 +815,15 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
                  "reconcile pass for its service, and the next pass retries it")
            .Register(*registry)
            .Add({});
+  impl->api_refused =
+      &prometheus::BuildCounter()
+           .Name("berth_api_requests_refused_total")
+           .Help("Control API requests answered 429 because 8 per API thread were in progress")
+           .Register(*registry)
+           .Add({});
+  impl->api_pool = std::make_unique<net::thread_pool>(
+      static_cast<size_t>(std::max(1, options.api_threads)));
+  impl->max_api_jobs = 8 * std::max(1, options.api_threads);
   impl->max_connections = berth::net::CappedConnectionLimit(options.max_connections, "gateway");
   beast::error_code ec;
   const auto address = net::ip::make_address(options.address, ec);
@@ -833,7 +859,7 @@ void HttpFront::Stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
-  impl_->api_pool.join();
+  impl_->api_pool->join();
   // Pooled worker connections belong to this io_context; close them while it still exists
   // (the router, and so its endpoints, outlive the front).
   for (const auto& [name, route] : impl_->router->Snapshot()->services) {

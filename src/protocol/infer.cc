@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace berth::protocol {
@@ -44,24 +45,30 @@ absl::Status ValidateBytesTensor(std::string_view data, uint64_t count) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string_view>> SplitBytesTensor(std::string_view data) {
-  std::vector<std::string_view> elements;
-  while (!data.empty()) {
+absl::Status ForEachBytesElement(std::string_view data,
+                                 const std::function<void(std::string_view)>& visit) {
+  for (size_t index = 0; !data.empty(); ++index) {
     if (data.size() < 4) {
       return absl::InvalidArgumentError(
-          StrCat("BYTES data ends inside the length of element ", elements.size()));
+          StrCat("BYTES data ends inside the length of element ", index));
     }
     uint32_t length;
     std::memcpy(&length, data.data(), 4);
     data.remove_prefix(4);
     if (data.size() < length) {
-      return absl::InvalidArgumentError(StrCat("BYTES element ", elements.size(), " claims ",
-                                               length, " bytes but only ", data.size(),
-                                               " remain"));
+      return absl::InvalidArgumentError(StrCat("BYTES element ", index, " claims ", length,
+                                               " bytes but only ", data.size(), " remain"));
     }
-    elements.push_back(data.substr(0, length));
+    visit(data.substr(0, length));
     data.remove_prefix(length);
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string_view>> SplitBytesTensor(std::string_view data) {
+  std::vector<std::string_view> elements;
+  RETURN_IF_ERROR(
+      ForEachBytesElement(data, [&](std::string_view element) { elements.push_back(element); }));
   return elements;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,6 +88,10 @@ absl::Status ValidateBytesTensor(std::string_view data, uint64_t count);
 // The elements of a serialized BYTES tensor, as views into `data`; InvalidArgument when it is
 // not well formed.
 absl::StatusOr<std::vector<std::string_view>> SplitBytesTensor(std::string_view data);
+// Calls `visit` with each whole element of length-prefixed BYTES data, in order; an error when
+// the data ends inside an element (the elements before it have been visited).
+absl::Status ForEachBytesElement(std::string_view data,
+                                 const std::function<void(std::string_view)>& visit);
 
 // Appends one BYTES element (length prefix + bytes) to `out`.
 void AppendBytesElement(std::string_view element, std::vector<char>* out);

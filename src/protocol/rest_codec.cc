@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "common/strings.h"
+#include "protocol/infer.h"
 #include "common/status_macros.h"
 #include "protocol/json_writer.h"
 #include "simdjson.h"
@@ -567,18 +568,13 @@ void AppendTensorData(const OutputTensor& tensor, std::string* out) {
       break;
     }
     case DataType::kBytes: {
-      size_t offset = 0;
+      // A malformed output ends the list after its last whole element (the JSON stays valid).
       bool first = true;
-      while (d.size() - offset >= 4) {
-        uint32_t length;
-        std::memcpy(&length, d.data() + offset, 4);
-        offset += 4;
-        if (length > d.size() - offset) break;
+      ForEachBytesElement(std::string_view(d.data(), d.size()), [&](std::string_view element) {
         if (!first) out->push_back(',');
         first = false;
-        AppendJsonString(std::string_view(d.data() + offset, length), out);
-        offset += length;
-      }
+        AppendJsonString(element, out);
+      }).IgnoreError();
       break;
     }
     case DataType::kInvalid:

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/status_macros.h"
 #include "common/strings.h"
+#include "protocol/infer.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::worker {
@@ -379,15 +381,19 @@ absl::StatusOr<protocol::InferResponse> ScatterResponse(
     for (size_t d = 1; d < out.shape.size(); ++d) per_row *= static_cast<uint64_t>(out.shape[d]);
     const uint64_t first = per_row * static_cast<uint64_t>(row_offset);
     const uint64_t last = first + per_row * static_cast<uint64_t>(rows);
-    size_t offset = 0;
-    for (uint64_t element = 0; element < last && out.data.size() - offset >= 4; ++element) {
-      uint32_t length;
-      std::memcpy(&length, out.data.data() + offset, 4);
-      if (element >= first) {
-        slice.data.insert(slice.data.end(), out.data.begin() + offset,
-                          out.data.begin() + offset + 4 + length);
-      }
-      offset += 4 + length;
+    const std::string_view all(out.data.data(), out.data.size());
+    ASSIGN_OR_RETURN(std::vector<std::string_view> elements, protocol::SplitBytesTensor(all));
+    if (elements.size() < last) {
+      return absl::InternalError(StrCat("output '", out.name, "' holds ", elements.size(),
+                                        " BYTES elements, fewer than its shape says"));
+    }
+    if (last > first) {
+      // From the length prefix of the first element to the end of the last one.
+      const size_t begin = static_cast<size_t>(elements[first].data() - all.data()) - 4;
+      const size_t end = static_cast<size_t>(elements[last - 1].data() - all.data()) +
+                         elements[last - 1].size();
+      slice.data.assign(out.data.begin() + static_cast<std::ptrdiff_t>(begin),
+                        out.data.begin() + static_cast<std::ptrdiff_t>(end));
     }
     return absl::OkStatus();
   };

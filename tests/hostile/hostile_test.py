@@ -793,6 +793,41 @@ class ServerHostileTest(HostileCase):
     def test_11_slow_headers_are_cut_off(self):
         self.check_slow_headers()
 
+    def test_12_stalled_uploads_cannot_queue_the_api_without_bound(self):
+        """32 uploads that send a few bytes and stall hold the control API's 32 places (4
+        threads x 8); the next API request is a 429 with Retry-After at once, and once they go
+        the API answers again."""
+        head = request("POST", "/api/v1/models?name=stalled",
+                       [("Authorization", "Bearer " + self.admin),
+                        ("Content-Type", "application/octet-stream"),
+                        ("Content-Length", "1000000")])
+        stalled = []
+        try:
+            for _ in range(32):
+                sock = socket.create_connection(("127.0.0.1", self.target.http_port),
+                                                timeout=HEALTH_S)
+                sock.sendall(head + b"x" * 100)
+                stalled.append(sock)
+
+            def refused():
+                r = http_call(self.target.http_port, "GET", "/api/v1/server",
+                              headers={"Authorization": "Bearer " + self.admin}, timeout=5)
+                return r if r.status == 429 else None
+            r = poll("the API to refuse past 32 requests in progress", refused, 30)
+            self.assertEqual(r.headers.get("retry-after"), "1", r)
+            self.assertIn("busy", r.error())
+            # The data plane and health are not held up by the API's places.
+            self.assertEqual(http_call(self.target.http_port, "GET", "/healthz").status, 200)
+        finally:
+            for sock in stalled:
+                sock.close()
+        poll("the API to answer again", lambda: http_call(
+            self.target.http_port, "GET", "/api/v1/server",
+            headers={"Authorization": "Bearer " + self.admin}, timeout=5).status == 200, 30)
+        poll("the partial uploads to be removed",
+             lambda: os.listdir(os.path.join(self.data_dir, "tmp")) == [], 30)
+        self.assertSurvived("32 stalled uploads")
+
 
 class WorkerHostileTest(HostileCase):
     """`berth worker`: the model server's HTTP/1.1 listener."""

@@ -65,6 +65,13 @@ class Deployment:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start(self):
         self.server.wait_healthy()
         match = h.poll("the admin key", lambda: h.KEY_PATTERN.search(
             self.server.log_tail(10 ** 6)), timeout=30)
@@ -91,7 +98,7 @@ class Deployment:
         for root, _, files in os.walk(self.data_dir):
             if "ports.json" in files:
                 with open(os.path.join(root, "ports.json")) as f:
-                    return json.load(f)["http"]
+                    return json.load(f)["http_port"]
         raise AssertionError("no replica ports.json under %s" % self.data_dir)
 
     def rss(self):

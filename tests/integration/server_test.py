@@ -247,6 +247,15 @@ class ServerTest(unittest.TestCase):
         self.assertIn("no model named 'missing'", doc["error"])
         status, doc = self.server.api("POST", "/services", raw=b"{not json", key=self.admin)
         self.assertEqual(status, 400)
+        # Query parameters are checked, not defaulted.
+        for query, name in (("limit=abc", "limit"), ("limit=0", "limit"), ("after=-1", "after"),
+                            ("limit=5000", "limit")):
+            status, doc = self.server.api("GET", "/events?" + query, key=self.admin)
+            self.assertEqual(status, 400, (query, doc))
+            self.assertIn("?" + name + "=", doc["error"])
+        status, doc = self.server.api("GET", "/services/demo/logs?tail=x", key=self.admin)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("?tail=", doc["error"])
         # A field of the wrong type is a 400 that names the field, on every resource.
         for path, body, field in [
                 ("/models", {"name": 5, "uri": "x"}, "name"),

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "common/strings.h"
+#include "protocol/infer.h"
 #include "common/status_macros.h"
 #include "onnxruntime_cxx_api.h"
 #include "spdlog/spdlog.h"
@@ -156,14 +157,10 @@ class OnnxInstance final : public ModelInstance {
   }
 
   Ort::Value StringTensor(const TensorView& view, Ort::AllocatorWithDefaultOptions& allocator) {
+    // Inputs were validated against their shape before they were queued.
     std::vector<std::string> strings;
-    size_t offset = 0;
-    while (view.data.size() - offset >= 4) {
-      uint32_t length;
-      std::memcpy(&length, view.data.data() + offset, 4);
-      offset += 4;
-      strings.emplace_back(view.data.substr(offset, length));
-      offset += length;
+    if (auto elements = protocol::SplitBytesTensor(view.data); elements.ok()) {
+      for (std::string_view element : *elements) strings.emplace_back(element);
     }
     std::vector<const char*> pointers;
     for (const auto& s : strings) pointers.push_back(s.c_str());
