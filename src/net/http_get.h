@@ -54,8 +54,9 @@ class Fetcher {
   Fetcher& operator=(const Fetcher&) = delete;
 
   // Downloads each of `urls` for `caller` (any string that tells callers apart: a key id, a
-  // peer address). `done` runs once, on the fetcher's thread, with one result per URL in
-  // order; it must not block. `options` must stay valid until then. Errors name the URL
+  // peer address). `done` runs once, with one result per URL in order: on the fetcher's thread
+  // (or at once on the caller's, with every URL failed, when the fetcher is stopping); it
+  // must not block. `options` must stay valid until then. Errors name the URL
   // (without credentials or query) and the problem:
   //   InvalidArgument: not http(s), refused address, HTTP error status, wrong content type,
   //                    unreachable host, timeout, too many redirects
