@@ -214,6 +214,17 @@ struct Download {
   std::unique_ptr<Transfer> transfer;
 };
 
+absl::Status StoppingError(std::string_view url) {
+  return absl::UnavailableError(StrCat(RedactUrl(url), ": the server is shutting down"));
+}
+
+// How many of a key's downloads run: a lookup that adds no entry, so that hosts and callers
+// that never got a slot leave nothing behind.
+int Running(const std::map<std::string, int>& counts, const std::string& key) {
+  auto it = counts.find(key);
+  return it == counts.end() ? 0 : it->second;
+}
+
 void Finish(Download& d, absl::StatusOr<GetResult> result) {
   Job& job = *d.job;
   job.results[d.index] = std::move(result);
@@ -299,10 +310,10 @@ struct Fetcher::State {
       }
       for (const std::string& caller : order) {
         if (static_cast<int>(running.size()) >= limits.max_running) break;
-        if (running_per_caller[caller] >= limits.max_per_caller) continue;
+        if (Running(running_per_caller, caller) >= limits.max_per_caller) continue;
         auto& queue = waiting[caller];
         auto d = std::find_if(queue.begin(), queue.end(), [&](const Download& x) {
-          return running_per_host[x.host] < limits.max_per_host;
+          return Running(running_per_host, x.host) < limits.max_per_host;
         });
         if (d == queue.end()) continue;
         Download download = std::move(*d);
@@ -346,9 +357,7 @@ struct Fetcher::State {
     Release(running_per_caller, d.caller);
     Transfer& t = *d.transfer;
     if (t.status == 0) curl_easy_getinfo(t.curl, CURLINFO_RESPONSE_CODE, &t.status);
-    absl::Status status =
-        stopping ? absl::UnavailableError(StrCat(t.display, ": the server is shutting down"))
-                 : Outcome(t, rc);
+    absl::Status status = stopping ? StoppingError(t.url) : Outcome(t, rc);
     curl_multi_remove_handle(multi.get(), t.curl);
     curl_easy_cleanup(t.curl);
     if (status.ok()) {
@@ -420,7 +429,7 @@ void Fetcher::Fetch(std::vector<std::string> urls, std::string caller, const Get
   }
   if (refused) {
     for (Download& d : batch) {
-      Finish(d, absl::UnavailableError(StrCat(RedactUrl(d.url), ": the server is shutting down")));
+      Finish(d, StoppingError(d.url));
     }
     return;
   }
@@ -468,7 +477,7 @@ void Fetcher::Run() {
   while (!s.running.empty()) s.Complete(s.running.begin()->first, CURLE_OK, true);
   for (auto& [caller, queue] : s.waiting) {
     for (Download& d : queue) {
-      Finish(d, absl::UnavailableError(StrCat(RedactUrl(d.url), ": the server is shutting down")));
+      Finish(d, StoppingError(d.url));
     }
   }
   s.waiting.clear();
