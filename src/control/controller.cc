@@ -299,16 +299,18 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
   launch.log_path = dir + "/worker.log";
   launch.cpus = Cpus(spec);
   launch.memory_bytes = MemoryBytes(spec);
-  int threads = options_.engine_threads;
-  if (launch.cpus > 0) threads = std::max(1, static_cast<int>(std::ceil(launch.cpus)));
+  // A CPU limit sets both the engine's threads and the decoding pool's (0: the worker's own
+  // defaults, with the server's --engine-threads).
+  const int cpu_threads = launch.cpus > 0 ? std::max(1, static_cast<int>(std::ceil(launch.cpus)))
+                                          : 0;
+  const int threads = cpu_threads > 0 ? cpu_threads : options_.engine_threads;
   launch.args = {"worker",
                  "--model-repository", RevisionRepository(r.record.service, r.record.revision),
                  "--http-port", "0",
                  "--grpc-port", "0",
                  "--port-file", dir + "/ports.json",
                  "--engine-threads", std::to_string(threads),
-                 "--preprocess-threads",
-                 std::to_string(launch.cpus > 0 ? static_cast<int>(std::ceil(launch.cpus)) : 0),
+                 "--preprocess-threads", std::to_string(cpu_threads),
                  "--exit-on-error", "true",
                  "--trust-caller-header", "true",
                  "--replica-id", r.record.id,

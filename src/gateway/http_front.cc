@@ -12,8 +12,10 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "common/error_mapping.h"
 #include "common/strings.h"
+#include "control/store.h"
 #include "models/model_fetch.h"
 #include "net/descriptor_limit.h"
 #include "net/http_framing.h"
@@ -21,7 +23,6 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
-#include "control/store.h"
 #include "protocol/infer.h"
 #include "spdlog/spdlog.h"
 
@@ -486,10 +487,7 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
         " requests (uploads and model checks take a while); retry in a moment")));
     co_return busy;
   }
-  struct Release {
-    std::atomic<int>* jobs;
-    ~Release() { jobs->fetch_sub(1, std::memory_order_relaxed); }
-  } release{&api_jobs};
+  absl::Cleanup release = [this] { api_jobs.fetch_sub(1, std::memory_order_relaxed); };
   const auto& h = header.get();
   std::string_view target(h.target().data(), h.target().size());
   const size_t q = target.find('?');

@@ -375,25 +375,27 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!spec.ok()) return Send(ErrorResponse(version, keep_alive, spec.status()));
     auto content_type = request[http::field::content_type];
     // Who the request's image_url downloads count against.
-    auto caller = request.find(protocol::kCallerHeader);
-    if (worker_->options().trust_caller_header && caller != request.end()) {
-      caller_ = StrCat("key:", std::string_view(caller->value().data(), caller->value().size()));
+    std::string caller;
+    if (auto header = request.find(protocol::kCallerHeader);
+        worker_->options().trust_caller_header && header != request.end()) {
+      caller = StrCat("key:", std::string_view(header->value().data(), header->value().size()));
     } else {
       beast::error_code ec;
-      caller_ = StrCat("peer:", stream_.socket().remote_endpoint(ec).address().to_string());
+      caller = StrCat("peer:", stream_.socket().remote_endpoint(ec).address().to_string());
     }
     auto job = [self = shared_from_this(), target, spec = *std::move(spec), version, keep_alive,
                 content_type = std::string(content_type.data(), content_type.size()),
-                body = std::move(request.body())]() mutable {
-      self->RunClassify(std::move(target), spec, content_type, body, version, keep_alive);
+                body = std::move(request.body()), caller = std::move(caller)]() mutable {
+      self->RunClassify(std::move(target), spec, content_type, body, std::move(caller), version,
+                        keep_alive);
     };
     stream_.expires_never();
     net::post(worker_->preprocess_pool(), std::move(job));
   }
 
   void RunClassify(std::shared_ptr<ModelVersion> target, const ClassifierSpec& spec,
-                   const std::string& content_type, const std::string& body, unsigned version,
-                   bool keep_alive) {
+                   const std::string& content_type, const std::string& body,
+                   std::string caller, unsigned version, bool keep_alive) {
     const auto& config = target->config();
     const bool batched = config.max_batch_size() > 0;
     auto parsed = ParseClassifyRequest(
@@ -407,7 +409,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // event loop, nor other callers' downloads; decoding comes back to the pool.
     std::vector<std::string> urls = ImageUrls(*parsed);
     worker_->fetcher().Fetch(
-        std::move(urls), caller_, worker_->image_fetch_options(),
+        std::move(urls), std::move(caller), worker_->image_fetch_options(),
         [self = shared_from_this(), target = std::move(target), spec,
          request = *std::move(parsed), version, keep_alive](berth::net::GetResults results) mutable {
           if (absl::Status status = TakeFetchedImages(&request, std::move(results));
@@ -554,7 +556,6 @@ class Session : public std::enable_shared_from_this<Session> {
   Worker* worker_;
   std::atomic<int>* open_sessions_;
   const int max_connections_;
-  std::string caller_;  // of the request being classified (see HandleClassify)
 };
 
 }  // namespace
