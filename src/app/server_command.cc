@@ -22,6 +22,7 @@
 #include "net/descriptor_limit.h"
 #include "net/destination_policy.h"
 #include "prometheus/registry.h"
+#include "runtime/local/local_driver.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::app {
@@ -159,10 +160,15 @@ int RunServer(ServerFlags& flags) {
     spdlog::critical("--fetch-allow: {}", Msg(fetch_policy.status()));
     return 2;
   }
+  runtime::LocalDriver driver(flags.data_dir);
   control::ControllerOptions controller_options;
   controller_options.data_dir = flags.data_dir;
   controller_options.engine_threads = flags.engine_threads;
-  control::Controller controller(controller_options, store->get(), &router);
+  controller_options.store = store->get();
+  controller_options.driver = &driver;
+  controller_options.router = &router;
+  controller_options.traffic = &traffic;
+  control::Controller controller(controller_options);
   control::Authenticator auth(store->get());
 
   control::ApiOptions api_options;
@@ -221,7 +227,6 @@ int RunServer(ServerFlags& flags) {
   worker_args.push_back("--max-request-bytes");
   worker_args.push_back(std::to_string(flags.http.max_request_bytes));
   controller.SetWorkerArgs(std::move(worker_args));
-  controller.SetTrafficStats(&traffic);
   controller.Start();
   (*http)->Start();
   RegisterDemoModel(api, **store, flags.demo_dir);

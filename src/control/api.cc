@@ -7,9 +7,10 @@
 #include <cctype>
 #include <charconv>
 #include <filesystem>
-#include <set>
 #include <fstream>
 #include <limits>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -19,7 +20,7 @@
 #include "control/api_key.h"
 #include "models/model_format.h"
 #include "protocol/datatype.h"
-#include "runtime/local_driver.h"
+#include "runtime/run_self.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::control {
@@ -422,7 +423,7 @@ absl::StatusOr<ApiResponse> ControlApi::Route(ApiRequest& r) {
                       {"cpus", std::thread::hardware_concurrency()},
                       {"memory_bytes", static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)},
                       {"replicas_running", controller_->RunningReplicas()},
-                      {"resource_limits", controller_->driver().cgroup_support()}});
+                      {"resource_limits", controller_->driver().capabilities().resource_limits_detail}});
   }
   return absl::NotFoundError(StrCat("no API route /api/v1/", p[0], "; see /api/v1/openapi.json"));
 }
@@ -1082,12 +1083,7 @@ absl::StatusOr<ApiResponse> ControlApi::Services(ApiRequest& r) {
     std::string text;
     for (const auto& rep : replicas) {
       if (!only.empty() && rep.id != only) continue;
-      std::ifstream in(StrCat(options_.data_dir, "/replicas/", rep.id, "/worker.log"),
-                       std::ios::binary);
-      if (!in) continue;
-      in.seekg(0, std::ios::end);
-      const auto size = static_cast<int64_t>(in.tellg());
-      in.seekg(std::max<int64_t>(0, size - 1024 * 1024));
+      std::istringstream in(controller_->driver().LogTail(rep.id, 1024 * 1024));
       std::vector<std::string> lines;
       std::string line;
       while (std::getline(in, line)) lines.push_back(line);

@@ -1,20 +1,13 @@
 #include "control/controller.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <set>
 
 #include "common/strings.h"
-#include "net/descriptor_limit.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::control {
@@ -22,53 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What a probe learnt about a replica. kUnknown: the server itself could not probe (no
-// descriptor or memory for a socket), which never counts against the replica.
-enum class Probe { kHealthy, kUnhealthy, kUnknown };
-
-// GET http://127.0.0.1:PORT/PATH with a short timeout; kHealthy on a 200 answer.
-Probe HealthCheck(int port, const char* path) {
-  if (port <= 0) return Probe::kUnhealthy;
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    const boost::system::error_code ec(errno, boost::system::system_category());
-    return net::IsOutOfDescriptorsOrMemory(ec) ? Probe::kUnknown : Probe::kUnhealthy;
-  }
-  timeval timeout{0, 500000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buffer[64];
-      const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-      ok = n >= 12 && std::string_view(buffer, static_cast<size_t>(n)).substr(8, 4) == " 200";
-    }
-  }
-  close(fd);
-  return ok ? Probe::kHealthy : Probe::kUnhealthy;
-}
-
 bool Terminal(const std::string& state) { return state == "Terminated" || state == "Failed"; }
-
-// Reads {"http_port": H, "grpc_port": G} written by the worker.
-bool ReadPortFile(const std::string& path, int* http_port, int* grpc_port) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto doc = nlohmann::json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.contains("http_port")) return false;
-  *http_port = doc.value("http_port", 0);
-  *grpc_port = doc.value("grpc_port", 0);
-  return *http_port > 0;
-}
 
 uint64_t MemoryBytes(const nlohmann::json& spec) {
   const auto& resources = spec.value("resources", nlohmann::json::object());
@@ -97,15 +44,20 @@ std::string RevisionDirectory(const std::string& data_dir, const std::string& se
   return StrCat(data_dir, "/services/", service, "/revisions/", revision);
 }
 
-Controller::Controller(const ControllerOptions& options, Store* store, gateway::Router* router)
-    : options_(options), store_(store), router_(router), driver_(options.data_dir) {}
+Controller::Controller(const ControllerOptions& options)
+    : options_(options),
+      store_(options.store),
+      driver_(options.driver),
+      router_(options.router),
+      traffic_(options.traffic),
+      clock_(*options.clock) {}
 
 Controller::~Controller() { Stop(); }
 
 void Controller::Start() {
   Recover();
   PublishRoutes();
-  thread_ = std::thread([this] { Run(); });
+  if (options_.reconcile_period_ms > 0) thread_ = std::thread([this] { Run(); });
 }
 
 void Controller::Stop() {
@@ -120,15 +72,16 @@ void Controller::Stop() {
 void Controller::StopAllReplicas() {
   std::lock_guard lock(replicas_mu_);
   for (auto& [id, r] : replicas_) {
-    if (r.process.valid()) r.process.Signal(SIGTERM);
+    if (r.handle) r.handle->Stop();
   }
-  const int64_t deadline = NowMs() + 5000;
+  // Real time, whatever clock the controller runs on: this waits for processes.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (auto& [id, r] : replicas_) {
-    while (r.process.valid() && !r.process.Exited() && NowMs() < deadline) {
+    while (r.handle && !r.handle->Exited() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (r.process.valid() && !r.process.Exited()) r.process.Signal(SIGKILL);
-    driver_.Cleanup(id);
+    if (r.handle && !r.handle->Exited()) r.handle->Kill();
+    driver_->Release(id);
   }
 }
 
@@ -143,21 +96,17 @@ void Controller::Wake() {
 int Controller::RunningReplicas() {
   std::lock_guard lock(replicas_mu_);
   int n = 0;
-  for (const auto& [id, r] : replicas_) n += r.process.valid() ? 1 : 0;
+  for (const auto& [id, r] : replicas_) n += r.handle ? 1 : 0;
   return n;
 }
 
 void Controller::Event(const std::string& service, const std::string& object,
                        const std::string& reason, const std::string& message) {
   spdlog::info("{} {}: {}", object, reason, message);
-  EventRecord e{0, NowMs(), service, object, reason, message};
+  EventRecord e{0, clock_.WallMs(), service, object, reason, message};
   if (auto status = store_->AppendEvent(e); !status.ok()) {
     spdlog::error("cannot record an event: {}", Msg(status));
   }
-}
-
-std::string Controller::ReplicaDir(const std::string& id) const {
-  return StrCat(options_.data_dir, "/replicas/", id);
 }
 
 std::string Controller::RevisionRepository(const std::string& service, int revision) const {
@@ -165,13 +114,7 @@ std::string Controller::RevisionRepository(const std::string& service, int revis
 }
 
 std::string Controller::LastLogLine(const std::string& id) const {
-  std::ifstream in(ReplicaDir(id) + "/worker.log", std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<int64_t>(in.tellg());
-  const int64_t start = std::max<int64_t>(0, size - 4096);
-  in.seekg(start);
-  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string tail = driver_->LogTail(id, 4096);
   // The last error-ish line is the most telling; fall back to the last line.
   std::string last, error;
   size_t pos = 0;
@@ -199,31 +142,35 @@ void Controller::Recover() {
     spdlog::error("cannot read replicas: {}", Msg(rows.status()));
     return;
   }
-  std::map<std::string, runtime::FoundWorker> found;
-  for (const auto& w : driver_.FindWorkers()) found[w.replica_id] = w;
+  std::map<std::string, runtime::OwnedReplica> found;
+  for (runtime::OwnedReplica& owned : driver_->ListOwned()) {
+    std::string id = owned.replica_id;
+    found.emplace(std::move(id), std::move(owned));
+  }
   std::lock_guard lock(replicas_mu_);
-  const int64_t now = NowMs();
+  const int64_t now = Now();
   for (ReplicaRecord& rec : *rows) {
     Replica r;
     r.record = rec;
     r.state_since_ms = now;
     auto it = found.find(rec.id);
-    std::optional<runtime::Process> process;
     if (it != found.end()) {
-      process = driver_.Adopt(it->second.pid, it->second.start_time);
+      r.handle = driver_->Adopt(it->second);
       found.erase(it);
     }
-    if (process) {
-      r.process = std::move(*process);
-      r.record.pid = r.process.pid();
-      r.record.pid_start = r.process.start_time();
-      ReadPortFile(ReplicaDir(rec.id) + "/ports.json", &r.record.http_port, &r.record.grpc_port);
+    if (r.handle) {
+      r.record.pid = r.handle->pid();
+      const std::optional<runtime::ReplicaAddress> address = r.handle->Address();
+      r.record.http_port = address ? address->http_port : 0;
+      r.record.grpc_port = address ? address->grpc_port : 0;
       if (rec.state == "Draining") {
         r.stop_requested = true;
-      } else if (HealthCheck(r.record.http_port, "/v2/health/ready") == Probe::kHealthy) {
+      } else if (address && r.handle->Probe(runtime::ProbeKind::kReady) ==
+                                runtime::ProbeResult::kHealthy) {
         r.record.state = "Ready";
-        r.endpoint = std::make_shared<gateway::Endpoint>(rec.id, r.record.http_port,
-                                                         r.record.grpc_port);
+        r.ready_since_ms = now;
+        r.endpoint = std::make_shared<gateway::Endpoint>(rec.id, address->http_port,
+                                                         address->grpc_port);
       } else {
         r.record.state = "Starting";
       }
@@ -239,12 +186,12 @@ void Controller::Recover() {
     Stored(store_->UpsertReplica(r.record), "record replica " + rec.id);
     replicas_.emplace(rec.id, std::move(r));
   }
-  // Workers of this data directory that no replica owns (the server died between starting
-  // them and recording them, or they were deleted meanwhile) would be duplicates: stop them.
-  for (const auto& [id, w] : found) {
-    if (auto process = driver_.Adopt(w.pid, w.start_time)) {
-      spdlog::warn("stopping worker {} (replica {}): no replica owns it", w.pid, id);
-      process->Signal(SIGKILL);
+  // Replicas of this data directory that no row owns (the server died between starting them
+  // and recording them, or they were deleted meanwhile) would be duplicates: stop them.
+  for (const auto& [id, owned] : found) {
+    if (std::unique_ptr<runtime::ReplicaHandle> handle = driver_->Adopt(owned)) {
+      spdlog::warn("stopping worker {} (replica {}): no replica owns it", handle->pid(), id);
+      handle->Kill();
     }
   }
 }
@@ -255,8 +202,9 @@ void Controller::Run() {
       std::unique_lock lock(wake_mu_);
       // A replica that is starting is checked every 10 ms, so that its traffic starts as soon
       // as it can serve (a check is a stat of its port file until the file appears).
-      const auto period = starting_.load() ? std::chrono::milliseconds(10)
-                                           : std::chrono::milliseconds(100);
+      const auto period = starting_.load()
+                              ? std::chrono::milliseconds(10)
+                              : std::chrono::milliseconds(options_.reconcile_period_ms);
       wake_cv_.wait_for(lock, period, [&] { return woken_ || stopping_; });
       if (stopping_) return;
       woken_ = false;
@@ -275,8 +223,11 @@ void Controller::SetState(Replica& r, const std::string& state, const std::strin
   if (r.record.state == state && r.record.reason == reason) return;
   r.record.state = state;
   r.record.reason = reason;
-  r.state_since_ms = NowMs();
-  if (state == "Ready") r.record.ready_at = r.state_since_ms;
+  r.state_since_ms = Now();
+  if (state == "Ready") {
+    r.record.ready_at = clock_.WallMs();
+    r.ready_since_ms = r.state_since_ms;
+  }
   if (state != "Ready" && r.endpoint) {
     r.endpoint->CloseIdle();
     if (state != "Draining") r.endpoint.reset();
@@ -290,13 +241,8 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
   auto revision = store_->FindRevision(r.record.service, r.record.revision);
   if (!revision.ok() || !*revision) return;
   const nlohmann::json& spec = (*revision)->spec;
-  const std::string dir = ReplicaDir(r.record.id);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  fs::remove(dir + "/ports.json", ec);
   runtime::LaunchSpec launch;
   launch.replica_id = r.record.id;
-  launch.log_path = dir + "/worker.log";
   launch.cpus = Cpus(spec);
   launch.memory_bytes = MemoryBytes(spec);
   // A CPU limit sets both the engine's threads and the decoding pool's (0: the worker's own
@@ -306,26 +252,20 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
   const int threads = cpu_threads > 0 ? cpu_threads : options_.engine_threads;
   launch.args = {"worker",
                  "--model-repository", RevisionRepository(r.record.service, r.record.revision),
-                 "--http-port", "0",
-                 "--grpc-port", "0",
-                 "--port-file", dir + "/ports.json",
                  "--engine-threads", std::to_string(threads),
                  "--preprocess-threads", std::to_string(cpu_threads),
                  "--exit-on-error", "true",
-                 "--trust-caller-header", "true",
-                 "--replica-id", r.record.id,
-                 "--data-dir-owner", options_.data_dir};
+                 "--trust-caller-header", "true"};
   launch.args.insert(launch.args.end(), worker_args_.begin(), worker_args_.end());
-  auto process = driver_.Launch(launch);
-  if (!process.ok()) {
-    SetState(r, "Failed", std::string(Msg(process.status())));
+  auto handle = driver_->Launch(launch);
+  if (!handle.ok()) {
+    SetState(r, "Failed", std::string(Msg(handle.status())));
     Event(r.record.service, "replica/" + r.record.id, "StartFailed",
-          std::string(Msg(process.status())));
+          std::string(Msg(handle.status())));
     return;
   }
-  r.process = *std::move(process);
-  r.record.pid = r.process.pid();
-  r.record.pid_start = r.process.start_time();
+  r.handle = *std::move(handle);
+  r.record.pid = r.handle->pid();
   r.record.http_port = 0;
   r.record.grpc_port = 0;
   r.last_probe_ms = now;
@@ -338,7 +278,7 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
 void Controller::BeginDrain(Replica& r, const std::string& why) {
   if (r.stop_requested) return;
   r.stop_requested = true;
-  if (!r.process.valid()) {
+  if (!r.handle) {
     SetState(r, "Terminated", why);
     return;
   }
@@ -348,8 +288,8 @@ void Controller::BeginDrain(Replica& r, const std::string& why) {
 
 void Controller::OnExit(Replica& r, int64_t now) {
   const std::string log_line = LastLogLine(r.record.id);
-  r.process = runtime::Process();
-  driver_.Cleanup(r.record.id);
+  r.handle.reset();
+  driver_->Release(r.record.id);
   if (r.stop_requested) {
     SetState(r, "Terminated", r.record.reason);
     return;
@@ -368,43 +308,43 @@ void Controller::OnExit(Replica& r, int64_t now) {
 
 void Controller::SuperviseReplica(Replica& r, int64_t now) {
   const std::string& state = r.record.state;
-  if (r.process.valid() && r.process.Exited()) return OnExit(r, now);
+  if (r.handle && r.handle->Exited()) return OnExit(r, now);
   if ((state == "Pending" || state == "CrashLoopBackOff") && now >= r.next_start_ms) {
     return LaunchReplica(r, now);
   }
+  if (!r.handle) return;
   if (state == "Starting") {
-    if (r.record.http_port == 0) {
-      ReadPortFile(ReplicaDir(r.record.id) + "/ports.json", &r.record.http_port,
-                   &r.record.grpc_port);
-    }
-    if (HealthCheck(r.record.http_port, "/v2/health/ready") == Probe::kHealthy) {
-      r.endpoint = std::make_shared<gateway::Endpoint>(r.record.id, r.record.http_port,
-                                                       r.record.grpc_port);
+    const std::optional<runtime::ReplicaAddress> address = r.handle->Address();
+    if (address && r.handle->Probe(runtime::ProbeKind::kReady) == runtime::ProbeResult::kHealthy) {
+      r.record.http_port = address->http_port;
+      r.record.grpc_port = address->grpc_port;
+      r.endpoint = std::make_shared<gateway::Endpoint>(r.record.id, address->http_port,
+                                                       address->grpc_port);
+      const int64_t took = now - r.state_since_ms;
       SetState(r, "Ready", "");
       Event(r.record.service, "replica/" + r.record.id, "ReplicaReady",
-            StrCat("serving on port ", r.record.http_port, " after ", NowMs() - r.state_since_ms,
-                   " ms"));
+            StrCat("serving on port ", r.record.http_port, " after ", took, " ms"));
     } else if (now - r.state_since_ms > options_.startup_timeout_ms) {
       Event(r.record.service, "replica/" + r.record.id, "StartupTimeout",
             "not ready in time; restarting it");
-      r.process.Signal(SIGKILL);
+      r.handle->Kill();
     }
     return;
   }
   if (state == "Ready") {
-    if (now - r.record.ready_at > 30000) r.crashes_in_a_row = 0;
+    if (now - r.ready_since_ms > 30000) r.crashes_in_a_row = 0;
     if (now - r.last_probe_ms >= options_.liveness_period_ms) {
       r.last_probe_ms = now;
-      const Probe live = HealthCheck(r.record.http_port, "/v2/health/live");
-      if (live == Probe::kHealthy) {
+      const runtime::ProbeResult live = r.handle->Probe(runtime::ProbeKind::kLive);
+      if (live == runtime::ProbeResult::kHealthy) {
         r.liveness_failures = 0;
-      } else if (live == Probe::kUnknown) {
+      } else if (live == runtime::ProbeResult::kUnknown) {
         spdlog::warn("cannot probe replica {}: the server is out of descriptors or memory",
                      r.record.id);
       } else if (++r.liveness_failures >= options_.liveness_failures_to_restart) {
         Event(r.record.service, "replica/" + r.record.id, "LivenessFailed",
               StrCat(r.liveness_failures, " liveness probes failed; restarting it"));
-        r.process.Signal(SIGKILL);
+        r.handle->Kill();
       }
     }
     return;
@@ -414,9 +354,9 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
     const int64_t waited = now - r.state_since_ms;
     if (!r.term_sent && (idle || waited > options_.drain_timeout_ms)) {
       r.term_sent = true;
-      r.process.Signal(SIGTERM);
+      r.handle->Stop();
     } else if (r.term_sent && waited > 2 * options_.drain_timeout_ms) {
-      r.process.Signal(SIGKILL);
+      r.handle->Kill();
     }
   }
 }
@@ -427,7 +367,7 @@ Controller::Replica* Controller::AddReplica(const std::string& service, int revi
   r.record.id = StrCat(service, "-", revision, "-", RandomName(6));
   r.record.service = service;
   r.record.revision = revision;
-  r.record.created_at = now;
+  r.record.created_at = clock_.WallMs();
   r.record.state = "Pending";
   r.next_start_ms = now;
   r.state_since_ms = now;
@@ -492,7 +432,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
                        : std::string()));
       for (Replica* r : live) {
         r->stop_requested = true;
-        if (r->process.valid()) r->process.Signal(SIGKILL);
+        if (r->handle) r->handle->Kill();
         SetState(*r, "Failed", target.reason);
       }
       return;
@@ -511,7 +451,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       // Deploying with its replicas ready and finishes the promotion.
       const int previous = service.current_revision;
       service.current_revision = target.number;
-      service.updated_at = now;
+      service.updated_at = clock_.WallMs();
       if (!Stored(store_->UpdateService(service), "promote revision of " + service.name)) return;
       target.status = "Ready";
       target.reason = "";
@@ -553,7 +493,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
 }
 
 void Controller::Reconcile() {
-  const int64_t now = NowMs();
+  const int64_t now = Now();
   auto services = store_->ListServices();
   if (!services.ok()) {
     spdlog::error("reconcile: {}", Msg(services.status()));
@@ -573,14 +513,13 @@ void Controller::Reconcile() {
     for (auto it = replicas_.begin(); it != replicas_.end();) {
       Replica& r = it->second;
       const bool orphan = !known.count(r.record.service);
-      if (orphan && r.process.valid()) {
+      if (orphan && r.handle) {
         r.stop_requested = true;
-        r.process.Signal(SIGKILL);
+        r.handle->Kill();
       }
-      if ((r.record.state == "Terminated" || orphan) && !r.process.valid() &&
+      if ((r.record.state == "Terminated" || orphan) && !r.handle &&
           Stored(store_->DeleteReplica(r.record.id), "delete replica " + r.record.id)) {
-        std::error_code ec;
-        fs::remove_all(ReplicaDir(r.record.id), ec);
+        driver_->Forget(r.record.id);
         it = replicas_.erase(it);
       } else {
         ++it;
@@ -598,7 +537,7 @@ void Controller::ForgetOldFailedReplicas() {
   // Per service, the failed replicas that have no process left, newest first.
   std::map<std::string, std::vector<std::pair<int64_t, std::string>>> failed;
   for (const auto& [id, r] : replicas_) {
-    if (r.record.state == "Failed" && !r.process.valid()) {
+    if (r.record.state == "Failed" && !r.handle) {
       failed[r.record.service].emplace_back(r.state_since_ms, id);
     }
   }
@@ -612,8 +551,7 @@ void Controller::ForgetOldFailedReplicas() {
                      Msg(status));
         continue;
       }
-      std::error_code ec;
-      fs::remove_all(ReplicaDir(id), ec);
+      driver_->Forget(id);
       replicas_.erase(id);
     }
   }
@@ -635,7 +573,9 @@ void Controller::PublishRoutes() {
         route.endpoints.push_back(r.endpoint);
       }
     }
-    if (traffic_) traffic_->SetReplicas(s.name, NowMs(), static_cast<int>(route.endpoints.size()));
+    if (traffic_) {
+      traffic_->SetReplicas(s.name, clock_.WallMs(), static_cast<int>(route.endpoints.size()));
+    }
     table->services.emplace(s.name, std::move(route));
   }
   router_->Publish(std::move(table));

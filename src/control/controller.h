@@ -1,9 +1,10 @@
 // The control plane's core: services, revisions and replicas converge from what the store
 // says is wanted to what runs, one reconcile pass at a time on the controller's own thread
-// (service -> revision -> replica set). It supervises worker processes through the local
-// runtime driver (readiness, liveness, restart with backoff, crash loops, draining), adopts
-// them again after a server restart, records every state change as an event, and publishes
-// the gateway's routing table. Thread-safe.
+// (service -> revision -> replica set). It supervises replicas through a runtime driver
+// (readiness, liveness, restart with backoff, crash loops, draining), adopts them again after
+// a server restart, records every state change as an event, and publishes the gateway's
+// routing table. Time comes from a Clock, so tests drive it with a fake clock and a fake
+// driver, one ReconcileOnce() at a time. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -18,7 +19,8 @@
 #include "control/store.h"
 #include "gateway/routing.h"
 #include "gateway/traffic_stats.h"
-#include "runtime/local_driver.h"
+#include "common/clock.h"
+#include "runtime/driver.h"
 
 namespace berth::control {
 
@@ -28,6 +30,16 @@ std::string RandomName(size_t length);
 
 struct ControllerOptions {
   std::string data_dir;
+  // What the controller uses; it owns none of them. The traffic statistics are optional
+  // (ready-replica counts for the console's charts).
+  Store* store = nullptr;
+  runtime::RuntimeDriver* driver = nullptr;
+  gateway::Router* router = nullptr;
+  gateway::TrafficStats* traffic = nullptr;
+  const Clock* clock = &RealClock();
+  // Between reconcile passes (10 ms while a replica is starting). 0: Start() runs no thread
+  // and the caller drives passes with ReconcileOnce().
+  int64_t reconcile_period_ms = 100;
   // Backoff between restarts of a crashing replica: doubles from the first up to the cap.
   int64_t restart_backoff_first_ms = 1000;
   int64_t restart_backoff_max_ms = 60000;
@@ -42,13 +54,13 @@ struct ControllerOptions {
 
 class Controller {
  public:
-  Controller(const ControllerOptions& options, Store* store, gateway::Router* router);
+  explicit Controller(const ControllerOptions& options);
   ~Controller();
 
   // Adopts or cleans up the replicas of an earlier run, then starts the reconcile thread.
   void Start();
-  // Where ready-replica counts go for the console's charts (before Start()).
-  void SetTrafficStats(gateway::TrafficStats* traffic) { traffic_ = traffic; }
+  // One reconcile pass, on the caller's thread (tests; the thread runs these otherwise).
+  void ReconcileOnce() { Reconcile(); }
   // Extra arguments for every worker started from now on (before Start()).
   void SetWorkerArgs(std::vector<std::string> args) { worker_args_ = std::move(args); }
   void Stop();
@@ -63,19 +75,20 @@ class Controller {
   // stay, so the next start brings them back. Call after Stop().
   void StopAllReplicas();
 
-  const runtime::LocalDriver& driver() const { return driver_; }
+  runtime::RuntimeDriver& driver() const { return *driver_; }
   int RunningReplicas();
 
  private:
   std::vector<std::string> worker_args_;
-  gateway::TrafficStats* traffic_ = nullptr;
   std::atomic<bool> starting_{false};  // some replica is starting: reconcile more often
   struct Replica {
     ReplicaRecord record;
-    runtime::Process process;
+    std::unique_ptr<runtime::ReplicaHandle> handle;  // while it runs
     std::shared_ptr<gateway::Endpoint> endpoint;  // while Ready
+    // Monotonic times (the record's times are wall-clock ones, for people).
     int64_t next_start_ms = 0;
     int64_t state_since_ms = 0;
+    int64_t ready_since_ms = 0;
     int64_t last_probe_ms = 0;
     int crashes_in_a_row = 0;
     int liveness_failures = 0;
@@ -104,14 +117,17 @@ class Controller {
   // they failed) and forgets older ones, so that a crash loop cannot grow the store.
   void ForgetOldFailedReplicas() ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
   static constexpr size_t kKeptFailedReplicas = 5;
-  std::string ReplicaDir(const std::string& id) const;
   std::string RevisionRepository(const std::string& service, int revision) const;
+  // The most telling line at the end of the replica's log (why it exited).
   std::string LastLogLine(const std::string& id) const;
+  int64_t Now() const { return clock_.MonotonicMs(); }
 
   const ControllerOptions options_;
   Store* const store_;
+  runtime::RuntimeDriver* const driver_;
   gateway::Router* const router_;
-  runtime::LocalDriver driver_;
+  gateway::TrafficStats* const traffic_;
+  const Clock& clock_;
 
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;

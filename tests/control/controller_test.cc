@@ -1,0 +1,407 @@
+// The controller's supervision and rollout on a fake runtime driver and a fake clock, with the
+// real SQLite store in a temporary directory: one ReconcileOnce() at a time, no threads, no
+// waiting.
+#include "control/controller.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/strings.h"
+#include "tests/runtime/fake_driver.h"
+
+namespace berth::control {
+namespace {
+
+namespace fs = std::filesystem;
+using runtime::FakeReplica;
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           StrCat("controller_test_", getpid(), "_", RandomName(8));
+    fs::create_directories(dir_);
+    auto store = Store::Open((dir_ / "berth.db").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    controller_ = MakeController();
+  }
+
+  void TearDown() override {
+    controller_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Controller> MakeController() {
+    ControllerOptions options;
+    options.data_dir = dir_.string();
+    options.store = store_.get();
+    options.driver = &driver_;
+    options.router = &router_;
+    options.clock = &clock_;
+    options.reconcile_period_ms = 0;
+    auto controller = std::make_unique<Controller>(options);
+    controller->Start();
+    return controller;
+  }
+
+  void Deploy(const std::string& name, int replicas) {
+    ServiceRecord service;
+    service.name = name;
+    service.spec = {{"model", "m"}, {"replicas", replicas}};
+    service.created_at = service.updated_at = clock_.WallMs();
+    ASSERT_TRUE(store_->InsertService(service).ok());
+    ASSERT_TRUE(store_->CreateRevision(name, service.spec, clock_.WallMs()).ok());
+  }
+
+  // A new revision of an existing service.
+  void Redeploy(const std::string& name) {
+    auto service = store_->FindService(name);
+    ASSERT_TRUE(service.ok() && *service);
+    ASSERT_TRUE(store_->CreateRevision(name, (*service)->spec, clock_.WallMs()).ok());
+  }
+
+  void Scale(const std::string& name, int replicas) {
+    auto service = store_->FindService(name);
+    ASSERT_TRUE(service.ok() && *service);
+    (*service)->spec["replicas"] = replicas;
+    ASSERT_TRUE(store_->UpdateService(**service).ok());
+  }
+
+  void Reconcile() { controller_->ReconcileOnce(); }
+
+  ServiceRecord Service(const std::string& name) {
+    auto service = store_->FindService(name);
+    EXPECT_TRUE(service.ok() && *service);
+    return service.ok() && *service ? **service : ServiceRecord{};
+  }
+
+  std::string RevisionStatus(const std::string& name, int number) {
+    auto revision = store_->FindRevision(name, number);
+    EXPECT_TRUE(revision.ok() && *revision);
+    return revision.ok() && *revision ? (*revision)->status : "";
+  }
+
+  std::vector<ReplicaRecord> Rows(const std::string& service) {
+    auto rows = store_->ListReplicas(service);
+    EXPECT_TRUE(rows.ok());
+    return rows.ok() ? *rows : std::vector<ReplicaRecord>{};
+  }
+
+  ReplicaRecord Row(const std::string& id) {
+    for (const ReplicaRecord& row : Rows("")) {
+      if (row.id == id) return row;
+    }
+    ADD_FAILURE() << "no row for replica " << id;
+    return {};
+  }
+
+  // Replica ids the gateway routes the service to.
+  std::vector<std::string> Routed(const std::string& service) {
+    std::vector<std::string> ids;
+    auto table = router_.Snapshot();
+    auto it = table->services.find(service);
+    if (it == table->services.end()) return ids;
+    for (const auto& endpoint : it->second.endpoints) ids.push_back(endpoint->replica_id());
+    return ids;
+  }
+
+  int Events(const std::string& service, const std::string& reason) {
+    auto events = store_->ListEvents(service, 0, 1000);
+    EXPECT_TRUE(events.ok());
+    int n = 0;
+    for (const EventRecord& e : events.ok() ? *events : std::vector<EventRecord>{}) {
+      n += e.reason == reason ? 1 : 0;
+    }
+    return n;
+  }
+
+  // Deploys `replicas` replicas and brings them all to Ready.
+  std::vector<std::shared_ptr<FakeReplica>> DeployReady(const std::string& name, int replicas) {
+    Deploy(name, replicas);
+    Reconcile();
+    auto all = driver_.All();
+    for (const auto& replica : all) replica->BecomeReady();
+    Reconcile();
+    return all;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+  runtime::FakeDriver driver_;
+  gateway::Router router_;
+  FakeClock clock_;
+  std::unique_ptr<Controller> controller_;
+};
+
+TEST_F(ControllerTest, ARevisionIsPromotedWhenAllItsReplicasAreReady) {
+  Deploy("web", 2);
+  Reconcile();
+  ASSERT_EQ(driver_.launches(), 2);
+  auto replicas = driver_.All();
+  for (const ReplicaRecord& row : Rows("web")) EXPECT_EQ(row.state, "Starting");
+  const std::vector<std::string>& args = replicas[0]->spec.args;
+  const auto repository = std::find(args.begin(), args.end(), "--model-repository");
+  ASSERT_NE(repository, args.end());
+  EXPECT_EQ(*(repository + 1), (dir_ / "services/web/revisions/1/repo").string());
+
+  replicas[0]->BecomeReady();
+  Reconcile();
+  EXPECT_EQ(Row(replicas[0]->id).state, "Ready");
+  EXPECT_EQ(RevisionStatus("web", 1), "Deploying") << "one of two replicas is not ready";
+  EXPECT_TRUE(Routed("web").empty()) << "no revision serves yet";
+
+  replicas[1]->BecomeReady();
+  Reconcile();
+  EXPECT_EQ(RevisionStatus("web", 1), "Ready");
+  EXPECT_EQ(Service("web").current_revision, 1);
+  EXPECT_EQ(Routed("web").size(), 2u);
+  EXPECT_EQ(Events("web", "RevisionReady"), 1);
+}
+
+TEST_F(ControllerTest, ACrashedReplicaRestartsWithGrowingBackoffAndEntersCrashLoopBackOff) {
+  auto replicas = DeployReady("web", 1);
+  const std::string id = replicas[0]->id;
+  ASSERT_EQ(Routed("web"), std::vector<std::string>{id});
+
+  replicas[0]->Crash("[critical] out of memory\n");
+  Reconcile();
+  ReplicaRecord row = Row(id);
+  EXPECT_EQ(row.state, "Pending");
+  EXPECT_EQ(row.restarts, 1);
+  EXPECT_NE(row.reason.find("out of memory"), std::string::npos) << row.reason;
+  EXPECT_TRUE(replicas[0]->released);
+  EXPECT_TRUE(Routed("web").empty()) << "a crashed replica takes no traffic";
+  EXPECT_EQ(Events("web", "ReplicaCrashed"), 1);
+
+  clock_.Advance(999);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 1) << "restarted before its first backoff (1 s) ended";
+  clock_.Advance(1);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 2);
+  EXPECT_EQ(Row(id).state, "Starting");
+
+  driver_.Get(id)->Crash();
+  Reconcile();
+  EXPECT_EQ(Row(id).state, "CrashLoopBackOff");
+  EXPECT_EQ(Row(id).restarts, 2);
+  clock_.Advance(1999);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 2) << "the second backoff is 2 s";
+  clock_.Advance(1);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 3);
+
+  driver_.Get(id)->BecomeReady();
+  Reconcile();
+  EXPECT_EQ(Row(id).state, "Ready");
+  EXPECT_EQ(Routed("web"), std::vector<std::string>{id});
+  EXPECT_EQ(RevisionStatus("web", 1), "Ready") << "a serving revision never fails for crashes";
+}
+
+TEST_F(ControllerTest, AReplicaThatIsNotReadyInTimeIsKilledAndRestarted) {
+  Deploy("web", 1);
+  Reconcile();
+  auto replica = driver_.All().at(0);
+  clock_.Advance(300000);
+  Reconcile();
+  EXPECT_EQ(replica->kills, 0);
+  clock_.Advance(1);
+  Reconcile();
+  EXPECT_EQ(replica->kills, 1);
+  EXPECT_EQ(Events("web", "StartupTimeout"), 1);
+  Reconcile();
+  EXPECT_EQ(Row(replica->id).state, "Pending");
+  EXPECT_EQ(Row(replica->id).restarts, 1);
+}
+
+TEST_F(ControllerTest, AFailedRevisionLeavesTheServingOneUntouched) {
+  auto first = DeployReady("web", 1);
+  const std::string serving = first[0]->id;
+  Redeploy("web");
+  Reconcile();
+  ASSERT_EQ(driver_.launches(), 2);
+  const std::string id = driver_.All().back()->id;
+  EXPECT_NE(id, serving);
+  // Three crashes in a row of a revision that never became ready fail it.
+  const int64_t backoffs[] = {1000, 2000};
+  for (int crash = 0; crash < 3; ++crash) {
+    driver_.Get(id)->Crash("[error] cannot load the model\n");
+    Reconcile();
+    EXPECT_EQ(Routed("web"), std::vector<std::string>{serving}) << "after crash " << crash + 1;
+    if (crash < 2) {
+      clock_.Advance(backoffs[crash]);
+      Reconcile();
+      EXPECT_EQ(driver_.launches(), 3 + crash);
+    }
+  }
+  EXPECT_EQ(RevisionStatus("web", 2), "Failed");
+  EXPECT_EQ(Row(id).state, "Failed");
+  EXPECT_EQ(Events("web", "RevisionFailed"), 1);
+  const ServiceRecord service = Service("web");
+  EXPECT_EQ(service.current_revision, 1);
+  EXPECT_EQ(service.latest_revision, 2);
+  EXPECT_EQ(RevisionStatus("web", 1), "Ready");
+  EXPECT_EQ(Row(serving).state, "Ready");
+  EXPECT_EQ(first[0]->stops + first[0]->kills, 0);
+  clock_.Advance(60000);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 4) << "a failed revision is not retried";
+}
+
+TEST_F(ControllerTest, ANewRevisionTakesOverAndTheOldOneDrains) {
+  auto first = DeployReady("web", 1);
+  Redeploy("web");
+  Reconcile();
+  auto second = driver_.All().back();
+  EXPECT_EQ(Routed("web"), std::vector<std::string>{first[0]->id});
+  second->BecomeReady();
+  Reconcile();
+  EXPECT_EQ(Service("web").current_revision, 2);
+  EXPECT_EQ(RevisionStatus("web", 1), "Retired");
+  EXPECT_EQ(Routed("web"), std::vector<std::string>{second->id});
+  EXPECT_EQ(Row(first[0]->id).state, "Draining");
+  Reconcile();  // idle: it is asked to stop
+  EXPECT_EQ(first[0]->stops, 1);
+  EXPECT_EQ(first[0]->kills, 0);
+  Reconcile();  // it exited: terminated and forgotten
+  EXPECT_TRUE(first[0]->forgotten);
+  ASSERT_EQ(Rows("web").size(), 1u);
+  EXPECT_EQ(Rows("web")[0].id, second->id);
+}
+
+TEST_F(ControllerTest, ADrainingReplicaThatIgnoresItsStopIsKilled) {
+  auto first = DeployReady("web", 1);
+  first[0]->ignore_signals = true;
+  Scale("web", 0);
+  Reconcile();
+  EXPECT_EQ(Row(first[0]->id).state, "Draining");
+  Reconcile();
+  EXPECT_EQ(first[0]->stops, 1);
+  clock_.Advance(20001);
+  Reconcile();
+  EXPECT_EQ(first[0]->kills, 1);
+}
+
+TEST_F(ControllerTest, ScalingDownDrainsNotReadyReplicasFirstThenTheYoungest) {
+  auto first = DeployReady("web", 1);
+  const std::string oldest = first[0]->id;
+  clock_.Advance(10);
+  Scale("web", 2);
+  Reconcile();  // records a second replica
+  clock_.Advance(10);
+  Scale("web", 3);
+  Reconcile();  // launches the second, records a third
+  Reconcile();  // launches the third
+  ASSERT_EQ(driver_.launches(), 3);
+  auto all = driver_.All();
+  const std::string middle = all[1]->id, youngest = all[2]->id;
+  all[1]->BecomeReady();
+  all[2]->BecomeReady();
+  Reconcile();
+  ASSERT_EQ(Routed("web").size(), 3u);
+
+  // The youngest ready one goes before older ones.
+  Scale("web", 2);
+  Reconcile();
+  EXPECT_EQ(Row(youngest).state, "Draining");
+  EXPECT_EQ(Row(middle).state, "Ready");
+  EXPECT_EQ(Row(oldest).state, "Ready");
+
+  // A replica that is not ready goes before a ready one, however old.
+  Reconcile();
+  Reconcile();  // the drained one is gone
+  driver_.Get(middle)->Crash();
+  Reconcile();
+  ASSERT_EQ(Row(middle).state, "Pending");
+  Scale("web", 1);
+  Reconcile();  // it has no process: terminated and forgotten at once
+  ASSERT_EQ(Rows("web").size(), 1u);
+  EXPECT_EQ(Rows("web")[0].id, oldest);
+  EXPECT_EQ(Rows("web")[0].state, "Ready");
+  EXPECT_EQ(Routed("web"), std::vector<std::string>{oldest});
+  EXPECT_EQ(driver_.launches(), 3);
+}
+
+TEST_F(ControllerTest, ARestartAdoptsRunningReplicasRestartsLostOnesAndStopsOrphans) {
+  auto replicas = DeployReady("web", 1);
+  const std::string adopted = replicas[0]->id;
+  // A row whose process ended while the server was down, and a process no row owns.
+  ReplicaRecord lost = Row(adopted);
+  lost.id = "web-1-lost00";
+  ASSERT_TRUE(store_->UpsertReplica(lost).ok());
+  auto orphan = driver_.AddRunning("web-1-orphan");
+
+  controller_.reset();  // the server stops; its replicas keep running
+  EXPECT_EQ(replicas[0]->stops + replicas[0]->kills, 0);
+  controller_ = MakeController();
+
+  EXPECT_EQ(Row(adopted).state, "Ready");
+  EXPECT_EQ(Events("web", "Adopted"), 1);
+  EXPECT_EQ(Routed("web"), std::vector<std::string>{adopted})
+      << "an adopted ready replica serves from the first routing table";
+  EXPECT_EQ(Row("web-1-lost00").state, "Pending");
+  EXPECT_EQ(Events("web", "Lost"), 1);
+  EXPECT_EQ(orphan->kills, 1);
+  EXPECT_EQ(driver_.launches(), 1);
+
+  // The service wants one replica: the extra one (restarted, not ready yet) drains away.
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 2);
+  EXPECT_EQ(Row("web-1-lost00").state, "Draining");
+  Reconcile();  // asked to stop
+  Reconcile();  // exited: forgotten
+  ASSERT_EQ(Rows("web").size(), 1u);
+  EXPECT_EQ(Rows("web")[0].id, adopted);
+  EXPECT_EQ(Rows("web")[0].state, "Ready");
+}
+
+TEST_F(ControllerTest, AReplicaFailingItsLivenessProbesIsRestarted) {
+  auto replicas = DeployReady("web", 1);
+  replicas[0]->live = false;
+  for (int i = 0; i < 2; ++i) {
+    clock_.Advance(1000);
+    Reconcile();
+  }
+  EXPECT_EQ(replicas[0]->kills, 0) << "two failed probes are not enough";
+  clock_.Advance(1000);
+  Reconcile();
+  EXPECT_EQ(replicas[0]->kills, 1);
+  EXPECT_EQ(Events("web", "LivenessFailed"), 1);
+}
+
+TEST_F(ControllerTest, ALaunchThatFailsFailsTheReplicaWithTheReason) {
+  driver_.fail_launches = "cannot start a worker process: no such file";
+  Deploy("web", 1);
+  Reconcile();
+  ASSERT_EQ(Rows("web").size(), 1u);
+  EXPECT_EQ(Rows("web")[0].state, "Failed");
+  EXPECT_EQ(Rows("web")[0].reason, driver_.fail_launches);
+  EXPECT_EQ(Events("web", "StartFailed"), 1);
+}
+
+TEST_F(ControllerTest, DeletingAServiceDrainsItsReplicasThenRemovesIt) {
+  auto replicas = DeployReady("web", 2);
+  ServiceRecord service = Service("web");
+  service.deleting = true;
+  ASSERT_TRUE(store_->UpdateService(service).ok());
+  Reconcile();
+  EXPECT_TRUE(Routed("web").empty());
+  for (const ReplicaRecord& row : Rows("web")) EXPECT_EQ(row.state, "Draining");
+  auto found = store_->FindService("web");
+  ASSERT_TRUE(found.ok() && *found) << "not removed while replicas run";
+  Reconcile();  // asked to stop
+  Reconcile();  // exited: none left, the service goes
+  found = store_->FindService("web");
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(*found);
+  EXPECT_EQ(Events("web", "Deleted"), 1);
+  for (const auto& replica : replicas) EXPECT_EQ(replica->stops, 1);
+}
+
+}  // namespace
+}  // namespace berth::control
