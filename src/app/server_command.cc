@@ -15,7 +15,7 @@
 #include "control/api.h"
 #include "control/auth.h"
 #include "control/controller.h"
-#include "control/store.h"
+#include "control/sqlite_store.h"
 #include "gateway/grpc_front.h"
 #include "gateway/http_front.h"
 #include "models/model_fetch.h"
@@ -147,7 +147,7 @@ int RunServer(ServerFlags& flags) {
   flags.data_dir = fs::canonical(flags.data_dir, ec).string();
   chmod(flags.data_dir.c_str(), 0700);
 
-  auto store = control::Store::Open(flags.data_dir + "/berth.db");
+  auto store = control::SqliteStore::Open(flags.data_dir + "/berth.db");
   if (!store.ok()) {
     spdlog::critical("{}", Msg(store.status()));
     return 1;

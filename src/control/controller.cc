@@ -176,6 +176,12 @@ void Controller::Recover() {
       }
       Event(rec.service, "replica/" + rec.id, "Adopted",
             StrCat("worker process ", r.record.pid, " kept running across a server restart"));
+    } else if (rec.state == "Draining") {
+      // It was being stopped and it has: nothing to start again.
+      r.record.state = "Terminated";
+      r.record.pid = 0;
+      Event(rec.service, "replica/" + rec.id, "Terminated",
+            "its worker process ended while the server was down, as it was draining");
     } else if (!Terminal(rec.state)) {
       r.record.state = "Pending";
       r.record.pid = 0;

@@ -1,20 +1,17 @@
-// The control plane's durable state in SQLite (WAL mode, schema migrations): API keys, console
-// sessions, models, services, revisions, replicas and events. Every acknowledged change is
-// committed before the caller answers. Thread-safe: one connection behind a mutex.
+// The control plane's durable state: API keys, console sessions, models, services, revisions,
+// replicas and events, as records, and the Store interface that keeps them. Every acknowledged
+// change is durable before the call returns. SQLite (sqlite_store.h) is the implementation a
+// single machine uses; every implementation passes tests/control/store_contract_test.cc.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-
-struct sqlite3;
 
 namespace berth::control {
 
@@ -89,65 +86,61 @@ struct EventRecord {
 
 // Failed database operations in this process (every Store), for berth_store_errors_total.
 uint64_t StoreErrorCount();
+// Counts one failed database operation (for implementations).
+void CountStoreError();
 
+// Thread-safe in every implementation. Lookups answer nullopt for what does not exist; a
+// write that breaks uniqueness (a second service or key of one name) is AlreadyExists.
 class Store {
  public:
-  // Opens (creating if needed) the database at `path` and migrates it to the current schema.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
-  ~Store();
+  virtual ~Store() = default;
 
   // Keys and sessions.
-  absl::Status InsertKey(const ApiKeyRecord& key);
-  absl::StatusOr<std::vector<ApiKeyRecord>> ListKeys();
-  absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyByHash(const std::string& hash);
-  absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyById(const std::string& id);
-  absl::Status RevokeKey(const std::string& id, TimeMs now);
-  absl::Status TouchKey(const std::string& id, TimeMs now);
-  absl::StatusOr<int> CountKeys();
-  absl::Status InsertSession(const std::string& hash, const std::string& key_id, TimeMs expires_at);
-  absl::StatusOr<std::optional<std::string>> FindSession(const std::string& hash, TimeMs now);
-  absl::Status DeleteSession(const std::string& hash);
+  virtual absl::Status InsertKey(const ApiKeyRecord& key) = 0;
+  virtual absl::StatusOr<std::vector<ApiKeyRecord>> ListKeys() = 0;
+  virtual absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyByHash(const std::string& hash) = 0;
+  virtual absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyById(const std::string& id) = 0;
+  virtual absl::Status RevokeKey(const std::string& id, TimeMs now) = 0;
+  virtual absl::Status TouchKey(const std::string& id, TimeMs now) = 0;
+  virtual absl::StatusOr<int> CountKeys() = 0;
+  virtual absl::Status InsertSession(const std::string& hash, const std::string& key_id, TimeMs expires_at) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> FindSession(const std::string& hash, TimeMs now) = 0;
+  virtual absl::Status DeleteSession(const std::string& hash) = 0;
 
   // Models.
-  absl::Status UpsertModel(const ModelRecord& model);
-  absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name);
-  absl::StatusOr<std::vector<ModelRecord>> ListModels();
-  absl::Status DeleteModel(const std::string& name);
+  virtual absl::Status UpsertModel(const ModelRecord& model) = 0;
+  virtual absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<ModelRecord>> ListModels() = 0;
+  virtual absl::Status DeleteModel(const std::string& name) = 0;
 
   // Services and revisions. CreateRevision inserts revision latest+1 and bumps the service's
   // latest_revision in one transaction; it returns the new number.
-  absl::Status InsertService(const ServiceRecord& service);
-  absl::Status UpdateService(const ServiceRecord& service);
-  absl::StatusOr<std::optional<ServiceRecord>> FindService(const std::string& name);
-  absl::StatusOr<std::vector<ServiceRecord>> ListServices();
-  absl::Status DeleteService(const std::string& name);  // with its revisions and replicas
-  absl::StatusOr<int> CreateRevision(const std::string& service, const nlohmann::json& spec,
-                                     TimeMs now);
-  absl::Status UpdateRevision(const RevisionRecord& revision);
-  absl::StatusOr<std::vector<RevisionRecord>> ListRevisions(const std::string& service);
-  absl::StatusOr<std::optional<RevisionRecord>> FindRevision(const std::string& service,
-                                                             int number);
+  virtual absl::Status InsertService(const ServiceRecord& service) = 0;
+  virtual absl::Status UpdateService(const ServiceRecord& service) = 0;
+  virtual absl::StatusOr<std::optional<ServiceRecord>> FindService(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<ServiceRecord>> ListServices() = 0;
+  // With its revisions and replicas.
+  virtual absl::Status DeleteService(const std::string& name) = 0;
+  virtual absl::StatusOr<int> CreateRevision(const std::string& service, const nlohmann::json& spec,
+                                     TimeMs now) = 0;
+  virtual absl::Status UpdateRevision(const RevisionRecord& revision) = 0;
+  virtual absl::StatusOr<std::vector<RevisionRecord>> ListRevisions(const std::string& service) = 0;
+  virtual absl::StatusOr<std::optional<RevisionRecord>> FindRevision(const std::string& service,
+                                                             int number) = 0;
   // Services that use the model in any revision that is not Retired or Failed.
-  absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model);
+  virtual absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model) = 0;
 
   // Replicas.
-  absl::Status UpsertReplica(const ReplicaRecord& replica);
-  absl::StatusOr<std::vector<ReplicaRecord>> ListReplicas(const std::string& service = "");
-  absl::Status DeleteReplica(const std::string& id);
+  virtual absl::Status UpsertReplica(const ReplicaRecord& replica) = 0;
+  virtual absl::StatusOr<std::vector<ReplicaRecord>> ListReplicas(const std::string& service = "") = 0;
+  virtual absl::Status DeleteReplica(const std::string& id) = 0;
 
   // Events (append-only; the oldest are trimmed past `kMaxEvents`).
-  absl::Status AppendEvent(const EventRecord& event);
-  absl::StatusOr<std::vector<EventRecord>> ListEvents(const std::string& service, int64_t after,
-                                                      int limit);
+  virtual absl::Status AppendEvent(const EventRecord& event) = 0;
+  virtual absl::StatusOr<std::vector<EventRecord>> ListEvents(const std::string& service, int64_t after,
+                                                      int limit) = 0;
 
   static constexpr int64_t kMaxEvents = 100000;
-
- private:
-  explicit Store(sqlite3* db) : db_(db) {}
-  absl::Status Migrate();
-
-  std::mutex mu_;
-  sqlite3* db_;  // owned; used under mu_
 };
 
 }  // namespace berth::control

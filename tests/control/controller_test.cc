@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/strings.h"
+#include "control/sqlite_store.h"
+#include "tests/control/failing_store.h"
 #include "tests/runtime/fake_driver.h"
 
 namespace berth::control {
@@ -23,14 +26,16 @@ class ControllerTest : public ::testing::Test {
     dir_ = fs::path(::testing::TempDir()) /
            StrCat("controller_test_", getpid(), "_", RandomName(8));
     fs::create_directories(dir_);
-    auto store = Store::Open((dir_ / "berth.db").string());
+    auto store = SqliteStore::Open((dir_ / "berth.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
+    failing_ = std::make_unique<FailingStore>(store_.get());
     controller_ = MakeController();
   }
 
   void TearDown() override {
     controller_.reset();
+    failing_.reset();
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -38,7 +43,7 @@ class ControllerTest : public ::testing::Test {
   std::unique_ptr<Controller> MakeController() {
     ControllerOptions options;
     options.data_dir = dir_.string();
-    options.store = store_.get();
+    options.store = failing_.get();
     options.driver = &driver_;
     options.router = &router_;
     options.clock = &clock_;
@@ -131,6 +136,7 @@ class ControllerTest : public ::testing::Test {
 
   fs::path dir_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<FailingStore> failing_;  // what the controller uses: store_, failing on demand
   runtime::FakeDriver driver_;
   gateway::Router router_;
   FakeClock clock_;
@@ -360,6 +366,20 @@ TEST_F(ControllerTest, ARestartAdoptsRunningReplicasRestartsLostOnesAndStopsOrph
   EXPECT_EQ(Rows("web")[0].state, "Ready");
 }
 
+TEST_F(ControllerTest, ADrainingReplicaThatEndedWhileTheServerWasDownIsNotStartedAgain) {
+  DeployReady("web", 1);
+  ReplicaRecord draining = Row(driver_.All().at(0)->id);
+  draining.id = "web-1-drain0";
+  draining.state = "Draining";
+  ASSERT_TRUE(store_->UpsertReplica(draining).ok());
+  controller_.reset();
+  controller_ = MakeController();
+  EXPECT_EQ(Row("web-1-drain0").state, "Terminated");
+  EXPECT_EQ(Events("web", "Lost"), 0);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 1) << "only the first replica was ever started";
+}
+
 TEST_F(ControllerTest, AReplicaFailingItsLivenessProbesIsRestarted) {
   auto replicas = DeployReady("web", 1);
   replicas[0]->live = false;
@@ -401,6 +421,56 @@ TEST_F(ControllerTest, DeletingAServiceDrainsItsReplicasThenRemovesIt) {
   EXPECT_FALSE(*found);
   EXPECT_EQ(Events("web", "Deleted"), 1);
   for (const auto& replica : replicas) EXPECT_EQ(replica->stops, 1);
+}
+
+TEST_F(ControllerTest, NoReplicaStartsUntilTheStoreCanRecordIt) {
+  failing_->Fail("UpsertReplica");
+  Deploy("web", 1);
+  Reconcile();
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 0) << "a replica the store does not know would be lost";
+  EXPECT_GT(failing_->failures(), 0);
+  failing_->Heal();
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 1);
+  EXPECT_EQ(Rows("web").size(), 1u);
+}
+
+TEST_F(ControllerTest, AFailedServiceDeleteKeepsItsFilesAndIsRetried) {
+  DeployReady("web", 1);
+  const fs::path marker = dir_ / "services/web/revisions/1/repo/marker";
+  fs::create_directories(marker.parent_path());
+  { std::ofstream(marker) << "x"; }
+  ServiceRecord service = Service("web");
+  service.deleting = true;
+  ASSERT_TRUE(store_->UpdateService(service).ok());
+  failing_->Fail("DeleteService");
+  for (int i = 0; i < 4; ++i) Reconcile();
+  for (const ReplicaRecord& row : Rows("web")) EXPECT_EQ(row.state, "Terminated") << row.id;
+  EXPECT_TRUE(store_->FindService("web")->has_value());
+  EXPECT_TRUE(fs::exists(marker)) << "files are not removed before the row is";
+  EXPECT_EQ(Events("web", "Deleted"), 0);
+  failing_->Heal();
+  Reconcile();
+  EXPECT_FALSE(store_->FindService("web")->has_value());
+  EXPECT_FALSE(fs::exists(dir_ / "services/web"));
+  EXPECT_EQ(Events("web", "Deleted"), 1);
+}
+
+TEST_F(ControllerTest, AFailedPromotionWriteIsFinishedOnTheNextPass) {
+  Deploy("web", 1);
+  Reconcile();
+  driver_.All().at(0)->BecomeReady();
+  failing_->Fail("UpdateService");
+  Reconcile();
+  EXPECT_EQ(Service("web").current_revision, 0);
+  EXPECT_EQ(RevisionStatus("web", 1), "Deploying");
+  EXPECT_TRUE(Routed("web").empty());
+  failing_->Heal();
+  Reconcile();
+  EXPECT_EQ(Service("web").current_revision, 1);
+  EXPECT_EQ(RevisionStatus("web", 1), "Ready");
+  EXPECT_EQ(Routed("web").size(), 1u);
 }
 
 }  // namespace

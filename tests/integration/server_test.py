@@ -411,6 +411,8 @@ class ServerTest(unittest.TestCase):
             with open(memory + "/memory.limit_in_bytes") as f:
                 self.assertEqual(int(f.read()), 1 << 30)
         self.cli("delete", "limited")
+        poll("limited to be deleted",
+             lambda: self.server.api("GET", "/services/limited", key=self.admin)[0] == 404)
 
     def test_07_the_server_survives_kill_9_and_adopts_its_replicas(self):
         def workers():

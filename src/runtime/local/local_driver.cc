@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/strings.h"
@@ -229,6 +231,13 @@ absl::StatusOr<std::unique_ptr<ReplicaHandle>> LocalDriver::Launch(const LaunchS
   }
   std::optional<Process> process = OwnChild(pid);
   if (!process) return absl::InternalError("cannot watch the worker process (pidfd_open failed)");
+  // The process file is how a later run of the server finds it even when its command line
+  // cannot be read at that moment (a worker in the middle of exiting, or under memory pressure).
+  const std::string key = StrCat(pid, ":", ProcessStartTime(pid));
+  if (!WriteFile(dir + "/process.tmp", key) ||
+      std::rename((dir + "/process.tmp").c_str(), (dir + "/process").c_str()) != 0) {
+    spdlog::warn("replica {}: cannot write its process file", spec.replica_id);
+  }
   ApplyLimits(spec, pid);
   return std::make_unique<LocalReplica>(std::move(*process), dir);
 }
@@ -283,7 +292,19 @@ std::unique_ptr<ReplicaHandle> LocalDriver::Adopt(const OwnedReplica& owned) {
 }
 
 std::vector<OwnedReplica> LocalDriver::ListOwned() {
-  std::vector<OwnedReplica> found;
+  std::map<std::string, std::string> found;  // replica id -> recovery key
+  // The process files of the replica directories: a process counts when it still runs with the
+  // start time the file recorded (a pid reused by something else has another).
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(data_dir_ + "/replicas", ec)) {
+    const std::string key = ReadFile(entry.path() / "process");
+    int pid = 0;
+    uint64_t start_time = 0;
+    if (ParseRecoveryKey(key, &pid, &start_time) && ProcessStartTime(pid) == start_time) {
+      found.emplace(entry.path().filename().string(), key);
+    }
+  }
+  // And the command lines, for a worker started by a server that died before writing its file.
   for (const int pid : ListProcesses()) {
     const std::vector<std::string> args = ProcessCommandLine(pid);
     if (args.size() < 2 || args[1] != "worker") continue;
@@ -292,11 +313,13 @@ std::vector<OwnedReplica> LocalDriver::ListOwned() {
       if (args[i] == "--replica-id") replica = args[i + 1];
       if (args[i] == "--data-dir-owner") data_dir = args[i + 1];
     }
-    if (replica.empty() || data_dir != data_dir_) continue;
+    if (replica.empty() || data_dir != data_dir_ || found.contains(replica)) continue;
     const uint64_t start_time = ProcessStartTime(pid);
-    if (start_time != 0) found.push_back({replica, StrCat(pid, ":", start_time)});
+    if (start_time != 0) found.emplace(replica, StrCat(pid, ":", start_time));
   }
-  return found;
+  std::vector<OwnedReplica> owned;
+  for (auto& [replica, key] : found) owned.push_back({replica, std::move(key)});
+  return owned;
 }
 
 void LocalDriver::Forget(const std::string& replica_id) {

@@ -1,0 +1,231 @@
+// What every Store implementation must do, written once against the interface. A new store
+// (PostgreSQL) adds its factory to kStores and passes the same tests.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+
+#include "common/strings.h"
+#include "control/sqlite_store.h"
+#include "control/store.h"
+
+namespace berth::control {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct StoreFactory {
+  std::string name;
+  // Opens the store kept under `dir`; opening it again must find what was written.
+  std::function<absl::StatusOr<std::unique_ptr<Store>>(const fs::path& dir)> open;
+};
+
+// gtest prints a parameter when a test fails; the name is all that says which store it was.
+void PrintTo(const StoreFactory& factory, std::ostream* out) { *out << factory.name; }
+
+const StoreFactory kStores[] = {
+    {"sqlite", [](const fs::path& dir) { return SqliteStore::Open((dir / "berth.db").string()); }},
+};
+
+class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           StrCat("store_contract_", GetParam().name, "_", getpid(), "_",
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void Reopen() {
+    store_.reset();
+    auto store = GetParam().open(dir_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+  ServiceRecord Service(const std::string& name) {
+    ServiceRecord s;
+    s.name = name;
+    s.spec = {{"model", "m"}, {"replicas", 2}};
+    s.created_at = s.updated_at = 1000;
+    return s;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreContractTest, KeysAreFoundByHashAndIdRevokedAndTouched) {
+  ApiKeyRecord key{"k1", "ci", "hash1", "brth_abc", {"read", "deploy"}, 10, 0, 0, 0};
+  ASSERT_TRUE(store_->InsertKey(key).ok());
+  EXPECT_EQ(store_->InsertKey(key).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(*store_->CountKeys(), 1);
+  auto by_hash = store_->FindKeyByHash("hash1");
+  ASSERT_TRUE(by_hash.ok() && *by_hash);
+  EXPECT_EQ((*by_hash)->id, "k1");
+  EXPECT_EQ((*by_hash)->scopes, (std::vector<std::string>{"read", "deploy"}));
+  EXPECT_FALSE(store_->FindKeyByHash("nope")->has_value());
+  ASSERT_TRUE(store_->TouchKey("k1", 50).ok());
+  ASSERT_TRUE(store_->RevokeKey("k1", 60).ok());
+  Reopen();
+  auto by_id = store_->FindKeyById("k1");
+  ASSERT_TRUE(by_id.ok() && *by_id);
+  EXPECT_EQ((*by_id)->last_used_at, 50);
+  EXPECT_EQ((*by_id)->revoked_at, 60);
+  EXPECT_TRUE(store_->ListKeys()->empty()) << "revoked keys are not listed";
+}
+
+TEST_P(StoreContractTest, SessionsExpireAndCanBeDeleted) {
+  ASSERT_TRUE(store_->InsertSession("s1", "k1", 100).ok());
+  auto found = store_->FindSession("s1", 99);
+  ASSERT_TRUE(found.ok() && *found);
+  EXPECT_EQ(**found, "k1");
+  EXPECT_FALSE(store_->FindSession("s1", 100)->has_value()) << "expired at its expiry time";
+  ASSERT_TRUE(store_->DeleteSession("s1").ok());
+  EXPECT_FALSE(store_->FindSession("s1", 0)->has_value());
+}
+
+TEST_P(StoreContractTest, ModelsAreReplacedByNameAndKeepTheirMetadata) {
+  ModelRecord m{"m", "onnx", 42, "sha", "upload", "/x/m.onnx", {{"max_batch_size", 8}}, 5};
+  ASSERT_TRUE(store_->UpsertModel(m).ok());
+  m.size_bytes = 43;
+  ASSERT_TRUE(store_->UpsertModel(m).ok());
+  Reopen();
+  auto found = store_->FindModel("m");
+  ASSERT_TRUE(found.ok() && *found);
+  EXPECT_EQ((*found)->size_bytes, 43u);
+  EXPECT_EQ((*found)->metadata["max_batch_size"], 8);
+  EXPECT_EQ(store_->ListModels()->size(), 1u);
+  ASSERT_TRUE(store_->DeleteModel("m").ok());
+  EXPECT_FALSE(store_->FindModel("m")->has_value());
+}
+
+TEST_P(StoreContractTest, RevisionsAreNumberedPerServiceFromOne) {
+  ASSERT_TRUE(store_->InsertService(Service("a")).ok());
+  EXPECT_EQ(store_->InsertService(Service("a")).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store_->InsertService(Service("b")).ok());
+  EXPECT_EQ(*store_->CreateRevision("a", {{"model", "m"}}, 1), 1);
+  EXPECT_EQ(*store_->CreateRevision("a", {{"model", "m2"}}, 2), 2);
+  EXPECT_EQ(*store_->CreateRevision("b", {{"model", "m"}}, 3), 1);
+  EXPECT_EQ(store_->CreateRevision("nope", {}, 4).status().code(), absl::StatusCode::kNotFound);
+  Reopen();
+  EXPECT_EQ((*store_->FindService("a"))->latest_revision, 2);
+  auto revision = store_->FindRevision("a", 2);
+  ASSERT_TRUE(revision.ok() && *revision);
+  EXPECT_EQ((*revision)->status, "Deploying");
+  EXPECT_EQ((*revision)->spec["model"], "m2");
+  (*revision)->status = "Failed";
+  (*revision)->reason = "crashed";
+  ASSERT_TRUE(store_->UpdateRevision(**revision).ok());
+  auto list = store_->ListRevisions("a");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  const auto failed = std::find_if(list->begin(), list->end(),
+                                   [](const RevisionRecord& r) { return r.number == 2; });
+  ASSERT_NE(failed, list->end());
+  EXPECT_EQ(failed->status, "Failed");
+  EXPECT_EQ(failed->reason, "crashed");
+  EXPECT_FALSE(store_->FindRevision("a", 3)->has_value());
+}
+
+TEST_P(StoreContractTest, AServiceUpdateKeepsItsSpecAndFlags) {
+  ServiceRecord s = Service("a");
+  ASSERT_TRUE(store_->InsertService(s).ok());
+  s.spec["replicas"] = 5;
+  s.current_revision = 1;
+  s.deleting = true;
+  s.updated_at = 2000;
+  ASSERT_TRUE(store_->UpdateService(s).ok());
+  Reopen();
+  auto found = store_->FindService("a");
+  ASSERT_TRUE(found.ok() && *found);
+  EXPECT_EQ((*found)->spec["replicas"], 5);
+  EXPECT_EQ((*found)->current_revision, 1);
+  EXPECT_TRUE((*found)->deleting);
+  EXPECT_EQ((*found)->updated_at, 2000);
+  EXPECT_EQ(store_->ListServices()->size(), 1u);
+}
+
+TEST_P(StoreContractTest, ModelsInUseAreThoseOfLiveRevisions) {
+  ASSERT_TRUE(store_->InsertService(Service("a")).ok());
+  ASSERT_TRUE(store_->InsertService(Service("b")).ok());
+  ASSERT_TRUE(store_->CreateRevision("a", {{"model", "m"}}, 1).ok());
+  ASSERT_TRUE(store_->CreateRevision("b", {{"model", "m"}}, 1).ok());
+  RevisionRecord retired = **store_->FindRevision("b", 1);
+  retired.status = "Retired";
+  ASSERT_TRUE(store_->UpdateRevision(retired).ok());
+  EXPECT_EQ(*store_->ServicesUsingModel("m"), std::vector<std::string>{"a"});
+  EXPECT_TRUE(store_->ServicesUsingModel("other")->empty());
+}
+
+TEST_P(StoreContractTest, DeletingAServiceDeletesItsRevisionsAndReplicas) {
+  ASSERT_TRUE(store_->InsertService(Service("a")).ok());
+  ASSERT_TRUE(store_->InsertService(Service("b")).ok());
+  ASSERT_TRUE(store_->CreateRevision("a", {{"model", "m"}}, 1).ok());
+  ReplicaRecord r{"a-1-x", "a", 1, "Ready", 123, 456, 8000, 8001, 2, "", 10, 20};
+  ASSERT_TRUE(store_->UpsertReplica(r).ok());
+  r.id = "b-1-x";
+  r.service = "b";
+  ASSERT_TRUE(store_->UpsertReplica(r).ok());
+  ASSERT_TRUE(store_->DeleteService("a").ok());
+  EXPECT_FALSE(store_->FindService("a")->has_value());
+  EXPECT_TRUE(store_->ListRevisions("a")->empty());
+  EXPECT_TRUE(store_->ListReplicas("a")->empty());
+  EXPECT_EQ(store_->ListReplicas("b")->size(), 1u) << "another service's replicas stay";
+}
+
+TEST_P(StoreContractTest, ReplicasAreReplacedByIdAndListedPerService) {
+  ReplicaRecord r{"a-1-x", "a", 1, "Starting", 123, 456, 0, 0, 0, "", 10, 0};
+  ASSERT_TRUE(store_->UpsertReplica(r).ok());
+  r.state = "Ready";
+  r.http_port = 8000;
+  r.grpc_port = 8001;
+  r.ready_at = 30;
+  ASSERT_TRUE(store_->UpsertReplica(r).ok());
+  ReplicaRecord other{"b-1-y", "b", 1, "Pending", 0, 0, 0, 0, 0, "", 11, 0};
+  ASSERT_TRUE(store_->UpsertReplica(other).ok());
+  Reopen();
+  auto a = store_->ListReplicas("a");
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->size(), 1u);
+  EXPECT_EQ((*a)[0].state, "Ready");
+  EXPECT_EQ((*a)[0].http_port, 8000);
+  EXPECT_EQ((*a)[0].grpc_port, 8001);
+  EXPECT_EQ((*a)[0].pid, 123);
+  EXPECT_EQ((*a)[0].pid_start, 456u);
+  EXPECT_EQ((*a)[0].ready_at, 30);
+  EXPECT_EQ(store_->ListReplicas()->size(), 2u) << "no service: all of them";
+  ASSERT_TRUE(store_->DeleteReplica("a-1-x").ok());
+  EXPECT_TRUE(store_->ListReplicas("a")->empty());
+}
+
+TEST_P(StoreContractTest, EventsAreListedInOrderAfterACursorAndUpToALimit) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        store_->AppendEvent({0, 100 + i, i % 2 ? "b" : "a", "service/x", "R", StrCat(i)}).ok());
+  }
+  auto all = store_->ListEvents("", 0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 5u);
+  for (size_t i = 1; i < all->size(); ++i) EXPECT_LT((*all)[i - 1].id, (*all)[i].id);
+  auto a = store_->ListEvents("a", 0, 100);
+  ASSERT_EQ(a->size(), 3u);
+  EXPECT_EQ((*a)[0].message, "0");
+  auto after = store_->ListEvents("", (*all)[2].id, 100);
+  ASSERT_EQ(after->size(), 2u);
+  EXPECT_EQ((*after)[0].message, "3");
+  EXPECT_EQ(store_->ListEvents("", 0, 2)->size(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStores, StoreContractTest, ::testing::ValuesIn(kStores),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace berth::control
