@@ -169,7 +169,11 @@ int RunServer(ServerFlags& flags) {
   controller_options.router = &router;
   controller_options.traffic = &traffic;
   control::Controller controller(controller_options);
-  control::Authenticator auth(store->get());
+  auto auth = control::Authenticator::Create({.store = store->get()});
+  if (!auth.ok()) {
+    spdlog::critical("cannot read the API keys: {}", Msg(auth.status()));
+    return 1;
+  }
 
   control::ApiOptions api_options;
   api_options.data_dir = flags.data_dir;
@@ -182,7 +186,7 @@ int RunServer(ServerFlags& flags) {
   if (const char* secret = getenv("BERTH_S3_SECRET_KEY")) api_options.fetch.s3.secret_key = secret;
   api_options.fetch.policy = &*fetch_policy;
   api_options.fetch.file_roots.emplace(flags.file_roots.begin(), flags.file_roots.end());
-  control::ControlApi api(api_options, store->get(), &controller, &auth, &traffic);
+  control::ControlApi api(api_options, store->get(), &controller, auth->get(), &traffic);
   api.RemoveCrashDebris();
 
   auto admin = api.BootstrapAdminKey();
@@ -191,14 +195,14 @@ int RunServer(ServerFlags& flags) {
     return 1;
   }
 
-  auto http = gateway::HttpFront::Create(flags.http, &api, &auth, &router, &traffic, registry);
+  auto http = gateway::HttpFront::Create(flags.http, &api, auth->get(), &router, &traffic, registry);
   if (!http.ok()) {
     spdlog::critical("cannot start: {}", Msg(http.status()));
     return 1;
   }
   auto grpc =
       gateway::GrpcFront::Create(flags.grpc_address, flags.grpc_port, flags.http.max_request_bytes,
-                                 &auth, &router, &traffic, flags.http.public_health);
+                                 auth->get(), &router, &traffic, flags.http.public_health);
   if (!grpc.ok()) {
     spdlog::critical("cannot start: {}", Msg(grpc.status()));
     return 1;

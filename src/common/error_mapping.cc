@@ -7,6 +7,18 @@
 namespace berth::common {
 namespace {
 constexpr char kPayloadTooLargeKey[] = "berth/payload-too-large";
+constexpr char kAllowKey[] = "berth/allow";
+}  // namespace
+
+absl::Status MethodNotAllowedError(std::string_view message, std::string_view allow) {
+  absl::Status status = absl::InvalidArgumentError(std::string(message));
+  status.SetPayload(kAllowKey, absl::Cord(std::string(allow)));
+  return status;
+}
+
+std::string AllowedMethods(const absl::Status& status) {
+  auto allow = status.GetPayload(kAllowKey);
+  return allow ? std::string(*allow) : std::string();
 }
 
 absl::Status PayloadTooLargeError(std::string_view message) {
@@ -20,6 +32,7 @@ int HttpStatusFromStatus(const absl::Status& status) {
     case absl::StatusCode::kOk:
       return 200;
     case absl::StatusCode::kInvalidArgument:
+      return status.GetPayload(kAllowKey).has_value() ? 405 : 400;
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
       return 400;

@@ -2,7 +2,9 @@
 // events and traffic, as JSON documents in and out (docs/api.md). Transport-independent:
 // the HTTP front end authenticates, reads the body (or streams an upload to a file) and hands
 // over an ApiRequest; handlers may block (database, model probes), so they run on a pool.
-// Thread-safe.
+// Every route is an entry of one RouteTable (control/api_routes.h), which authorizes the
+// caller before any handler runs; the handlers live in one file per resource (api_keys.cc,
+// api_models.cc, api_services.cc, api_server.cc). Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/api_routes.h"
 #include "control/auth.h"
 #include "control/controller.h"
 #include "control/store.h"
@@ -20,7 +23,7 @@
 namespace berth::control {
 
 struct ApiRequest {
-  std::string method;  // GET, POST, PUT, DELETE
+  std::string method;  // GET, POST, PUT, PATCH, DELETE
   std::vector<std::string> path;  // segments after /api/v1
   std::map<std::string, std::string> query;
   std::string body;
@@ -29,6 +32,8 @@ struct ApiRequest {
   std::string cookie;  // the Cookie header
   Principal principal;
   bool authenticated = false;
+  // The route's path parameters ({name} -> value), filled in by the route table.
+  std::map<std::string, std::string> params;
   // A streamed upload (POST /models?name=...): already on disk with its digest.
   std::string upload_path;
   uint64_t upload_bytes = 0;
@@ -62,6 +67,10 @@ class ControlApi {
              Authenticator* auth, gateway::TrafficStats* traffic);
 
   ApiResponse Handle(ApiRequest& request);
+  // The route table's verdict on `request` without running it: OK when a route takes it and
+  // the caller may. The HTTP front asks before it streams an upload.
+  absl::Status Authorize(ApiRequest& request) const;
+  const RouteTable& routes() const { return routes_; }
 
   // Registers a model from a file already in the data directory's temporary area (moved into
   // place on success, removed on failure). Used for uploads and by the built-in demo.
@@ -86,11 +95,16 @@ class ControlApi {
   static bool IsValidName(std::string_view name);
 
  private:
-  absl::StatusOr<ApiResponse> Route(ApiRequest& r);
-  absl::StatusOr<ApiResponse> Keys(ApiRequest& r);
-  absl::StatusOr<ApiResponse> Models(ApiRequest& r);
-  absl::StatusOr<ApiResponse> Services(ApiRequest& r);
-  absl::StatusOr<ApiResponse> Session(ApiRequest& r);
+  // Route registration, one per handler file.
+  void AddRoute(std::string method, std::string pattern, Access access, ApiHandler handler);
+  void AddKeyRoutes();
+  void AddModelRoutes();
+  void AddServiceRoutes();
+  void AddServerRoutes();
+
+  absl::StatusOr<ApiResponse> AddModel(ApiRequest& r);
+  absl::StatusOr<ServiceRecord> FindService(const std::string& name);  // NotFound naming it
+  absl::StatusOr<ApiResponse> Rollback(const std::string& name, const std::string& host);
   absl::StatusOr<ApiResponse> ApplyService(const std::string& name, const nlohmann::json& body,
                                            bool create_only, const std::string& host);
   absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& body,
@@ -108,6 +122,7 @@ class ControlApi {
   Authenticator* const auth_;
   gateway::TrafficStats* const traffic_;
   std::mutex apply_mu_;  // serialises service changes (read-modify-write of a service)
+  RouteTable routes_;    // built in the constructor, read-only after
 };
 
 // RFC 3339 UTC text of a time in ms (empty for 0).

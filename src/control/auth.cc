@@ -2,16 +2,16 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <utility>
+
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "control/api_key.h"
-#include "control/controller.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::control {
 namespace {
-
-constexpr int64_t kCacheTtlMs = 1000;     // a key's row is re-read at least this often
-constexpr int64_t kTouchPeriodMs = 60000;  // last_used_at is written at most this often
 
 absl::Status Unauthenticated(std::string_view why) {
   return absl::UnauthenticatedError(
@@ -59,7 +59,49 @@ std::string_view CookieValue(std::string_view header, std::string_view name) {
   return {};
 }
 
-absl::StatusOr<Principal> Authenticator::FromAuthorization(std::string_view authorization) {
+absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
+    const AuthenticatorOptions& options) {
+  std::unique_ptr<Authenticator> auth(new Authenticator(options));
+  ASSIGN_OR_RETURN(std::vector<ApiKeyRecord> keys, options.store->ListKeys());
+  ASSIGN_OR_RETURN(std::vector<SessionRecord> sessions,
+                   options.store->ListSessions(options.clock->WallMs()));
+  auto snapshot = std::make_shared<Snapshot>();
+  for (ApiKeyRecord& key : keys) {
+    auto entry = std::make_shared<const KeyEntry>(std::move(key));
+    snapshot->by_hash.emplace(entry->key.hash, entry);
+    snapshot->by_id.emplace(entry->key.id, entry);
+  }
+  for (SessionRecord& session : sessions) {
+    std::string hash = session.hash;
+    snapshot->sessions.emplace(std::move(hash), std::move(session));
+  }
+  auth->snapshot_.store(std::move(snapshot));
+  if (options.flush_period_ms > 0) auth->flusher_ = std::thread([a = auth.get()] { a->FlushLoop(); });
+  return auth;
+}
+
+Authenticator::~Authenticator() {
+  {
+    absl::MutexLock lock(&stop_mu_);
+    stopping_ = true;
+  }
+  if (flusher_.joinable()) flusher_.join();
+  Flush();
+}
+
+void Authenticator::FlushLoop() {
+  absl::MutexLock lock(&stop_mu_);
+  while (!stopping_) {
+    stop_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                              absl::Milliseconds(options_.flush_period_ms));
+    if (stopping_) return;
+    stop_mu_.Unlock();
+    Flush();
+    stop_mu_.Lock();
+  }
+}
+
+absl::StatusOr<Principal> Authenticator::FromAuthorization(std::string_view authorization) const {
   if (authorization.empty()) return Unauthenticated("this route needs an API key");
   constexpr std::string_view kBearer = "Bearer ";
   if (!authorization.starts_with(kBearer)) {
@@ -70,65 +112,72 @@ absl::StatusOr<Principal> Authenticator::FromAuthorization(std::string_view auth
   return FromKey(key);
 }
 
-absl::StatusOr<Principal> Authenticator::FromKey(std::string_view key) {
+absl::StatusOr<Principal> Authenticator::FromKey(std::string_view key) const {
   if (auto status = CheckApiKeyFormat(key); !status.ok()) {
     return Unauthenticated(StrCat("the API key is not valid: ", Msg(status)));
   }
   return FromHash(Sha256Hex(key));
 }
 
-absl::StatusOr<Principal> Authenticator::FromHash(const std::string& hash) {
-  const int64_t now = NowMs();
-  ApiKeyRecord key;
-  bool touch = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = cache_.find(hash);
-    if (it != cache_.end() && now - it->second.cached_at_ms < kCacheTtlMs) {
-      key = it->second.key;
-      if (now - it->second.touched_ms > kTouchPeriodMs) {
-        it->second.touched_ms = now;
-        touch = true;
-      }
-    } else {
-      auto found = store_->FindKeyByHash(hash);
-      if (!found.ok()) return found.status();
-      if (!*found) {
-        cache_.erase(hash);
-        return Unauthenticated("the API key is unknown or revoked");
-      }
-      if (cache_.size() > 10000) cache_.clear();
-      Cached& entry = cache_[hash];
-      touch = now - entry.touched_ms > kTouchPeriodMs;
-      entry = Cached{**found, now, touch ? now : entry.touched_ms};
-      key = **found;
-    }
-  }
+absl::StatusOr<Principal> Authenticator::FromHash(const std::string& hash) const {
+  const std::shared_ptr<const Snapshot> snapshot = snapshot_.load();
+  auto it = snapshot->by_hash.find(hash);
   // Compared again in constant time, although the lookup was by hash.
-  if (!ConstantTimeEquals(key.hash, hash) || key.revoked_at != 0) {
+  if (it == snapshot->by_hash.end() || !ConstantTimeEquals(it->second->key.hash, hash)) {
     return Unauthenticated("the API key is unknown or revoked");
   }
-  if (key.expires_at != 0 && key.expires_at <= now) {
+  const KeyEntry& entry = *it->second;
+  const int64_t now = options_.clock->WallMs();
+  if (entry.key.expires_at != 0 && entry.key.expires_at <= now) {
     return Unauthenticated("the API key has expired");
   }
-  // Only last_used_at: a failure (counted by the store) must not refuse the request.
-  if (touch && !store_->TouchKey(key.id, now).ok()) {
-    spdlog::warn("cannot record the use of key {}", key.id);
-  }
-  return Principal{key.id, key.name, key.scopes, false};
+  entry.used_ms.store(now, std::memory_order_relaxed);
+  return Principal{entry.key.id, entry.key.name, entry.key.scopes, false};
 }
 
-absl::StatusOr<Principal> Authenticator::FromSessionCookie(std::string_view cookie) {
+absl::StatusOr<Principal> Authenticator::FromSessionCookie(std::string_view cookie) const {
   const std::string_view value = CookieValue(cookie, kSessionCookie);
   if (value.empty()) return Unauthenticated("sign in first");
-  auto key_id = store_->FindSession(Sha256Hex(value), NowMs());
-  if (!key_id.ok()) return key_id.status();
-  if (!*key_id) return Unauthenticated("the console session has expired; sign in again");
-  auto key = store_->FindKeyById(**key_id);
-  if (!key.ok()) return key.status();
-  if (!*key || (*key)->revoked_at != 0) return Unauthenticated("the API key was revoked");
-  Principal p{(*key)->id, (*key)->name, (*key)->scopes, true};
-  return p;
+  const std::shared_ptr<const Snapshot> snapshot = snapshot_.load();
+  auto session = snapshot->sessions.find(Sha256Hex(value));
+  if (session == snapshot->sessions.end() ||
+      session->second.expires_at <= options_.clock->WallMs()) {
+    return Unauthenticated("the console session has expired; sign in again");
+  }
+  auto key = snapshot->by_id.find(session->second.key_id);
+  if (key == snapshot->by_id.end()) return Unauthenticated("the API key was revoked");
+  const ApiKeyRecord& k = key->second->key;
+  return Principal{k.id, k.name, k.scopes, true};
+}
+
+void Authenticator::Change(const std::function<void(Snapshot&)>& change) {
+  absl::MutexLock lock(&change_mu_);
+  auto next = std::make_shared<Snapshot>(*snapshot_.load());
+  change(*next);
+  snapshot_.store(std::move(next));
+}
+
+absl::Status Authenticator::AddKey(const ApiKeyRecord& key) {
+  RETURN_IF_ERROR(options_.store->InsertKey(key));
+  auto entry = std::make_shared<const KeyEntry>(key);
+  Change([&](Snapshot& s) {
+    s.by_hash[key.hash] = entry;
+    s.by_id[key.id] = entry;
+  });
+  return absl::OkStatus();
+}
+
+absl::Status Authenticator::RevokeKey(const std::string& id) {
+  RETURN_IF_ERROR(options_.store->RevokeKey(id, options_.clock->WallMs()));
+  Change([&](Snapshot& s) {
+    auto it = s.by_id.find(id);
+    if (it != s.by_id.end()) {
+      s.by_hash.erase(it->second->key.hash);
+      s.by_id.erase(it);
+    }
+    std::erase_if(s.sessions, [&](const auto& entry) { return entry.second.key_id == id; });
+  });
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> Authenticator::CreateSession(std::string_view key) {
@@ -144,21 +193,47 @@ absl::StatusOr<std::string> Authenticator::CreateSession(std::string_view key) {
     value.push_back(kHex[c >> 4]);
     value.push_back(kHex[c & 15]);
   }
-  auto status =
-      store_->InsertSession(Sha256Hex(value), principal->key_id, NowMs() + kSessionLifetimeMs);
-  if (!status.ok()) return status;
+  SessionRecord session{Sha256Hex(value), principal->key_id,
+                        options_.clock->WallMs() + kSessionLifetimeMs};
+  RETURN_IF_ERROR(options_.store->InsertSession(session.hash, session.key_id, session.expires_at));
+  Change([&](Snapshot& s) {
+    // A key revoked meanwhile ended its sessions; this one must not outlive it.
+    if (s.by_id.contains(session.key_id)) s.sessions[session.hash] = session;
+  });
   return value;
 }
 
 absl::Status Authenticator::DeleteSession(std::string_view cookie) {
   const std::string_view value = CookieValue(cookie, kSessionCookie);
   if (value.empty()) return absl::OkStatus();
-  return store_->DeleteSession(Sha256Hex(value));
+  const std::string hash = Sha256Hex(value);
+  RETURN_IF_ERROR(options_.store->DeleteSession(hash));
+  Change([&](Snapshot& s) { s.sessions.erase(hash); });
+  return absl::OkStatus();
 }
 
-void Authenticator::Invalidate() {
-  std::lock_guard lock(mu_);
-  cache_.clear();
+void Authenticator::Flush() {
+  absl::MutexLock lock(&flush_mu_);
+  const std::shared_ptr<const Snapshot> snapshot = snapshot_.load();
+  if (snapshot == nullptr) return;  // Create failed before the first snapshot
+  for (const auto& [id, entry] : snapshot->by_id) {
+    const int64_t used = entry->used_ms.load(std::memory_order_relaxed);
+    if (used <= entry->written_ms.load()) continue;
+    // Only last_used_at: a failure (counted by the store) is tried again next time.
+    if (options_.store->TouchKey(id, used).ok()) {
+      entry->written_ms.store(used);
+    } else {
+      spdlog::warn("cannot record the use of key {}", id);
+    }
+  }
+  const int64_t now = options_.clock->WallMs();
+  bool expired = false;
+  for (const auto& [hash, session] : snapshot->sessions) expired |= session.expires_at <= now;
+  if (expired) {
+    Change([&](Snapshot& s) {
+      std::erase_if(s.sessions, [&](const auto& entry) { return entry.second.expires_at <= now; });
+    });
+  }
 }
 
 }  // namespace berth::control

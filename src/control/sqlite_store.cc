@@ -274,13 +274,6 @@ absl::StatusOr<std::vector<ApiKeyRecord>> SqliteStore::ListKeys() {
   return Collect<ApiKeyRecord>(s, ReadKey);
 }
 
-absl::StatusOr<std::optional<ApiKeyRecord>> SqliteStore::FindKeyByHash(const std::string& hash) {
-  std::lock_guard lock(mu_);
-  Statement s(db_, StrCat(kKeyColumns, " WHERE hash = ?").c_str());
-  RETURN_IF_ERROR(s.Bind({hash}));
-  return First<ApiKeyRecord>(s, ReadKey);
-}
-
 absl::StatusOr<std::optional<ApiKeyRecord>> SqliteStore::FindKeyById(const std::string& id) {
   std::lock_guard lock(mu_);
   Statement s(db_, StrCat(kKeyColumns, " WHERE id = ?").c_str());
@@ -317,12 +310,13 @@ absl::Status SqliteStore::InsertSession(const std::string& hash, const std::stri
   return s.Run({hash, key_id, expires_at});
 }
 
-absl::StatusOr<std::optional<std::string>> SqliteStore::FindSession(const std::string& hash,
-                                                              TimeMs now) {
+absl::StatusOr<std::vector<SessionRecord>> SqliteStore::ListSessions(TimeMs now) {
   std::lock_guard lock(mu_);
-  Statement s(db_, "SELECT key_id FROM sessions WHERE hash = ? AND expires_at > ?");
-  RETURN_IF_ERROR(s.Bind({hash, now}));
-  return First<std::string>(s, [](const Statement& st) { return st.Text(0); });
+  Statement s(db_, "SELECT hash, key_id, expires_at FROM sessions WHERE expires_at > ?");
+  RETURN_IF_ERROR(s.Bind({now}));
+  return Collect<SessionRecord>(s, [](const Statement& st) {
+    return SessionRecord{st.Text(0), st.Text(1), st.Int(2)};
+  });
 }
 
 absl::Status SqliteStore::DeleteSession(const std::string& hash) {

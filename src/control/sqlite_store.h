@@ -23,13 +23,12 @@ class SqliteStore final : public Store {
   // Keys and sessions.
   absl::Status InsertKey(const ApiKeyRecord& key) override;
   absl::StatusOr<std::vector<ApiKeyRecord>> ListKeys() override;
-  absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyByHash(const std::string& hash) override;
   absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyById(const std::string& id) override;
   absl::Status RevokeKey(const std::string& id, TimeMs now) override;
   absl::Status TouchKey(const std::string& id, TimeMs now) override;
   absl::StatusOr<int> CountKeys() override;
   absl::Status InsertSession(const std::string& hash, const std::string& key_id, TimeMs expires_at) override;
-  absl::StatusOr<std::optional<std::string>> FindSession(const std::string& hash, TimeMs now) override;
+  absl::StatusOr<std::vector<SessionRecord>> ListSessions(TimeMs now) override;
   absl::Status DeleteSession(const std::string& hash) override;
 
   // Models.

@@ -30,6 +30,12 @@ struct ApiKeyRecord {
   TimeMs revoked_at = 0;  // 0: active
 };
 
+struct SessionRecord {
+  std::string hash;  // SHA-256 hex of the cookie value; the value itself is never stored
+  std::string key_id;
+  TimeMs expires_at = 0;
+};
+
 struct ModelRecord {
   std::string name;
   std::string format;  // "onnx" | "torchscript"
@@ -98,13 +104,13 @@ class Store {
   // Keys and sessions.
   virtual absl::Status InsertKey(const ApiKeyRecord& key) = 0;
   virtual absl::StatusOr<std::vector<ApiKeyRecord>> ListKeys() = 0;
-  virtual absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyByHash(const std::string& hash) = 0;
   virtual absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyById(const std::string& id) = 0;
   virtual absl::Status RevokeKey(const std::string& id, TimeMs now) = 0;
   virtual absl::Status TouchKey(const std::string& id, TimeMs now) = 0;
   virtual absl::StatusOr<int> CountKeys() = 0;
   virtual absl::Status InsertSession(const std::string& hash, const std::string& key_id, TimeMs expires_at) = 0;
-  virtual absl::StatusOr<std::optional<std::string>> FindSession(const std::string& hash, TimeMs now) = 0;
+  // Sessions that have not expired at `now`.
+  virtual absl::StatusOr<std::vector<SessionRecord>> ListSessions(TimeMs now) = 0;
   virtual absl::Status DeleteSession(const std::string& hash) = 0;
 
   // Models.

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/strings.h"
+#include "common/version.h"
 #include "grpc_service.grpc.pb.h"
 #include "net/grpc_guard.h"
 #include "spdlog/spdlog.h"
@@ -52,7 +53,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     return berth::net::GuardUnary(context, "gateway gRPC ServerMetadata", [&] {
       if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status()));
       response->set_name("berth");
-      response->set_version("0.1.0");
+      response->set_version(kVersion);
       response->add_extensions("binary_tensor_data");
       return Finish(context, grpc::Status::OK);
     });

@@ -15,6 +15,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "common/error_mapping.h"
 #include "common/strings.h"
+#include "common/version.h"
 #include "control/store.h"
 #include "models/model_fetch.h"
 #include "net/descriptor_limit.h"
@@ -430,7 +431,7 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         res = Error(principal.status());
       } else if (service.empty()) {
         if (path == "/v2" && get) {
-          res = Make(200, R"({"name":"berth","version":"0.1.0","extensions":["binary_tensor_data","classification"]})");
+          res = Make(200, StrCat(R"({"name":"berth","version":")", kVersion, R"(","extensions":["binary_tensor_data","classification"]})"));
         } else {
           res = Error(absl::NotFoundError(
               StrCat("no route for ", path, "; the data plane is /v2/models/{service}/infer and "
@@ -518,10 +519,8 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
                       request.path[0] == "models" &&
                       request.content_type.starts_with("application/octet-stream");
   if (upload) {
-    if (!control::Allows(request.principal, "deploy")) {
-      co_return Error(absl::PermissionDeniedError(
-          StrCat("the API key '", request.principal.key_name, "' lacks the 'deploy' scope")));
-    }
+    // The route table decides, before a byte of the model is read.
+    if (auto allowed = api->Authorize(request); !allowed.ok()) co_return Error(allowed);
     if (!control::ControlApi::IsValidName(request.query["name"])) {
       co_return Error(absl::InvalidArgumentError(
           "name: give ?name=NAME, a DNS label (a-z, 0-9 and '-', at most 63 characters)"));

@@ -9,13 +9,14 @@
 #include "common/strings.h"
 #include "backends/onnx/onnx_backend.h"
 #include "common/status_macros.h"
+#include "common/version.h"
 #include "spdlog/spdlog.h"
 #include "worker/image_classifier.h"
 #include "worker/request_validator.h"
 
 namespace berth::worker {
 
-std::string ServerVersion() { return "0.1.0"; }
+std::string ServerVersion() { return kVersion; }
 
 ControlQueue::ControlQueue() {
   thread_ = std::thread([this] {

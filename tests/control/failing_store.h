@@ -1,5 +1,5 @@
-// A Store that forwards to another one and fails the operations a test names, the way a full
-// disk or a lost database connection would.
+// A Store that forwards to another one, counts the calls, and fails the operations a test
+// names, the way a full disk or a lost database connection would.
 #pragma once
 
 #include <mutex>
@@ -27,6 +27,11 @@ class FailingStore final : public Store {
     std::lock_guard lock(mu_);
     return failures_;
   }
+  // Every call so far, failed or not.
+  int calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
 
   absl::Status InsertKey(const ApiKeyRecord& key) override {
     if (Fails("InsertKey")) return Failure("InsertKey");
@@ -35,10 +40,6 @@ class FailingStore final : public Store {
   absl::StatusOr<std::vector<ApiKeyRecord>> ListKeys() override {
     if (Fails("ListKeys")) return Failure("ListKeys");
     return inner_->ListKeys();
-  }
-  absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyByHash(const std::string& hash) override {
-    if (Fails("FindKeyByHash")) return Failure("FindKeyByHash");
-    return inner_->FindKeyByHash(hash);
   }
   absl::StatusOr<std::optional<ApiKeyRecord>> FindKeyById(const std::string& id) override {
     if (Fails("FindKeyById")) return Failure("FindKeyById");
@@ -60,9 +61,9 @@ class FailingStore final : public Store {
     if (Fails("InsertSession")) return Failure("InsertSession");
     return inner_->InsertSession(hash, key_id, expires_at);
   }
-  absl::StatusOr<std::optional<std::string>> FindSession(const std::string& hash, TimeMs now) override {
-    if (Fails("FindSession")) return Failure("FindSession");
-    return inner_->FindSession(hash, now);
+  absl::StatusOr<std::vector<SessionRecord>> ListSessions(TimeMs now) override {
+    if (Fails("ListSessions")) return Failure("ListSessions");
+    return inner_->ListSessions(now);
   }
   absl::Status DeleteSession(const std::string& hash) override {
     if (Fails("DeleteSession")) return Failure("DeleteSession");
@@ -148,6 +149,7 @@ class FailingStore final : public Store {
  private:
   bool Fails(const char* method) {
     std::lock_guard lock(mu_);
+    ++calls_;
     if (!failing_.count(method)) return false;
     ++failures_;
     return true;
@@ -160,6 +162,7 @@ class FailingStore final : public Store {
   std::mutex mu_;
   std::set<std::string> failing_;
   int failures_ = 0;
+  int calls_ = 0;
 };
 
 }  // namespace berth::control

@@ -62,18 +62,20 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   std::unique_ptr<Store> store_;
 };
 
-TEST_P(StoreContractTest, KeysAreFoundByHashAndIdRevokedAndTouched) {
+TEST_P(StoreContractTest, KeysAreFoundByIdListedRevokedAndTouched) {
   ApiKeyRecord key{"k1", "ci", "hash1", "brth_abc", {"read", "deploy"}, 10, 0, 0, 0};
   ASSERT_TRUE(store_->InsertKey(key).ok());
   EXPECT_EQ(store_->InsertKey(key).code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(*store_->CountKeys(), 1);
-  auto by_hash = store_->FindKeyByHash("hash1");
-  ASSERT_TRUE(by_hash.ok() && *by_hash);
-  EXPECT_EQ((*by_hash)->id, "k1");
-  EXPECT_EQ((*by_hash)->scopes, (std::vector<std::string>{"read", "deploy"}));
-  EXPECT_FALSE(store_->FindKeyByHash("nope")->has_value());
+  auto listed = store_->ListKeys();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].hash, "hash1");
+  EXPECT_EQ((*listed)[0].scopes, (std::vector<std::string>{"read", "deploy"}));
+  EXPECT_FALSE(store_->FindKeyById("nope")->has_value());
   ASSERT_TRUE(store_->TouchKey("k1", 50).ok());
   ASSERT_TRUE(store_->RevokeKey("k1", 60).ok());
+  EXPECT_EQ(store_->RevokeKey("k1", 70).code(), absl::StatusCode::kNotFound) << "revoked once";
   Reopen();
   auto by_id = store_->FindKeyById("k1");
   ASSERT_TRUE(by_id.ok() && *by_id);
@@ -84,12 +86,17 @@ TEST_P(StoreContractTest, KeysAreFoundByHashAndIdRevokedAndTouched) {
 
 TEST_P(StoreContractTest, SessionsExpireAndCanBeDeleted) {
   ASSERT_TRUE(store_->InsertSession("s1", "k1", 100).ok());
-  auto found = store_->FindSession("s1", 99);
-  ASSERT_TRUE(found.ok() && *found);
-  EXPECT_EQ(**found, "k1");
-  EXPECT_FALSE(store_->FindSession("s1", 100)->has_value()) << "expired at its expiry time";
-  ASSERT_TRUE(store_->DeleteSession("s1").ok());
-  EXPECT_FALSE(store_->FindSession("s1", 0)->has_value());
+  ASSERT_TRUE(store_->InsertSession("s2", "k1", 200).ok());
+  auto live = store_->ListSessions(99);
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 2u);
+  auto later = store_->ListSessions(100);
+  ASSERT_EQ(later->size(), 1u) << "expired at its expiry time";
+  EXPECT_EQ((*later)[0].hash, "s2");
+  EXPECT_EQ((*later)[0].key_id, "k1");
+  EXPECT_EQ((*later)[0].expires_at, 200);
+  ASSERT_TRUE(store_->DeleteSession("s2").ok());
+  EXPECT_TRUE(store_->ListSessions(0)->size() == 1u);
 }
 
 TEST_P(StoreContractTest, ModelsAreReplacedByNameAndKeepTheirMetadata) {
