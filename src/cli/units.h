@@ -8,17 +8,12 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/quantity.h"  // ParseMemory, ParseCpu: one grammar for CLI, server and console
 
 namespace berth::cli {
 
 // "300s", "5m", "1h30m", "250ms", "1.5s", or a bare number of seconds ("300").
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
-
-// A Kubernetes memory quantity in bytes: "2Gi", "512Mi", "1G", "1500k", "1.5Gi", "1073741824".
-absl::StatusOr<uint64_t> ParseMemory(std::string_view text);
-
-// A Kubernetes CPU quantity in cores: "1", "0.5", "500m". Must be positive.
-absl::StatusOr<double> ParseCpu(std::string_view text);
 
 // Seconds since the epoch of an RFC 3339 time ("2024-05-01T12:00:00Z", "...T12:00:00.25+02:00").
 absl::StatusOr<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view text);

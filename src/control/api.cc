@@ -40,35 +40,6 @@ std::string TimeText(TimeMs ms) {
                 ms % 1000, "Z");
 }
 
-absl::StatusOr<uint64_t> ParseMemory(std::string_view text) {
-  size_t digits = 0;
-  while (digits < text.size() && (isdigit(static_cast<unsigned char>(text[digits])) ||
-                                  text[digits] == '.')) {
-    ++digits;
-  }
-  if (digits == 0 || digits > 15) {
-    return absl::InvalidArgumentError(
-        StrCat("'", text, "' is not a memory size (use e.g. 512Mi, 2Gi or bytes)"));
-  }
-  const double value = std::strtod(std::string(text.substr(0, digits)).c_str(), nullptr);
-  const std::string_view unit = text.substr(digits);
-  double factor = 0;
-  if (unit.empty()) factor = 1;
-  else if (unit == "Ki") factor = 1024.0;
-  else if (unit == "Mi") factor = 1024.0 * 1024;
-  else if (unit == "Gi") factor = 1024.0 * 1024 * 1024;
-  else if (unit == "Ti") factor = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "K" || unit == "k") factor = 1e3;
-  else if (unit == "M") factor = 1e6;
-  else if (unit == "G") factor = 1e9;
-  if (factor == 0) {
-    return absl::InvalidArgumentError(
-        StrCat("'", text, "' has an unknown unit (use Ki, Mi, Gi, Ti, K, M or G)"));
-  }
-  return static_cast<uint64_t>(value * factor);
-}
-
-
 ControlApi::ControlApi(const ApiOptions& options, Store* store, Controller* controller,
                        Authenticator* auth, gateway::TrafficStats* traffic)
     : options_(options),

@@ -127,7 +127,5 @@ class ControlApi {
 
 // RFC 3339 UTC text of a time in ms (empty for 0).
 std::string TimeText(TimeMs ms);
-// "2Gi", "512Mi", "1G", "1048576" -> bytes.
-absl::StatusOr<uint64_t> ParseMemory(std::string_view text);
 
 }  // namespace berth::control

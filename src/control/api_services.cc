@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/quantity.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "control/api.h"
@@ -291,8 +292,7 @@ absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelReco
       if (res["cpu"].is_number()) {
         cpu = res["cpu"].get<double>();
       } else if (res["cpu"].is_string()) {
-        const std::string text = res["cpu"].get<std::string>();
-        cpu = text.ends_with("m") ? std::atof(text.c_str()) / 1000 : std::atof(text.c_str());
+        cpu = ParseCpu(res["cpu"].get<std::string>()).value_or(0);
       }
       if (!(cpu > 0 && cpu <= 256)) {
         return absl::InvalidArgumentError(

@@ -42,14 +42,17 @@ export function formatNumber(n: number | null | undefined, digits = 1): string {
 }
 
 /** "2Gi" / "512Mi" / "1G" / bytes → bytes. */
+/** Bytes of a memory quantity, in the grammar the server and the CLI read (src/common/quantity.h):
+ *  a decimal number, then nothing or one of k K M G T Ki Mi Gi Ti; at least 1 byte. */
 export function parseMemory(s: string | undefined): number | null {
   if (!s) return null;
-  const m = /^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(s.trim());
+  const m = /^(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$/.exec(s);
   if (!m) return null;
   const mult: Record<string, number> = {
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, K: 1e3, M: 1e6, G: 1e9, T: 1e12,
+    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12,
   };
-  return Number(m[1]) * (m[2] ? mult[m[2]] : 1);
+  const bytes = Number(m[1]) * (m[2] ? mult[m[2]] : 1);
+  return bytes >= 1 ? bytes : null;
 }
 
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -36,6 +36,11 @@ describe('helpers', () => {
     expect(dnsLabelError('a'.repeat(64))).toMatch(/63/);
     expect(nameFromFile('My Model.v2.onnx')).toBe('my-model-v2');
     expect(parseMemory('2Gi')).toBe(2 * 2 ** 30);
+    // The grammar of src/common/quantity.h: the same sizes pass and fail as at the server.
+    expect(parseMemory('1T')).toBe(1e12);
+    expect(parseMemory('1500k')).toBe(1.5e6);
+    expect(parseMemory('1.5Gi')).toBe(1.5 * 2 ** 30);
+    for (const bad of ['', '2GB', 'Gi', '-1Gi', '0', '2 Gi', '2gi', ' 2Gi']) expect(parseMemory(bad)).toBeNull();
   });
   it('recognises image models by their input shape', () => {
     const m = (shape: number[]) => ({ inputs: [{ name: 'x', datatype: 'FP32', shape }] }) as never;
