@@ -13,10 +13,7 @@ namespace {
 
 using Stub = inference::GRPCInferenceService::Stub;
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  // absl and gRPC share the canonical code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
+using net::ToGrpc;
 
 }  // namespace
 

@@ -25,6 +25,7 @@
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 #include "protocol/infer.h"
+#include "protocol/json_writer.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::gateway {
@@ -55,7 +56,7 @@ StringResponse Make(unsigned status, std::string body, std::string_view type = "
 
 StringResponse Error(const absl::Status& status) {
   StringResponse res =
-      Make(common::HttpStatusFromStatus(status), nlohmann::json({{"error", Msg(status)}}).dump());
+      Make(common::HttpStatusFromStatus(status), protocol::JsonErrorBody(Msg(status)));
   if (common::IsRetryable(status)) res.set(http::field::retry_after, "1");
   return res;
 }
@@ -223,10 +224,8 @@ awaitable<void> HttpFront::Impl::Accept() {
       // Over the limit: answer at once and close. The answer fits in a fresh socket's send
       // buffer, so this write does not block the event loop.
       static const std::string kBusy = [] {
-        const std::string body =
-            nlohmann::json(
-                {{"error", "the server has too many open connections; retry in a moment"}})
-                .dump();
+        const std::string body = protocol::JsonErrorBody(
+            "the server has too many open connections; retry in a moment");
         return StrCat("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n",
                       "Connection: close\r\nContent-Type: application/json\r\n",
                       "Content-Length: ", body.size(), "\r\n\r\n", body);
@@ -323,10 +322,8 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
           ec != net::error::connection_reset && ec != net::error::eof) {
         StringResponse res =
             ec == http::error::header_limit || ec == http::error::buffer_overflow
-                ? Make(431,
-                       nlohmann::json({{"error", StrCat("the request header is over ",
-                                                        berth::net::kMaxHeaderBytes, " bytes")}})
-                           .dump())
+                ? Make(431, protocol::JsonErrorBody(StrCat("the request header is over ",
+                                                           berth::net::kMaxHeaderBytes, " bytes")))
                 : Error(
                       absl::InvalidArgumentError(StrCat("malformed HTTP request: ", ec.message())));
         res.keep_alive(false);

@@ -1,17 +1,25 @@
 // The last-resort handler around a gRPC service method: an exception that escapes the method is
 // logged and counted, and the call ends with INTERNAL instead of taking the process down.
-// Header-only, for the targets that link gRPC (the worker and the gateway).
+// Also the one conversion of a Status to a gRPC status. Header-only, for the targets that link gRPC (the worker and the gateway).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <string_view>
+
+#include "absl/status/status.h"
 
 #include "net/http_framing.h"
 
 namespace berth::net {
+
+// A Status as a gRPC status: absl and gRPC share the canonical code numbering.
+inline grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
 
 inline grpc::Status UnhandledExceptionStatus() {
   return grpc::Status(grpc::StatusCode::INTERNAL,

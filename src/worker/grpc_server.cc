@@ -11,14 +11,7 @@
 #include "spdlog/spdlog.h"
 
 namespace berth::worker {
-namespace {
-
-grpc::Status ToGrpc(const absl::Status& status) {
-  // absl and gRPC share the canonical code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
-
-}  // namespace
+using net::ToGrpc;
 
 class GrpcServer::Service final : public inference::GRPCInferenceService::CallbackService {
  public:
