@@ -15,7 +15,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool Terminal(const std::string& state) { return state == "Terminated" || state == "Failed"; }
+bool Terminal(const std::string& state) {
+  const auto parsed = ReplicaStateFromName(state);
+  return parsed && IsTerminal(*parsed);
+}
+
+// Moves a revision through the status table (control/states.h); a move it does not have is
+// made all the same (the store must follow the controller) but logged and counted.
+void Move(RevisionRecord& revision, RevisionStatus to) {
+  const auto from = RevisionStatusFromName(revision.status);
+  if (!from || !Allowed(*from, to)) {
+    CountUnexpectedTransition();
+    spdlog::error("revision {} of {}: unexpected move from {} to {}", revision.number,
+                  revision.service, revision.status, Name(to));
+  }
+  revision.status = std::string(Name(to));
+}
 
 uint64_t MemoryBytes(const nlohmann::json& spec) {
   const auto& resources = spec.value("resources", nlohmann::json::object());
@@ -225,8 +240,13 @@ bool Controller::Stored(const absl::Status& status, std::string_view what) {
   return false;
 }
 
-void Controller::SetState(Replica& r, const std::string& state, const std::string& reason) {
+void Controller::SetState(Replica& r, ReplicaState to, const std::string& reason) {
+  const std::string state(Name(to));
   if (r.record.state == state && r.record.reason == reason) return;
+  if (const auto from = ReplicaStateFromName(r.record.state); !from || !Allowed(*from, to)) {
+    CountUnexpectedTransition();
+    spdlog::error("replica {}: unexpected move from {} to {}", r.record.id, r.record.state, state);
+  }
   r.record.state = state;
   r.record.reason = reason;
   r.state_since_ms = Now();
@@ -265,7 +285,7 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
   launch.args.insert(launch.args.end(), worker_args_.begin(), worker_args_.end());
   auto handle = driver_->Launch(launch);
   if (!handle.ok()) {
-    SetState(r, "Failed", std::string(Msg(handle.status())));
+    SetState(r, ReplicaState::kFailed, std::string(Msg(handle.status())));
     Event(r.record.service, "replica/" + r.record.id, "StartFailed",
           std::string(Msg(handle.status())));
     return;
@@ -276,7 +296,7 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
   r.record.grpc_port = 0;
   r.last_probe_ms = now;
   r.term_sent = false;
-  SetState(r, "Starting", "");
+  SetState(r, ReplicaState::kStarting, "");
   Event(r.record.service, "replica/" + r.record.id, "Started",
         StrCat("worker process ", r.record.pid, " for revision ", r.record.revision));
 }
@@ -285,10 +305,10 @@ void Controller::BeginDrain(Replica& r, const std::string& why) {
   if (r.stop_requested) return;
   r.stop_requested = true;
   if (!r.handle) {
-    SetState(r, "Terminated", why);
+    SetState(r, ReplicaState::kTerminated, why);
     return;
   }
-  SetState(r, "Draining", why);
+  SetState(r, ReplicaState::kDraining, why);
   Event(r.record.service, "replica/" + r.record.id, "Draining", why);
 }
 
@@ -297,7 +317,7 @@ void Controller::OnExit(Replica& r, int64_t now) {
   r.handle.reset();
   driver_->Release(r.record.id);
   if (r.stop_requested) {
-    SetState(r, "Terminated", r.record.reason);
+    SetState(r, ReplicaState::kTerminated, r.record.reason);
     return;
   }
   ++r.record.restarts;
@@ -309,7 +329,8 @@ void Controller::OnExit(Replica& r, int64_t now) {
   const int64_t backoff =
       std::min(options_.restart_backoff_first_ms << shift, options_.restart_backoff_max_ms);
   r.next_start_ms = now + backoff;
-  SetState(r, r.crashes_in_a_row >= 2 ? "CrashLoopBackOff" : "Pending", reason);
+  SetState(r, r.crashes_in_a_row >= 2 ? ReplicaState::kCrashLoopBackOff : ReplicaState::kPending,
+           reason);
 }
 
 void Controller::SuperviseReplica(Replica& r, int64_t now) {
@@ -327,7 +348,7 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
       r.endpoint = std::make_shared<gateway::Endpoint>(r.record.id, address->http_port,
                                                        address->grpc_port);
       const int64_t took = now - r.state_since_ms;
-      SetState(r, "Ready", "");
+      SetState(r, ReplicaState::kReady, "");
       Event(r.record.service, "replica/" + r.record.id, "ReplicaReady",
             StrCat("serving on port ", r.record.http_port, " after ", took, " ms"));
     } else if (now - r.state_since_ms > options_.startup_timeout_ms) {
@@ -418,7 +439,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
     return out;
   };
 
-  if (target.status == "Deploying") {
+  if (target.status == Name(RevisionStatus::kDeploying)) {
     std::vector<Replica*> live = live_of(target.number);
     int crashes = 0;
     for (Replica* r : live) crashes = std::max(crashes, r->crashes_in_a_row);
@@ -427,7 +448,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       for (Replica* r : live) {
         if (!r->record.reason.empty()) reason = r->record.reason;
       }
-      target.status = "Failed";
+      Move(target, RevisionStatus::kFailed);
       target.reason = reason.empty() ? "its replicas keep crashing" : reason;
       if (!Stored(store_->UpdateRevision(target), "record the failed revision")) return;
       Event(service.name, StrCat("revision/", service.name, "-", target.number),
@@ -439,7 +460,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       for (Replica* r : live) {
         r->stop_requested = true;
         if (r->handle) r->handle->Kill();
-        SetState(*r, "Failed", target.reason);
+        SetState(*r, ReplicaState::kFailed, target.reason);
       }
       return;
     }
@@ -459,14 +480,14 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       service.current_revision = target.number;
       service.updated_at = clock_.WallMs();
       if (!Stored(store_->UpdateService(service), "promote revision of " + service.name)) return;
-      target.status = "Ready";
+      Move(target, RevisionStatus::kReady);
       target.reason = "";
       if (!Stored(store_->UpdateRevision(target), "record the ready revision")) return;
       Event(service.name, StrCat("revision/", service.name, "-", target.number), "RevisionReady",
             StrCat(ready, " of ", desired, " replicas ready; it now takes the traffic"));
       if (previous > 0 && previous != target.number) {
         if (auto old = store_->FindRevision(service.name, previous); old.ok() && *old) {
-          (*old)->status = "Retired";
+          Move(**old, RevisionStatus::kRetired);
           Stored(store_->UpdateRevision(**old), "retire the previous revision");
         }
       }

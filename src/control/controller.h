@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "control/states.h"
 #include "control/store.h"
 #include "gateway/routing.h"
 #include "gateway/traffic_stats.h"
@@ -109,7 +110,8 @@ class Controller {
   // store); false when it failed, so that the caller does not act on what was not recorded.
   static bool Stored(const absl::Status& status, std::string_view what);
   void LaunchReplica(Replica& r, int64_t now);
-  void SetState(Replica& r, const std::string& state, const std::string& reason);
+  // Through the transition table (control/states.h).
+  void SetState(Replica& r, ReplicaState to, const std::string& reason);
   void BeginDrain(Replica& r, const std::string& why);
   void OnExit(Replica& r, int64_t now);
   void PublishRoutes();

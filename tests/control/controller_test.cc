@@ -34,6 +34,8 @@ class ControllerTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    // Every move the controller made in the test is one the state machine has.
+    EXPECT_EQ(UnexpectedTransitionCount(), 0);
     controller_.reset();
     failing_.reset();
     std::error_code ec;
