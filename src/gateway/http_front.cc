@@ -16,6 +16,7 @@
 #include "common/error_mapping.h"
 #include "common/strings.h"
 #include "common/version.h"
+#include "control/states.h"
 #include "control/store.h"
 #include "models/model_fetch.h"
 #include "net/descriptor_limit.h"
@@ -131,6 +132,8 @@ struct HttpFront::Impl {
   prometheus::Counter* connections_refused = nullptr;
   prometheus::Counter* unhandled_exceptions = nullptr;
   prometheus::Counter* store_errors = nullptr;  // brought up to control::StoreErrorCount()
+  // Brought up to control::UnexpectedTransitionCount().
+  prometheus::Counter* unexpected_transitions = nullptr;
 
   awaitable<void> Accept();
   // One connection: ServeRequests under a last-resort handler that logs, counts and answers
@@ -401,9 +404,12 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
       if (!denied.ok()) {
         res = Error(denied);
       } else {
-        const double store_total = static_cast<double>(control::StoreErrorCount());
-        if (store_total > store_errors->Value()) {
-          store_errors->Increment(store_total - store_errors->Value());
+        // Counters kept by the control plane, brought up to date when they are read.
+        const std::pair<prometheus::Counter*, double> totals[] = {
+            {store_errors, static_cast<double>(control::StoreErrorCount())},
+            {unexpected_transitions, static_cast<double>(control::UnexpectedTransitionCount())}};
+        for (const auto& [counter, value] : totals) {
+          if (value > counter->Value()) counter->Increment(value - counter->Value());
         }
         prometheus::TextSerializer serializer;
         res = Make(200, serializer.Serialize(registry->Collect()),
@@ -807,6 +813,13 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
            .Name("berth_store_errors_total")
            .Help("Failed operations on the server's database; a failed write ends that "
                  "reconcile pass for its service, and the next pass retries it")
+           .Register(*registry)
+           .Add({});
+  impl->unexpected_transitions =
+      &prometheus::BuildCounter()
+           .Name("berth_controller_unexpected_transitions_total")
+           .Help("Replica or revision state changes that the controller's transition table "
+                 "does not have (each is logged); 0 unless the controller has a bug")
            .Register(*registry)
            .Add({});
   impl->api_refused =

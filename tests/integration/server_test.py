@@ -421,6 +421,7 @@ class ServerTest(unittest.TestCase):
             return sorted(int(p) for p in out)
         before = workers()
         self.assertGreaterEqual(len(before), 2)  # demo and addsub
+        self.assert_no_unexpected_moves()  # this process's log goes with it
         self.server.proc.kill()  # SIGKILL: no clean-up at all
         self.server.proc.wait(timeout=30)
         # What a kill in the middle of an upload or a registration leaves behind.
@@ -453,6 +454,20 @@ class ServerTest(unittest.TestCase):
             self.assertFalse(os.path.exists(path), path)
         # Every registered model keeps its content.
         self.assertEqual(contents_now(), contents)
+
+    def test_08_every_state_change_was_one_the_controller_has(self):
+        self.assert_no_unexpected_moves()
+
+    def assert_no_unexpected_moves(self):
+        """Everything so far (crashes, failed revisions, deletes, adoption) moved replicas and
+        revisions only along the controller's transition table."""
+        status, payload, _ = self.server.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        line = [l for l in payload.decode().splitlines()
+                if l.startswith("berth_controller_unexpected_transitions_total")]
+        self.assertEqual(len(line), 1, line)
+        self.assertEqual(float(line[0].split()[-1]), 0.0, line)
+        self.assertNotIn("unexpected move", self.server.log())
 
 
 if __name__ == "__main__":
