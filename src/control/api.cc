@@ -1,9 +1,6 @@
 #include "control/api.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 
