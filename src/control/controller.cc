@@ -178,27 +178,27 @@ void Controller::Recover() {
       const std::optional<runtime::ReplicaAddress> address = r.handle->Address();
       r.record.http_port = address ? address->http_port : 0;
       r.record.grpc_port = address ? address->grpc_port : 0;
-      if (rec.state == "Draining") {
+      if (rec.state == Name(ReplicaState::kDraining)) {
         r.stop_requested = true;
       } else if (address && r.handle->Probe(runtime::ProbeKind::kReady) ==
                                 runtime::ProbeResult::kHealthy) {
-        r.record.state = "Ready";
+        r.record.state = Name(ReplicaState::kReady);
         r.ready_since_ms = now;
         r.endpoint = std::make_shared<gateway::Endpoint>(rec.id, address->http_port,
                                                          address->grpc_port);
       } else {
-        r.record.state = "Starting";
+        r.record.state = Name(ReplicaState::kStarting);
       }
       Event(rec.service, "replica/" + rec.id, "Adopted",
             StrCat("worker process ", r.record.pid, " kept running across a server restart"));
-    } else if (rec.state == "Draining") {
+    } else if (rec.state == Name(ReplicaState::kDraining)) {
       // It was being stopped and it has: nothing to start again.
-      r.record.state = "Terminated";
+      r.record.state = Name(ReplicaState::kTerminated);
       r.record.pid = 0;
       Event(rec.service, "replica/" + rec.id, "Terminated",
             "its worker process ended while the server was down, as it was draining");
     } else if (!Terminal(rec.state)) {
-      r.record.state = "Pending";
+      r.record.state = Name(ReplicaState::kPending);
       r.record.pid = 0;
       r.next_start_ms = now;
       Event(rec.service, "replica/" + rec.id, "Lost",
@@ -250,13 +250,13 @@ void Controller::SetState(Replica& r, ReplicaState to, const std::string& reason
   r.record.state = state;
   r.record.reason = reason;
   r.state_since_ms = Now();
-  if (state == "Ready") {
+  if (to == ReplicaState::kReady) {
     r.record.ready_at = clock_.WallMs();
     r.ready_since_ms = r.state_since_ms;
   }
-  if (state != "Ready" && r.endpoint) {
+  if (to != ReplicaState::kReady && r.endpoint) {
     r.endpoint->CloseIdle();
-    if (state != "Draining") r.endpoint.reset();
+    if (to != ReplicaState::kDraining) r.endpoint.reset();
   }
   if (auto status = store_->UpsertReplica(r.record); !status.ok()) {
     spdlog::error("cannot record replica {}: {}", r.record.id, Msg(status));
@@ -336,11 +336,12 @@ void Controller::OnExit(Replica& r, int64_t now) {
 void Controller::SuperviseReplica(Replica& r, int64_t now) {
   const std::string& state = r.record.state;
   if (r.handle && r.handle->Exited()) return OnExit(r, now);
-  if ((state == "Pending" || state == "CrashLoopBackOff") && now >= r.next_start_ms) {
+  if ((state == Name(ReplicaState::kPending) || state == Name(ReplicaState::kCrashLoopBackOff)) &&
+      now >= r.next_start_ms) {
     return LaunchReplica(r, now);
   }
   if (!r.handle) return;
-  if (state == "Starting") {
+  if (state == Name(ReplicaState::kStarting)) {
     const std::optional<runtime::ReplicaAddress> address = r.handle->Address();
     if (address && r.handle->Probe(runtime::ProbeKind::kReady) == runtime::ProbeResult::kHealthy) {
       r.record.http_port = address->http_port;
@@ -358,7 +359,7 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
     }
     return;
   }
-  if (state == "Ready") {
+  if (state == Name(ReplicaState::kReady)) {
     if (now - r.ready_since_ms > 30000) r.crashes_in_a_row = 0;
     if (now - r.last_probe_ms >= options_.liveness_period_ms) {
       r.last_probe_ms = now;
@@ -376,7 +377,7 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
     }
     return;
   }
-  if (state == "Draining") {
+  if (state == Name(ReplicaState::kDraining)) {
     const bool idle = !r.endpoint || r.endpoint->in_flight.load() == 0;
     const int64_t waited = now - r.state_since_ms;
     if (!r.term_sent && (idle || waited > options_.drain_timeout_ms)) {
@@ -395,7 +396,7 @@ Controller::Replica* Controller::AddReplica(const std::string& service, int revi
   r.record.service = service;
   r.record.revision = revision;
   r.record.created_at = clock_.WallMs();
-  r.record.state = "Pending";
+  r.record.state = Name(ReplicaState::kPending);
   r.next_start_ms = now;
   r.state_since_ms = now;
   // A replica the store does not know would be lost on a restart: none until it can be recorded.
@@ -472,7 +473,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
       live.push_back(r);
     }
     int ready = 0;
-    for (Replica* r : live) ready += r->record.state == "Ready" ? 1 : 0;
+    for (Replica* r : live) ready += r->record.state == Name(ReplicaState::kReady) ? 1 : 0;
     if (ready >= desired) {
       // The service first: should the revision's row then fail, the next pass finds it still
       // Deploying with its replicas ready and finishes the promotion.
@@ -495,14 +496,15 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
   }
   // Scale the serving revision to the wanted count (a new revision's count is handled above).
   if (service.current_revision > 0 && service.current_revision == target.number &&
-      target.status == "Ready") {
+      target.status == Name(RevisionStatus::kReady)) {
     std::vector<Replica*> live = live_of(target.number);
     for (int i = static_cast<int>(live.size()); i < desired; ++i) {
       if (AddReplica(service.name, target.number, now, "scaling up") == nullptr) break;
     }
     // Scale down: the youngest first, not-ready ones before ready ones.
     std::sort(live.begin(), live.end(), [](Replica* a, Replica* b) {
-      const bool ar = a->record.state == "Ready", br = b->record.state == "Ready";
+      const bool ar = a->record.state == Name(ReplicaState::kReady),
+                 br = b->record.state == Name(ReplicaState::kReady);
       if (ar != br) return !ar;
       return a->record.created_at > b->record.created_at;
     });
@@ -514,7 +516,7 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
   for (Replica* r : mine) {
     const int rev = r->record.revision;
     const bool keep = rev == service.current_revision ||
-                      (rev == target.number && target.status == "Deploying");
+                      (rev == target.number && target.status == Name(RevisionStatus::kDeploying));
     if (!keep) BeginDrain(*r, StrCat("revision ", rev, " no longer serves"));
   }
 }
@@ -544,7 +546,7 @@ void Controller::Reconcile() {
         r.stop_requested = true;
         r.handle->Kill();
       }
-      if ((r.record.state == "Terminated" || orphan) && !r.handle &&
+      if ((r.record.state == Name(ReplicaState::kTerminated) || orphan) && !r.handle &&
           Stored(store_->DeleteReplica(r.record.id), "delete replica " + r.record.id)) {
         driver_->Forget(r.record.id);
         it = replicas_.erase(it);
@@ -554,7 +556,8 @@ void Controller::Reconcile() {
     }
     ForgetOldFailedReplicas();
     bool starting = false;
-    for (const auto& [id, r] : replicas_) starting = starting || r.record.state == "Starting";
+    for (const auto& [id, r] : replicas_)
+      starting = starting || r.record.state == Name(ReplicaState::kStarting);
     starting_.store(starting);
   }
   PublishRoutes();
@@ -564,7 +567,7 @@ void Controller::ForgetOldFailedReplicas() {
   // Per service, the failed replicas that have no process left, newest first.
   std::map<std::string, std::vector<std::pair<int64_t, std::string>>> failed;
   for (const auto& [id, r] : replicas_) {
-    if (r.record.state == "Failed" && !r.handle) {
+    if (r.record.state == Name(ReplicaState::kFailed) && !r.handle) {
       failed[r.record.service].emplace_back(r.state_since_ms, id);
     }
   }
@@ -596,7 +599,7 @@ void Controller::PublishRoutes() {
     route.image = s.spec.value("image", nlohmann::json::object()).value("enabled", false);
     for (const auto& [id, r] : replicas_) {
       if (r.record.service == s.name && r.record.revision == s.current_revision &&
-          r.record.state == "Ready" && r.endpoint) {
+          r.record.state == Name(ReplicaState::kReady) && r.endpoint) {
         route.endpoints.push_back(r.endpoint);
       }
     }
