@@ -126,13 +126,13 @@ absl::StatusOr<const ApiRoute*> RouteTable::Resolve(ApiRequest& request) const {
       best_entry = &entry;
     }
   }
-  std::string path;
-  for (const std::string& part : request.path) StrAppend(&path, "/", part);
-  if (best == nullptr && methods.empty()) {
-    return absl::NotFoundError(
-        StrCat("no API route /api/v1", path, "; see /api/v1/openapi.json"));
-  }
   if (best == nullptr) {
+    std::string path;
+    for (const std::string& part : request.path) StrAppend(&path, "/", part);
+    if (methods.empty()) {
+      return absl::NotFoundError(
+          StrCat("no API route /api/v1", path, "; see /api/v1/openapi.json"));
+    }
     std::string allow;
     for (const std::string& m : methods) StrAppend(&allow, allow.empty() ? "" : ", ", m);
     return common::MethodNotAllowedError(
