@@ -152,8 +152,8 @@ int RunServer(ServerFlags& flags) {
     spdlog::critical("{}", Msg(store.status()));
     return 1;
   }
-  gateway::Router router;
-  gateway::TrafficStats traffic;
+  routing::Router router;
+  routing::TrafficStats traffic;
   auto registry = std::make_shared<prometheus::Registry>();
   auto fetch_policy = net::DestinationPolicy::Parse(flags.fetch_allow);
   if (!fetch_policy.ok()) {
@@ -195,14 +195,17 @@ int RunServer(ServerFlags& flags) {
     return 1;
   }
 
-  auto http = gateway::HttpFront::Create(flags.http, &api, auth->get(), &router, &traffic, registry);
+  gateway::Dispatcher dispatcher(
+      {.auth = auth->get(), .router = &router, .traffic = &traffic, .registry = registry.get()});
+  auto http =
+      gateway::HttpFront::Create(flags.http, &api, auth->get(), &router, &dispatcher, registry);
   if (!http.ok()) {
     spdlog::critical("cannot start: {}", Msg(http.status()));
     return 1;
   }
   auto grpc =
       gateway::GrpcFront::Create(flags.grpc_address, flags.grpc_port, flags.http.max_request_bytes,
-                                 auth->get(), &router, &traffic, flags.http.public_health);
+                                 &dispatcher, flags.http.public_health);
   if (!grpc.ok()) {
     spdlog::critical("cannot start: {}", Msg(grpc.status()));
     return 1;

@@ -38,7 +38,7 @@ std::string TimeText(TimeMs ms) {
 }
 
 ControlApi::ControlApi(const ApiOptions& options, Store* store, Controller* controller,
-                       Authenticator* auth, gateway::TrafficStats* traffic)
+                       Authenticator* auth, routing::TrafficStats* traffic)
     : options_(options),
       store_(store),
       controller_(controller),

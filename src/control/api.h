@@ -17,7 +17,7 @@
 #include "control/auth.h"
 #include "control/controller.h"
 #include "control/store.h"
-#include "gateway/traffic_stats.h"
+#include "routing/traffic_stats.h"
 #include "models/model_fetch.h"
 
 namespace berth::control {
@@ -64,7 +64,7 @@ struct ApiOptions {
 class ControlApi {
  public:
   ControlApi(const ApiOptions& options, Store* store, Controller* controller,
-             Authenticator* auth, gateway::TrafficStats* traffic);
+             Authenticator* auth, routing::TrafficStats* traffic);
 
   ApiResponse Handle(ApiRequest& request);
   // The route table's verdict on `request` without running it: OK when a route takes it and
@@ -120,7 +120,7 @@ class ControlApi {
   Store* const store_;
   Controller* const controller_;
   Authenticator* const auth_;
-  gateway::TrafficStats* const traffic_;
+  routing::TrafficStats* const traffic_;
   std::mutex apply_mu_;  // serialises service changes (read-modify-write of a service)
   RouteTable routes_;    // built in the constructor, read-only after
 };

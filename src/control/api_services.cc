@@ -190,7 +190,9 @@ void ControlApi::AddServiceRoutes() {
   AddRoute("GET", "services/{name}/metrics", Access::kRead, [this](ApiRequest& r) -> Result {
     const std::string& name = r.params["name"];
     RETURN_IF_ERROR(FindService(name).status());
-    return Json(200, traffic_->Series(name, NowMs()));
+    // 0: the whole service; N: the requests revision N served.
+    ASSIGN_OR_RETURN(const int64_t revision, QueryInt(r, "revision", 0, INT32_MAX, 0));
+    return Json(200, traffic_->Series(name, NowMs(), revision));
   });
   AddRoute("GET", "services/{name}/sample-request", Access::kRead,
            [this](ApiRequest& r) -> Result {

@@ -42,9 +42,16 @@ double Cpus(const nlohmann::json& spec) {
   return resources.value("cpu", 0.0);
 }
 
+std::shared_ptr<routing::Endpoint> MakeEndpoint(const ReplicaRecord& replica,
+                                                const runtime::ReplicaAddress& address) {
+  return std::make_shared<routing::Endpoint>(replica.id, replica.revision,
+                                             address.host.empty() ? "127.0.0.1" : address.host,
+                                             address.http_port, address.grpc_port);
+}
+
 }  // namespace
 
-TimeMs NowMs() { return gateway::NowMs(); }
+TimeMs NowMs() { return RealClock().WallMs(); }
 
 std::string RandomName(size_t length) {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -184,8 +191,7 @@ void Controller::Recover() {
                                 runtime::ProbeResult::kHealthy) {
         r.record.state = Name(ReplicaState::kReady);
         r.ready_since_ms = now;
-        r.endpoint = std::make_shared<gateway::Endpoint>(rec.id, address->http_port,
-                                                         address->grpc_port);
+        r.endpoint = MakeEndpoint(r.record, *address);
       } else {
         r.record.state = Name(ReplicaState::kStarting);
       }
@@ -346,8 +352,7 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
     if (address && r.handle->Probe(runtime::ProbeKind::kReady) == runtime::ProbeResult::kHealthy) {
       r.record.http_port = address->http_port;
       r.record.grpc_port = address->grpc_port;
-      r.endpoint = std::make_shared<gateway::Endpoint>(r.record.id, address->http_port,
-                                                       address->grpc_port);
+      r.endpoint = MakeEndpoint(r.record, *address);
       const int64_t took = now - r.state_since_ms;
       SetState(r, ReplicaState::kReady, "");
       Event(r.record.service, "replica/" + r.record.id, "ReplicaReady",
@@ -590,21 +595,25 @@ void Controller::ForgetOldFailedReplicas() {
 void Controller::PublishRoutes() {
   auto services = store_->ListServices();
   if (!services.ok()) return;
-  auto table = std::make_shared<gateway::RoutingTable>();
+  auto table = std::make_shared<routing::RoutingTable>();
   std::lock_guard lock(replicas_mu_);
   for (const ServiceRecord& s : *services) {
     if (s.deleting) continue;
-    gateway::ServiceRoute route;
+    routing::ServiceRoute route;
     route.name = s.name;
     route.image = s.spec.value("image", nlohmann::json::object()).value("enabled", false);
+    // The serving revision takes all traffic (rollouts are immediate).
+    routing::RevisionRoute& serving = route.revisions.emplace_back();
+    serving.revision = s.current_revision;
+    serving.weight = 100;
     for (const auto& [id, r] : replicas_) {
       if (r.record.service == s.name && r.record.revision == s.current_revision &&
           r.record.state == Name(ReplicaState::kReady) && r.endpoint) {
-        route.endpoints.push_back(r.endpoint);
+        serving.endpoints.push_back(r.endpoint);
       }
     }
     if (traffic_) {
-      traffic_->SetReplicas(s.name, clock_.WallMs(), static_cast<int>(route.endpoints.size()));
+      traffic_->SetReplicas(s.name, clock_.WallMs(), static_cast<int>(route.ReadyReplicas()));
     }
     table->services.emplace(s.name, std::move(route));
   }

@@ -18,8 +18,8 @@
 #include "absl/base/thread_annotations.h"
 #include "control/states.h"
 #include "control/store.h"
-#include "gateway/routing.h"
-#include "gateway/traffic_stats.h"
+#include "routing/routing.h"
+#include "routing/traffic_stats.h"
 #include "common/clock.h"
 #include "runtime/driver.h"
 
@@ -35,8 +35,8 @@ struct ControllerOptions {
   // (ready-replica counts for the console's charts).
   Store* store = nullptr;
   runtime::RuntimeDriver* driver = nullptr;
-  gateway::Router* router = nullptr;
-  gateway::TrafficStats* traffic = nullptr;
+  routing::Router* router = nullptr;
+  routing::TrafficStats* traffic = nullptr;
   const Clock* clock = &RealClock();
   // Between reconcile passes (10 ms while a replica is starting). 0: Start() runs no thread
   // and the caller drives passes with ReconcileOnce().
@@ -85,7 +85,7 @@ class Controller {
   struct Replica {
     ReplicaRecord record;
     std::unique_ptr<runtime::ReplicaHandle> handle;  // while it runs
-    std::shared_ptr<gateway::Endpoint> endpoint;  // while Ready
+    std::shared_ptr<routing::Endpoint> endpoint;  // while Ready
     // Monotonic times (the record's times are wall-clock ones, for people).
     int64_t next_start_ms = 0;
     int64_t state_since_ms = 0;
@@ -127,8 +127,8 @@ class Controller {
   const ControllerOptions options_;
   Store* const store_;
   runtime::RuntimeDriver* const driver_;
-  gateway::Router* const router_;
-  gateway::TrafficStats* const traffic_;
+  routing::Router* const router_;
+  routing::TrafficStats* const traffic_;
   const Clock& clock_;
 
   std::mutex wake_mu_;

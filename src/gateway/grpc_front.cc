@@ -19,8 +19,8 @@ using net::ToGrpc;
 
 class GrpcFront::Service final : public inference::GRPCInferenceService::CallbackService {
  public:
-  Service(control::Authenticator* auth, Router* router, TrafficStats* traffic, bool public_health)
-      : auth_(auth), router_(router), traffic_(traffic), public_health_(public_health) {}
+  Service(Dispatcher* dispatcher, bool public_health)
+      : dispatcher_(dispatcher), public_health_(public_health) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest*,
@@ -119,16 +119,21 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     return reactor;
   }
 
-  absl::StatusOr<control::Principal> Authenticate(grpc::CallbackServerContext* context) {
+  static std::string_view Authorization(grpc::CallbackServerContext* context) {
     const auto& metadata = context->client_metadata();
     auto it = metadata.find("authorization");
-    std::string_view value;
-    if (it != metadata.end()) value = std::string_view(it->second.data(), it->second.size());
-    return auth_->FromAuthorization(value);
+    if (it == metadata.end()) return {};
+    return std::string_view(it->second.data(), it->second.size());
   }
 
-  std::shared_ptr<Stub> StubFor(const Endpoint& endpoint) {
-    const std::string target = StrCat("127.0.0.1:", endpoint.grpc_port());
+  absl::StatusOr<control::Principal> Authenticate(grpc::CallbackServerContext* context) {
+    return dispatcher_->Authenticate(Authorization(context));
+  }
+
+  std::shared_ptr<Stub> StubFor(const routing::Endpoint& endpoint) {
+    const std::string target = endpoint.host().find(':') == std::string::npos
+                                   ? StrCat(endpoint.host(), ":", endpoint.grpc_port())
+                                   : StrCat("[", endpoint.host(), "]:", endpoint.grpc_port());
     std::lock_guard lock(mu_);
     auto& stub = stubs_[target];
     if (!stub) {
@@ -141,30 +146,22 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     return stub;
   }
 
-  // Authenticates, picks a replica of the service `model` names and forwards the call; one
-  // retry on another replica when the first was unreachable.
+  static AttemptOutcome OutcomeOf(const grpc::Status& status) {
+    return ClassifyGrpcStatus(static_cast<int>(status.error_code()));
+  }
+
+  // Admits the call through the dispatcher and forwards it to a replica of the service
+  // `model` names, again to another when the first did not answer.
   template <typename Request, typename Response, typename Call>
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context,
                                     const std::string& model, const Request* request,
                                     Response* response, Call call) {
-    auto principal = Authenticate(context);
-    if (!principal.ok()) return Finish(context, ToGrpc(principal.status()));
-    if (!control::Allows(*principal, "invoke:" + model)) {
-      return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                          StrCat("the API key '", principal->key_name,
-                                                 "' may not call service '", model, "'")));
-    }
-    auto table = router_->Snapshot();
-    auto it = table->services.find(model);
-    if (it == table->services.end()) {
-      return Finish(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                          StrCat("no service named '", model, "'")));
-    }
+    auto admission = dispatcher_->Admit(Transport::kGrpc, Authorization(context), model);
+    if (!admission.ok()) return Finish(context, ToGrpc(admission.status()));
     auto* reactor = context->DefaultReactor();
     auto attempt = std::make_shared<Attempt<Request, Response, Call>>(
-        Attempt<Request, Response, Call>{this, reactor, context, table, &it->second, request,
-                                         response, call, nullptr, nullptr, 0,
-                                         std::chrono::steady_clock::now()});
+        Attempt<Request, Response, Call>{this, reactor, context, *std::move(admission), request,
+                                         response, call, nullptr});
     attempt->Run(attempt);
     return reactor;
   }
@@ -174,56 +171,34 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     Service* service;
     grpc::ServerUnaryReactor* reactor;
     grpc::CallbackServerContext* server_context;
-    std::shared_ptr<const RoutingTable> table;  // keeps `route` alive
-    const ServiceRoute* route;
+    Admission admission;
     const Request* request;
     Response* response;
     Call call;
-    std::shared_ptr<Endpoint> endpoint;
     std::unique_ptr<grpc::ClientContext> client;
-    int tries;
-    std::chrono::steady_clock::time_point start;
 
     void Run(const std::shared_ptr<Attempt>& self) {
-      std::shared_ptr<Endpoint> previous = endpoint;
-      endpoint = Router::Pick(*route, previous.get());
-      if (!endpoint && previous) endpoint = previous;
-      if (!endpoint) {
-        return Done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 StrCat("service '", route->name,
-                                        "' has no ready replica yet; retry shortly")));
-      }
-      ++tries;
+      auto endpoint = service->dispatcher_->Pick(admission);
+      if (!endpoint.ok()) return Done(ToGrpc(endpoint.status()));
       client = std::make_unique<grpc::ClientContext>();
       client->set_deadline(server_context->deadline());
-      endpoint->in_flight.fetch_add(1, std::memory_order_relaxed);
-      auto stub = service->StubFor(*endpoint);
+      auto stub = service->StubFor(**endpoint);
       call(stub.get(), client.get(), request, response, [self, stub](grpc::Status status) {
-        self->endpoint->in_flight.fetch_sub(1, std::memory_order_relaxed);
-        if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-            status.error_message().find("onnect") != std::string::npos && self->tries < 2) {
-          self->endpoint->RecordFailure(NowMs());
+        if (self->service->dispatcher_->Complete(self->admission, OutcomeOf(status))) {
+          self->response->Clear();
           return self->Run(self);
         }
-        self->endpoint->RecordSuccess();
         self->Done(status);
       });
     }
 
     void Done(const grpc::Status& status) {
-      const double ms = std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
-      const int code = status.ok() ? 0 : static_cast<int>(status.error_code());
-      const bool server_error = code == 13 || code == 14 || code == 4 || code == 2;
-      service->traffic_->Record(route->name, NowMs(), ms, server_error);
+      service->dispatcher_->Finish(admission, static_cast<int>(status.error_code()));
       reactor->Finish(status);
     }
   };
 
-  control::Authenticator* auth_;
-  Router* router_;
-  TrafficStats* traffic_;
+  Dispatcher* dispatcher_;
   const bool public_health_;  // ServerLive and ServerReady without a key
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Stub>> stubs_;
@@ -322,26 +297,18 @@ class GrpcFront::Service::StreamProxy final
 
   grpc::Status ConnectLocked() {
     service_name_ = request_.model_name();
-    if (!control::Allows(principal_, "invoke:" + service_name_)) {
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          StrCat("the API key '", principal_.key_name,
-                                 "' may not call service '", service_name_, "'"));
+    auto admission =
+        service_->dispatcher_->Admit(Transport::kGrpc, principal_, service_name_);
+    if (!admission.ok()) return ToGrpc(admission.status());
+    admission_ = *std::move(admission);
+    // A stream's requests are consumed as they go up: it is never sent again elsewhere.
+    admission_.retryable = false;
+    auto endpoint = service_->dispatcher_->Pick(admission_);
+    if (!endpoint.ok()) {
+      service_->dispatcher_->Finish(admission_, static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+      return ToGrpc(endpoint.status());
     }
-    auto table = service_->router_->Snapshot();
-    auto it = table->services.find(service_name_);
-    if (it == table->services.end()) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          StrCat("no service named '", service_name_, "'"));
-    }
-    endpoint_ = Router::Pick(it->second, nullptr);
-    if (!endpoint_) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          StrCat("service '", service_name_,
-                                 "' has no ready replica yet; retry shortly"));
-    }
-    endpoint_->in_flight.fetch_add(1, std::memory_order_relaxed);
-    start_ = std::chrono::steady_clock::now();
-    stub_ = service_->StubFor(*endpoint_);
+    stub_ = service_->StubFor(**endpoint);
     upstream_ = std::make_unique<Upstream>(this);
     upstream_->context.set_deadline(context_->deadline());
     stub_->async()->ModelStreamInfer(&upstream_->context, upstream_.get());
@@ -391,13 +358,11 @@ class GrpcFront::Service::StreamProxy final
     {
       std::lock_guard lock(mu_);
       upstream_done_ = true;
-      endpoint_->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      const double ms = std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - start_)
-                            .count();
-      service_->traffic_->Record(service_name_, NowMs(), ms,
-                                 !status.ok() && !cancelling_);
-      FinishLocked(cancelling_ ? cancel_status_ : status);
+      const grpc::Status& final_status = cancelling_ ? cancel_status_ : status;
+      service_->dispatcher_->Complete(admission_, cancelling_ ? AttemptOutcome::kAnswered
+                                                              : OutcomeOf(status));
+      service_->dispatcher_->Finish(admission_, static_cast<int>(final_status.error_code()));
+      FinishLocked(final_status);
       last = downstream_done_;
     }
     if (last) delete this;
@@ -425,10 +390,9 @@ class GrpcFront::Service::StreamProxy final
   control::Principal principal_;
   inference::ModelInferRequest request_;
   std::string service_name_;
-  std::shared_ptr<Endpoint> endpoint_;
+  Admission admission_;
   std::shared_ptr<Stub> stub_;
   std::unique_ptr<Upstream> upstream_;
-  std::chrono::steady_clock::time_point start_;
   grpc::Status cancel_status_;
   bool finished_ = false, cancelling_ = false;
   bool downstream_done_ = false, upstream_done_ = false;
@@ -442,11 +406,10 @@ GrpcFront::Service::ModelStreamInfer(grpc::CallbackServerContext* context) {
 
 absl::StatusOr<std::unique_ptr<GrpcFront>> GrpcFront::Create(const std::string& address, int port,
                                                              size_t max_message_bytes,
-                                                             control::Authenticator* auth,
-                                                             Router* router, TrafficStats* traffic,
+                                                             Dispatcher* dispatcher,
                                                              bool public_health) {
   std::unique_ptr<GrpcFront> front(new GrpcFront());
-  front->service_ = std::make_unique<Service>(auth, router, traffic, public_health);
+  front->service_ = std::make_unique<Service>(dispatcher, public_health);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(StrCat(address, ":", port), grpc::InsecureServerCredentials(),
                            &front->port_);

@@ -1,16 +1,14 @@
 // The server's V2 gRPC port: inference.GRPCInferenceService, authenticated by the
 // `authorization: Bearer KEY` metadata, with model-scoped calls (ModelInfer, ModelReady,
-// ModelMetadata, ModelConfig, ModelStatistics) forwarded to a ready replica of the service the
-// model name names, one retry on another replica when the first is unreachable. Thread-safe.
+// ModelMetadata, ModelConfig, ModelStatistics, ModelStreamInfer) admitted and routed by the
+// Dispatcher to a ready replica of the service the model name names. Thread-safe.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "control/auth.h"
-#include "gateway/routing.h"
-#include "gateway/traffic_stats.h"
+#include "gateway/dispatcher.h"
 
 namespace grpc {
 class Server;
@@ -22,8 +20,7 @@ class GrpcFront {
  public:
   static absl::StatusOr<std::unique_ptr<GrpcFront>> Create(const std::string& address, int port,
                                                            size_t max_message_bytes,
-                                                           control::Authenticator* auth,
-                                                           Router* router, TrafficStats* traffic,
+                                                           Dispatcher* dispatcher,
                                                            bool public_health = true);
   ~GrpcFront();
   int port() const { return port_; }

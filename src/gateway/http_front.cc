@@ -44,6 +44,8 @@ using net::awaitable;
 constexpr auto kTuple = net::experimental::as_tuple(net::use_awaitable);
 
 using StringResponse = http::response<http::string_body>;
+using routing::Endpoint;
+using routing::UpstreamConnection;
 using berth::net::kIdleTimeout;
 constexpr size_t kApiBodyLimit = 4u << 20;
 
@@ -109,14 +111,9 @@ struct HttpFront::Impl {
   HttpFrontOptions options;
   control::ControlApi* api;
   control::Authenticator* auth;
-  Router* router;
-  TrafficStats* traffic;
+  routing::Router* router;
+  Dispatcher* dispatcher;
   std::shared_ptr<prometheus::Registry> registry;
-  prometheus::Family<prometheus::Counter>* requests = nullptr;
-  prometheus::Family<prometheus::Histogram>* latency = nullptr;
-  prometheus::Counter* retries = nullptr;
-  // Tells apart fronts in one process for the per-thread metric caches (Observe).
-  const uint64_t instance = NextInstance();
 
   net::io_context io;
   tcp::acceptor acceptor{io};
@@ -146,18 +143,13 @@ struct HttpFront::Impl {
   awaitable<StringResponse> Api(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                 http::request_parser<http::empty_body>& header, bool* close,
                                 bool* body_read);
-  awaitable<StringResponse> Proxy(http::request<http::string_body>& request,
-                                  const std::string& service, std::string target,
-                                  int64_t* batch_rows);
+  // Sends the request to a replica the dispatcher picks, again to another when the first
+  // did not answer.
+  awaitable<StringResponse> Proxy(http::request<http::string_body>& request, Admission& admission,
+                                  std::string target, int64_t* batch_rows);
   StringResponse Static(std::string_view path);
   absl::StatusOr<control::Principal> Authenticate(const http::request_header<>& h,
                                                   bool allow_cookie);
-  void Observe(const std::string& service, int status, double seconds, int64_t batch_rows);
-
-  static uint64_t NextInstance() {
-    static std::atomic<uint64_t> next{1};
-    return next.fetch_add(1);
-  }
 };
 
 absl::StatusOr<control::Principal> HttpFront::Impl::Authenticate(const http::request_header<>& h,
@@ -176,37 +168,6 @@ absl::StatusOr<control::Principal> HttpFront::Impl::Authenticate(const http::req
         "a console session must send 'X-Berth-Console: 1' on requests that change state");
   }
   return principal;
-}
-
-void HttpFront::Impl::Observe(const std::string& service, int status, double seconds,
-                              int64_t batch_rows) {
-  traffic->Record(service, NowMs(), seconds * 1000, status >= 500, batch_rows);
-  // Looking a labelled metric up in its family builds a label map and takes the family's lock;
-  // each event-loop thread keeps the ones it has used (they live as long as the registry).
-  struct Metrics {
-    prometheus::Counter* requests;
-    prometheus::Histogram* latency;
-  };
-  thread_local std::unordered_map<std::string, Metrics> cache;
-  thread_local uint64_t cache_owner = 0;
-  if (cache_owner != instance) {
-    cache.clear();
-    cache_owner = instance;
-  }
-  std::string key = StrCat(service, "/", status);
-  auto it = cache.find(key);
-  if (it == cache.end()) {
-    Metrics m;
-    m.requests = &requests->Add({{"service", service}, {"code", std::to_string(status)}});
-    m.latency = &latency->Add(
-        {{"service", service}},
-        prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                0.1, 0.25, 0.5, 1, 2.5, 5, 10});
-    if (cache.size() > 4096) cache.clear();
-    it = cache.emplace(std::move(key), m).first;
-  }
-  it->second.requests->Increment();
-  it->second.latency->Observe(seconds);
 }
 
 awaitable<void> HttpFront::Impl::Accept() {
@@ -418,7 +379,6 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
     } else if (path.starts_with("/api/v1/") || path == "/api/v1") {
       res = co_await Api(stream, buffer, header, &close, &body_read);
     } else if (path.starts_with("/v2") || path.starts_with("/services/")) {
-      const auto start = std::chrono::steady_clock::now();
       const std::vector<std::string_view> parts = SplitPath(path);
       std::string service, upstream_target;
       if (parts.size() >= 3 && parts[0] == "v2" && parts[1] == "models") {
@@ -429,21 +389,22 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         service = std::string(parts[1]);
         upstream_target = StrCat("/v2/models/", service, "/classify");
       }
-      auto principal = Authenticate(h, false);
-      if (!principal.ok()) {
-        res = Error(principal.status());
-      } else if (service.empty()) {
-        if (path == "/v2" && get) {
-          res = Make(200, StrCat(R"({"name":"berth","version":")", kVersion, R"(","extensions":["binary_tensor_data","classification"]})"));
+      const auto authorization = h[http::field::authorization];
+      const std::string_view credential(authorization.data(), authorization.size());
+      if (service.empty()) {
+        if (auto principal = dispatcher->Authenticate(credential); !principal.ok()) {
+          res = Error(principal.status());
+        } else if (path == "/v2" && get) {
+          res = Make(200, StrCat(R"({"name":"berth","version":")", kVersion,
+                                 R"(","extensions":["binary_tensor_data","classification"]})"));
         } else {
           res = Error(absl::NotFoundError(
               StrCat("no route for ", path, "; the data plane is /v2/models/{service}/infer and "
                                             "/services/{service}/v1/classify")));
         }
-      } else if (!control::Allows(*principal, "invoke:" + service)) {
-        res = Error(absl::PermissionDeniedError(
-            StrCat("the API key '", principal->key_name, "' may not call service '", service,
-                   "' (it needs the invoke, invoke:", service, ", deploy or admin scope)")));
+      } else if (auto admission = dispatcher->Admit(Transport::kHttp, credential, service);
+                 !admission.ok()) {
+        res = Error(admission.status());
       } else {
         auto request = co_await read_body(options.max_request_bytes);
         int64_t batch_rows = 0;
@@ -452,12 +413,10 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         } else {
           // The replica's per-caller limits (image_url downloads) count by this; a caller's
           // own value is never passed on.
-          request->set(protocol::kCallerHeader, principal->key_id);
-          res = co_await Proxy(*request, service, std::move(upstream_target), &batch_rows);
+          request->set(protocol::kCallerHeader, admission->principal.key_id);
+          res = co_await Proxy(*request, *admission, std::move(upstream_target), &batch_rows);
         }
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        Observe(service, res.result_int(), seconds, batch_rows);
+        dispatcher->Finish(*admission, res.result_int(), batch_rows);
       }
     } else if (get) {
       res = Static(path);
@@ -626,15 +585,8 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
 }
 
 awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body>& request,
-                                                 const std::string& service, std::string target,
+                                                 Admission& admission, std::string target,
                                                  int64_t* batch_rows) {
-  auto table = router->Snapshot();
-  auto it = table->services.find(service);
-  if (it == table->services.end()) {
-    co_return Error(absl::NotFoundError(StrCat(
-        "no service named '", service, "'; `berth services` lists them")));
-  }
-  const ServiceRoute& route = it->second;
   // The upstream request: the caller's, edited in place (no copy of its fields or body), minus
   // hop-by-hop headers and its credentials.
   http::request<http::string_body>& upstream = request;
@@ -645,71 +597,69 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
   for (http::field f : kDropped) upstream.erase(f);
   upstream.target(target);
   upstream.version(11);
-  upstream.set(http::field::host, "127.0.0.1");
   upstream.keep_alive(true);
   upstream.prepare_payload();
+  const std::string& service = admission.service();
 
-  std::shared_ptr<Endpoint> tried;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::shared_ptr<Endpoint> endpoint = Router::Pick(route, tried.get());
-    if (!endpoint && tried && attempt > 0) endpoint = tried;  // the only replica: once more
-    if (!endpoint) {
-      co_return Error(absl::UnavailableError(StrCat(
-          "service '", service, "' has no ready replica yet; retry shortly (berth describe ",
-          service, ")")));
-    }
-    endpoint->in_flight.fetch_add(1, std::memory_order_relaxed);
-    std::unique_ptr<UpstreamConnection> conn = endpoint->TakeIdle();
+  while (true) {
+    absl::StatusOr<std::shared_ptr<Endpoint>> picked = dispatcher->Pick(admission);
+    if (!picked.ok()) co_return Error(picked.status());
+    Endpoint& endpoint = **picked;
+    upstream.set(http::field::host, endpoint.host().find(':') == std::string::npos
+                                        ? endpoint.host()
+                                        : StrCat("[", endpoint.host(), "]"));
+    std::unique_ptr<UpstreamConnection> conn = endpoint.TakeIdle();
     beast::error_code ec;
+    bool connected = conn != nullptr;
     if (!conn) {
       conn = std::make_unique<UpstreamConnection>(co_await net::this_coro::executor);
-      conn->stream.expires_after(std::chrono::seconds(2));
-      auto [cec] = co_await conn->stream.async_connect(
-          tcp::endpoint(net::ip::address_v4::loopback(),
-                        static_cast<unsigned short>(endpoint->http_port())),
-          kTuple);
-      ec = cec;
-      if (!ec) conn->stream.socket().set_option(tcp::no_delay(true));
+      const auto address = net::ip::make_address(endpoint.host(), ec);
+      if (!ec) {
+        conn->stream.expires_after(std::chrono::seconds(2));
+        auto [cec] = co_await conn->stream.async_connect(
+            tcp::endpoint(address, static_cast<unsigned short>(endpoint.http_port())), kTuple);
+        ec = cec;
+      }
+      connected = !ec;
+      if (connected) conn->stream.socket().set_option(tcp::no_delay(true), ec);
     }
-    bool sent = false;
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<uint64_t>::max());
     if (!ec) {
       conn->stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
       auto [wec, wn] = co_await http::async_write(conn->stream, upstream, kTuple);
       ec = wec;
-      sent = !ec;
       if (!ec) {
         auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, parser, kTuple);
         ec = rec;
       }
     }
-    endpoint->in_flight.fetch_sub(1, std::memory_order_relaxed);
-    if (ec) {
-      if (berth::net::IsOutOfDescriptorsOrMemory(ec)) {
-        // The server's own resources ran out, not the replica: never counted against it.
+    const AttemptOutcome outcome =
+        ClassifyHttpAttempt({.failed = static_cast<bool>(ec),
+                             .local_resources = berth::net::IsOutOfDescriptorsOrMemory(ec),
+                             .connected = connected,
+                             .reused = conn->reused,
+                             .timed_out = ec == beast::error::timeout});
+    const bool again = dispatcher->Complete(admission, outcome);
+    switch (outcome) {
+      case AttemptOutcome::kAnswered:
+        break;
+      case AttemptOutcome::kLocalResources:
         co_return Error(
             absl::UnavailableError(StrCat("the server cannot open a connection to service '",
                                           service, "' (", ec.message(), "); retry shortly")));
-      }
-      const bool timeout = ec == beast::error::timeout;
-      const bool stale = conn->reused && sent && !timeout;
-      if (!stale) endpoint->RecordFailure(NowMs());
-      if (timeout) {
+      case AttemptOutcome::kTimedOut:
         co_return Error(absl::DeadlineExceededError(StrCat(
             "service '", service, "' did not answer within ", options.request_timeout_ms,
             " ms")));
-      }
-      // Nothing came back: safe to try once more on another replica (a reused connection
-      // that the worker had closed counts the same).
-      tried = endpoint;
-      retries->Increment();
-      continue;
+      case AttemptOutcome::kUnreachable:
+      case AttemptOutcome::kStaleConnection:
+        if (again) continue;
+        co_return Error(absl::UnavailableError(StrCat(
+            "service '", service, "': its replicas did not answer; retry shortly")));
     }
-    endpoint->RecordSuccess();
     auto response = parser.release();
-    const bool reusable = response.keep_alive();
-    if (reusable) endpoint->ReturnIdle(std::move(conn));
+    if (response.keep_alive()) endpoint.ReturnIdle(std::move(conn));
     // The worker's answer goes back as it is, minus hop-by-hop headers (Serve sets the
     // caller's keep-alive and the length).
     for (http::field f : kDropped) response.erase(f);
@@ -723,8 +673,6 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     response.set(http::field::server, "berth");
     co_return response;
   }
-  co_return Error(absl::UnavailableError(StrCat(
-      "service '", service, "': its replicas did not accept the connection; retry shortly")));
 }
 
 StringResponse HttpFront::Impl::Static(std::string_view path) {
@@ -773,27 +721,15 @@ HttpFront::~HttpFront() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
     const HttpFrontOptions& options, control::ControlApi* api, control::Authenticator* auth,
-    Router* router, TrafficStats* traffic, std::shared_ptr<prometheus::Registry> registry) {
+    routing::Router* router, Dispatcher* dispatcher,
+    std::shared_ptr<prometheus::Registry> registry) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->api = api;
   impl->auth = auth;
   impl->router = router;
-  impl->traffic = traffic;
+  impl->dispatcher = dispatcher;
   impl->registry = registry;
-  impl->requests = &prometheus::BuildCounter()
-                        .Name("berth_gateway_requests_total")
-                        .Help("Data-plane requests through the gateway, by service and status")
-                        .Register(*registry);
-  impl->latency = &prometheus::BuildHistogram()
-                       .Name("berth_gateway_request_duration_seconds")
-                       .Help("Data-plane request latency through the gateway")
-                       .Register(*registry);
-  impl->retries = &prometheus::BuildCounter()
-                       .Name("berth_gateway_retries_total")
-                       .Help("Requests retried on another replica after a connection failure")
-                       .Register(*registry)
-                       .Add({});
   impl->connections_refused =
       &prometheus::BuildCounter()
            .Name("berth_gateway_connections_refused_total")
@@ -869,9 +805,7 @@ void HttpFront::Stop() {
   impl_->api_pool->join();
   // Pooled worker connections belong to this io_context; close them while it still exists
   // (the router, and so its endpoints, outlive the front).
-  for (const auto& [name, route] : impl_->router->Snapshot()->services) {
-    for (const auto& endpoint : route.endpoints) endpoint->CloseIdle();
-  }
+  impl_->router->CloseIdle();
 }
 
 }  // namespace berth::gateway

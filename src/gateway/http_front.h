@@ -13,8 +13,8 @@
 #include "absl/status/statusor.h"
 #include "control/api.h"
 #include "control/auth.h"
-#include "gateway/routing.h"
-#include "gateway/traffic_stats.h"
+#include "gateway/dispatcher.h"
+#include "routing/routing.h"
 
 namespace prometheus {
 class Registry;
@@ -43,7 +43,8 @@ class HttpFront {
  public:
   static absl::StatusOr<std::unique_ptr<HttpFront>> Create(
       const HttpFrontOptions& options, control::ControlApi* api, control::Authenticator* auth,
-      Router* router, TrafficStats* traffic, std::shared_ptr<prometheus::Registry> registry);
+      routing::Router* router, Dispatcher* dispatcher,
+      std::shared_ptr<prometheus::Registry> registry);
   ~HttpFront();
 
   int port() const;

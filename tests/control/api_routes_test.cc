@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "control/api.h"
 #include "control/sqlite_store.h"
+#include "tests/control/test_env.h"
 #include "tests/runtime/fake_driver.h"
 
 namespace berth::control {
@@ -130,14 +131,11 @@ TEST(RouteTableTest, TheAuthorizerSeesTheRouteAndItsParameters) {
 class ApiAuthorizationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / StrCat("api_routes_test_", getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    auto store = SqliteStore::Open((dir_ / "berth.db").string());
+    auto store = SqliteStore::Open(dir_ / "berth.db");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     ControllerOptions options;
-    options.data_dir = dir_.string();
+    options.data_dir = dir_.path().string();
     options.store = store_.get();
     options.driver = &driver_;
     options.router = &router_;
@@ -148,7 +146,7 @@ class ApiAuthorizationTest : public ::testing::Test {
     ASSERT_TRUE(auth.ok()) << auth.status();
     auth_ = *std::move(auth);
     ApiOptions api_options;
-    api_options.data_dir = dir_.string();
+    api_options.data_dir = dir_.path().string();
     api_ = std::make_unique<ControlApi>(api_options, store_.get(), controller_.get(), auth_.get(),
                                         &traffic_);
   }
@@ -157,15 +155,14 @@ class ApiAuthorizationTest : public ::testing::Test {
     auth_.reset();
     controller_.reset();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
-  fs::path dir_;
+  ScratchDir dir_{"api_routes"};
   FakeClock clock_;
   std::unique_ptr<Store> store_;
   runtime::FakeDriver driver_;
-  gateway::Router router_;
-  gateway::TrafficStats traffic_;
+  routing::Router router_;
+  routing::TrafficStats traffic_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ControlApi> api_;
@@ -282,6 +279,30 @@ TEST_F(ApiAuthorizationTest, AWrongMethodIs405WithAnAllowHeader) {
   bool allow = false;
   for (const auto& [name, value] : response.headers) allow |= name == "Allow" && value == "GET, POST";
   EXPECT_TRUE(allow) << response.body;
+}
+
+TEST_F(ApiAuthorizationTest, ServiceMetricsPerRevisionWithACheckedQuery) {
+  ServiceRecord service;
+  service.name = "web";
+  service.spec = {{"model", "m"}};
+  ASSERT_TRUE(store_->InsertService(service).ok());
+  const int64_t now = NowMs();
+  traffic_.Record("web", now, 1.0, false, 0, 2);
+  traffic_.Record("web", now, 1.0, true, 0, 3);
+  auto requests = [&](std::map<std::string, std::string> query) -> nlohmann::json {
+    ApiRequest request = Request("GET", {"services", "web", "metrics"}, WithScopes({"read"}));
+    request.query = std::move(query);
+    const ApiResponse response = api_->Handle(request);
+    if (response.status != 200) return response.status;
+    const auto last = nlohmann::json::parse(response.body)["points"].back();
+    return {last["requests"], last["errors"]};
+  };
+  EXPECT_EQ(requests({}), nlohmann::json({2, 1}));
+  EXPECT_EQ(requests({{"revision", "2"}}), nlohmann::json({1, 0}));
+  EXPECT_EQ(requests({{"revision", "3"}}), nlohmann::json({1, 1}));
+  EXPECT_EQ(requests({{"revision", "7"}}), nlohmann::json({0, 0}));
+  EXPECT_EQ(requests({{"revision", "abc"}}), 400);
+  EXPECT_EQ(requests({{"revision", "-1"}}), 400);
 }
 
 }  // namespace

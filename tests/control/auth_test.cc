@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "control/api_key.h"
 #include "tests/control/failing_store.h"
+#include "tests/control/test_env.h"
 #include "control/sqlite_store.h"
 
 namespace berth::control {
@@ -23,12 +24,7 @@ namespace fs = std::filesystem;
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           StrCat("auth_", getpid(), "_",
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    auto sqlite = SqliteStore::Open((dir_ / "berth.db").string());
+    auto sqlite = SqliteStore::Open(dir_ / "berth.db");
     ASSERT_TRUE(sqlite.ok()) << sqlite.status();
     sqlite_ = *std::move(sqlite);
     store_ = std::make_unique<FailingStore>(sqlite_.get());
@@ -36,7 +32,6 @@ class AuthTest : public ::testing::Test {
   }
   void TearDown() override {
     auth_.reset();
-    fs::remove_all(dir_);
   }
 
   // A new Authenticator on the same store, as after a server restart.
@@ -50,18 +45,7 @@ class AuthTest : public ::testing::Test {
   // Adds a key with `scopes`; returns the key itself.
   std::string AddKey(const std::string& id, std::vector<std::string> scopes,
                      TimeMs expires_at = 0) {
-    auto key = GenerateApiKey();
-    EXPECT_TRUE(key.ok());
-    ApiKeyRecord record;
-    record.id = id;
-    record.name = id + "-name";
-    record.hash = key->hash;
-    record.prefix = key->display;
-    record.scopes = std::move(scopes);
-    record.created_at = clock_.WallMs();
-    record.expires_at = expires_at;
-    EXPECT_TRUE(auth_->AddKey(record).ok());
-    return key->key;
+    return AddTestKey(*auth_, clock_, id, std::move(scopes), expires_at);
   }
 
   std::string Cookie(const std::string& value) {
@@ -74,7 +58,7 @@ class AuthTest : public ::testing::Test {
     return key.ok() && key->has_value() ? (*key)->last_used_at : -1;
   }
 
-  fs::path dir_;
+  ScratchDir dir_{"auth"};
   FakeClock clock_;
   std::unique_ptr<Store> sqlite_;
   std::unique_ptr<FailingStore> store_;

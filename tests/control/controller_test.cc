@@ -12,6 +12,7 @@
 #include "common/strings.h"
 #include "control/sqlite_store.h"
 #include "tests/control/failing_store.h"
+#include "tests/control/test_env.h"
 #include "tests/runtime/fake_driver.h"
 
 namespace berth::control {
@@ -23,10 +24,7 @@ using runtime::FakeReplica;
 class ControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           StrCat("controller_test_", getpid(), "_", RandomName(8));
-    fs::create_directories(dir_);
-    auto store = SqliteStore::Open((dir_ / "berth.db").string());
+    auto store = SqliteStore::Open(dir_ / "berth.db");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     failing_ = std::make_unique<FailingStore>(store_.get());
@@ -38,13 +36,11 @@ class ControllerTest : public ::testing::Test {
     EXPECT_EQ(UnexpectedTransitionCount(), 0);
     controller_.reset();
     failing_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   std::unique_ptr<Controller> MakeController() {
     ControllerOptions options;
-    options.data_dir = dir_.string();
+    options.data_dir = dir_.path().string();
     options.store = failing_.get();
     options.driver = &driver_;
     options.router = &router_;
@@ -112,7 +108,9 @@ class ControllerTest : public ::testing::Test {
     auto table = router_.Snapshot();
     auto it = table->services.find(service);
     if (it == table->services.end()) return ids;
-    for (const auto& endpoint : it->second.endpoints) ids.push_back(endpoint->replica_id());
+    for (const auto& revision : it->second.revisions) {
+      for (const auto& endpoint : revision.endpoints) ids.push_back(endpoint->replica_id());
+    }
     return ids;
   }
 
@@ -136,11 +134,11 @@ class ControllerTest : public ::testing::Test {
     return all;
   }
 
-  fs::path dir_;
+  ScratchDir dir_{"controller"};
   std::unique_ptr<Store> store_;
   std::unique_ptr<FailingStore> failing_;  // what the controller uses: store_, failing on demand
   runtime::FakeDriver driver_;
-  gateway::Router router_;
+  routing::Router router_;
   FakeClock clock_;
   std::unique_ptr<Controller> controller_;
 };
@@ -154,7 +152,7 @@ TEST_F(ControllerTest, ARevisionIsPromotedWhenAllItsReplicasAreReady) {
   const std::vector<std::string>& args = replicas[0]->spec.args;
   const auto repository = std::find(args.begin(), args.end(), "--model-repository");
   ASSERT_NE(repository, args.end());
-  EXPECT_EQ(*(repository + 1), (dir_ / "services/web/revisions/1/repo").string());
+  EXPECT_EQ(*(repository + 1), dir_ / "services/web/revisions/1/repo");
 
   replicas[0]->BecomeReady();
   Reconcile();

@@ -1,6 +1,7 @@
 // Per-service traffic as the gateway sees it, in 5-second buckets over the last 15 minutes:
-// requests, errors and a latency histogram per bucket, for the console's charts and the
-// autoscaler to come. Thread-safe (a mutex per service; the hot path holds it for a few adds).
+// requests, errors and a latency histogram per bucket, for the service as a whole and for each
+// of its last kRevisions revisions (what a canary is judged by), for the console's charts and
+// the autoscaler. Thread-safe (a mutex per service; the hot path holds it for a few adds).
 #pragma once
 
 #include <array>
@@ -9,28 +10,34 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "nlohmann/json.hpp"
 
-namespace berth::gateway {
+namespace berth::routing {
 
 class TrafficStats {
  public:
   static constexpr int kIntervalS = 5;
   static constexpr int kBuckets = 180;
   static constexpr int kLatencyBins = 40;  // log-spaced, 0.05 ms .. ~30 s
+  static constexpr size_t kRevisions = 4;  // per service; a newer one replaces the oldest
 
   // `batch_rows`: rows of the batch the request ran in, when the worker said (0: unknown).
+  // `revision`: the revision that served it (0: none, as when no replica was ready).
   void Record(const std::string& service, int64_t now_ms, double latency_ms, bool error,
-              int64_t batch_rows = 0);
+              int64_t batch_rows = 0, int64_t revision = 0);
   // The service's ready replicas now (the controller reports them on every pass).
   void SetReplicas(const std::string& service, int64_t now_ms, int ready);
   // {"interval_s", "points": [{"time", "requests", "errors", "qps", "p50_ms", "p99_ms",
   //  "ready_replicas", "avg_batch_size"}]}; ready_replicas is the most seen in the interval
   // (the last known value carried over intervals without a report); avg_batch_size is the mean
-  // size of the batches the interval's requests ran in (0 when no request said).
-  nlohmann::json Series(const std::string& service, int64_t now_ms);
+  // size of the batches the interval's requests ran in (0 when no request said). With a
+  // `revision`, the requests are that revision's only (all zero when it has none recorded);
+  // ready_replicas stays the service's.
+  nlohmann::json Series(const std::string& service, int64_t now_ms, int64_t revision = 0);
   void Forget(const std::string& service);
 
  private:
@@ -43,16 +50,23 @@ class TrafficStats {
     uint64_t batched = 0;      // requests that said which batch they ran in
     uint64_t batch_rows = 0;   // the sum of those batches' rows
   };
+  using Buckets = std::array<Bucket, kBuckets>;
   struct Service {
     std::mutex mu;
-    std::array<Bucket, kBuckets> buckets ABSL_GUARDED_BY(mu);
+    Buckets buckets ABSL_GUARDED_BY(mu);
+    // (revision, its buckets), at most kRevisions.
+    std::vector<std::pair<int64_t, std::unique_ptr<Buckets>>> revisions ABSL_GUARDED_BY(mu);
   };
   Service& Get(const std::string& service);
   // The bucket for `slot`, emptied first when it still holds an older interval.
-  static Bucket& Current(Service& s, int64_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  static Bucket& Current(Buckets& buckets, int64_t slot);
+  // The revision's buckets, made (in place of the lowest revision when full) if `make`.
+  static Buckets* RevisionBuckets(Service& s, int64_t revision, bool make)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  static void Add(Bucket& b, double latency_ms, bool error, int64_t batch_rows);
 
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Service>> services_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace berth::gateway
+}  // namespace berth::routing

@@ -1,8 +1,8 @@
-#include "gateway/traffic_stats.h"
+#include "routing/traffic_stats.h"
 
 #include <gtest/gtest.h>
 
-namespace berth::gateway {
+namespace berth::routing {
 namespace {
 
 constexpr int64_t kInterval = TrafficStats::kIntervalS * 1000;
@@ -55,4 +55,4 @@ TEST(TrafficStatsTest, ReadyReplicasAreTheMostSeenAndCarryOver) {
 }
 
 }  // namespace
-}  // namespace berth::gateway
+}  // namespace berth::routing

@@ -1,8 +1,9 @@
-#include "gateway/traffic_stats.h"
+#include "routing/traffic_stats.h"
 
+#include <algorithm>
 #include <cmath>
 
-namespace berth::gateway {
+namespace berth::routing {
 namespace {
 
 constexpr double kFirstBinMs = 0.05;
@@ -37,12 +38,7 @@ TrafficStats::Service& TrafficStats::Get(const std::string& service) {
   return *slot;
 }
 
-void TrafficStats::Record(const std::string& service, int64_t now_ms, double latency_ms,
-                          bool error, int64_t batch_rows) {
-  Service& s = Get(service);
-  const int64_t slot = now_ms / (kIntervalS * 1000);
-  std::lock_guard lock(s.mu);
-  Bucket& b = Current(s, slot);
+void TrafficStats::Add(Bucket& b, double latency_ms, bool error, int64_t batch_rows) {
   ++b.requests;
   if (batch_rows > 0) {
     ++b.batched;
@@ -52,8 +48,35 @@ void TrafficStats::Record(const std::string& service, int64_t now_ms, double lat
   ++b.latency[static_cast<size_t>(Bin(latency_ms))];
 }
 
-TrafficStats::Bucket& TrafficStats::Current(Service& s, int64_t slot) {
-  Bucket& b = s.buckets[static_cast<size_t>(slot % kBuckets)];
+void TrafficStats::Record(const std::string& service, int64_t now_ms, double latency_ms,
+                          bool error, int64_t batch_rows, int64_t revision) {
+  Service& s = Get(service);
+  const int64_t slot = now_ms / (kIntervalS * 1000);
+  std::lock_guard lock(s.mu);
+  Add(Current(s.buckets, slot), latency_ms, error, batch_rows);
+  if (revision > 0) {
+    Add(Current(*RevisionBuckets(s, revision, true), slot), latency_ms, error, batch_rows);
+  }
+}
+
+TrafficStats::Buckets* TrafficStats::RevisionBuckets(Service& s, int64_t revision, bool make) {
+  for (auto& [number, buckets] : s.revisions) {
+    if (number == revision) return buckets.get();
+  }
+  if (!make) return nullptr;
+  if (s.revisions.size() < kRevisions) {
+    s.revisions.emplace_back(revision, std::make_unique<Buckets>());
+    return s.revisions.back().second.get();
+  }
+  auto oldest = std::min_element(s.revisions.begin(), s.revisions.end(),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+  oldest->first = revision;
+  *oldest->second = Buckets{};
+  return oldest->second.get();
+}
+
+TrafficStats::Bucket& TrafficStats::Current(Buckets& buckets, int64_t slot) {
+  Bucket& b = buckets[static_cast<size_t>(slot % kBuckets)];
   if (b.slot != slot) b = Bucket{slot};
   return b;
 }
@@ -61,20 +84,31 @@ TrafficStats::Bucket& TrafficStats::Current(Service& s, int64_t slot) {
 void TrafficStats::SetReplicas(const std::string& service, int64_t now_ms, int ready) {
   Service& s = Get(service);
   std::lock_guard lock(s.mu);
-  Bucket& b = Current(s, now_ms / (kIntervalS * 1000));
+  Bucket& b = Current(s.buckets, now_ms / (kIntervalS * 1000));
   b.replicas = std::max(b.replicas, ready);
 }
 
-nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms) {
+nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms,
+                                    int64_t revision) {
   Service& s = Get(service);
   const int64_t current = now_ms / (kIntervalS * 1000);
   nlohmann::json points = nlohmann::json::array();
   std::lock_guard lock(s.mu);
+  static const Buckets kNone{};
+  const Buckets* requests_from = &s.buckets;
+  if (revision > 0) {
+    const Buckets* found = RevisionBuckets(s, revision, false);
+    requests_from = found ? found : &kNone;
+  }
   int replicas = 0;
   for (int64_t slot = current - kBuckets + 1; slot <= current; ++slot) {
-    const Bucket& b = s.buckets[static_cast<size_t>(slot % kBuckets)];
+    const size_t index = static_cast<size_t>(slot % kBuckets);
+    const Bucket& service_bucket = s.buckets[index];
+    if (service_bucket.slot == slot && service_bucket.replicas >= 0) {
+      replicas = service_bucket.replicas;
+    }
+    const Bucket& b = (*requests_from)[index];
     const bool live = b.slot == slot;
-    if (live && b.replicas >= 0) replicas = b.replicas;
     const uint64_t requests = live ? b.requests : 0;
     // The current bucket is still filling: its rate is over the time elapsed so far.
     const double seconds =
@@ -99,4 +133,4 @@ void TrafficStats::Forget(const std::string& service) {
   services_.erase(service);
 }
 
-}  // namespace berth::gateway
+}  // namespace berth::routing

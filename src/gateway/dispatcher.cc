@@ -1,0 +1,209 @@
+#include "gateway/dispatcher.h"
+
+#include <atomic>
+#include <unordered_map>
+
+#include "common/strings.h"
+#include "prometheus/counter.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace berth::gateway {
+namespace {
+
+std::string_view TransportName(Transport transport) {
+  return transport == Transport::kHttp ? "http" : "grpc";
+}
+
+// gRPC's status codes by number, as Prometheus labels name them.
+std::string_view GrpcCodeName(int code) {
+  static constexpr std::string_view kNames[] = {
+      "OK",        "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",   "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",      "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "UNKNOWN";
+  return kNames[code];
+}
+
+uint64_t NextInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
+}  // namespace
+
+AttemptOutcome ClassifyHttpAttempt(const HttpAttempt& attempt) {
+  if (!attempt.failed) return AttemptOutcome::kAnswered;
+  if (attempt.local_resources) return AttemptOutcome::kLocalResources;
+  if (!attempt.connected) return AttemptOutcome::kUnreachable;
+  if (attempt.timed_out) return AttemptOutcome::kTimedOut;
+  // A pooled connection that fails at once was closed by the worker while it sat idle.
+  if (attempt.reused) return AttemptOutcome::kStaleConnection;
+  return AttemptOutcome::kUnreachable;
+}
+
+AttemptOutcome ClassifyGrpcStatus(int code) {
+  constexpr int kUnavailable = 14;
+  return code == kUnavailable ? AttemptOutcome::kUnreachable : AttemptOutcome::kAnswered;
+}
+
+struct Dispatcher::Metrics {
+  prometheus::Counter* requests = nullptr;
+  prometheus::Histogram* latency = nullptr;
+};
+
+Dispatcher::Dispatcher(const DispatcherOptions& options)
+    : options_(options), instance_(NextInstance()) {
+  if (options_.registry == nullptr) return;
+  requests_ = &prometheus::BuildCounter()
+                   .Name("berth_gateway_requests_total")
+                   .Help("Data-plane requests through the gateway, by service, protocol (http, "
+                         "grpc) and status (the HTTP status, or the gRPC code's name)")
+                   .Register(*options_.registry);
+  latency_ = &prometheus::BuildHistogram()
+                  .Name("berth_gateway_request_duration_seconds")
+                  .Help("Data-plane request latency through the gateway, retries included")
+                  .Register(*options_.registry);
+  retries_ = &prometheus::BuildCounter()
+                  .Name("berth_gateway_retries_total")
+                  .Help("Requests sent again to another replica after the first did not answer")
+                  .Register(*options_.registry)
+                  .Add({});
+}
+
+absl::StatusOr<control::Principal> Dispatcher::Authenticate(std::string_view authorization) const {
+  return options_.auth->FromAuthorization(authorization);
+}
+
+absl::StatusOr<Admission> Dispatcher::Admit(Transport transport, std::string_view authorization,
+                                            std::string_view service) const {
+  absl::StatusOr<control::Principal> principal = Authenticate(authorization);
+  if (!principal.ok()) return principal.status();
+  return Admit(transport, *std::move(principal), service);
+}
+
+absl::StatusOr<Admission> Dispatcher::Admit(Transport transport, control::Principal principal,
+                                            std::string_view service) const {
+  if (!control::Allows(principal, StrCat("invoke:", service))) {
+    return absl::PermissionDeniedError(
+        StrCat("the API key '", principal.key_name, "' may not call service '", service,
+               "' (it needs the invoke, invoke:", service, ", deploy or admin scope)"));
+  }
+  Admission admission;
+  admission.transport = transport;
+  admission.start = std::chrono::steady_clock::now();
+  admission.table = options_.router->Snapshot();
+  auto it = admission.table->services.find(std::string(service));
+  if (it == admission.table->services.end()) {
+    return absl::NotFoundError(
+        StrCat("no service named '", service, "'; `berth services` lists them"));
+  }
+  admission.route = &it->second;
+  admission.principal = std::move(principal);
+  return admission;
+}
+
+absl::StatusOr<std::shared_ptr<routing::Endpoint>> Dispatcher::Pick(Admission& admission) const {
+  std::shared_ptr<routing::Endpoint> endpoint = routing::Router::Pick(
+      *admission.route, admission.endpoint.get(), options_.clock->MonotonicMs());
+  // A retry with no other replica goes to the same one again.
+  if (!endpoint && admission.attempts > 0) endpoint = admission.endpoint;
+  if (!endpoint) {
+    return absl::UnavailableError(StrCat("service '", admission.service(),
+                                         "' has no ready replica yet; retry shortly (berth "
+                                         "describe ",
+                                         admission.service(), ")"));
+  }
+  admission.endpoint = endpoint;
+  ++admission.attempts;
+  admission.in_flight = true;
+  endpoint->in_flight.fetch_add(1, std::memory_order_relaxed);
+  return endpoint;
+}
+
+bool Dispatcher::Complete(Admission& admission, AttemptOutcome outcome) const {
+  routing::Endpoint& endpoint = *admission.endpoint;
+  if (admission.in_flight) {
+    endpoint.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    admission.in_flight = false;
+  }
+  bool retry = false;
+  switch (outcome) {
+    case AttemptOutcome::kAnswered:
+      endpoint.RecordSuccess();
+      break;
+    case AttemptOutcome::kUnreachable:
+      endpoint.RecordFailure(options_.clock->MonotonicMs());
+      retry = true;
+      break;
+    case AttemptOutcome::kStaleConnection:
+      retry = true;
+      break;
+    case AttemptOutcome::kTimedOut:
+      // It may still be working on it: sending it again elsewhere would double the work.
+      endpoint.RecordFailure(options_.clock->MonotonicMs());
+      break;
+    case AttemptOutcome::kLocalResources:
+      break;
+  }
+  retry = retry && admission.retryable && admission.attempts < options_.max_attempts;
+  if (retry && retries_ != nullptr) retries_->Increment();
+  return retry;
+}
+
+bool Dispatcher::IsServerError(Transport transport, int code) {
+  if (transport == Transport::kHttp) return code >= 500;
+  // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+  return code == 2 || code == 4 || code == 12 || code == 13 || code == 14 || code == 15;
+}
+
+Dispatcher::Metrics& Dispatcher::MetricsFor(const Admission& admission, int code) const {
+  // Looking a labelled metric up in its family builds a label map and takes the family's lock;
+  // each thread keeps the ones it has used (they live as long as the registry). Only services
+  // that exist are ever labels: a caller cannot grow the set by naming others.
+  thread_local std::unordered_map<std::string, Metrics> cache;
+  thread_local uint64_t cache_owner = 0;
+  if (cache_owner != instance_) {
+    cache.clear();
+    cache_owner = instance_;
+  }
+  const std::string_view protocol = TransportName(admission.transport);
+  const std::string code_label = admission.transport == Transport::kHttp
+                                     ? std::to_string(code)
+                                     : std::string(GrpcCodeName(code));
+  std::string key = StrCat(admission.service(), "/", protocol, "/", code_label);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    Metrics m;
+    m.requests = &requests_->Add({{"service", admission.service()},
+                                  {"protocol", std::string(protocol)},
+                                  {"code", code_label}});
+    m.latency = &latency_->Add(
+        {{"service", admission.service()}, {"protocol", std::string(protocol)}},
+        prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    if (cache.size() > 4096) cache.clear();
+    it = cache.emplace(std::move(key), m).first;
+  }
+  return it->second;
+}
+
+void Dispatcher::Finish(const Admission& admission, int code, int64_t batch_rows) const {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - admission.start).count();
+  const bool error = IsServerError(admission.transport, code);
+  const int64_t revision = admission.endpoint ? admission.endpoint->revision() : 0;
+  if (options_.traffic != nullptr) {
+    options_.traffic->Record(admission.service(), options_.clock->WallMs(), seconds * 1000, error,
+                             batch_rows, revision);
+  }
+  if (requests_ != nullptr) {
+    Metrics& m = MetricsFor(admission, code);
+    m.requests->Increment();
+    m.latency->Observe(seconds);
+  }
+}
+
+}  // namespace berth::gateway

@@ -1,0 +1,135 @@
+// The one path every data-plane request takes through the gateway, whatever its transport:
+//
+//   Admit     authenticate, authorize (invoke:SERVICE), find the service's route
+//   Pick      choose a replica (revision by weight, then the less busy of two)
+//   Complete  passive health of that replica and the retry decision, from the transport's
+//             outcome (did it answer, was the connection stale, did it time out), never from
+//             the text of an error
+//   Finish    traffic statistics (per service and per revision) and Prometheus metrics
+//
+// The HTTP and gRPC fronts only move bytes between these steps. Authentication reads the
+// Authenticator's snapshot: no lock, no store call. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "control/auth.h"
+#include "routing/routing.h"
+#include "routing/traffic_stats.h"
+
+namespace prometheus {
+class Counter;
+class Histogram;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace berth::gateway {
+
+enum class Transport { kHttp, kGrpc };
+
+// What one attempt on a replica came to, as its transport saw it.
+enum class AttemptOutcome {
+  kAnswered,         // the replica answered, whatever it said
+  kUnreachable,      // no connection, or it broke before the answer was complete
+  kStaleConnection,  // a pooled keep-alive connection the replica had already closed
+  kTimedOut,         // the gateway's own timeout passed while waiting for the answer
+  kLocalResources,   // the gateway itself ran out of descriptors or memory
+};
+
+// How an HTTP attempt ended, as the proxy saw its connection.
+struct HttpAttempt {
+  bool failed = false;           // an error before the whole answer was read
+  bool local_resources = false;  // the error was the gateway's own (EMFILE, ENOMEM)
+  bool connected = false;        // a connection to the replica was open
+  bool reused = false;           // it was a pooled keep-alive connection
+  bool timed_out = false;        // the gateway's timeout passed
+};
+AttemptOutcome ClassifyHttpAttempt(const HttpAttempt& attempt);
+
+// UNAVAILABLE is what gRPC reports when it could not reach the replica or lost it mid-call
+// (and what a worker says when its queue is full or its model is unloading): another replica
+// may serve it. Any other code is the replica's answer. `code` is a grpc::StatusCode.
+AttemptOutcome ClassifyGrpcStatus(int code);
+
+// A request the dispatcher has let in, from Admit to Finish. Holds the routing snapshot it
+// was admitted under, so that its route stays valid however the table changes.
+struct Admission {
+  Transport transport = Transport::kHttp;
+  control::Principal principal;
+  std::shared_ptr<const routing::RoutingTable> table;
+  const routing::ServiceRoute* route = nullptr;
+  std::shared_ptr<routing::Endpoint> endpoint;  // the replica of the current or last attempt
+  int attempts = 0;
+  bool in_flight = false;  // between Pick and Complete
+  // False once the request cannot be sent again (a stream whose messages went up).
+  bool retryable = true;
+  std::chrono::steady_clock::time_point start;
+
+  const std::string& service() const { return route->name; }
+};
+
+struct DispatcherOptions {
+  control::Authenticator* auth = nullptr;
+  routing::Router* router = nullptr;
+  routing::TrafficStats* traffic = nullptr;  // may be null
+  prometheus::Registry* registry = nullptr;  // may be null
+  const Clock* clock = &RealClock();
+  // Attempts per request, the first included; retries go to another replica when there is
+  // one.
+  int max_attempts = 2;
+};
+
+class Dispatcher {
+ public:
+  explicit Dispatcher(const DispatcherOptions& options);
+
+  // For calls that need a valid key but name no service (server metadata, private health).
+  absl::StatusOr<control::Principal> Authenticate(std::string_view authorization) const;
+
+  // Unauthenticated (no or bad key), PermissionDenied (the key may not call `service`) or
+  // NotFound (no such service).
+  absl::StatusOr<Admission> Admit(Transport transport, std::string_view authorization,
+                                  std::string_view service) const;
+  // The same for a caller authenticated by other means (a console session).
+  absl::StatusOr<Admission> Admit(Transport transport, control::Principal principal,
+                                  std::string_view service) const;
+
+  // The replica for the next attempt, counted in flight until Complete: another one than the
+  // last attempt's while there is one (the only replica gets the retry itself). Unavailable
+  // when the service has no ready replica.
+  absl::StatusOr<std::shared_ptr<routing::Endpoint>> Pick(Admission& admission) const;
+
+  // Ends the attempt Pick began. Returns true when the request should be tried again (Pick
+  // again, then send): the replica did not answer, or a stale pooled connection was used, and
+  // attempts remain. A replica that did not answer counts a failure toward its ejection;
+  // stale connections and the gateway's own shortages never count against it.
+  bool Complete(Admission& admission, AttemptOutcome outcome) const;
+
+  // Ends the request: `code` is the HTTP status (HTTP) or the gRPC status code (gRPC);
+  // `batch_rows` the size of the batch it ran in when the worker said (0: unknown).
+  void Finish(const Admission& admission, int code, int64_t batch_rows = 0) const;
+
+  // Whether `code` of `transport` is the server's fault (counted as an error in statistics).
+  static bool IsServerError(Transport transport, int code);
+
+ private:
+  struct Metrics;
+  Metrics& MetricsFor(const Admission& admission, int code) const;
+
+  const DispatcherOptions options_;
+  prometheus::Family<prometheus::Counter>* requests_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
+  prometheus::Counter* retries_ = nullptr;
+  // Tells apart dispatchers in one process for the per-thread metric caches.
+  const uint64_t instance_;
+};
+
+}  // namespace berth::gateway

@@ -1,0 +1,118 @@
+// Where a service's traffic can go: an immutable snapshot of the revisions that take traffic,
+// each with its weight and its ready replicas, published by the controller and read lock-free
+// on every request, plus per-replica balancing state that survives snapshots (in-flight count,
+// ejection, idle upstream connections). Shared by the controller (which publishes) and the
+// gateway (which reads); depends on neither. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "absl/base/thread_annotations.h"
+
+namespace berth::routing {
+
+// A keep-alive connection to a worker, with the buffer that belongs to it.
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::any_io_executor executor) : stream(executor) {}
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;
+  bool reused = false;
+};
+
+// One ready replica as the gateway sees it. Times are monotonic milliseconds (Clock).
+class Endpoint {
+ public:
+  static constexpr int kFailuresToEject = 2;
+  static constexpr int64_t kEjectMs = 5000;
+
+  Endpoint(std::string replica_id, int64_t revision, std::string host, int http_port,
+           int grpc_port)
+      : replica_id_(std::move(replica_id)),
+        revision_(revision),
+        host_(std::move(host)),
+        http_port_(http_port),
+        grpc_port_(grpc_port) {}
+
+  const std::string& replica_id() const { return replica_id_; }
+  int64_t revision() const { return revision_; }
+  // An address literal (IPv4 or IPv6), never a name to resolve.
+  const std::string& host() const { return host_; }
+  int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
+
+  std::atomic<int> in_flight{0};
+
+  bool Ejected(int64_t now_ms) const { return ejected_until_ms_.load() > now_ms; }
+  // Passive health: kFailuresToEject failures in a row eject the replica for kEjectMs; its idle
+  // connections are closed on every failure.
+  void RecordFailure(int64_t now_ms);
+  void RecordSuccess() { consecutive_failures_.store(0, std::memory_order_relaxed); }
+
+  std::unique_ptr<UpstreamConnection> TakeIdle();
+  void ReturnIdle(std::unique_ptr<UpstreamConnection> connection);
+  void CloseIdle();
+
+ private:
+  const std::string replica_id_;
+  const int64_t revision_;
+  const std::string host_;
+  const int http_port_;
+  const int grpc_port_;
+  std::atomic<int> consecutive_failures_{0};
+  std::atomic<int64_t> ejected_until_ms_{0};
+  std::mutex mu_;
+  std::vector<std::unique_ptr<UpstreamConnection>> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+// A revision that takes part of its service's traffic.
+struct RevisionRoute {
+  int64_t revision = 0;
+  // Its share relative to the service's other revisions; 0 takes none. A revision without a
+  // ready replica gives its share to the others.
+  int weight = 100;
+  std::vector<std::shared_ptr<Endpoint>> endpoints;  // its ready replicas
+};
+
+struct ServiceRoute {
+  std::string name;
+  bool image = false;  // the classification stage is on
+  std::vector<RevisionRoute> revisions;
+
+  size_t ReadyReplicas() const;
+};
+
+struct RoutingTable {
+  std::unordered_map<std::string, ServiceRoute> services;
+};
+
+class Router {
+ public:
+  Router() : table_(std::make_shared<const RoutingTable>()) {}
+  std::shared_ptr<const RoutingTable> Snapshot() const { return table_.load(); }
+  void Publish(std::shared_ptr<const RoutingTable> table) { table_.store(std::move(table)); }
+
+  // A revision chosen by weight among those with a replica other than `exclude`, then the power
+  // of two choices on outstanding requests among its replicas that are not ejected at `now_ms`
+  // (ejected ones only when it has nothing else), never `exclude`. Null when none. `random`
+  // draws the choices (tests pass their own).
+  static std::shared_ptr<Endpoint> Pick(const ServiceRoute& route, const Endpoint* exclude,
+                                        int64_t now_ms, uint64_t (*random)() = nullptr);
+
+  // Closes every idle upstream connection of the published table's replicas.
+  void CloseIdle() const;
+
+ private:
+  std::atomic<std::shared_ptr<const RoutingTable>> table_;
+};
+
+}  // namespace berth::routing

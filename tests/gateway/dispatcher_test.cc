@@ -1,0 +1,291 @@
+// The gateway's one request path on its real collaborators (an Authenticator on a real SQLite
+// store wrapped to count calls, a Router, TrafficStats, a Prometheus registry) and a fake
+// clock: who is let in, which replica gets an attempt, when a request is sent again, when a
+// replica is ejected, and what is counted, for both transports.
+#include "gateway/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include "control/sqlite_store.h"
+#include "prometheus/registry.h"
+#include "tests/control/failing_store.h"
+#include "tests/control/test_env.h"
+
+namespace berth::gateway {
+namespace {
+
+using routing::Endpoint;
+
+constexpr int kGrpcOk = 0, kGrpcInvalidArgument = 3, kGrpcUnavailable = 14;
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto sqlite = control::SqliteStore::Open(dir_ / "berth.db");
+    ASSERT_TRUE(sqlite.ok()) << sqlite.status();
+    sqlite_ = *std::move(sqlite);
+    store_ = std::make_unique<control::FailingStore>(sqlite_.get());
+    auto auth = control::Authenticator::Create(
+        {.store = store_.get(), .clock = &clock_, .flush_period_ms = 0});
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    auth_ = *std::move(auth);
+    invoker_ = Bearer(AddKey("invoker", {"invoke:svc"}));
+    reader_ = Bearer(AddKey("reader", {"read"}));
+    admin_ = Bearer(AddKey("admin", {"admin"}));
+    a_ = std::make_shared<Endpoint>("r-a", 3, "127.0.0.1", 9000, 9001);
+    b_ = std::make_shared<Endpoint>("r-b", 3, "127.0.0.1", 9002, 9003);
+    Publish({a_, b_});
+    dispatcher_ = std::make_unique<Dispatcher>(DispatcherOptions{.auth = auth_.get(),
+                                                                 .router = &router_,
+                                                                 .traffic = &traffic_,
+                                                                 .registry = &registry_,
+                                                                 .clock = &clock_});
+  }
+  void TearDown() override { auth_.reset(); }
+
+  std::string AddKey(const std::string& id, std::vector<std::string> scopes) {
+    return control::AddTestKey(*auth_, clock_, id, std::move(scopes));
+  }
+  static std::string Bearer(const std::string& key) { return "Bearer " + key; }
+
+  // Service "svc" on `endpoints` (revision 3), "empty" with none.
+  void Publish(std::vector<std::shared_ptr<Endpoint>> endpoints) {
+    auto table = std::make_shared<routing::RoutingTable>();
+    routing::ServiceRoute& svc = table->services["svc"];
+    svc.name = "svc";
+    svc.revisions.push_back({.revision = 3, .weight = 100, .endpoints = std::move(endpoints)});
+    routing::ServiceRoute& empty = table->services["empty"];
+    empty.name = "empty";
+    empty.revisions.push_back({.revision = 1, .weight = 100, .endpoints = {}});
+    router_.Publish(std::move(table));
+  }
+
+  Admission Admitted(Transport transport = Transport::kHttp) {
+    auto admission = dispatcher_->Admit(transport, invoker_, "svc");
+    EXPECT_TRUE(admission.ok()) << admission.status();
+    return *std::move(admission);
+  }
+
+  double Counter(const std::string& name, const std::map<std::string, std::string>& labels) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) {
+        std::map<std::string, std::string> have;
+        for (const auto& l : metric.label) have[l.name] = l.value;
+        if (have == labels) return metric.counter.value;
+      }
+    }
+    return -1;
+  }
+
+  control::ScratchDir dir_{"dispatcher"};
+  std::unique_ptr<control::Store> sqlite_;
+  std::unique_ptr<control::FailingStore> store_;
+  FakeClock clock_;
+  std::unique_ptr<control::Authenticator> auth_;
+  routing::Router router_;
+  routing::TrafficStats traffic_;
+  prometheus::Registry registry_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::shared_ptr<Endpoint> a_, b_;
+  std::string invoker_, reader_, admin_;
+};
+
+TEST_F(DispatcherTest, AdmitsOnlyAKeyThatMayCallAServiceThatExists) {
+  EXPECT_TRUE(absl::IsUnauthenticated(
+      dispatcher_->Admit(Transport::kHttp, "", "svc").status()));
+  EXPECT_TRUE(absl::IsUnauthenticated(
+      dispatcher_->Admit(Transport::kGrpc, "Bearer brth_not_a_key", "svc").status()));
+  auto denied = dispatcher_->Admit(Transport::kHttp, reader_, "svc");
+  EXPECT_TRUE(absl::IsPermissionDenied(denied.status()));
+  EXPECT_NE(denied.status().message().find("reader-name"), std::string_view::npos);
+  // invoke:svc is for svc alone, and a key that may call any service gets a 404 for a
+  // service that does not exist (one that may not call it learns nothing).
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      dispatcher_->Admit(Transport::kHttp, invoker_, "nope").status()));
+  auto missing = dispatcher_->Admit(Transport::kHttp, admin_, "nope");
+  EXPECT_TRUE(absl::IsNotFound(missing.status()));
+  EXPECT_NE(missing.status().message().find("'nope'"), std::string_view::npos);
+  Admission admission = Admitted(Transport::kGrpc);
+  EXPECT_EQ(admission.service(), "svc");
+  EXPECT_EQ(admission.principal.key_id, "invoker");
+  EXPECT_EQ(admission.transport, Transport::kGrpc);
+}
+
+TEST_F(DispatcherTest, TenThousandRequestsMakeNoStoreCall) {
+  const int before = store_->calls();
+  for (int i = 0; i < 10'000; ++i) {
+    Admission admission = Admitted(i % 2 ? Transport::kGrpc : Transport::kHttp);
+    ASSERT_TRUE(dispatcher_->Pick(admission).ok());
+    EXPECT_FALSE(dispatcher_->Complete(admission, AttemptOutcome::kAnswered));
+    dispatcher_->Finish(admission, admission.transport == Transport::kHttp ? 200 : kGrpcOk);
+  }
+  EXPECT_EQ(store_->calls(), before);
+  EXPECT_EQ(Counter("berth_gateway_requests_total",
+                    {{"service", "svc"}, {"protocol", "http"}, {"code", "200"}}),
+            5000);
+  EXPECT_EQ(Counter("berth_gateway_requests_total",
+                    {{"service", "svc"}, {"protocol", "grpc"}, {"code", "OK"}}),
+            5000);
+  EXPECT_EQ(a_->in_flight + b_->in_flight, 0);
+}
+
+TEST_F(DispatcherTest, AnUnreachableReplicaIsRetriedOnceOnTheOther) {
+  Admission admission = Admitted();
+  auto first = dispatcher_->Pick(admission);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ((*first)->in_flight, 1);
+  EXPECT_TRUE(dispatcher_->Complete(admission, AttemptOutcome::kUnreachable));
+  EXPECT_EQ((*first)->in_flight, 0);
+  auto second = dispatcher_->Pick(admission);
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(*second, *first);
+  // Two attempts are the limit.
+  EXPECT_FALSE(dispatcher_->Complete(admission, AttemptOutcome::kUnreachable));
+  EXPECT_EQ(Counter("berth_gateway_retries_total", {}), 1);
+}
+
+TEST_F(DispatcherTest, RetryDecisionsByOutcome) {
+  struct Case {
+    AttemptOutcome outcome;
+    bool retried;
+    bool counts_against_replica;
+  };
+  const Case cases[] = {
+      {AttemptOutcome::kAnswered, false, false},
+      {AttemptOutcome::kUnreachable, true, true},
+      {AttemptOutcome::kStaleConnection, true, false},
+      {AttemptOutcome::kTimedOut, false, true},  // it may still be working on it
+      {AttemptOutcome::kLocalResources, false, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(static_cast<int>(c.outcome));
+    auto fresh = std::make_shared<Endpoint>("fresh", 3, "127.0.0.1", 9100, 9101);
+    Publish({fresh});
+    // Twice, so that a counted failure ejects the replica.
+    for (int i = 0; i < 2; ++i) {
+      Admission admission = Admitted();
+      ASSERT_EQ(*dispatcher_->Pick(admission), fresh);
+      EXPECT_EQ(dispatcher_->Complete(admission, c.outcome), c.retried);
+      EXPECT_EQ(fresh->in_flight, 0);
+    }
+    EXPECT_EQ(fresh->Ejected(clock_.MonotonicMs()),
+              c.counts_against_replica);
+  }
+}
+
+TEST_F(DispatcherTest, AnEjectedReplicaGetsNoTrafficUntilItsTimeIsUp) {
+  Publish({a_});
+  for (int i = 0; i < Endpoint::kFailuresToEject; ++i) {
+    Admission admission = Admitted();
+    ASSERT_EQ(*dispatcher_->Pick(admission), a_);
+    dispatcher_->Complete(admission, AttemptOutcome::kUnreachable);
+  }
+  Publish({a_, b_});  // what a replica has been through outlives the table
+  for (int i = 0; i < 100; ++i) {
+    Admission admission = Admitted();
+    EXPECT_EQ(*dispatcher_->Pick(admission), b_);
+    dispatcher_->Complete(admission, AttemptOutcome::kAnswered);
+  }
+  clock_.Advance(Endpoint::kEjectMs);
+  bool a_again = false;
+  for (int i = 0; i < 100 && !a_again; ++i) {
+    Admission admission = Admitted();
+    a_again = *dispatcher_->Pick(admission) == a_;
+    dispatcher_->Complete(admission, AttemptOutcome::kAnswered);
+  }
+  EXPECT_TRUE(a_again);
+}
+
+TEST_F(DispatcherTest, TheOnlyReplicaGetsTheRetryItself) {
+  Publish({a_});
+  Admission admission = Admitted();
+  ASSERT_EQ(*dispatcher_->Pick(admission), a_);
+  EXPECT_TRUE(dispatcher_->Complete(admission, AttemptOutcome::kStaleConnection));
+  EXPECT_EQ(*dispatcher_->Pick(admission), a_);
+  EXPECT_FALSE(dispatcher_->Complete(admission, AttemptOutcome::kAnswered));
+}
+
+TEST_F(DispatcherTest, AStreamIsNeverSentAgain) {
+  Admission admission = Admitted(Transport::kGrpc);
+  admission.retryable = false;
+  ASSERT_TRUE(dispatcher_->Pick(admission).ok());
+  EXPECT_FALSE(dispatcher_->Complete(admission, AttemptOutcome::kUnreachable));
+}
+
+TEST_F(DispatcherTest, NoReadyReplicaIsUnavailableNamingTheService) {
+  auto admission = dispatcher_->Admit(Transport::kHttp, admin_, "empty");
+  ASSERT_TRUE(admission.ok());
+  auto picked = dispatcher_->Pick(*admission);
+  EXPECT_TRUE(absl::IsUnavailable(picked.status()));
+  EXPECT_NE(picked.status().message().find("'empty'"), std::string_view::npos);
+  dispatcher_->Finish(*admission, 503);
+  EXPECT_EQ(Counter("berth_gateway_requests_total",
+                    {{"service", "empty"}, {"protocol", "http"}, {"code", "503"}}),
+            1);
+}
+
+TEST_F(DispatcherTest, TheRouteOfAnAdmittedRequestOutlivesANewTable) {
+  Admission admission = Admitted();
+  Publish({});
+  router_.Publish(std::make_shared<routing::RoutingTable>());
+  EXPECT_EQ(admission.service(), "svc");
+  EXPECT_TRUE(dispatcher_->Pick(admission).ok());  // the table it was admitted under
+}
+
+TEST_F(DispatcherTest, StatisticsPerServiceAndRevisionWithServerErrorsByTransport) {
+  const struct {
+    Transport transport;
+    int code;
+  } requests[] = {{Transport::kHttp, 200}, {Transport::kHttp, 404}, {Transport::kHttp, 503},
+                  {Transport::kGrpc, kGrpcOk}, {Transport::kGrpc, kGrpcInvalidArgument},
+                  {Transport::kGrpc, kGrpcUnavailable}};
+  for (const auto& r : requests) {
+    Admission admission = Admitted(r.transport);
+    ASSERT_TRUE(dispatcher_->Pick(admission).ok());
+    dispatcher_->Complete(admission, AttemptOutcome::kAnswered);
+    dispatcher_->Finish(admission, r.code, 4);
+  }
+  for (int64_t revision : {int64_t{0}, int64_t{3}}) {
+    SCOPED_TRACE(revision);
+    const auto last = traffic_.Series("svc", clock_.WallMs(), revision)["points"].back();
+    EXPECT_EQ(last["requests"], 6);
+    EXPECT_EQ(last["errors"], 2);  // 503 and UNAVAILABLE; 404 and INVALID_ARGUMENT are the caller's
+    EXPECT_EQ(last["avg_batch_size"], 4.0);
+  }
+  EXPECT_EQ(traffic_.Series("svc", clock_.WallMs(), 2)["points"].back()["requests"], 0);
+  EXPECT_EQ(Counter("berth_gateway_requests_total",
+                    {{"service", "svc"}, {"protocol", "grpc"}, {"code", "UNAVAILABLE"}}),
+            1);
+}
+
+TEST(ClassifyTest, HttpAttempts) {
+  EXPECT_EQ(ClassifyHttpAttempt({}), AttemptOutcome::kAnswered);
+  EXPECT_EQ(ClassifyHttpAttempt({.failed = true}), AttemptOutcome::kUnreachable);
+  EXPECT_EQ(ClassifyHttpAttempt({.failed = true, .timed_out = true}),
+            AttemptOutcome::kUnreachable);  // the connect timed out: nothing was sent
+  EXPECT_EQ(ClassifyHttpAttempt({.failed = true, .connected = true, .timed_out = true}),
+            AttemptOutcome::kTimedOut);
+  EXPECT_EQ(ClassifyHttpAttempt({.failed = true, .connected = true}),
+            AttemptOutcome::kUnreachable);
+  EXPECT_EQ(ClassifyHttpAttempt({.failed = true, .connected = true, .reused = true}),
+            AttemptOutcome::kStaleConnection);
+  EXPECT_EQ(ClassifyHttpAttempt({.failed = true, .local_resources = true}),
+            AttemptOutcome::kLocalResources);
+}
+
+TEST(ClassifyTest, GrpcStatuses) {
+  EXPECT_EQ(ClassifyGrpcStatus(kGrpcUnavailable), AttemptOutcome::kUnreachable);
+  for (int code = 0; code <= 16; ++code) {
+    if (code != kGrpcUnavailable) {
+      EXPECT_EQ(ClassifyGrpcStatus(code), AttemptOutcome::kAnswered);
+    }
+  }
+  EXPECT_TRUE(Dispatcher::IsServerError(Transport::kGrpc, 13));
+  EXPECT_FALSE(Dispatcher::IsServerError(Transport::kGrpc, 5));
+  EXPECT_TRUE(Dispatcher::IsServerError(Transport::kHttp, 500));
+  EXPECT_FALSE(Dispatcher::IsServerError(Transport::kHttp, 429));
+}
+
+}  // namespace
+}  // namespace berth::gateway
