@@ -72,7 +72,10 @@ Controller::Controller(const ControllerOptions& options)
       driver_(options.driver),
       router_(options.router),
       traffic_(options.traffic),
-      clock_(*options.clock) {}
+      clock_(*options.clock),
+      default_rollout_(options.crashes_to_fail_revision),
+      rollout_(options.rollout ? options.rollout : &default_rollout_),
+      scale_(options.scale ? options.scale : &default_scale_) {}
 
 Controller::~Controller() { Stop(); }
 
@@ -415,115 +418,124 @@ Controller::Replica* Controller::AddReplica(const std::string& service, int revi
 }
 
 void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
-  std::vector<Replica*> mine;
+  ServiceView view;
+  view.name = service.name;
+  view.deleting = service.deleting;
+  view.serving_revision = service.current_revision;
+  view.spec_replicas = service.spec.value("replicas", 1);
+  std::optional<RevisionRecord> latest;
+  if (!service.deleting) {
+    auto found = store_->FindRevision(service.name, service.latest_revision);
+    if (!found.ok() || !*found) return;
+    latest = **std::move(found);
+    const std::optional<RevisionStatus> status = RevisionStatusFromName(latest->status);
+    if (!status) {
+      spdlog::error("revision {} of {} has an unknown status '{}'", latest->number, service.name,
+                    latest->status);
+      return;
+    }
+    view.latest_revision = latest->number;
+    view.latest_status = *status;
+  }
   for (auto& [id, r] : replicas_) {
-    if (r.record.service == service.name && !Terminal(r.record.state)) mine.push_back(&r);
+    if (r.record.service != service.name) continue;
+    const std::optional<ReplicaState> state = ReplicaStateFromName(r.record.state);
+    if (!state || IsTerminal(*state)) continue;
+    view.replicas.push_back({.id = id,
+                             .revision = r.record.revision,
+                             .state = *state,
+                             .stopping = r.stop_requested,
+                             .crashes_in_a_row = r.crashes_in_a_row,
+                             .reason = r.record.reason,
+                             .created_at_ms = r.record.created_at});
+  }
+  const Plan plan = PlanService(view, *rollout_, *scale_, now);
+  for (const Action& action : plan.actions) {
+    if (!Execute(service, latest, action, now)) {
+      // The plan stopped half-way: route by what the store says until the next pass.
+      weights_.erase(service.name);
+      return;
+    }
   }
   if (service.deleting) {
-    for (Replica* r : mine) BeginDrain(*r, "the service is being deleted");
-    if (mine.empty()) {
-      for (auto it = replicas_.begin(); it != replicas_.end();) {
-        it = it->second.record.service == service.name ? replicas_.erase(it) : std::next(it);
-      }
-      if (!Stored(store_->DeleteService(service.name), "delete service " + service.name)) return;
-      std::error_code ec;
-      fs::remove_all(StrCat(options_.data_dir, "/services/", service.name), ec);
-      Event(service.name, "service/" + service.name, "Deleted", "all replicas stopped");
-    }
-    return;
+    weights_.erase(service.name);
+  } else {
+    weights_[service.name] = plan.weights;
   }
-  auto latest = store_->FindRevision(service.name, service.latest_revision);
-  if (!latest.ok() || !*latest) return;
-  RevisionRecord& target = **latest;
-  const int desired = service.spec.value("replicas", 1);
+}
 
-  auto live_of = [&](int revision) {
-    std::vector<Replica*> out;
-    for (Replica* r : mine) {
-      if (r->record.revision == revision && !r->stop_requested) out.push_back(r);
+bool Controller::Execute(ServiceRecord& service, std::optional<RevisionRecord>& latest,
+                         const Action& action, int64_t now) {
+  switch (action.kind) {
+    case Action::Kind::kCreateReplica: {
+      Replica* r = AddReplica(service.name, action.revision, now, action.reason);
+      if (r == nullptr) return false;
+      LaunchReplica(*r, now);
+      return true;
     }
-    return out;
-  };
-
-  if (target.status == Name(RevisionStatus::kDeploying)) {
-    std::vector<Replica*> live = live_of(target.number);
-    int crashes = 0;
-    for (Replica* r : live) crashes = std::max(crashes, r->crashes_in_a_row);
-    if (crashes >= options_.crashes_to_fail_revision) {
-      std::string reason;
-      for (Replica* r : live) {
-        if (!r->record.reason.empty()) reason = r->record.reason;
-      }
+    case Action::Kind::kDrain: {
+      auto it = replicas_.find(action.replica_id);
+      if (it != replicas_.end()) BeginDrain(it->second, action.reason);
+      return true;
+    }
+    case Action::Kind::kFailRevision: {
+      RevisionRecord& target = *latest;
       Move(target, RevisionStatus::kFailed);
-      target.reason = reason.empty() ? "its replicas keep crashing" : reason;
-      if (!Stored(store_->UpdateRevision(target), "record the failed revision")) return;
-      Event(service.name, StrCat("revision/", service.name, "-", target.number),
-            "RevisionFailed",
+      target.reason = action.reason;
+      if (!Stored(store_->UpdateRevision(target), "record the failed revision")) return false;
+      Event(service.name, StrCat("revision/", service.name, "-", target.number), "RevisionFailed",
             StrCat(target.reason,
                    service.current_revision > 0
                        ? StrCat("; revision ", service.current_revision, " keeps serving")
                        : std::string()));
-      for (Replica* r : live) {
-        r->stop_requested = true;
-        if (r->handle) r->handle->Kill();
-        SetState(*r, ReplicaState::kFailed, target.reason);
+      for (auto& [id, r] : replicas_) {
+        if (r.record.service != service.name || r.record.revision != target.number ||
+            r.stop_requested || Terminal(r.record.state)) {
+          continue;
+        }
+        r.stop_requested = true;
+        if (r.handle) r.handle->Kill();
+        SetState(r, ReplicaState::kFailed, target.reason);
       }
-      return;
+      return true;
     }
-    for (int i = static_cast<int>(live.size()); i < desired; ++i) {
-      Replica* r = AddReplica(service.name, target.number, now,
-                              StrCat("replica for revision ", target.number));
-      if (r == nullptr) return;
-      LaunchReplica(*r, now);
-      live.push_back(r);
-    }
-    int ready = 0;
-    for (Replica* r : live) ready += r->record.state == Name(ReplicaState::kReady) ? 1 : 0;
-    if (ready >= desired) {
+    case Action::Kind::kPromote: {
+      RevisionRecord& target = *latest;
       // The service first: should the revision's row then fail, the next pass finds it still
       // Deploying with its replicas ready and finishes the promotion.
       const int previous = service.current_revision;
       service.current_revision = target.number;
       service.updated_at = clock_.WallMs();
-      if (!Stored(store_->UpdateService(service), "promote revision of " + service.name)) return;
+      if (!Stored(store_->UpdateService(service), "promote revision of " + service.name)) {
+        return false;
+      }
       Move(target, RevisionStatus::kReady);
       target.reason = "";
-      if (!Stored(store_->UpdateRevision(target), "record the ready revision")) return;
+      if (!Stored(store_->UpdateRevision(target), "record the ready revision")) return false;
       Event(service.name, StrCat("revision/", service.name, "-", target.number), "RevisionReady",
-            StrCat(ready, " of ", desired, " replicas ready; it now takes the traffic"));
+            StrCat(action.reason, "; it now takes the traffic"));
       if (previous > 0 && previous != target.number) {
         if (auto old = store_->FindRevision(service.name, previous); old.ok() && *old) {
           Move(**old, RevisionStatus::kRetired);
           Stored(store_->UpdateRevision(**old), "retire the previous revision");
         }
       }
+      return true;
+    }
+    case Action::Kind::kDeleteService: {
+      if (!Stored(store_->DeleteService(service.name), "delete service " + service.name)) {
+        return false;
+      }
+      for (auto it = replicas_.begin(); it != replicas_.end();) {
+        it = it->second.record.service == service.name ? replicas_.erase(it) : std::next(it);
+      }
+      std::error_code ec;
+      fs::remove_all(StrCat(options_.data_dir, "/services/", service.name), ec);
+      Event(service.name, "service/" + service.name, "Deleted", "all replicas stopped");
+      return true;
     }
   }
-  // Scale the serving revision to the wanted count (a new revision's count is handled above).
-  if (service.current_revision > 0 && service.current_revision == target.number &&
-      target.status == Name(RevisionStatus::kReady)) {
-    std::vector<Replica*> live = live_of(target.number);
-    for (int i = static_cast<int>(live.size()); i < desired; ++i) {
-      if (AddReplica(service.name, target.number, now, "scaling up") == nullptr) break;
-    }
-    // Scale down: the youngest first, not-ready ones before ready ones.
-    std::sort(live.begin(), live.end(), [](Replica* a, Replica* b) {
-      const bool ar = a->record.state == Name(ReplicaState::kReady),
-                 br = b->record.state == Name(ReplicaState::kReady);
-      if (ar != br) return !ar;
-      return a->record.created_at > b->record.created_at;
-    });
-    for (int i = 0; i + desired < static_cast<int>(live.size()); ++i) {
-      BeginDrain(*live[static_cast<size_t>(i)], "scaling down");
-    }
-  }
-  // Replicas of revisions that neither serve nor are being rolled out drain away.
-  for (Replica* r : mine) {
-    const int rev = r->record.revision;
-    const bool keep = rev == service.current_revision ||
-                      (rev == target.number && target.status == Name(RevisionStatus::kDeploying));
-    if (!keep) BeginDrain(*r, StrCat("revision ", rev, " no longer serves"));
-  }
+  return true;
 }
 
 void Controller::Reconcile() {
@@ -602,14 +614,21 @@ void Controller::PublishRoutes() {
     routing::ServiceRoute route;
     route.name = s.name;
     route.image = s.spec.value("image", nlohmann::json::object()).value("enabled", false);
-    // The serving revision takes all traffic (rollouts are immediate).
-    routing::RevisionRoute& serving = route.revisions.emplace_back();
-    serving.revision = s.current_revision;
-    serving.weight = 100;
-    for (const auto& [id, r] : replicas_) {
-      if (r.record.service == s.name && r.record.revision == s.current_revision &&
-          r.record.state == Name(ReplicaState::kReady) && r.endpoint) {
-        serving.endpoints.push_back(r.endpoint);
+    // The last plan's weights; the serving revision alone before there is one.
+    auto planned = weights_.find(s.name);
+    const std::vector<TrafficWeight> weights =
+        planned != weights_.end() ? planned->second
+        : s.current_revision > 0  ? std::vector<TrafficWeight>{{s.current_revision, 100}}
+                                  : std::vector<TrafficWeight>{};
+    for (const TrafficWeight& w : weights) {
+      routing::RevisionRoute& revision = route.revisions.emplace_back();
+      revision.revision = w.revision;
+      revision.weight = w.weight;
+      for (const auto& [id, r] : replicas_) {
+        if (r.record.service == s.name && r.record.revision == w.revision &&
+            r.record.state == Name(ReplicaState::kReady) && r.endpoint) {
+          revision.endpoints.push_back(r.endpoint);
+        }
       }
     }
     if (traffic_) {

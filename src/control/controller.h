@@ -12,10 +12,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "control/planner.h"
 #include "control/states.h"
 #include "control/store.h"
 #include "routing/routing.h"
@@ -44,6 +46,10 @@ struct ControllerOptions {
   // Backoff between restarts of a crashing replica: doubles from the first up to the cap.
   int64_t restart_backoff_first_ms = 1000;
   int64_t restart_backoff_max_ms = 60000;
+  // How revisions replace each other and how many replicas they get; null: ImmediateRollout
+  // (with crashes_to_fail_revision) and FixedScale.
+  const RolloutPolicy* rollout = nullptr;
+  const ScalePolicy* scale = nullptr;
   // Crashes before a replica of a revision that never became ready fails the revision.
   int crashes_to_fail_revision = 3;
   int64_t startup_timeout_ms = 300000;
@@ -101,7 +107,13 @@ class Controller {
   void Recover();
   void Reconcile();
   void SuperviseReplica(Replica& r, int64_t now);
-  void ReconcileService(ServiceRecord& service, int64_t now);
+  // Plans the service (control/planner.h) and executes the plan, stopping at the first action
+  // the store cannot record.
+  void ReconcileService(ServiceRecord& service, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
+  // False when the store could not record it (the rest of the plan waits for the next pass).
+  bool Execute(ServiceRecord& service, std::optional<RevisionRecord>& latest, const Action& action,
+               int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
   // A new Pending replica of `revision`, recorded in the store and the event log.
   // Null when the store cannot record it (the pass for that service ends; the next retries).
   Replica* AddReplica(const std::string& service, int revision, int64_t now,
@@ -130,6 +142,10 @@ class Controller {
   routing::Router* const router_;
   routing::TrafficStats* const traffic_;
   const Clock& clock_;
+  const ImmediateRollout default_rollout_;
+  const FixedScale default_scale_;
+  const RolloutPolicy* const rollout_;
+  const ScalePolicy* const scale_;
 
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
@@ -139,6 +155,8 @@ class Controller {
 
   std::mutex replicas_mu_;  // the reconcile thread writes; RunningReplicas reads
   std::map<std::string, Replica> replicas_ ABSL_GUARDED_BY(replicas_mu_);
+  // Each service's traffic weights from its last plan that was executed whole.
+  std::map<std::string, std::vector<TrafficWeight>> weights_ ABSL_GUARDED_BY(replicas_mu_);
 };
 
 // Directory layout of a data directory.
