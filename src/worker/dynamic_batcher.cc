@@ -244,14 +244,17 @@ absl::Status DynamicBatcher::RunDirect(Batch batch) {
       if (done) done(std::move(response));
     };
   }
-  metrics_.in_flight->Increment(static_cast<double>(batch.size()));
-  Execute(*instances_[0], batch, scratch);
+  Execute(*instances_[0], batch, scratch, /*counted=*/false);
   return result;
 }
 
-void DynamicBatcher::Fail(Batch& batch, const absl::Status& status) {
+void DynamicBatcher::Fail(Batch& batch, const absl::Status& status, bool counted) {
   const Clock::time_point now = Clock::now();
   for (auto& request : batch) {
+    if (!counted) {
+      request->done(status);
+      continue;
+    }
     const auto elapsed = now - request->arrival;
     stats_->RecordFailure(Nanos(elapsed));
     metrics_.failure->Increment();
@@ -261,7 +264,8 @@ void DynamicBatcher::Fail(Batch& batch, const absl::Status& status) {
   }
 }
 
-void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Scratch& scratch) {
+void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Scratch& scratch,
+                             bool counted) {
   const Clock::time_point start = Clock::now();
   const bool batched = config_->max_batch_size() > 0;
   int64_t total_rows = 0;
@@ -278,7 +282,7 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
     const std::string& name = config_->input(i).name();
     const protocol::InputTensor* head = FindInput(batch.front()->request, name);
     if (head == nullptr) {
-      Fail(batch, absl::InternalError("validated request lost input '" + name + "'"));
+      Fail(batch, absl::InternalError("validated request lost input '" + name + "'"), counted);
       return;
     }
     if (batch.size() == 1) {
@@ -302,7 +306,17 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
   if (!outputs.ok()) {
     spdlog::error("model '{}' version {} failed a batch of {} requests: {}", config_->name(),
                   version_, batch.size(), Msg(outputs.status()));
-    Fail(batch, outputs.status());
+    Fail(batch, outputs.status(), counted);
+    return;
+  }
+  if (!counted) {
+    // A warm-up: answered, but neither an inference nor an execution in any figure.
+    int64_t offset = 0;
+    for (const auto& request : batch) {
+      request->done(ScatterResponse(request->request, *outputs, batched, total_rows, offset,
+                                    request->rows, version_, batch.size() == 1));
+      offset += request->rows;
+    }
     return;
   }
   metrics_.executions->Increment();
@@ -327,7 +341,8 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
     if (responses[i].ok()) {
       responses[i]->batch_rows = total_rows;
       stats_->RecordSuccess(Nanos(elapsed), Nanos(start - request->enqueued),
-                            Nanos(scattered - start));
+                            Nanos(gathered - start), Nanos(computed - gathered),
+                            Nanos(scattered - computed));
       metrics_.success->Increment();
     } else {
       stats_->RecordFailure(Nanos(elapsed));

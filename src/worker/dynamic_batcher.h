@@ -72,7 +72,8 @@ class DynamicBatcher {
   // Stops accepting, runs what is queued, then joins the executors. Idempotent.
   void Stop();
 
-  // Runs one batch synchronously on instance 0, bypassing the queue (model warm-up).
+  // Runs one batch synchronously on instance 0, bypassing the queue and every statistic
+  // (model warm-up).
   absl::Status RunDirect(std::vector<std::unique_ptr<QueuedRequest>> batch);
 
  private:
@@ -85,8 +86,10 @@ class DynamicBatcher {
   void ExecutorLoop(size_t instance_index);
   // Under mu_: returns a batch ready to run, or an empty one with `*wait_until` set.
   Batch TakeBatch(Clock::time_point now, Clock::time_point* wait_until, Batch* expired);
-  void Execute(backends::ModelInstance& instance, Batch& batch, Scratch& scratch);
-  void Fail(Batch& batch, const absl::Status& status);
+  // `counted`: false for warm-up batches, which no statistic or metric sees.
+  void Execute(backends::ModelInstance& instance, Batch& batch, Scratch& scratch,
+               bool counted = true);
+  void Fail(Batch& batch, const absl::Status& status, bool counted = true);
   size_t QueueIndex(uint32_t priority) const;
 
   const Options options_;

@@ -6,10 +6,10 @@
 
 #include "common/error_mapping.h"
 #include "common/strings.h"
-#include "google/protobuf/util/json_util.h"
 #include "net/descriptor_limit.h"
 #include "net/http_framing.h"
 #include "protocol/json_writer.h"
+#include "protocol/proto_json.h"
 #include "protocol/rest_codec.h"
 #include "spdlog/spdlog.h"
 #include "worker/image_classifier.h"
@@ -281,13 +281,9 @@ class Session : public std::enable_shared_from_this<Session> {
         if (!get) return method_not_allowed("GET");
         auto config = worker_->Config(model, model_version);
         if (!config.ok()) return error(config.status());
-        std::string json;
-        google::protobuf::util::JsonPrintOptions options;
-        options.preserve_proto_field_names = true;
-        options.always_print_primitive_fields = true;
-        auto status = google::protobuf::util::MessageToJsonString(**config, &json, options);
-        if (!status.ok()) return error(absl::InternalError("cannot encode the model config"));
-        return Send(MakeResponse(version, keep_alive, http::status::ok, std::move(json)));
+        absl::StatusOr<std::string> json = protocol::TritonJson(**config);
+        if (!json.ok()) return error(json.status());
+        return Send(MakeResponse(version, keep_alive, http::status::ok, *std::move(json)));
       }
       if (action == "stats") {
         if (!get) return method_not_allowed("GET");
@@ -310,15 +306,9 @@ class Session : public std::enable_shared_from_this<Session> {
     inference::ModelStatisticsResponse stats;
     absl::Status status = worker_->StatisticsProto(model, model_version, &stats);
     if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
-    std::string json;
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = true;
-    options.always_print_primitive_fields = true;
-    if (!google::protobuf::util::MessageToJsonString(stats, &json, options).ok()) {
-      return Send(ErrorResponse(version, keep_alive,
-                                absl::InternalError("cannot encode the statistics")));
-    }
-    Send(MakeResponse(version, keep_alive, http::status::ok, std::move(json)));
+    absl::StatusOr<std::string> json = protocol::TritonJson(stats);
+    if (!json.ok()) return Send(ErrorResponse(version, keep_alive, json.status()));
+    Send(MakeResponse(version, keep_alive, http::status::ok, *std::move(json)));
   }
 
   void HandleRepository(Request& request, const std::vector<std::string_view>& parts, bool post) {

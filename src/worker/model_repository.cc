@@ -115,12 +115,14 @@ absl::StatusOr<std::unique_ptr<QueuedRequest>> WarmupRequest(
 }
 
 // The default warm-up when the config has none: one zero-filled sample with batch 1, when
-// every input has fixed dims (else there is no shape to guess).
+// every input is numeric with fixed dims (else there is no shape to guess, and no BYTES value
+// that every model would take: a model that parses its strings fails on empty ones).
 bool DefaultWarmup(const inference::ModelConfig& config, inference::ModelWarmup* warmup) {
   warmup->set_name("default");
   warmup->set_batch_size(1);
   warmup->set_count(1);
   for (const auto& in : config.input()) {
+    if (in.data_type() == inference::TYPE_STRING) return false;
     for (int64_t d : in.dims()) {
       if (d < 0) return false;
     }
@@ -235,7 +237,10 @@ absl::Status ModelRepository::WarmUp(ModelVersion& model) {
   const auto& config = model.config();
   std::vector<inference::ModelWarmup> warmups(config.model_warmup().begin(),
                                               config.model_warmup().end());
-  if (warmups.empty()) {
+  // The config's own warm-ups must pass for the model to load; the implicit one only helps the
+  // first request's latency, so its failure is logged and the load goes on.
+  const bool implicit = warmups.empty();
+  if (implicit) {
     inference::ModelWarmup warmup;
     if (DefaultWarmup(config, &warmup)) warmups.push_back(std::move(warmup));
   }
@@ -248,6 +253,12 @@ absl::Status ModelRepository::WarmUp(ModelVersion& model) {
       request->done = [](absl::StatusOr<protocol::InferResponse>) {};
       batch.push_back(std::move(request));
       absl::Status status = model.batcher().RunDirect(std::move(batch));
+      if (!status.ok() && implicit) {
+        spdlog::warn("model '{}': the default warm-up (zeros, batch 1) failed, so the first "
+                     "request may be slower; give the model a model_warmup in config.pbtxt: {}",
+                     config.name(), Msg(status));
+        return absl::OkStatus();
+      }
       if (!status.ok()) {
         return absl::Status(status.code(), StrCat("warm-up '", warmup.name(), "' failed: ",
                                                         status.message()));

@@ -4,11 +4,14 @@
 
 namespace berth::worker {
 
-void ModelStats::RecordSuccess(uint64_t request_ns, uint64_t queue_ns, uint64_t compute_ns) {
-  (void)compute_ns;
+void ModelStats::RecordSuccess(uint64_t request_ns, uint64_t queue_ns, uint64_t input_ns,
+                               uint64_t infer_ns, uint64_t output_ns) {
   absl::MutexLock lock(&mu_);
   success_.Add(request_ns);
   queue_.Add(queue_ns);
+  compute_input_.Add(input_ns);
+  compute_infer_.Add(infer_ns);
+  compute_output_.Add(output_ns);
   last_inference_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
@@ -24,9 +27,6 @@ void ModelStats::RecordExecution(uint64_t rows, uint64_t input_ns, uint64_t infe
   absl::MutexLock lock(&mu_);
   inference_count_ += rows;
   ++execution_count_;
-  compute_input_.Add(input_ns);
-  compute_infer_.Add(infer_ns);
-  compute_output_.Add(output_ns);
   BatchDurations& b = batches_[rows];
   b.input.Add(input_ns);
   b.infer.Add(infer_ns);
@@ -49,6 +49,9 @@ void ModelStats::Fill(inference::ModelStatistics* out) const {
   set(compute_input_, stats->mutable_compute_input());
   set(compute_infer_, stats->mutable_compute_infer());
   set(compute_output_, stats->mutable_compute_output());
+  // No response cache: present, and zero, for the tools that read them.
+  set(Duration{}, stats->mutable_cache_hit());
+  set(Duration{}, stats->mutable_cache_miss());
   for (const auto& [rows, b] : batches_) {
     auto* batch = out->add_batch_stats();
     batch->set_batch_size(rows);

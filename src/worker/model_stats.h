@@ -13,9 +13,12 @@ namespace berth::worker {
 
 class ModelStats {
  public:
-  void RecordSuccess(uint64_t request_ns, uint64_t queue_ns, uint64_t compute_ns);
+  // One request answered: its time from arrival, in the queue, and the compute phases of the
+  // batch it ran in (each request of a batch counts the batch's durations, as Triton does).
+  void RecordSuccess(uint64_t request_ns, uint64_t queue_ns, uint64_t input_ns,
+                     uint64_t infer_ns, uint64_t output_ns);
   void RecordFailure(uint64_t request_ns);
-  // One executed batch of `rows` inferences.
+  // One executed batch of `rows` inferences (inference and execution counts, batch_stats).
   void RecordExecution(uint64_t rows, uint64_t input_ns, uint64_t infer_ns, uint64_t output_ns);
   void Fill(inference::ModelStatistics* out) const;
 

@@ -170,6 +170,24 @@ IDENTITY_VALUES = {
     "BYTES": ["hello", "", 'quote" back\\slash \u00fcnic\u00f6de \u2603'],
 }
 IDENTITY_TYPES = list(IDENTITY_VALUES)
+# BYTES elements that only a length-aware path keeps: every byte value, NULs inside and at
+# the start, empty elements between others.
+EVERY_BYTE = [bytes(range(256)), b"", b"he\x00llo", b"\x00\x01\x02\x03", b"", b"\x00",
+              bytes(range(255, -1, -1))]
+
+
+def identity_inputs_with_bytes(values):
+    """identity_all's inputs as JSON, IN_BYTES carrying `values` as binary data: (header, blobs)."""
+    inputs, blobs = [], []
+    for t, v in IDENTITY_VALUES.items():
+        if t == "BYTES":
+            raw = encode(t, values)
+            inputs.append({"name": "IN_BYTES", "datatype": t, "shape": [len(values)],
+                           "parameters": {"binary_data_size": len(raw)}})
+            blobs.append(raw)
+        else:
+            inputs.append({"name": "IN_" + t, "datatype": t, "shape": [len(v)], "data": v})
+    return inputs, blobs
 
 
 def norm(datatype, values):
@@ -698,17 +716,9 @@ class RestInferTest(BerthTestCase):
                 self.assertEqual(o["parameters"]["binary_data_size"], len(encode(t, sent)))
                 self.assertEqual(norm(t, vals["OUT_" + t]), norm(t, sent))
 
-    def test_binary_bytes_mixed_with_json(self):
-        # BYTES in binary form, everything else as JSON, one output requested.
-        inputs, blobs = [], []
-        for t, v in IDENTITY_VALUES.items():
-            if t == "BYTES":
-                raw = encode(t, v)
-                inputs.append({"name": "IN_BYTES", "datatype": t, "shape": [len(v)],
-                               "parameters": {"binary_data_size": len(raw)}})
-                blobs.append(raw)
-            else:
-                inputs.append({"name": "IN_" + t, "datatype": t, "shape": [len(v)], "data": v})
+    def echo_bytes_binary(self, values):
+        """identity_all with IN_BYTES as binary data, the rest JSON; OUT_BYTES's (head, values)."""
+        inputs, blobs = identity_inputs_with_bytes(values)
         header = {"inputs": inputs,
                   "outputs": [{"name": "OUT_BYTES", "parameters": {"binary_data": True}}]}
         body, headers = binary_body(header, blobs)
@@ -716,7 +726,25 @@ class RestInferTest(BerthTestCase):
         self.assertEqual(r.status, 200, r)
         head, vals = parse_infer(r)
         self.assertEqual([o["name"] for o in head["outputs"]], ["OUT_BYTES"])
-        self.assertEqual(vals["OUT_BYTES"], norm("BYTES", IDENTITY_VALUES["BYTES"]))
+        self.assertEqual(head["outputs"][0]["shape"], [len(values)])
+        return vals["OUT_BYTES"]
+
+    def test_binary_bytes_mixed_with_json(self):
+        self.assertEqual(self.echo_bytes_binary(IDENTITY_VALUES["BYTES"]),
+                         norm("BYTES", IDENTITY_VALUES["BYTES"]))
+
+    def test_bytes_keep_every_byte_binary(self):
+        self.assertEqual(self.echo_bytes_binary(EVERY_BYTE), EVERY_BYTE)
+
+    def test_bytes_keep_nul_json(self):
+        sent = ["he\u0000llo", "\u0000\u0001", "", "\u0000"]
+        req = {"inputs": [{"name": "IN_" + t, "datatype": t, "shape": [len(v)], "data": v}
+                          for t, v in IDENTITY_VALUES.items() if t != "BYTES"]
+               + [{"name": "IN_BYTES", "datatype": "BYTES", "shape": [len(sent)], "data": sent}],
+               "outputs": [{"name": "OUT_BYTES"}]}
+        r = MAIN.post("/v2/models/identity_all/infer", req)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(flatten(r.json()["outputs"][0]["data"]), sent)
 
     def test_tiny_cnn_onnx_matches_torchscript(self):
         x = [((i * 37) % 101) / 101.0 - 0.5 for i in range(2 * 784)]
@@ -1017,14 +1045,17 @@ class RestStatsConfigTest(BerthTestCase):
         self.assertEqual(r.status, 200, r)
         cfg = r.json()
         self.assertEqual(cfg["name"], "add_sub")
-        self.assertEqual(int(cfg["max_batch_size"]), 8)
         self.assertEqual(cfg.get("platform"), "onnxruntime_onnx")
         self.assertIn("dynamic_batching", cfg)
         db = cfg["dynamic_batching"]
-        self.assertEqual([int(v) for v in db["preferred_batch_size"]], [4, 8])
-        self.assertEqual(int(db["max_queue_delay_microseconds"]), 500)
+        # Numbers, as Triton writes them (not protobuf's strings for 64-bit integers).
+        self.assertIs(type(cfg["max_batch_size"]), int)
+        self.assertEqual(cfg["max_batch_size"], 8)
+        self.assertEqual(db["preferred_batch_size"], [4, 8])
+        self.assertEqual(db["max_queue_delay_microseconds"], 500)
         self.assertEqual([i["name"] for i in cfg["input"]], ["INPUT0", "INPUT1"])
-        self.assertEqual([int(d) for d in cfg["input"][0]["dims"]], [16])
+        self.assertEqual(cfg["input"][0]["dims"], [16])
+        self.assertIs(type(cfg["input"][0]["dims"][0]), int)
         self.assertEqual(cfg["input"][0]["data_type"], "TYPE_FP32")
 
     def test_config_inferred_for_configless_model(self):
@@ -1044,6 +1075,12 @@ class RestStatsConfigTest(BerthTestCase):
         a, b = add_sub_rows(3, offset=2.0)
         self.assertAddSub(MAIN, a, b)
         after = model_stats(MAIN, "add_sub")
+        for key in ("inference_count", "execution_count", "last_inference"):
+            self.assertIs(type(after[key]), int, (key, after[key]))
+        for key in ("success", "queue", "compute_infer", "cache_hit", "cache_miss"):
+            for field in ("count", "ns"):
+                self.assertIs(type(after["inference_stats"][key][field]), int, (key, after))
+        self.assertIs(type(after["batch_stats"][0]["batch_size"]), int)
         succ_b, succ_a = before["inference_stats"]["success"], after["inference_stats"]["success"]
         self.assertEqual(int(succ_a["count"]) - int(succ_b["count"]), 1)
         self.assertGreater(int(succ_a["ns"]), int(succ_b["ns"]))
@@ -1052,6 +1089,38 @@ class RestStatsConfigTest(BerthTestCase):
         self.assertGreater(int(after["last_inference"]), 0)
         sizes = {int(s["batch_size"]): int(s["compute_infer"]["count"]) for s in after["batch_stats"]}
         self.assertGreaterEqual(sizes.get(3, 0), 1, after["batch_stats"])
+
+    def test_warm_up_counts_in_no_statistic(self):
+        # A worker of its own, so that nothing but its warm-ups ran before the first read.
+        repo = tempfile.mkdtemp(dir=TMP, prefix="fresh-")
+        shutil.copytree(os.path.join(MODELS, "add_sub"), os.path.join(repo, "add_sub"))
+        worker = Worker("fresh", repo, free_ports(2))
+        worker.wait_ready(["add_sub"])
+        try:
+            stats = model_stats(worker, "add_sub")
+            self.assertEqual(stats["inference_count"], 0, stats)
+            self.assertEqual(stats["execution_count"], 0, stats)
+            for key in ("success", "fail", "queue", "compute_input", "compute_infer",
+                        "compute_output", "cache_hit", "cache_miss"):
+                self.assertEqual(stats["inference_stats"][key], {"count": 0, "ns": 0}, key)
+            self.assertEqual(stats["batch_stats"], [])
+            metrics = worker.get("/metrics").body.decode()
+            queued = [line for line in metrics.splitlines()
+                      if line.startswith("berth_inference_queue_duration_seconds_count")
+                      and 'model="add_sub"' in line]
+            self.assertTrue(queued, "no queue histogram for add_sub")
+            self.assertTrue(all(line.endswith(" 0") for line in queued), queued)
+            a, b = add_sub_rows(2)
+            self.assertAddSub(worker, a, b)
+            after = model_stats(worker, "add_sub")
+            self.assertEqual(after["inference_stats"]["success"]["count"], 1)
+            self.assertEqual(after["inference_stats"]["queue"]["count"], 1)
+            self.assertEqual(after["inference_count"], 2)
+            # Queue time is part of the request's time: a warm-up stamp from the epoch is not.
+            self.assertLessEqual(after["inference_stats"]["queue"]["ns"],
+                                 after["inference_stats"]["success"]["ns"])
+        finally:
+            worker.stop()
 
     def test_dynamic_batching_under_concurrency(self):
         n = 32
@@ -1246,6 +1315,16 @@ class GrpcTest(BerthTestCase):
                 dtype, shape, vals = outs["OUT_" + t]
                 self.assertEqual((dtype, shape), (t, [len(sent)]))
                 self.assertEqual(norm(t, vals), norm(t, sent))
+
+    def test_bytes_keep_every_byte(self):
+        req = PB.svc.ModelInferRequest(model_name="identity_all")
+        for t, v in IDENTITY_VALUES.items():
+            values = EVERY_BYTE if t == "BYTES" else v
+            req.inputs.add(name="IN_" + t, datatype=t, shape=[len(values)])
+            req.raw_input_contents.append(encode(t, values))
+        req.outputs.add(name="OUT_BYTES")
+        resp = self.call("ModelInfer", req)
+        self.assertEqual(self.outputs(resp)["OUT_BYTES"][2], EVERY_BYTE)
 
     def test_model_config(self):
         cfg = self.call("ModelConfig", PB.svc.ModelConfigRequest(name="add_sub")).config

@@ -305,6 +305,57 @@ TEST_F(BatcherTest, StatsCountInferencesAndExecutions) {
   EXPECT_EQ(stats.batch_stats(0).batch_size(), 3u);
 }
 
+TEST_F(BatcherTest, EveryRequestOfABatchCountsTheBatchsComputeTimesAsTritonDoes) {
+  auto options = Batching();
+  options.max_queue_delay = std::chrono::seconds(30);  // the two go together: a full batch
+  auto& batcher = Make(options, /*max_batch_size=*/3);
+  Result a, b;
+  ASSERT_TRUE(batcher.Enqueue(Request(0, 1, &a)).ok());
+  ASSERT_TRUE(batcher.Enqueue(Request(0, 2, &b)).ok());
+  model_->Open();
+  ASSERT_TRUE(a.future.get().ok());
+  ASSERT_TRUE(b.future.get().ok());
+  ASSERT_EQ(model_->batches(), (std::vector<int64_t>{3}));
+  inference::ModelStatistics stats;
+  stats_.Fill(&stats);
+  EXPECT_EQ(stats.inference_count(), 3u);
+  EXPECT_EQ(stats.execution_count(), 1u);
+  const auto& s = stats.inference_stats();
+  EXPECT_EQ(s.success().count(), 2u);
+  EXPECT_EQ(s.queue().count(), 2u);
+  EXPECT_EQ(s.compute_input().count(), 2u);
+  EXPECT_EQ(s.compute_infer().count(), 2u);
+  EXPECT_EQ(s.compute_output().count(), 2u);
+  EXPECT_GE(s.success().ns(), s.queue().ns());
+  // Present for tools that read them; berth has no response cache.
+  EXPECT_TRUE(s.has_cache_hit());
+  EXPECT_TRUE(s.has_cache_miss());
+  EXPECT_EQ(s.cache_hit().count(), 0u);
+  ASSERT_EQ(stats.batch_stats_size(), 1);
+  EXPECT_EQ(stats.batch_stats(0).compute_infer().count(), 1u);  // per execution
+}
+
+TEST_F(BatcherTest, AWarmUpCountsInNoStatisticOrMetric) {
+  auto& batcher = Make(Batching());
+  model_->Open();
+  Result result;
+  auto request = Request(0, 1, &result);
+  request->enqueued = {};  // a warm-up never passes through the queue
+  std::vector<std::unique_ptr<QueuedRequest>> batch;
+  batch.push_back(std::move(request));
+  ASSERT_TRUE(batcher.RunDirect(std::move(batch)).ok());
+  ASSERT_TRUE(result.future.get().ok());
+  inference::ModelStatistics stats;
+  stats_.Fill(&stats);
+  EXPECT_EQ(stats.inference_count(), 0u);
+  EXPECT_EQ(stats.execution_count(), 0u);
+  EXPECT_EQ(stats.inference_stats().success().count(), 0u);
+  EXPECT_EQ(stats.inference_stats().queue().count(), 0u);
+  EXPECT_EQ(stats.inference_stats().queue().ns(), 0u);
+  EXPECT_EQ(stats.last_inference(), 0u);
+  EXPECT_EQ(stats.batch_stats_size(), 0);
+}
+
 TEST(ScatterResponseTest, SlicesBytesRowsAndHonoursRequestedOutputs) {
   protocol::OutputTensor bytes;
   bytes.name = "s";

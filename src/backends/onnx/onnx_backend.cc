@@ -157,16 +157,17 @@ class OnnxInstance final : public ModelInstance {
   }
 
   Ort::Value StringTensor(const TensorView& view, Ort::AllocatorWithDefaultOptions& allocator) {
-    // Inputs were validated against their shape before they were queued.
-    std::vector<std::string> strings;
-    if (auto elements = protocol::SplitBytesTensor(view.data); elements.ok()) {
-      for (std::string_view element : *elements) strings.emplace_back(element);
-    }
-    std::vector<const char*> pointers;
-    for (const auto& s : strings) pointers.push_back(s.c_str());
     Ort::Value value = Ort::Value::CreateTensor(allocator, view.shape.data(), view.shape.size(),
                                                 ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
-    value.FillStringTensor(pointers.data(), pointers.size());
+    // Inputs were validated against their shape before they were queued. Each element is
+    // copied with its length, so that every byte value (NUL included) reaches the model.
+    if (auto elements = protocol::SplitBytesTensor(view.data); elements.ok()) {
+      for (size_t i = 0; i < elements->size(); ++i) {
+        const std::string_view element = (*elements)[i];
+        char* buffer = value.GetResizedStringTensorElementBuffer(i, element.size());
+        if (!element.empty()) std::memcpy(buffer, element.data(), element.size());
+      }
+    }
     return value;
   }
 
