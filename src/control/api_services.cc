@@ -13,6 +13,8 @@
 #include "common/strings.h"
 #include "control/api.h"
 #include "control/api_internal.h"
+#include "google/protobuf/text_format.h"
+#include "model_config.pb.h"
 #include "protocol/datatype.h"
 #include "spdlog/spdlog.h"
 
@@ -23,9 +25,15 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace api_internal;
 
-std::string ConfigType(const std::string& v2) {
-  const auto type = protocol::DataTypeFromName(v2);
-  return type ? std::string(protocol::DataTypeConfigName(*type)) : "TYPE_" + v2;
+// A V2 datatype name as the model config's enum; Invalid for a name that is none.
+absl::StatusOr<inference::DataType> ConfigType(const std::string& v2) {
+  inference::DataType type = inference::TYPE_INVALID;
+  const auto parsed = protocol::DataTypeFromName(v2);
+  if (!parsed || !inference::DataType_Parse(std::string(protocol::DataTypeConfigName(*parsed)),
+                                            &type)) {
+    return absl::InvalidArgumentError(StrCat("'", v2, "' is not a V2 datatype"));
+  }
+  return type;
 }
 
 // Validates a declared signature (spec.inputs / spec.outputs): a list of
@@ -84,9 +92,12 @@ absl::StatusOr<json> ParseSignature(const json& list, const std::string& field) 
   return out;
 }
 
-void WriteText(const fs::path& path, const std::string& text) {
+absl::Status WriteText(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
+  out.close();
+  if (!out) return absl::InternalError(StrCat("cannot write ", path.string()));
+  return absl::OkStatus();
 }
 
 // A sample request body for a model: zeros of the right shape (dynamic dims as 1).
@@ -419,38 +430,52 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
   }
   if (ec) return absl::InternalError(StrCat("cannot place the model file: ", ec.message()));
 
+  // The worker's config, built as the message it is and printed by protobuf: names from the
+  // model file or the spec are data, never configuration text.
   const int max_batch = spec["batching"].value("max_batch_size", 0);
-  std::string config = StrCat("name: \"", service, "\"\n", "platform: \"",
-                              model.format == "onnx" ? "onnxruntime_onnx" : "pytorch_libtorch",
-                              "\"\n", "max_batch_size: ", max_batch, "\n");
+  inference::ModelConfig config;
+  config.set_name(service);
+  config.set_platform(model.format == "onnx" ? "onnxruntime_onnx" : "pytorch_libtorch");
+  config.set_max_batch_size(max_batch);
   const json& image = spec["image"];
   const bool labels = image.value("enabled", false) && image.contains("labels");
-  auto tensors = [&](const char* kind, const json& list, bool with_labels) {
+  auto tensors = [&](const json& list, bool input) -> absl::Status {
     for (const auto& t : list) {
-      StrAppend(&config, kind, " { name: \"", t.value("name", ""), "\" data_type: ",
-                ConfigType(t.value("datatype", "FP32")), " dims: [");
+      inference::ModelInput* in = input ? config.add_input() : nullptr;
+      inference::ModelOutput* out = input ? nullptr : config.add_output();
+      ASSIGN_OR_RETURN(const inference::DataType type, ConfigType(t.value("datatype", "FP32")));
+      const std::string name = t.value("name", "");
+      auto* dims = input ? in->mutable_dims() : out->mutable_dims();
       const auto& shape = t["shape"];
+      // The batch dimension is the config's max_batch_size, not one of its dims.
       for (size_t i = max_batch > 0 ? 1 : 0; i < shape.size(); ++i) {
-        StrAppend(&config, i > (max_batch > 0 ? 1u : 0u) ? ", " : "", shape[i].get<int64_t>());
+        dims->Add(shape[i].get<int64_t>());
       }
-      StrAppend(&config, "]", with_labels ? " label_filename: \"labels.txt\"" : "", " }\n");
+      if (input) {
+        in->set_name(name);
+        in->set_data_type(type);
+      } else {
+        out->set_name(name);
+        out->set_data_type(type);
+        if (labels) out->set_label_filename("labels.txt");
+      }
     }
+    return absl::OkStatus();
   };
   const json inputs = spec.contains("inputs") ? spec["inputs"]
                                               : model.metadata.value("inputs", json::array());
   const json outputs = spec.contains("outputs") ? spec["outputs"]
                                                 : model.metadata.value("outputs", json::array());
   if (!inputs.empty() && !outputs.empty()) {
-    tensors("input", inputs, false);
-    tensors("output", outputs, labels);
+    RETURN_IF_ERROR(tensors(inputs, true));
+    RETURN_IF_ERROR(tensors(outputs, false));
   }
   if (max_batch > 0) {
-    StrAppend(&config, "dynamic_batching { max_queue_delay_microseconds: ",
-              spec["batching"].value("max_queue_delay_us", 0), " }\n");
+    config.mutable_dynamic_batching()->set_max_queue_delay_microseconds(
+        spec["batching"].value("max_queue_delay_us", uint64_t{0}));
   }
   auto parameter = [&](const std::string& key, const std::string& value) {
-    StrAppend(&config, "parameters { key: \"", key, "\" value: { string_value: \"", value,
-              "\" } }\n");
+    (*config.mutable_parameters())[key].set_string_value(value);
   };
   auto floats = [](const json& list) {
     std::string s;
@@ -461,11 +486,15 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
   if (image.contains("std")) parameter("berth.image.std", floats(image["std"]));
   if (image.contains("color_order")) parameter("berth.image.color_order", image["color_order"]);
   if (image.contains("invert")) parameter("berth.image.invert", image["invert"]);
-  WriteText(model_dir / "config.pbtxt", config);
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(config, &text)) {
+    return absl::InternalError("cannot print the model config");
+  }
+  RETURN_IF_ERROR(WriteText(model_dir / "config.pbtxt", text));
   if (labels) {
     std::string text;
     for (const auto& l : image["labels"]) StrAppend(&text, l.get<std::string>(), "\n");
-    WriteText(model_dir / "labels.txt", text);
+    RETURN_IF_ERROR(WriteText(model_dir / "labels.txt", text));
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -13,6 +14,8 @@
 #include "common/strings.h"
 #include "control/api.h"
 #include "control/sqlite_store.h"
+#include "google/protobuf/text_format.h"
+#include "model_config.pb.h"
 #include "tests/control/test_env.h"
 #include "tests/runtime/fake_driver.h"
 
@@ -303,6 +306,41 @@ TEST_F(ApiAuthorizationTest, ServiceMetricsPerRevisionWithACheckedQuery) {
   EXPECT_EQ(requests({{"revision", "7"}}), nlohmann::json({0, 0}));
   EXPECT_EQ(requests({{"revision", "abc"}}), 400);
   EXPECT_EQ(requests({{"revision", "-1"}}), 400);
+}
+
+TEST_F(ApiAuthorizationTest, TensorNamesFromAModelNeverBecomeConfigText) {
+  // An ONNX file may name its tensors anything; the worker's config.pbtxt must hold them as
+  // names, whatever they contain.
+  const std::string hostile = "x\" } max_batch_size: 99 input { name: \"y";
+  const std::string file = dir_ / "model.onnx";
+  std::ofstream(file) << "not read by this test";
+  ModelRecord model;
+  model.name = "m";
+  model.format = "onnx";
+  model.path = file;
+  model.metadata = {
+      {"inputs", {{{"name", hostile}, {"datatype", "FP32"}, {"shape", {-1, 4}}}}},
+      {"outputs", {{{"name", "out\nline"}, {"datatype", "INT64"}, {"shape", {-1, 1}}}}},
+      {"max_batch_size", 8}};
+  ASSERT_TRUE(store_->UpsertModel(model).ok());
+  ApiRequest request = Request("POST", {"services"}, WithScopes({"deploy"}));
+  request.body = R"({"name": "web", "model": "m", "batching": {"max_batch_size": 4}})";
+  const ApiResponse response = api_->Handle(request);
+  ASSERT_LT(response.status, 300) << response.body;
+  std::ifstream in(dir_ / "services/web/revisions/1/repo/web/config.pbtxt");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  inference::ModelConfig config;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config)) << text;
+  EXPECT_EQ(config.name(), "web");
+  EXPECT_EQ(config.max_batch_size(), 4);
+  ASSERT_EQ(config.input_size(), 1);
+  EXPECT_EQ(config.input(0).name(), hostile);
+  EXPECT_EQ(config.input(0).data_type(), inference::TYPE_FP32);
+  EXPECT_EQ(std::vector<int64_t>(config.input(0).dims().begin(), config.input(0).dims().end()),
+            std::vector<int64_t>{4});
+  ASSERT_EQ(config.output_size(), 1);
+  EXPECT_EQ(config.output(0).name(), "out\nline");
+  EXPECT_EQ(config.output(0).data_type(), inference::TYPE_INT64);
 }
 
 }  // namespace
