@@ -147,6 +147,16 @@ struct HttpFront::Impl {
   // did not answer.
   awaitable<StringResponse> Proxy(http::request<http::string_body>& request, Admission& admission,
                                   std::string target, int64_t* batch_rows);
+  // The console's files, read once at start (LoadConsole), so that serving one does no disk
+  // access on an event loop.
+  struct ConsoleFile {
+    std::string body;
+    std::string_view type;
+    bool index = false;  // an index.html: revalidated on every load
+  };
+  static constexpr size_t kMaxConsoleBytes = 64u << 20;
+  std::unordered_map<std::string, ConsoleFile> console_files;
+  void LoadConsole();
   StringResponse Static(std::string_view path);
   absl::StatusOr<control::Principal> Authenticate(const http::request_header<>& h,
                                                   bool allow_cookie);
@@ -675,13 +685,49 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
   }
 }
 
+void HttpFront::Impl::LoadConsole() {
+  if (options.console_dir.empty()) return;
+  const fs::path root(options.console_dir);
+  std::error_code ec;
+  if (!fs::is_regular_file(root / "index.html", ec)) {
+    spdlog::warn("no web console in {} (no index.html); run scripts/build-web.sh", root.string());
+    return;
+  }
+  size_t total = 0;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    // Regular files only (a symbolic link could lead out of the directory), no hidden ones.
+    const fs::path& path = it->path();
+    if (!it->is_regular_file(ec) || it->is_symlink(ec) ||
+        path.filename().string().starts_with(".")) {
+      continue;
+    }
+    const uintmax_t size = it->file_size(ec);
+    if (ec || size > kMaxConsoleBytes - total) {
+      spdlog::warn("web console: {} left out (the console is limited to {} bytes)",
+                   path.string(), kMaxConsoleBytes);
+      continue;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) continue;
+    total += body.size();
+    const std::string name = "/" + path.lexically_relative(root).generic_string();
+    console_files[name] = ConsoleFile{std::move(body), ContentTypeFor(path),
+                                      path.filename() == "index.html"};
+  }
+  spdlog::info("web console: {} files, {} bytes, from {}", console_files.size(), total,
+               root.string());
+}
+
 StringResponse HttpFront::Impl::Static(std::string_view path) {
   if (path == control::kSampleImagePath) {
     StringResponse res = Make(200, std::string(control::SampleDigitPng()), "image/png");
     res.set(http::field::cache_control, "public, max-age=86400");
     return res;
   }
-  if (options.console_dir.empty() || !fs::exists(fs::path(options.console_dir) / "index.html")) {
+  auto index = console_files.find("/index.html");
+  if (index == console_files.end()) {
     return Make(200,
                 "<!doctype html><title>berth</title><p>berth server is running. The web console "
                 "is not built here: run <code>scripts/build-web.sh</code>, or use the CLI "
@@ -689,26 +735,20 @@ StringResponse HttpFront::Impl::Static(std::string_view path) {
                 "/api/v1/openapi.json</a>).</p>",
                 "text/html; charset=utf-8");
   }
-  // Only plain names below the console directory; anything else gets the app's index page.
-  std::string relative(path.substr(1));
-  bool safe = relative.find("..") == std::string::npos && relative.find('\\') == std::string::npos &&
-              relative.find('\0') == std::string::npos;
-  fs::path file = fs::path(options.console_dir) / (safe && !relative.empty() ? relative : "index.html");
-  std::error_code ec;
-  if (!safe || !fs::is_regular_file(file, ec)) {
+  // The files were read at start: a path is only ever a key of that map, never a file name.
+  auto it = console_files.find(std::string(path));
+  if (it == console_files.end()) {
     // A missing script or stylesheet must not come back as the HTML page (the browser would
-    // report a MIME-type error instead of the missing file).
+    // report a MIME-type error instead of the missing file); any other path is the app's.
     if (path.starts_with("/assets/")) {
       return Error(absl::NotFoundError(StrCat("no console file ", path)));
     }
-    file = fs::path(options.console_dir) / "index.html";
+    it = index;
   }
-  std::ifstream in(file, std::ios::binary);
-  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  StringResponse res = Make(200, std::move(body), ContentTypeFor(file));
-  res.set(http::field::cache_control, file.filename() == "index.html"
-                                          ? "no-cache"
-                                          : "public, max-age=31536000, immutable");
+  const ConsoleFile& file = it->second;
+  StringResponse res = Make(200, file.body, file.type);
+  res.set(http::field::cache_control,
+          file.index ? "no-cache" : "public, max-age=31536000, immutable");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("Content-Security-Policy",
           "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'");
@@ -781,6 +821,7 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
                                          ": ", ec.message()));
   }
   impl->port = impl->acceptor.local_endpoint().port();
+  impl->LoadConsole();
   return std::unique_ptr<HttpFront>(new HttpFront(std::move(impl)));
 }
 
