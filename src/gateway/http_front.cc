@@ -118,6 +118,7 @@ struct HttpFront::Impl {
   net::io_context io;
   tcp::acceptor acceptor{io};
   std::unique_ptr<net::thread_pool> api_pool;  // options.api_threads threads
+  std::unique_ptr<net::thread_pool> file_pool;  // writes uploads to disk
   std::atomic<int> api_jobs{0};                // API requests between arrival and answer
   int max_api_jobs = 0;                        // 8 per API thread
   prometheus::Counter* api_refused = nullptr;
@@ -531,8 +532,12 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
         break;
       }
       const size_t got = chunk.size() - body.get().body().size;
-      sha.Update(std::string_view(chunk.data(), got));
       total += got;
+      // Hashing and writing the chunk (a disk that stalls, a megabyte of SHA-256) happen on
+      // the file pool; the event loop goes on serving other connections meanwhile.
+      auto loop = co_await net::this_coro::executor;
+      co_await net::post(*file_pool, net::use_awaitable);
+      sha.Update(std::string_view(chunk.data(), got));
       for (size_t written = 0; written < got;) {
         const ssize_t w = ::write(fd, chunk.data() + written, got - written);
         if (w <= 0) {
@@ -541,6 +546,7 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
         }
         written += static_cast<size_t>(w);
       }
+      co_await net::post(loop, net::use_awaitable);
       if (!failure.ok()) break;
     }
     if (failure.ok() && trailers.HasTrailer(body.get()))
@@ -807,6 +813,7 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Create(
   impl->api_pool = std::make_unique<net::thread_pool>(
       static_cast<size_t>(std::max(1, options.api_threads)));
   impl->max_api_jobs = 8 * std::max(1, options.api_threads);
+  impl->file_pool = std::make_unique<net::thread_pool>(2);
   impl->max_connections = berth::net::CappedConnectionLimit(options.max_connections, "gateway");
   beast::error_code ec;
   const auto address = net::ip::make_address(options.address, ec);
@@ -844,6 +851,7 @@ void HttpFront::Stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->api_pool->join();
+  impl_->file_pool->join();
   // Pooled worker connections belong to this io_context; close them while it still exists
   // (the router, and so its endpoints, outlive the front).
   impl_->router->CloseIdle();
