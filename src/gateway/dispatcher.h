@@ -117,6 +117,8 @@ class Dispatcher {
   // `batch_rows` the size of the batch it ran in when the worker said (0: unknown).
   void Finish(const Admission& admission, int code, int64_t batch_rows = 0) const;
 
+  const Clock& clock() const { return *options_.clock; }
+
   // Whether `code` of `transport` is the server's fault (counted as an error in statistics).
   static bool IsServerError(Transport transport, int code);
 

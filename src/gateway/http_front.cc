@@ -617,6 +617,7 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
   upstream.prepare_payload();
   const std::string& service = admission.service();
 
+  bool fresh = false;  // the next attempt opens a new connection
   while (true) {
     absl::StatusOr<std::shared_ptr<Endpoint>> picked = dispatcher->Pick(admission);
     if (!picked.ok()) co_return Error(picked.status());
@@ -624,7 +625,10 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     upstream.set(http::field::host, endpoint.host().find(':') == std::string::npos
                                         ? endpoint.host()
                                         : StrCat("[", endpoint.host(), "]"));
-    std::unique_ptr<UpstreamConnection> conn = endpoint.TakeIdle();
+    // After a stale pooled connection the next attempt opens a new one: the others in the
+    // pool have most likely gone the same way.
+    std::unique_ptr<UpstreamConnection> conn =
+        fresh ? nullptr : endpoint.TakeIdle(dispatcher->clock().MonotonicMs());
     beast::error_code ec;
     bool connected = conn != nullptr;
     if (!conn) {
@@ -668,14 +672,19 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
         co_return Error(absl::DeadlineExceededError(StrCat(
             "service '", service, "' did not answer within ", options.request_timeout_ms,
             " ms")));
-      case AttemptOutcome::kUnreachable:
       case AttemptOutcome::kStaleConnection:
+        fresh = true;
+        [[fallthrough]];
+      case AttemptOutcome::kUnreachable:
         if (again) continue;
         co_return Error(absl::UnavailableError(StrCat(
-            "service '", service, "': its replicas did not answer; retry shortly")));
+            "service '", service, "': its replicas did not answer (berth describe ", service,
+            " shows their state); retry shortly")));
     }
     auto response = parser.release();
-    if (response.keep_alive()) endpoint.ReturnIdle(std::move(conn));
+    if (response.keep_alive()) {
+      endpoint.ReturnIdle(std::move(conn), dispatcher->clock().MonotonicMs());
+    }
     // The worker's answer goes back as it is, minus hop-by-hop headers (Serve sets the
     // caller's keep-alive and the length).
     for (http::field f : kDropped) response.erase(f);

@@ -1,5 +1,7 @@
 #include "routing/routing.h"
 
+#include <poll.h>
+
 #include <random>
 
 namespace berth::routing {
@@ -11,18 +13,50 @@ void Endpoint::RecordFailure(int64_t now_ms) {
   CloseIdle();
 }
 
-std::unique_ptr<UpstreamConnection> Endpoint::TakeIdle() {
-  std::lock_guard lock(mu_);
-  if (idle_.empty()) return nullptr;
-  auto connection = std::move(idle_.back());
-  idle_.pop_back();
-  return connection;
+namespace {
+
+// Whether a pooled connection can carry a request: open, and with nothing to read (a worker
+// never speaks first, so readable means closed, reset or out of step).
+bool Usable(UpstreamConnection& connection) {
+  auto& socket = connection.stream.socket();
+  if (!socket.is_open()) return false;
+  pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
+  const int ready = ::poll(&p, 1, 0);
+  return ready == 0;
 }
 
-void Endpoint::ReturnIdle(std::unique_ptr<UpstreamConnection> connection) {
+}  // namespace
+
+std::unique_ptr<UpstreamConnection> Endpoint::TakeIdle(int64_t now_ms) {
+  std::vector<std::unique_ptr<UpstreamConnection>> dropped;  // closed outside the lock
+  std::unique_ptr<UpstreamConnection> found;
+  {
+    std::lock_guard lock(mu_);
+    // The oldest are at the front: the expired ones go first.
+    size_t expired = 0;
+    while (expired < idle_.size() && now_ms - idle_[expired]->idle_since_ms > kMaxIdleMs) {
+      ++expired;
+    }
+    for (size_t i = 0; i < expired; ++i) dropped.push_back(std::move(idle_[i]));
+    idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
+    while (!idle_.empty() && !found) {
+      std::unique_ptr<UpstreamConnection> candidate = std::move(idle_.back());
+      idle_.pop_back();
+      if (Usable(*candidate)) {
+        found = std::move(candidate);
+      } else {
+        dropped.push_back(std::move(candidate));
+      }
+    }
+  }
+  return found;
+}
+
+void Endpoint::ReturnIdle(std::unique_ptr<UpstreamConnection> connection, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  if (idle_.size() < 256) {
+  if (idle_.size() < kMaxIdleConnections) {
     connection->reused = true;
+    connection->idle_since_ms = now_ms;
     idle_.push_back(std::move(connection));
   }
 }

@@ -27,6 +27,7 @@ struct UpstreamConnection {
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;
   bool reused = false;
+  int64_t idle_since_ms = 0;  // monotonic, when it went back to the pool
 };
 
 // One ready replica as the gateway sees it. Times are monotonic milliseconds (Clock).
@@ -34,6 +35,10 @@ class Endpoint {
  public:
   static constexpr int kFailuresToEject = 2;
   static constexpr int64_t kEjectMs = 5000;
+  // A pooled connection is dropped after this long idle: well before a worker closes its idle
+  // connections (120 s), so that the gateway does not find them closed.
+  static constexpr int64_t kMaxIdleMs = 50'000;
+  static constexpr size_t kMaxIdleConnections = 256;
 
   Endpoint(std::string replica_id, int64_t revision, std::string host, int http_port,
            int grpc_port)
@@ -58,8 +63,11 @@ class Endpoint {
   void RecordFailure(int64_t now_ms);
   void RecordSuccess() { consecutive_failures_.store(0, std::memory_order_relaxed); }
 
-  std::unique_ptr<UpstreamConnection> TakeIdle();
-  void ReturnIdle(std::unique_ptr<UpstreamConnection> connection);
+  // The most recently used pooled connection that is still open and was idle under
+  // kMaxIdleMs at `now_ms`; null when none (expired or closed ones are dropped on the way).
+  // A connection the worker has closed, or one with unexpected bytes waiting, is never given.
+  std::unique_ptr<UpstreamConnection> TakeIdle(int64_t now_ms);
+  void ReturnIdle(std::unique_ptr<UpstreamConnection> connection, int64_t now_ms);
   void CloseIdle();
 
  private:

@@ -3,7 +3,11 @@
 #include "routing/routing.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/io_context.hpp>
 #include <map>
 
 namespace berth::routing {
@@ -106,6 +110,75 @@ TEST(RouterTest, ARetryMovesToTheOtherRevisionWhenItsOwnHasNoOtherReplica) {
   route.revisions.push_back({.revision = 1, .weight = 99, .endpoints = {a}});
   route.revisions.push_back({.revision = 2, .weight = 1, .endpoints = {MakeEndpoint("b", 2)}});
   EXPECT_EQ(Router::Pick(route, a.get(), 0)->revision(), 2);
+}
+
+// Pooled connections over real loopback sockets: expired and closed ones are never given out.
+class IdlePoolTest : public ::testing::Test {
+ protected:
+  // A connection to the test's listener, and the listener's end of it.
+  std::unique_ptr<UpstreamConnection> Connect(boost::asio::ip::tcp::socket* peer) {
+    auto connection = std::make_unique<UpstreamConnection>(io_.get_executor());
+    connection->stream.socket().connect(acceptor_.local_endpoint());
+    *peer = acceptor_.accept();
+    return connection;
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_{
+      io_, {boost::asio::ip::address_v4::loopback(), 0}};
+  Endpoint endpoint_{"r", 1, "127.0.0.1", 1, 2};
+};
+
+TEST_F(IdlePoolTest, TheMostRecentOpenConnectionIsReused) {
+  boost::asio::ip::tcp::socket peer_a(io_), peer_b(io_);
+  auto a = Connect(&peer_a);
+  auto b = Connect(&peer_b);
+  UpstreamConnection* b_ptr = b.get();
+  endpoint_.ReturnIdle(std::move(a), 0);
+  endpoint_.ReturnIdle(std::move(b), 10);
+  auto taken = endpoint_.TakeIdle(20);
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(taken.get(), b_ptr);
+  EXPECT_TRUE(taken->reused);
+  EXPECT_NE(endpoint_.TakeIdle(20), nullptr);  // then a
+  EXPECT_EQ(endpoint_.TakeIdle(20), nullptr);  // then none
+}
+
+TEST_F(IdlePoolTest, AConnectionTheWorkerClosedIsNeverGiven) {
+  boost::asio::ip::tcp::socket peer(io_), peer_open(io_);
+  auto open = Connect(&peer_open);
+  UpstreamConnection* open_ptr = open.get();
+  endpoint_.ReturnIdle(std::move(open), 0);
+  auto closed = Connect(&peer);
+  peer.close();  // the worker's idle timeout
+  // Wait (bounded) until the close has reached the pooled end.
+  pollfd p{closed->stream.socket().native_handle(), POLLIN | POLLRDHUP, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  endpoint_.ReturnIdle(std::move(closed), 0);
+  // The closed one is the most recent, and is skipped for the open one behind it.
+  auto taken = endpoint_.TakeIdle(1);
+  EXPECT_EQ(taken.get(), open_ptr);
+  EXPECT_EQ(endpoint_.TakeIdle(1), nullptr);
+}
+
+TEST_F(IdlePoolTest, ABytesWaitingConnectionIsNeverGiven) {
+  boost::asio::ip::tcp::socket peer(io_);
+  auto connection = Connect(&peer);
+  boost::asio::write(peer, boost::asio::buffer("HTTP/1.1 200 OK\r\n", 17));
+  // Wait (bounded) until the bytes are readable on the pooled end.
+  pollfd p{connection->stream.socket().native_handle(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  endpoint_.ReturnIdle(std::move(connection), 0);
+  EXPECT_EQ(endpoint_.TakeIdle(1), nullptr);
+}
+
+TEST_F(IdlePoolTest, ConnectionsIdleTooLongAreDropped) {
+  boost::asio::ip::tcp::socket peer_old(io_), peer_new(io_);
+  endpoint_.ReturnIdle(Connect(&peer_old), 0);
+  endpoint_.ReturnIdle(Connect(&peer_new), Endpoint::kMaxIdleMs);
+  // At kMaxIdleMs + 1 the first has been idle too long, the second has not.
+  EXPECT_NE(endpoint_.TakeIdle(Endpoint::kMaxIdleMs + 1), nullptr);
+  EXPECT_EQ(endpoint_.TakeIdle(Endpoint::kMaxIdleMs + 1), nullptr);
 }
 
 }  // namespace
