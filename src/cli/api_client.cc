@@ -282,6 +282,15 @@ absl::StatusOr<nlohmann::json> ApiClient::Put(std::string_view path, const nlohm
   return JsonCall("PUT", path, &body);
 }
 
+absl::StatusOr<nlohmann::json> ApiClient::Patch(std::string_view path,
+                                                const nlohmann::json& body) {
+  std::string text = body.dump();
+  Request request{.method = "PATCH", .path = path};
+  request.body = &text;
+  request.content_type = "application/merge-patch+json";
+  return DecodeJson(request, Perform(request));
+}
+
 absl::StatusOr<nlohmann::json> ApiClient::Delete(std::string_view path) {
   return JsonCall("DELETE", path, nullptr);
 }

@@ -53,6 +53,8 @@ class ApiClient {
   absl::StatusOr<nlohmann::json> Get(std::string_view path);
   absl::StatusOr<nlohmann::json> Post(std::string_view path, const nlohmann::json& body);
   absl::StatusOr<nlohmann::json> Put(std::string_view path, const nlohmann::json& body);
+  // An RFC 7386 merge patch (application/merge-patch+json).
+  absl::StatusOr<nlohmann::json> Patch(std::string_view path, const nlohmann::json& body);
   absl::StatusOr<nlohmann::json> Delete(std::string_view path);
   // A text/plain answer (logs), returned as it came.
   absl::StatusOr<std::string> GetText(std::string_view path);

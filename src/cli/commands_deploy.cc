@@ -1,4 +1,5 @@
-// berth deploy and berth apply -f: register the model, PUT the service, wait for the rollout.
+// berth deploy and berth apply -f: register the model, send the service (deploy patches one
+// that exists, apply replaces its spec), wait for the rollout.
 #include <unistd.h>
 
 #include <chrono>
@@ -146,25 +147,38 @@ struct WaitOptions {
   std::chrono::milliseconds timeout{300'000};
 };
 
-// PUTs the spec and, unless told not to, waits for the revision it made. Returns the service.
+// How a spec reaches an existing service: replacing it whole (berth apply -f, like kubectl
+// apply) or changing only the fields given (berth deploy on a name that exists).
+enum class Update { kReplace, kPatch };
+
+// Sends the spec and, unless told not to, waits for the revision it made. Returns the service.
 absl::StatusOr<nlohmann::json> ApplyService(const Session& session, const std::string& name,
-                                            const nlohmann::json& spec,
+                                            const nlohmann::json& spec, Update update,
                                             const WaitOptions& options) {
-  int64_t previous_revision = -1;
+  bool exists = false;
   {
     auto before = session.client->Get(ApiPath("services", name));
     if (before.ok()) {
-      previous_revision = IntField(*before, "latest_revision");
+      exists = true;
     } else if (HttpStatusOf(before.status()) != 404) {
       return before.status();
     }
   }
-  ASSIGN_OR_RETURN(nlohmann::json service, session.client->Put(ApiPath("services", name), spec));
+  nlohmann::json patch = spec;
+  patch.erase("name");
+  ASSIGN_OR_RETURN(nlohmann::json service,
+                   exists && update == Update::kPatch
+                       ? session.client->Patch(ApiPath("services", name), patch)
+                       : session.client->Put(ApiPath("services", name), spec));
   const int64_t revision = IntField(service, "latest_revision");
-  if (revision != previous_revision) {
-    session.progress() << "service " << name << ": revision " << revision << " created\n";
-  } else {
+  const std::string change = service.value("change", "");
+  if (change == "scaled") {
+    session.progress() << "service " << name << ": scaled to " << IntField(service, "replicas")
+                       << " replica(s), revision " << revision << " keeps serving\n";
+  } else if (change == "unchanged") {
     session.progress() << "service " << name << ": spec unchanged, revision " << revision << "\n";
+  } else {
+    session.progress() << "service " << name << ": revision " << revision << " created\n";
   }
   if (!options.wait) {
     session.progress() << "not waiting: follow it with berth describe " << name << "\n";
@@ -286,7 +300,10 @@ absl::Status RunDeploy(const DeployFlags& flags) {
       RETURN_IF_ERROR(EnsureUploaded(session, flags.target, spec_flags.model));
     }
   }
-  ASSIGN_OR_RETURN(nlohmann::json service, ApplyService(session, name, spec, wait));
+  // On a service that exists, only the flags given change something (--max-batch alone keeps
+  // the replicas, labels and resources).
+  ASSIGN_OR_RETURN(nlohmann::json service,
+                   ApplyService(session, name, spec, Update::kPatch, wait));
   if (wait.wait) {
     PrintReady(session, service);
   } else {
@@ -332,7 +349,8 @@ absl::Status RunApply(const ApplyFlags& flags) {
           EnsureAdded(session, document.model_to_add->uri, document.model_to_add->name));
     }
     ASSIGN_OR_RETURN(nlohmann::json service,
-                     ApplyService(session, document.name, document.spec, wait));
+                     ApplyService(session, document.name, document.spec, Update::kReplace,
+                                  wait));
     if (session.format != OutputFormat::kHuman) {
       applied.push_back(std::move(service));
     } else if (wait.wait) {

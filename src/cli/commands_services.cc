@@ -1,4 +1,4 @@
-// berth services, describe, events, logs, delete, rollback, predict.
+// berth services, describe, scale, events, logs, delete, rollback, predict.
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -233,6 +233,17 @@ absl::Status RunRollback(const CommonFlags& common, const std::string& name) {
   return absl::OkStatus();
 }
 
+absl::Status RunScale(const CommonFlags& common, const std::string& name, int64_t replicas) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(nlohmann::json service,
+                   session.client->Patch(ApiPath("services", name),
+                                         nlohmann::json{{"replicas", replicas}}));
+  if (session.PrintDocument(service)) return absl::OkStatus();
+  std::cout << "scaled " << name << " to " << replicas << " replica"
+            << (replicas == 1 ? "" : "s") << " (berth describe " << name << " shows them)\n";
+  return absl::OkStatus();
+}
+
 absl::Status RunPredict(const CommonFlags& common, const std::string& service, std::string data) {
   std::string source = "--data";
   if (!data.empty() && data.front() == '@') {
@@ -290,6 +301,23 @@ void AddServiceCommands(CLI::App& app, int* exit_code) {
   AddNamedCommand(app, exit_code, "rollback",
                   "Roll a service back to the spec of its previous revision", "the service",
                   &RunRollback);
+
+  struct ScaleFlags {
+    CommonFlags common;
+    std::string service;
+    int64_t replicas = 0;
+  };
+  auto scale_flags = std::make_shared<ScaleFlags>();
+  CLI::App* scale = app.add_subcommand(
+      "scale", "Set a service's replica count (no new revision; 0 stops every replica)");
+  scale->add_option("SERVICE", scale_flags->service, "the service")->required();
+  scale->add_option("--replicas", scale_flags->replicas, "how many replicas, 0 to 64")
+      ->required()
+      ->check(CLI::Range(int64_t{0}, int64_t{64}));
+  AddCommonFlags(scale, &scale_flags->common);
+  SetCommand(scale, exit_code, [scale_flags] {
+    return RunScale(scale_flags->common, scale_flags->service, scale_flags->replicas);
+  });
 
   struct EventsFlags {
     CommonFlags common;

@@ -100,6 +100,16 @@ absl::Status WriteText(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+// A stored (normalized) spec as a caller would write it: what NormalizeSpec derives is left
+// out, so that a merge patch on it normalizes again from what the caller meant.
+json DeclaredSpec(const json& stored) {
+  json spec = stored;
+  if (spec.contains("resources") && spec["resources"].is_object()) {
+    spec["resources"].erase("memory_bytes");
+  }
+  return spec;
+}
+
 // A sample request body for a model: zeros of the right shape (dynamic dims as 1).
 json SampleRequest(const ModelRecord& model, const json& spec, size_t* elements) {
   const int max_batch_size = spec.value("batching", json::object()).value("max_batch_size", 0);
@@ -156,6 +166,24 @@ void ControlApi::AddServiceRoutes() {
   AddRoute("PUT", "services/{name}", Access::kDeploy, [this](ApiRequest& r) -> Result {
     ASSIGN_OR_RETURN(json body, ParseBody(r));
     return ApplyService(r.params["name"], body, false, r.host);
+  });
+  AddRoute("PATCH", "services/{name}", Access::kDeploy, [this](ApiRequest& r) -> Result {
+    ASSIGN_OR_RETURN(json patch, ParseBody(r));
+    if (!patch.is_object()) {
+      return absl::InvalidArgumentError(
+          "a merge patch (RFC 7386) is a JSON object of the fields to change, e.g. "
+          "{\"replicas\": 3}; null removes a field");
+    }
+    const std::string& name = r.params["name"];
+    if (patch.contains("name") && patch["name"] != name) {
+      return absl::InvalidArgumentError(
+          "name: a service cannot be renamed; create the new name and delete this one");
+    }
+    ASSIGN_OR_RETURN(ServiceRecord service, FindService(name));
+    json spec = DeclaredSpec(service.spec);
+    spec.merge_patch(patch);
+    spec["name"] = name;
+    return ApplyService(name, spec, false, r.host);
   });
   AddRoute("GET", "services/{name}", Access::kRead, [this](ApiRequest& r) -> Result {
     ASSIGN_OR_RETURN(ServiceRecord service, FindService(r.params["name"]));
@@ -552,7 +580,9 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
     ASSIGN_OR_RETURN(auto latest, store_->FindRevision(name, service.latest_revision));
     new_revision = !latest || latest->spec != revision_spec;
   }
-  if (service.spec.value("replicas", 1) != spec.value("replicas", 1)) {
+  const bool scaled = status != 201 &&
+                      service.spec.value("replicas", 1) != spec.value("replicas", 1);
+  if (scaled) {
     controller_->Event(name, "service/" + name, "Scaled",
                        StrCat("replicas ", service.spec.value("replicas", 1), " -> ",
                               spec.value("replicas", 1)));
@@ -575,7 +605,14 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
   }
   controller_->Wake();
   ASSIGN_OR_RETURN(auto saved, store_->FindService(name));
-  return Json(status, ServiceJson(*saved, host));
+  json doc = ServiceJson(*saved, host);
+  // What this call changed: created (a new service), revision (a new revision rolls out),
+  // scaled (only the replica count), unchanged.
+  doc["change"] = status == 201 ? "created"
+                  : new_revision ? "revision"
+                  : scaled       ? "scaled"
+                                 : "unchanged";
+  return Json(status, std::move(doc));
 }
 
 json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {

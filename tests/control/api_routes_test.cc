@@ -187,6 +187,7 @@ const std::map<std::string, Access> kExpected = {
     {"GET services", Access::kRead},
     {"POST services", Access::kDeploy},
     {"PUT services/{name}", Access::kDeploy},
+    {"PATCH services/{name}", Access::kDeploy},
     {"GET services/{name}", Access::kRead},
     {"DELETE services/{name}", Access::kDeploy},
     {"GET services/{name}/revisions", Access::kRead},

@@ -358,15 +358,64 @@ class ServerTest(unittest.TestCase):
             status, doc = self.server.api("PUT", "/services/addsub", bad, key=self.admin)
             self.assertEqual(status, 400, doc)
             self.assertIn(needle, doc["error"])
-        # Back to the ONNX model: a third revision, serving again.
-        self.cli("deploy", "--model", "addsub", "--name", "addsub", "--memory", "1Gi",
-                 "--timeout", "240s")
+        # Back to the model's own signature (a merge patch's null removes the declared one),
+        # with a memory limit: a third revision, serving again.
+        status, doc = self.server.api("PATCH", "/services/addsub",
+                                      {"inputs": None, "outputs": None,
+                                       "resources": {"memory": "1Gi"}}, key=self.admin)
+        self.assertEqual((status, doc.get("change")), (200, "revision"), doc)
+        self.assertNotIn("inputs", doc["spec"])
+        poll("revision 3 to serve", lambda: self.service("addsub")["current_revision"] == 3,
+             timeout=240)
         self.assertEqual(self.service("addsub")["status"], "Ready")
         # Roll back to the spec before (revision 1's, without the memory limit): revision 4.
         status, doc = self.server.api("POST", "/services/addsub/rollback", key=self.admin)
         self.assertEqual(status, 200, doc)
         self.assertEqual(doc["latest_revision"], 4)
         poll("the rollback to serve", lambda: self.service("addsub")["current_revision"] == 4)
+
+    def test_05b_a_partial_update_keeps_what_it_does_not_name(self):
+        self.cli("deploy", "--model", "addsub", "--name", "partial", "--replicas", "2",
+                 "--memory", "1Gi", "--timeout", "240s")
+        before = self.service("partial")
+        # deploy on a name that exists changes only what its flags give.
+        res = self.cli("deploy", "--model", "addsub", "--name", "partial", "--max-batch", "4",
+                       "--timeout", "240s")
+        self.assertIn("revision 2 created", res.stderr + res.stdout)
+        after = self.service("partial")
+        self.assertEqual(after["latest_revision"], before["latest_revision"] + 1)
+        self.assertEqual(after["replicas"], 2, after)
+        self.assertEqual(after["spec"]["resources"]["memory"], "1Gi")
+        self.assertEqual(after["spec"]["batching"]["max_batch_size"], 4)
+        # Scaling makes no revision and says what it did.
+        res = self.cli("scale", "partial", "--replicas", "1")
+        self.assertIn("scaled partial to 1 replica", res.stdout)
+        scaled = self.service("partial")
+        self.assertEqual((scaled["replicas"], scaled["latest_revision"]),
+                         (1, after["latest_revision"]))
+        status, doc = self.server.api("PATCH", "/services/partial", {"replicas": 3},
+                                      key=self.admin)
+        self.assertEqual((status, doc["change"]), (200, "scaled"), doc)
+        status, doc = self.server.api("PATCH", "/services/partial", {"replicas": 3},
+                                      key=self.admin)
+        self.assertEqual((status, doc["change"]), (200, "unchanged"), doc)
+        # Bad patches are refused naming what is wrong, and change nothing.
+        for patch, code, needle in (({"replicas": "many"}, 400, "spec.replicas"),
+                                    ({"name": "other"}, 400, "name"),
+                                    ({"batching": {"max_batch_size": -1}}, 400,
+                                     "spec.batching.max_batch_size")):
+            status, doc = self.server.api("PATCH", "/services/partial", patch, key=self.admin)
+            self.assertEqual(status, code, (patch, doc))
+            self.assertIn(needle, doc["error"])
+        status, doc = self.server.api("PATCH", "/services/nosuch", {"replicas": 1},
+                                      key=self.admin)
+        self.assertEqual(status, 404, doc)
+        final = self.service("partial")
+        self.assertEqual((final["replicas"], final["latest_revision"]),
+                         (3, after["latest_revision"]))
+        self.cli("delete", "partial")
+        poll("partial to be deleted",
+             lambda: self.server.api("GET", "/services/partial", key=self.admin)[0] == 404)
 
     def test_06_a_killed_replica_is_replaced(self):
         status, doc = self.server.api("GET", "/services/addsub/replicas", key=self.admin)
