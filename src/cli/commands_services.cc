@@ -1,4 +1,4 @@
-// berth services, describe, scale, events, logs, delete, rollback, predict.
+// berth services, describe, revisions, scale, events, logs, delete, rollback, predict.
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -222,14 +222,52 @@ absl::Status RunDelete(const CommonFlags& common, const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::Status RunRollback(const CommonFlags& common, const std::string& name) {
+absl::Status RunRevisions(const CommonFlags& common, const std::string& name) {
   ASSIGN_OR_RETURN(Session session, Connect(common));
-  ASSIGN_OR_RETURN(
-      nlohmann::json service,
-      session.client->Post(ApiPath("services", name, "rollback"), nlohmann::json::object()));
+  ASSIGN_OR_RETURN(nlohmann::json revisions,
+                   session.client->Get(ApiPath("services", name, "revisions")));
+  if (session.PrintDocument(revisions)) return absl::OkStatus();
+  const auto now = Clock::now();
+  Table table({"REVISION", "STATUS", "SERVING", "MODEL", "RESTORES", "AGE", "REASON"});
+  for (const auto& rev : Items(revisions)) {
+    const nlohmann::json& spec = rev.contains("spec") ? rev["spec"] : nlohmann::json::object();
+    table.AddRow({Field(rev, "number"), Field(rev, "status"),
+                  rev.value("serving", false) ? "yes" : "", Field(spec, "model"),
+                  rev.contains("rollback_of") && !rev["rollback_of"].is_null()
+                      ? StrCat("revision ", rev["rollback_of"].dump())
+                      : "",
+                  FormatAge(Text(rev, "created_at"), now), Field(rev, "reason")});
+  }
+  std::cout << table.Render();
+  return absl::OkStatus();
+}
+
+absl::Status RunRollback(const CommonFlags& common, const std::string& name, int64_t to) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  nlohmann::json body = nlohmann::json::object();
+  if (to > 0) body["revision"] = to;
+  ASSIGN_OR_RETURN(nlohmann::json service,
+                   session.client->Post(ApiPath("services", name, "rollback"), body));
   if (session.PrintDocument(service)) return absl::OkStatus();
+  if (service.value("change", "") == "unchanged") {
+    std::cout << "service " << name << ": already at that spec (revision "
+              << Field(service, "latest_revision") << ")\n";
+    return absl::OkStatus();
+  }
+  // Which revision it restores is in the new revision's record.
+  std::string restored = "an earlier revision";
+  if (auto revisions = session.client->Get(ApiPath("services", name, "revisions"));
+      revisions.ok()) {
+    for (const auto& rev : Items(*revisions)) {
+      if (Field(rev, "number") == Field(service, "latest_revision") &&
+          rev.contains("rollback_of") && !rev["rollback_of"].is_null()) {
+        restored = StrCat("revision ", rev["rollback_of"].dump());
+      }
+    }
+  }
   std::cout << "service " << name << ": revision " << Field(service, "latest_revision")
-            << " rolls back to the previous spec (follow it with berth describe " << name << ")\n";
+            << " restores the spec of " << restored << " (follow it with berth describe " << name
+            << ")\n";
   return absl::OkStatus();
 }
 
@@ -298,9 +336,27 @@ void AddServiceCommands(CLI::App& app, int* exit_code) {
                   &RunDescribe);
   AddNamedCommand(app, exit_code, "delete", "Delete a service (its replicas drain first)",
                   "the service", &RunDelete);
-  AddNamedCommand(app, exit_code, "rollback",
-                  "Roll a service back to the spec of its previous revision", "the service",
-                  &RunRollback);
+  AddNamedCommand(app, exit_code, "revisions",
+                  "List a service's revisions: status, which serves, which a rollback restored",
+                  "the service", &RunRevisions);
+  struct RollbackFlags {
+    CommonFlags common;
+    std::string service;
+    int64_t to = 0;
+  };
+  auto rollback_flags = std::make_shared<RollbackFlags>();
+  CLI::App* rollback = app.add_subcommand(
+      "rollback",
+      "Roll a service back: to the revision that last served all traffic (the serving one "
+      "while a rollout is in progress or failed), or to --to-revision N");
+  rollback->add_option("SERVICE", rollback_flags->service, "the service")->required();
+  rollback->add_option("--to-revision", rollback_flags->to,
+                       "the revision whose spec to restore (berth revisions lists them)")
+      ->check(CLI::PositiveNumber);
+  AddCommonFlags(rollback, &rollback_flags->common);
+  SetCommand(rollback, exit_code, [rollback_flags] {
+    return RunRollback(rollback_flags->common, rollback_flags->service, rollback_flags->to);
+  });
 
   struct ScaleFlags {
     CommonFlags common;

@@ -104,9 +104,14 @@ class ControlApi {
 
   absl::StatusOr<ApiResponse> AddModel(ApiRequest& r);
   absl::StatusOr<ServiceRecord> FindService(const std::string& name);  // NotFound naming it
-  absl::StatusOr<ApiResponse> Rollback(const std::string& name, const std::string& host);
+  // To revision `to`, or (0) to the revision that last served all traffic before the state
+  // now: the serving one while a rollout is in progress or failed, else the one before it
+  // (past the revision a rollback restored, so that rollbacks walk back instead of flipping).
+  absl::StatusOr<ApiResponse> Rollback(const std::string& name, int to, const std::string& host);
+  // `rollback_of`: the revision whose spec this one restores (0: none).
   absl::StatusOr<ApiResponse> ApplyService(const std::string& name, const nlohmann::json& body,
-                                           bool create_only, const std::string& host);
+                                           bool create_only, const std::string& host,
+                                           int rollback_of = 0);
   absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& body,
                                                const ModelRecord& model);
   absl::Status WriteRevisionRepository(const std::string& service, int revision,

@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "control/api.h"
 #include "control/api_internal.h"
+#include "control/states.h"
 #include "google/protobuf/text_format.h"
 #include "model_config.pb.h"
 #include "protocol/datatype.h"
@@ -209,7 +210,10 @@ void ControlApi::AddServiceRoutes() {
     for (const auto& rev : revisions) {
       items.push_back({{"number", rev.number}, {"status", rev.status}, {"reason", rev.reason},
                        {"spec", rev.spec}, {"created_at", TimeText(rev.created_at)},
-                       {"serving", rev.number == service.current_revision}});
+                       {"serving", rev.number == service.current_revision},
+                       {"rollback_of", rev.spec.contains("rollback_of")
+                                           ? rev.spec["rollback_of"]
+                                           : json(nullptr)}});
     }
     return Json(200, {{"items", std::move(items)}});
   });
@@ -260,35 +264,73 @@ void ControlApi::AddServiceRoutes() {
     }
     return ApiResponse{200, std::move(text), "text/plain; charset=utf-8", {}};
   });
-  AddRoute("POST", "services/{name}/rollback", Access::kDeploy,
-           [this](ApiRequest& r) -> Result { return Rollback(r.params["name"], r.host); });
+  AddRoute("POST", "services/{name}/rollback", Access::kDeploy, [this](ApiRequest& r) -> Result {
+    json body = json::object();
+    if (!r.body.empty()) {
+      ASSIGN_OR_RETURN(body, ParseBody(r));
+    }
+    RETURN_IF_ERROR(OnlyFields(body, "rollback", {"revision"}));
+    ASSIGN_OR_RETURN(const int64_t to, IntField(body, "revision", "revision", 1, INT32_MAX, 0));
+    return Rollback(r.params["name"], static_cast<int>(to), r.host);
+  });
 }
 
-absl::StatusOr<ApiResponse> ControlApi::Rollback(const std::string& name, const std::string& host) {
+absl::StatusOr<ApiResponse> ControlApi::Rollback(const std::string& name, int to,
+                                                 const std::string& host) {
   ASSIGN_OR_RETURN(ServiceRecord service, FindService(name));
   ASSIGN_OR_RETURN(auto revisions, store_->ListRevisions(name));
-  const RevisionRecord* previous = nullptr;
-  for (const auto& rev : revisions) {
-    if (rev.number < service.current_revision && rev.status != "Failed") previous = &rev;
+  auto find = [&](int number) -> const RevisionRecord* {
+    for (const auto& rev : revisions) {
+      if (rev.number == number) return &rev;
+    }
+    return nullptr;
+  };
+  const RevisionRecord* target = nullptr;
+  if (to > 0) {
+    target = find(to);
+    if (target == nullptr) {
+      return absl::NotFoundError(StrCat("service '", name, "' has no revision ", to,
+                                        " (berth revisions ", name, " lists them)"));
+    }
+    if (target->status == Name(RevisionStatus::kFailed)) {
+      return absl::FailedPreconditionError(
+          StrCat("revision ", to, " of '", name, "' failed (", target->reason,
+                 "); roll back to one that served"));
+    }
+  } else if (service.current_revision > 0 && service.latest_revision != service.current_revision) {
+    // A rollout is in progress or failed: back to what serves now.
+    target = find(service.current_revision);
+  } else {
+    // Before the serving revision; when that one restored an older spec, before that one.
+    int before = service.current_revision;
+    if (const RevisionRecord* serving = find(before)) {
+      before = serving->spec.value("rollback_of", before);
+    }
+    for (const auto& rev : revisions) {
+      if (rev.number < before && rev.status == Name(RevisionStatus::kRetired)) target = &rev;
+    }
   }
-  if (previous == nullptr) {
+  if (target == nullptr) {
     return absl::FailedPreconditionError(
-        StrCat("service '", name, "' has no earlier working revision to roll back to"));
+        StrCat("service '", name, "' has no earlier revision that served to roll back to"));
   }
-  json body = previous->spec;
+  json body = target->spec;
   body.erase("model_sha256");
   body.erase("model_format");
+  body.erase("rollback_of");
   if (body.contains("resources")) body["resources"].erase("memory_bytes");  // derived again
   body["replicas"] = service.spec.value("replicas", 1);
   ASSIGN_OR_RETURN(auto model, store_->FindModel(body.value("model", "")));
-  if (!model || model->sha256 != previous->spec.value("model_sha256", "")) {
+  if (!model || model->sha256 != target->spec.value("model_sha256", "")) {
     return absl::FailedPreconditionError(StrCat(
-        "revision ", previous->number, " served a version of model '", body.value("model", ""),
+        "revision ", target->number, " served a version of model '", body.value("model", ""),
         "' that has since been replaced; upload it again to roll back"));
   }
+  // A revision that is itself a rollback restores the same original.
+  const int original = target->spec.value("rollback_of", target->number);
   controller_->Event(name, "service/" + name, "RollingBack",
-                     StrCat("to the spec of revision ", previous->number));
-  return ApplyService(name, body, false, host);
+                     StrCat("to the spec of revision ", target->number));
+  return ApplyService(name, body, false, host, original);
 }
 
 absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelRecord& stored) {
@@ -528,7 +570,8 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
 }
 
 absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, const json& body,
-                                                     bool create_only, const std::string& host) {
+                                                     bool create_only, const std::string& host,
+                                                     int rollback_of) {
   if (!IsValidName(name)) {
     return absl::InvalidArgumentError(
         "name: a DNS label (a-z, 0-9 and '-', at most 63 characters) is required");
@@ -550,6 +593,7 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
   revision_spec.erase("replicas");
   revision_spec["model_sha256"] = model->sha256;
   revision_spec["model_format"] = model->format;
+  if (rollback_of > 0) revision_spec["rollback_of"] = rollback_of;
 
   std::lock_guard lock(apply_mu_);
   ASSIGN_OR_RETURN(auto existing, store_->FindService(name));
@@ -578,7 +622,12 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
   bool new_revision = service.latest_revision == 0;
   if (!new_revision) {
     ASSIGN_OR_RETURN(auto latest, store_->FindRevision(name, service.latest_revision));
-    new_revision = !latest || latest->spec != revision_spec;
+    // Which revision a spec restores is not part of what it is.
+    auto without_origin = [](json spec) {
+      spec.erase("rollback_of");
+      return spec;
+    };
+    new_revision = !latest || without_origin(latest->spec) != without_origin(revision_spec);
   }
   const bool scaled = status != 201 &&
                       service.spec.value("replicas", 1) != spec.value("replicas", 1);

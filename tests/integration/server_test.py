@@ -358,21 +358,47 @@ class ServerTest(unittest.TestCase):
             status, doc = self.server.api("PUT", "/services/addsub", bad, key=self.admin)
             self.assertEqual(status, 400, doc)
             self.assertIn(needle, doc["error"])
-        # Back to the model's own signature (a merge patch's null removes the declared one),
-        # with a memory limit: a third revision, serving again.
+        # After a failed rollout, a rollback restores what serves (revision 1), not the one
+        # before it.
+        res = self.cli("rollback", "addsub")
+        self.assertIn("revision 3 restores the spec of revision 1", res.stdout)
+        poll("revision 3 to serve", lambda: self.service("addsub")["current_revision"] == 3)
+        self.assertNotIn("inputs", self.service("addsub")["spec"])
+        # A merge patch with a memory limit (null removes a field, here one that is absent):
+        # revision 4, serving again.
         status, doc = self.server.api("PATCH", "/services/addsub",
                                       {"inputs": None, "outputs": None,
                                        "resources": {"memory": "1Gi"}}, key=self.admin)
         self.assertEqual((status, doc.get("change")), (200, "revision"), doc)
-        self.assertNotIn("inputs", doc["spec"])
-        poll("revision 3 to serve", lambda: self.service("addsub")["current_revision"] == 3,
+        poll("revision 4 to serve", lambda: self.service("addsub")["current_revision"] == 4,
              timeout=240)
         self.assertEqual(self.service("addsub")["status"], "Ready")
-        # Roll back to the spec before (revision 1's, without the memory limit): revision 4.
+        # Roll back to the spec before (revision 3, itself revision 1's spec): revision 5
+        # restores revision 1, without the memory limit.
         status, doc = self.server.api("POST", "/services/addsub/rollback", key=self.admin)
         self.assertEqual(status, 200, doc)
-        self.assertEqual(doc["latest_revision"], 4)
-        poll("the rollback to serve", lambda: self.service("addsub")["current_revision"] == 4)
+        self.assertEqual(doc["latest_revision"], 5)
+        poll("the rollback to serve", lambda: self.service("addsub")["current_revision"] == 5)
+        self.assertNotIn("memory", self.service("addsub")["spec"]["resources"])
+        # Rollbacks walk back instead of flipping between two specs: nothing is before 1.
+        status, doc = self.server.api("POST", "/services/addsub/rollback", key=self.admin)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("no earlier revision", doc["error"])
+        # A chosen revision; a failed or unknown one is refused naming it.
+        for body, code, needle in (({"revision": 2}, (400,), "revision 2"),
+                                   ({"revision": 99}, (404,), "no revision 99"),
+                                   ({"revision": "4"}, (400,), "revision")):
+            status, doc = self.server.api("POST", "/services/addsub/rollback", body,
+                                          key=self.admin)
+            self.assertIn(status, code, (body, doc))
+            self.assertIn(needle, doc["error"])
+        res = self.cli("rollback", "addsub", "--to-revision", "4")
+        self.assertIn("revision 6 restores the spec of revision 4", res.stdout)
+        poll("revision 6 to serve", lambda: self.service("addsub")["current_revision"] == 6)
+        self.assertEqual(self.service("addsub")["spec"]["resources"]["memory"], "1Gi")
+        listing = self.cli("revisions", "addsub").stdout
+        self.assertRegex(listing, r"\n2\s+Failed")
+        self.assertRegex(listing, r"\n6\s+Ready\s+yes\s+addsub\s+revision 4")
 
     def test_05b_a_partial_update_keeps_what_it_does_not_name(self):
         self.cli("deploy", "--model", "addsub", "--name", "partial", "--replicas", "2",
