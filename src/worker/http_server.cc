@@ -269,12 +269,14 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (action == "ready") {
         if (!get) return method_not_allowed("GET");
+        // The V2 protocol answers "not ready" with a 4xx: 404 for a model the repository does
+        // not have, 400 for one that is there but not ready (loading, failed, unloading).
         auto ready = worker_->repository().Get(model, model_version);
         return Send(MakeResponse(version, keep_alive,
                                  ready.ok() ? http::status::ok
                                  : absl::IsNotFound(ready.status())
                                      ? http::status::not_found
-                                     : http::status::service_unavailable,
+                                     : http::status::bad_request,
                                  ready.ok() ? "" : protocol::JsonErrorBody(Msg(ready.status()))));
       }
       if (action == "config") {
@@ -319,8 +321,21 @@ class Session : public std::enable_shared_from_this<Session> {
         return Send(ErrorResponse(version, keep_alive,
                                   absl::InvalidArgumentError("use POST for /v2/repository/index")));
       }
+      // {"ready": true} lists only the models that are ready, as Triton does.
+      bool only_ready = false;
+      if (const std::string& text = request.body(); !text.empty()) {
+        const nlohmann::json body = nlohmann::json::parse(text, nullptr, false);
+        if (!body.is_object() || (body.contains("ready") && !body["ready"].is_boolean())) {
+          return Send(ErrorResponse(
+              version, keep_alive,
+              absl::InvalidArgumentError(
+                  "the repository index takes a JSON object such as {\"ready\": true}")));
+        }
+        only_ready = body.value("ready", false);
+      }
       nlohmann::json index = nlohmann::json::array();
       for (const auto& entry : worker_->repository().Index()) {
+        if (only_ready && entry.state != "READY") continue;
         nlohmann::json item = {{"name", entry.name}};
         if (!entry.version.empty()) item["version"] = entry.version;
         if (!entry.state.empty()) item["state"] = entry.state;

@@ -554,7 +554,11 @@ class RestHealthMetadataTest(BerthTestCase):
     def test_model_ready(self):
         self.assertEqual(MAIN.get("/v2/models/add_sub/ready").status, 200)
         self.assertEqual(MAIN.get("/v2/models/add_sub/versions/1/ready").status, 200)
-        self.assertNotEqual(MAIN.get("/v2/models/no_such_model/ready").status, 200)
+        # Not ready is a 4xx, as the V2 protocol asks: 404 unknown, 400 there but not ready.
+        self.assertEqual(MAIN.get("/v2/models/no_such_model/ready").status, 404)
+        broken = MAIN.get("/v2/models/broken/ready")
+        self.assertEqual(broken.status, 400, broken)
+        self.assertTrue(broken.json()["error"], broken)
 
     def test_tiny_cnn_metadata_from_onnx_file(self):
         r = MAIN.get("/v2/models/tiny_cnn")
@@ -820,6 +824,17 @@ class RestBrokenModelTest(BerthTestCase):
         names = {e.get("name") for e in index}
         self.assertIn("broken", names)
         self.assertIn("versioned", names)
+        # {"ready": true}: only what is ready.
+        r = MAIN.post("/v2/repository/index", {"ready": True})
+        self.assertEqual(r.status, 200, r)
+        ready = r.json()
+        self.assertTrue(ready)
+        self.assertEqual({e.get("state") for e in ready}, {"READY"}, ready)
+        self.assertNotIn("broken", {e["name"] for e in ready})
+        self.assertIn("add_sub", {e["name"] for e in ready})
+        for bad in ({"ready": "yes"}, [1]):
+            r = MAIN.post("/v2/repository/index", bad)
+            self.assertEqual(r.status, 400, (bad, r))
 
 
 class RestErrorTest(BerthTestCase):
