@@ -159,6 +159,12 @@ bool Dispatcher::IsServerError(Transport transport, int code) {
   return code == 2 || code == 4 || code == 12 || code == 13 || code == 14 || code == 15;
 }
 
+routing::RequestResult Dispatcher::ResultOf(Transport transport, int code) {
+  if (IsServerError(transport, code)) return routing::RequestResult::kServerError;
+  const bool ok = transport == Transport::kHttp ? code < 400 : code == 0;
+  return ok ? routing::RequestResult::kSuccess : routing::RequestResult::kClientError;
+}
+
 Dispatcher::Metrics& Dispatcher::MetricsFor(const Admission& admission, int code) const {
   // Looking a labelled metric up in its family builds a label map and takes the family's lock;
   // each thread keeps the ones it has used (they live as long as the registry). Only services
@@ -193,11 +199,10 @@ Dispatcher::Metrics& Dispatcher::MetricsFor(const Admission& admission, int code
 void Dispatcher::Finish(const Admission& admission, int code, int64_t batch_rows) const {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - admission.start).count();
-  const bool error = IsServerError(admission.transport, code);
   const int64_t revision = admission.endpoint ? admission.endpoint->revision() : 0;
   if (options_.traffic != nullptr) {
-    options_.traffic->Record(admission.service(), options_.clock->WallMs(), seconds * 1000, error,
-                             batch_rows, revision);
+    options_.traffic->Record(admission.service(), options_.clock->WallMs(), seconds * 1000,
+                             ResultOf(admission.transport, code), batch_rows, revision);
   }
   if (requests_ != nullptr) {
     Metrics& m = MetricsFor(admission, code);

@@ -121,6 +121,8 @@ class Dispatcher {
 
   // Whether `code` of `transport` is the server's fault (counted as an error in statistics).
   static bool IsServerError(Transport transport, int code);
+  // Success, the caller's error or the server's, for `code` of `transport`.
+  static routing::RequestResult ResultOf(Transport transport, int code);
 
  private:
   struct Metrics;

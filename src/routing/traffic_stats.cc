@@ -38,24 +38,25 @@ TrafficStats::Service& TrafficStats::Get(const std::string& service) {
   return *slot;
 }
 
-void TrafficStats::Add(Bucket& b, double latency_ms, bool error, int64_t batch_rows) {
+void TrafficStats::Add(Bucket& b, double latency_ms, RequestResult result, int64_t batch_rows) {
   ++b.requests;
   if (batch_rows > 0) {
     ++b.batched;
     b.batch_rows += static_cast<uint64_t>(batch_rows);
   }
-  if (error) ++b.errors;
+  if (result == RequestResult::kServerError) ++b.errors;
+  if (result == RequestResult::kClientError) ++b.client_errors;
   ++b.latency[static_cast<size_t>(Bin(latency_ms))];
 }
 
 void TrafficStats::Record(const std::string& service, int64_t now_ms, double latency_ms,
-                          bool error, int64_t batch_rows, int64_t revision) {
+                          RequestResult result, int64_t batch_rows, int64_t revision) {
   Service& s = Get(service);
   const int64_t slot = now_ms / (kIntervalS * 1000);
   std::lock_guard lock(s.mu);
-  Add(Current(s.buckets, slot), latency_ms, error, batch_rows);
+  Add(Current(s.buckets, slot), latency_ms, result, batch_rows);
   if (revision > 0) {
-    Add(Current(*RevisionBuckets(s, revision, true), slot), latency_ms, error, batch_rows);
+    Add(Current(*RevisionBuckets(s, revision, true), slot), latency_ms, result, batch_rows);
   }
 }
 
@@ -116,6 +117,7 @@ nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms,
     points.push_back({{"time", slot * kIntervalS * 1000},
                       {"requests", requests},
                       {"errors", live ? b.errors : 0},
+                      {"client_errors", live ? b.client_errors : 0},
                       {"qps", static_cast<double>(requests) / seconds},
                       {"p50_ms", live ? Quantile(b.latency, requests, 0.5) : 0.0},
                       {"p99_ms", live ? Quantile(b.latency, requests, 0.99) : 0.0},

@@ -18,6 +18,13 @@
 
 namespace berth::routing {
 
+// How a request ended, as the statistics count it.
+enum class RequestResult {
+  kSuccess,
+  kClientError,  // the caller's fault (HTTP 4xx; gRPC INVALID_ARGUMENT, NOT_FOUND, ...)
+  kServerError,  // the server's or a replica's (HTTP 5xx; gRPC INTERNAL, UNAVAILABLE, ...)
+};
+
 class TrafficStats {
  public:
   static constexpr int kIntervalS = 5;
@@ -27,12 +34,13 @@ class TrafficStats {
 
   // `batch_rows`: rows of the batch the request ran in, when the worker said (0: unknown).
   // `revision`: the revision that served it (0: none, as when no replica was ready).
-  void Record(const std::string& service, int64_t now_ms, double latency_ms, bool error,
-              int64_t batch_rows = 0, int64_t revision = 0);
+  void Record(const std::string& service, int64_t now_ms, double latency_ms,
+              RequestResult result, int64_t batch_rows = 0, int64_t revision = 0);
   // The service's ready replicas now (the controller reports them on every pass).
   void SetReplicas(const std::string& service, int64_t now_ms, int ready);
-  // {"interval_s", "points": [{"time", "requests", "errors", "qps", "p50_ms", "p99_ms",
-  //  "ready_replicas", "avg_batch_size"}]}; ready_replicas is the most seen in the interval
+  // {"interval_s", "points": [{"time", "requests", "errors", "client_errors", "qps", "p50_ms",
+  //  "p99_ms", "ready_replicas", "avg_batch_size"}]}; errors are the server's (5xx),
+  // client_errors the callers' (4xx); ready_replicas is the most seen in the interval
   // (the last known value carried over intervals without a report); avg_batch_size is the mean
   // size of the batches the interval's requests ran in (0 when no request said). With a
   // `revision`, the requests are that revision's only (all zero when it has none recorded);
@@ -44,7 +52,8 @@ class TrafficStats {
   struct Bucket {
     int64_t slot = -1;  // time / interval
     uint64_t requests = 0;
-    uint64_t errors = 0;
+    uint64_t errors = 0;         // server errors
+    uint64_t client_errors = 0;  // the callers' own
     std::array<uint32_t, kLatencyBins> latency{};
     int replicas = -1;  // most ready replicas reported in the interval; -1: no report
     uint64_t batched = 0;      // requests that said which batch they ran in
@@ -63,7 +72,7 @@ class TrafficStats {
   // The revision's buckets, made (in place of the lowest revision when full) if `make`.
   static Buckets* RevisionBuckets(Service& s, int64_t revision, bool make)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
-  static void Add(Bucket& b, double latency_ms, bool error, int64_t batch_rows);
+  static void Add(Bucket& b, double latency_ms, RequestResult result, int64_t batch_rows);
 
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Service>> services_ ABSL_GUARDED_BY(mu_);

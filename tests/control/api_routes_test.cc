@@ -291,8 +291,8 @@ TEST_F(ApiAuthorizationTest, ServiceMetricsPerRevisionWithACheckedQuery) {
   service.spec = {{"model", "m"}};
   ASSERT_TRUE(store_->InsertService(service).ok());
   const int64_t now = NowMs();
-  traffic_.Record("web", now, 1.0, false, 0, 2);
-  traffic_.Record("web", now, 1.0, true, 0, 3);
+  traffic_.Record("web", now, 1.0, routing::RequestResult::kSuccess, 0, 2);
+  traffic_.Record("web", now, 1.0, routing::RequestResult::kServerError, 0, 3);
   auto requests = [&](std::map<std::string, std::string> query) -> nlohmann::json {
     ApiRequest request = Request("GET", {"services", "web", "metrics"}, WithScopes({"read"}));
     request.query = std::move(query);

@@ -250,7 +250,8 @@ TEST_F(DispatcherTest, StatisticsPerServiceAndRevisionWithServerErrorsByTranspor
     SCOPED_TRACE(revision);
     const auto last = traffic_.Series("svc", clock_.WallMs(), revision)["points"].back();
     EXPECT_EQ(last["requests"], 6);
-    EXPECT_EQ(last["errors"], 2);  // 503 and UNAVAILABLE; 404 and INVALID_ARGUMENT are the caller's
+    EXPECT_EQ(last["errors"], 2);         // 503 and UNAVAILABLE
+    EXPECT_EQ(last["client_errors"], 2);  // 404 and INVALID_ARGUMENT: the callers'
     EXPECT_EQ(last["avg_batch_size"], 4.0);
   }
   EXPECT_EQ(traffic_.Series("svc", clock_.WallMs(), 2)["points"].back()["requests"], 0);

@@ -10,9 +10,9 @@ constexpr int64_t kInterval = TrafficStats::kIntervalS * 1000;
 TEST(TrafficStatsTest, CountsRequestsErrorsAndLatencyPerInterval) {
   TrafficStats stats;
   const int64_t t0 = 1000 * kInterval;  // the start of an interval
-  for (int i = 0; i < 98; ++i) stats.Record("svc", t0 + 10, 2.0, false);
-  stats.Record("svc", t0 + 20, 900.0, true);  // 2 slow of 100: the 99th is slow
-  stats.Record("svc", t0 + 30, 900.0, false);
+  for (int i = 0; i < 98; ++i) stats.Record("svc", t0 + 10, 2.0, RequestResult::kSuccess);
+  stats.Record("svc", t0 + 20, 900.0, RequestResult::kServerError);  // 2 slow of 100: the 99th is slow
+  stats.Record("svc", t0 + 30, 900.0, RequestResult::kSuccess);
   auto series = stats.Series("svc", t0 + kInterval - 1);
   const auto& points = series["points"];
   ASSERT_EQ(points.size(), static_cast<size_t>(TrafficStats::kBuckets));
@@ -20,6 +20,7 @@ TEST(TrafficStatsTest, CountsRequestsErrorsAndLatencyPerInterval) {
   EXPECT_EQ(last["time"], t0);
   EXPECT_EQ(last["requests"], 100);
   EXPECT_EQ(last["errors"], 1);
+  EXPECT_EQ(last["client_errors"], 0);
   EXPECT_NEAR(last["qps"].get<double>(), 100.0 / TrafficStats::kIntervalS, 0.1);
   EXPECT_NEAR(last["p50_ms"].get<double>(), 2.0, 1.0);
   EXPECT_GT(last["p99_ms"].get<double>(), 100.0);
@@ -27,12 +28,24 @@ TEST(TrafficStatsTest, CountsRequestsErrorsAndLatencyPerInterval) {
   EXPECT_EQ(last["avg_batch_size"], 0.0);  // no request said which batch it ran in
 }
 
+TEST(TrafficStatsTest, CallersErrorsAreCountedApartFromTheServers) {
+  TrafficStats stats;
+  const int64_t t0 = 2000 * kInterval;
+  stats.Record("svc", t0, 1.0, RequestResult::kSuccess);
+  for (int i = 0; i < 3; ++i) stats.Record("svc", t0, 1.0, RequestResult::kClientError);
+  stats.Record("svc", t0, 1.0, RequestResult::kServerError);
+  const auto last = stats.Series("svc", t0 + 1)["points"].back();
+  EXPECT_EQ(last["requests"], 5);
+  EXPECT_EQ(last["client_errors"], 3);
+  EXPECT_EQ(last["errors"], 1);
+}
+
 TEST(TrafficStatsTest, AverageBatchSizeOfTheRequestsThatSaid) {
   TrafficStats stats;
   const int64_t t0 = 3000 * kInterval;
-  stats.Record("svc", t0, 1.0, false, 8);
-  stats.Record("svc", t0, 1.0, false, 4);
-  stats.Record("svc", t0, 1.0, true);  // an error: no batch
+  stats.Record("svc", t0, 1.0, RequestResult::kSuccess, 8);
+  stats.Record("svc", t0, 1.0, RequestResult::kSuccess, 4);
+  stats.Record("svc", t0, 1.0, RequestResult::kServerError);  // an error: no batch
   const auto last = stats.Series("svc", t0 + 1)["points"].back();
   EXPECT_EQ(last["requests"], 3);
   EXPECT_DOUBLE_EQ(last["avg_batch_size"].get<double>(), 6.0);

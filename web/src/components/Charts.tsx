@@ -70,6 +70,7 @@ export function ServiceCharts({ points }: { points: MetricPoint[] }) {
     p50_ms: p.requests > 0 ? p.p50_ms : null,
     p99_ms: p.requests > 0 ? p.p99_ms : null,
     avg_batch_size: batchSizeOf(p),
+    client_errors: p.client_errors ?? 0,
   }));
   const lastWithTraffic = [...points].reverse().find((p) => p.requests > 0);
   const batchReported = points.some((p) => batchSizeOf(p) !== undefined);
@@ -81,8 +82,10 @@ export function ServiceCharts({ points }: { points: MetricPoint[] }) {
       <Chart title="Latency" unit=" ms" rows={rows}
         summary={lastWithTraffic ? `p50 ${formatNumber(lastWithTraffic.p50_ms, 2)} ms · p99 ${formatNumber(lastWithTraffic.p99_ms, 2)} ms` : 'no traffic yet'}
         series={[{ key: 'p50_ms', name: 'p50', color: 'var(--c1)' }, { key: 'p99_ms', name: 'p99', color: 'var(--c2)' }]} />
-      <Chart title="Errors" unit="" rows={rows} summary={last ? `${last.errors} in the last interval` : 'no data yet'}
-        series={[{ key: 'errors', name: 'errors', color: 'var(--c3)' }]} />
+      <Chart title="Errors" unit="" rows={rows}
+        summary={last ? `${last.errors} server (5xx) · ${last.client_errors ?? 0} caller (4xx) in the last interval` : 'no data yet'}
+        series={[{ key: 'errors', name: '5xx (server)', color: 'var(--c3)' },
+          { key: 'client_errors', name: '4xx (caller)', color: 'var(--c2)' }]} />
       <Chart title="Ready replicas" unit="" rows={rows} integer step
         summary={last?.ready_replicas != null ? `${last.ready_replicas} ready` : last ? 'not reported' : 'no data yet'}
         series={[{ key: 'ready_replicas', name: 'ready replicas', color: 'var(--c4)' }]} />

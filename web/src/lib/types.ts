@@ -89,7 +89,10 @@ export interface Replica {
 export interface MetricPoint {
   time: string | number; // RFC 3339 per docs/api.md; epoch milliseconds are accepted too
   requests: number;
+  /** Answers that were the server's fault (5xx; gRPC INTERNAL, UNAVAILABLE, ...). */
   errors: number;
+  /** Answers that were the caller's (4xx; gRPC INVALID_ARGUMENT, NOT_FOUND, ...); an older server omits it. */
+  client_errors?: number;
   qps: number;
   p50_ms: number;
   p99_ms: number;

@@ -41,6 +41,14 @@ describe('replica and batch-size charts', () => {
     });
   });
 
+  it('shows the callers\' 4xx beside the server\'s 5xx in the Errors chart', () => {
+    render(<ServiceCharts points={points([{ requests: 5, errors: 0, client_errors: 2 },
+      { requests: 10, errors: 1, client_errors: 4 }])} />);
+    const chart = screen.getByTestId('chart-errors');
+    expect(chart).toHaveTextContent('1 server (5xx) · 4 caller (4xx) in the last interval');
+    expect(chart.querySelectorAll('.recharts-line-curve')).toHaveLength(2);
+  });
+
   it('draws the reported replica counts as steps on a whole-number axis', () => {
     const counts = [0, 1, 1, 2, 3, 3, 1];
     render(<ServiceCharts points={points(counts.map((n) => ({ ready_replicas: n })))} />);
