@@ -124,6 +124,7 @@ absl::StatusOr<std::shared_ptr<routing::Endpoint>> Dispatcher::Pick(Admission& a
 }
 
 bool Dispatcher::Complete(Admission& admission, AttemptOutcome outcome) const {
+  if (!admission.endpoint) return false;  // no attempt was made
   routing::Endpoint& endpoint = *admission.endpoint;
   if (admission.in_flight) {
     endpoint.in_flight.fetch_sub(1, std::memory_order_relaxed);
