@@ -105,6 +105,9 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
     const auto& in = message.inputs(i);
     InputTensor& input = request->inputs[i];
     input.name = in.name();
+    for (const auto& [key, value] : in.parameters()) {
+      RETURN_IF_ERROR(RefuseSharedMemoryParameter("input", in.name(), key));
+    }
     auto type = DataTypeFromName(in.datatype());
     if (!type) {
       return absl::InvalidArgumentError(
@@ -134,6 +137,9 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
     }
   }
   for (const auto& out : message.outputs()) {
+    for (const auto& [key, value] : out.parameters()) {
+      RETURN_IF_ERROR(RefuseSharedMemoryParameter("output", out.name(), key));
+    }
     request->outputs.push_back({out.name(), std::nullopt});
   }
   return absl::OkStatus();

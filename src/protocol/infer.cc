@@ -80,4 +80,13 @@ void AppendBytesElement(std::string_view element, std::vector<char>* out) {
   if (!element.empty()) std::memcpy(out->data() + at + 4, element.data(), element.size());
 }
 
+absl::Status RefuseSharedMemoryParameter(std::string_view kind, std::string_view tensor,
+                                         std::string_view parameter) {
+  if (!parameter.starts_with("shared_memory_")) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      StrCat(kind, " '", tensor, "': parameter \"", parameter,
+             "\" asks for shared memory, which this server does not support; send the tensor's "
+             "data in the request (JSON data, binary data or raw contents)"));
+}
+
 }  // namespace berth::protocol

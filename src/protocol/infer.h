@@ -93,6 +93,12 @@ absl::StatusOr<std::vector<std::string_view>> SplitBytesTensor(std::string_view 
 absl::Status ForEachBytesElement(std::string_view data,
                                  const std::function<void(std::string_view)>& visit);
 
+// InvalidArgument naming `parameter` of the input or output `tensor` when it is one of the
+// shared-memory extension's (shared_memory_region, _offset, _byte_size), which berth does not
+// serve: refused, rather than ignored and then failing on a tensor that carries no data.
+absl::Status RefuseSharedMemoryParameter(std::string_view kind, std::string_view tensor,
+                                         std::string_view parameter);
+
 // Appends one BYTES element (length prefix + bytes) to `out`.
 void AppendBytesElement(std::string_view element, std::vector<char>* out);
 

@@ -234,6 +234,7 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
   bool has_shape = false;
   bool has_datatype = false;
   std::optional<uint64_t> binary_size;
+  std::string shared_memory;  // a shared_memory_* parameter it named, refused below
   // "data" may come before "shape"/"datatype"; ondemand reads forward only, so such a
   // "data" is skipped and decoded in a second pass over the object.
   bool has_data = false;
@@ -304,6 +305,7 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
       for (auto param : params) {
         std::string_view pkey;
         JSON_TRY("input \"parameters\"", param.unescaped_key().get(pkey));
+        if (pkey.starts_with("shared_memory_")) shared_memory = std::string(pkey);
         if (pkey == "binary_data_size") {
           uint64_t size;
           if (param.value().get_uint64().get(size)) {
@@ -316,6 +318,7 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
     }
   }
   if (input.name.empty()) return absl::InvalidArgumentError("an input has no \"name\"");
+  RETURN_IF_ERROR(RefuseSharedMemoryParameter("input", input.name, shared_memory));
   if (!has_datatype) {
     return absl::InvalidArgumentError(StrCat("input '", input.name, "' has no \"datatype\""));
   }
@@ -354,6 +357,7 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
 }
 
 absl::Status ParseOutput(od::object object, InferRequest* request) {
+  std::string shared_memory;  // a shared_memory_* parameter it named, refused below
   RequestedOutput& output = request->outputs.emplace_back();
   for (auto field : object) {
     std::string_view key;
@@ -374,6 +378,7 @@ absl::Status ParseOutput(od::object object, InferRequest* request) {
       for (auto param : params) {
         std::string_view pkey;
         JSON_TRY("output \"parameters\"", param.unescaped_key().get(pkey));
+        if (pkey.starts_with("shared_memory_")) shared_memory = std::string(pkey);
         if (pkey == "binary_data") {
           bool binary;
           if (param.value().get_bool().get(binary)) {
@@ -388,6 +393,7 @@ absl::Status ParseOutput(od::object object, InferRequest* request) {
     }
   }
   if (output.name.empty()) return absl::InvalidArgumentError("an output has no \"name\"");
+  RETURN_IF_ERROR(RefuseSharedMemoryParameter("output", output.name, shared_memory));
   return absl::OkStatus();
 }
 

@@ -53,6 +53,24 @@ TEST(GrpcRequestTest, HeaderFieldsAndOutputs) {
   EXPECT_FALSE(request.outputs[0].binary_data.has_value());
 }
 
+TEST(GrpcRequestTest, SharedMemoryParametersAreRefusedNamingThem) {
+  ModelInferRequest message;
+  message.set_model_name("m");
+  auto* in = message.add_inputs();
+  in->set_name("x");
+  in->set_datatype("FP32");
+  in->add_shape(16);
+  (*in->mutable_parameters())["shared_memory_region"].set_string_param("in0");
+  InferRequest request;
+  ExpectInvalid(FromGrpcRequest(message, &request), {"input 'x'", "shared_memory_region"});
+  in->clear_parameters();
+  in->mutable_contents()->mutable_fp32_contents()->Resize(16, 0.0f);
+  (*message.add_outputs()->mutable_parameters())["shared_memory_byte_size"].set_int64_param(64);
+  message.mutable_outputs(0)->set_name("y");
+  InferRequest second;
+  ExpectInvalid(FromGrpcRequest(message, &second), {"output 'y'", "shared_memory_byte_size"});
+}
+
 TEST(GrpcRequestTest, RawInputContentsAreNotCopied) {
   ModelInferRequest message;
   AddInput(&message, "a", "FP16", {2});

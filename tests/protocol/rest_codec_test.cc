@@ -80,6 +80,19 @@ struct DatatypeCase {
   std::string expected;
 };
 
+TEST(RestParseTest, SharedMemoryParametersAreRefusedNamingThem) {
+  // Before or after the name: the message names both the tensor and the parameter.
+  ExpectInvalid(Parse(R"({"inputs":[{"parameters":{"shared_memory_region":"in0",
+      "shared_memory_byte_size":64},"name":"x","datatype":"FP32","shape":[16]}]})"),
+                {"input 'x'", "shared_memory_", "shared memory"});
+  ExpectInvalid(Parse(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1],
+      "parameters":{"shared_memory_offset":0}}]})"),
+                {"input 'x'", "shared_memory_offset"});
+  ExpectInvalid(Parse(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}],
+      "outputs":[{"name":"y","parameters":{"shared_memory_region":"out0"}}]})"),
+                {"output 'y'", "shared_memory_region"});
+}
+
 TEST(RestParseTest, EveryDatatype) {
   const DatatypeCase cases[] = {
       {"BOOL", "[true,false]", Raw<uint8_t>({1, 0})},
