@@ -83,7 +83,7 @@ export async function request<T>(path: string, opts: RequestOptions = {}): Promi
   const headers: Record<string, string> = { [CONSOLE_HEADER]: '1', Accept: 'application/json', ...opts.headers };
   let body = opts.body;
   if (opts.json !== undefined) {
-    headers['Content-Type'] = 'application/json';
+    headers['Content-Type'] = opts.headers?.['Content-Type'] ?? 'application/json';
     body = JSON.stringify(opts.json);
   }
   let res: Response;
@@ -132,6 +132,11 @@ export const api = {
   service: (name: string) => request<Service>(`/api/v1/services/${enc(name)}`),
   putService: (spec: ServiceSpec) =>
     request<Service>(`/api/v1/services/${enc(spec.name)}`, { method: 'PUT', json: spec }),
+  /** An RFC 7386 merge patch: only the fields given change; the service keeps the others. */
+  patchService: (name: string, patch: Partial<ServiceSpec>) =>
+    request<Service>(`/api/v1/services/${enc(name)}`, {
+      method: 'PATCH', json: patch, headers: { 'Content-Type': 'application/merge-patch+json' },
+    }),
   deleteService: (name: string) => request<void>(`/api/v1/services/${enc(name)}`, { method: 'DELETE' }),
   rollback: (name: string) => request<Service>(`/api/v1/services/${enc(name)}/rollback`, { method: 'POST' }),
   revisions: (name: string) => request<Items<Revision>>(`/api/v1/services/${enc(name)}/revisions`),

@@ -225,7 +225,15 @@ export function Deploy() {
   }, [model, editing, setValue, getValues]);
 
   const deploy = useMutation({
-    mutationFn: (spec: ServiceSpec) => api.putService(spec),
+    // Editing sends the whole form (it was loaded from the service). The blank form on a name
+    // that exists changes only what it names, so that the service keeps its labels and
+    // declared signature.
+    mutationFn: async (spec: ServiceSpec) => {
+      if (editing) return api.putService(spec);
+      const { items } = await api.services();
+      const exists = items.some((service) => service.name === spec.name);
+      return exists ? api.patchService(spec.name, spec) : api.putService(spec);
+    },
     onSuccess: (s) => {
       client.setQueryData(['service', s.name], s);
       client.invalidateQueries({ queryKey: ['services'] });

@@ -53,6 +53,7 @@ describe('deploy form', () => {
     let polls = 0;
     const calls = mockFetch({
       'GET /api/v1/models': { items: [digits] },
+      'GET /api/v1/services': { items: [] },
       'PUT /api/v1/services/digits': { status: 201, json: service('Deploying') },
       'GET /api/v1/services/digits': () => ({ json: service(++polls < 2 ? 'Deploying' : 'Ready') }),
     });
@@ -88,6 +89,24 @@ describe('deploy form', () => {
     expect(screen.getByRole('tabpanel')).toHaveTextContent('InferenceServerClient(url="h:8080")');
   });
 
+  it('changes only what the blank form names on a service that exists (a merge patch)', async () => {
+    const calls = mockFetch({
+      'GET /api/v1/models': { items: [digits] },
+      'GET /api/v1/services': { items: [service('Ready')] },
+      'GET /api/v1/services/digits': { json: service('Ready') },
+      'PATCH /api/v1/services/digits': { json: { ...service('Ready'), change: 'revision' } },
+    });
+    renderAt(<Deploy />, { route: '/deploy?model=digits' });
+    await screen.findByLabelText('Resources per replica');
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'PATCH')).toBe(true));
+    expect(calls.filter((c) => c.method === 'PUT')).toHaveLength(0);
+    const patch = calls.find((c) => c.method === 'PATCH')!;
+    expect(patch.headers['Content-Type']).toBe('application/merge-patch+json');
+    // No labels were typed: none are sent, so the service keeps its own.
+    expect((patch.body as { image: object }).image).toEqual({ enabled: true, top_k: 5 });
+  });
+
   it('offers image processing only for image models', async () => {
     mockFetch({ 'GET /api/v1/models': { items: [tabular] } });
     renderAt(<Deploy />, { route: '/deploy' });
@@ -112,6 +131,7 @@ describe('deploy form: model signature', () => {
   it('asks for the signature of a TorchScript model and sends it as spec.inputs / spec.outputs', async () => {
     const calls = mockFetch({
       'GET /api/v1/models': { items: [digits, torch] },
+      'GET /api/v1/services': { items: [] },
       'PUT /api/v1/services/tiny-cnn': { status: 201, json: torchService({ name: 'tiny-cnn', model: 'tiny-cnn' }) },
       'GET /api/v1/services/tiny-cnn': { json: torchService({ name: 'tiny-cnn', model: 'tiny-cnn' }) },
     });
@@ -145,7 +165,7 @@ describe('deploy form: model signature', () => {
   });
 
   it('explains a bad shape, a missing or repeated name and a fixed first dimension, and sends nothing', async () => {
-    const calls = mockFetch({ 'GET /api/v1/models': { items: [torch] } });
+    const calls = mockFetch({ 'GET /api/v1/models': { items: [torch] }, 'GET /api/v1/services': { items: [] } });
     renderAt(<Deploy />, { route: '/deploy' });
     const section = await screen.findByRole('group', { name: 'Model signature' });
     await userEvent.type(within(section).getByLabelText('Input 1 name'), 'x');
@@ -190,6 +210,7 @@ describe('deploy form: model signature', () => {
     const refusal = 'spec.inputs[0].name: 1 to 128 letters, digits or _ . : - /';
     mockFetch({
       'GET /api/v1/models': { items: [torch] },
+      'GET /api/v1/services': { items: [] },
       'PUT /api/v1/services/tiny-cnn': { status: 400, json: { error: refusal } },
     });
     renderAt(<Deploy />, { route: '/deploy' });
@@ -205,6 +226,7 @@ describe('deploy form: model signature', () => {
   it('shows a model\'s own signature read-only, and sends an override only when asked', async () => {
     const calls = mockFetch({
       'GET /api/v1/models': { items: [digits] },
+      'GET /api/v1/services': { items: [] },
       'PUT /api/v1/services/digits': { status: 201, json: service('Deploying') },
       'GET /api/v1/services/digits': { json: service('Deploying') },
     });
