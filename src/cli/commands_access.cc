@@ -1,7 +1,8 @@
-// berth login, berth keys create|list|revoke.
+// berth login, logout, whoami, version, berth keys create|list|revoke.
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -10,6 +11,7 @@
 #include "cli/units.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "common/version.h"
 
 namespace berth::cli {
 namespace {
@@ -52,6 +54,53 @@ absl::Status RunLogin(const LoginFlags& flags) {
               << " with a key that cannot read the API (no read scope)\n";
   }
   std::cout << "saved to " << path << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunLogout() {
+  const EnvLookup env = ProcessEnv();
+  ASSIGN_OR_RETURN(std::string path, DefaultConfigPath(env));
+  std::error_code ec;
+  const bool removed = std::filesystem::remove(path, ec);
+  if (ec) return absl::InternalError(StrCat("cannot remove ", path, ": ", ec.message()));
+  std::cout << (removed ? StrCat("logged out: removed ", path)
+                        : StrCat("not logged in (no ", path, ")"))
+            << "\n";
+  if (env("BERTH_API_KEY") != nullptr) {
+    std::cout << "BERTH_API_KEY is still set in this shell, and commands use it: unset it too\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunWhoami(const CommonFlags& common) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(nlohmann::json me, session.client->Get(ApiPath("whoami")));
+  me["server"] = session.client->server();
+  if (session.PrintDocument(me)) return absl::OkStatus();
+  std::cout << "key " << Field(me, "name") << " (" << Field(me, "prefix") << ", scopes "
+            << Field(me, "scopes") << ") on " << session.client->server() << "\n";
+  return absl::OkStatus();
+}
+
+// The client's version, and the server's when it can be asked (any valid key may read /v2).
+absl::Status RunVersion(const CommonFlags& common) {
+  nlohmann::json doc = {{"client", kVersion}, {"server", nullptr}};
+  std::string server_line;
+  auto session = Connect(common);
+  if (!session.ok()) {
+    server_line = StrCat("unknown (", Msg(session.status()), ")");
+  } else if (auto metadata = session->client->Get("/v2"); !metadata.ok()) {
+    server_line = StrCat("unknown (", Msg(metadata.status()), ")");
+  } else {
+    doc["server"] = metadata->value("version", "");
+    server_line = StrCat(doc["server"].get<std::string>(), " at ", session->client->server());
+  }
+  if (session.ok() && session->PrintDocument(doc)) return absl::OkStatus();
+  if (!session.ok() && !common.output.empty()) {
+    std::cout << doc.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << "client: berth " << kVersion << "\nserver: " << server_line << "\n";
   return absl::OkStatus();
 }
 
@@ -119,6 +168,20 @@ void AddAccessCommands(CLI::App& app, int* exit_code) {
                     "berth server URL, e.g. http://localhost:8080");
   login->add_option("--key", login_flags->key, "API key (brth_...); - reads it from stdin");
   SetCommand(login, exit_code, [login_flags] { return RunLogin(*login_flags); });
+
+  CLI::App* logout = app.add_subcommand(
+      "logout", "Forget the server and key that berth login saved (the config file)");
+  SetCommand(logout, exit_code, [] { return RunLogout(); });
+
+  auto whoami_flags = std::make_shared<CommonFlags>();
+  CLI::App* whoami = app.add_subcommand("whoami", "Show the key the CLI uses: name, scopes, server");
+  AddCommonFlags(whoami, whoami_flags.get());
+  SetCommand(whoami, exit_code, [whoami_flags] { return RunWhoami(*whoami_flags); });
+
+  auto version_flags = std::make_shared<CommonFlags>();
+  CLI::App* version = app.add_subcommand("version", "Show the CLI's and the server's versions");
+  AddCommonFlags(version, version_flags.get());
+  SetCommand(version, exit_code, [version_flags] { return RunVersion(*version_flags); });
 
   CLI::App* keys = app.add_subcommand("keys", "Create, list and revoke API keys (admin scope)");
   keys->require_subcommand(1);

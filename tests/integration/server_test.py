@@ -193,6 +193,30 @@ class ServerTest(unittest.TestCase):
 
     # --- the journey -------------------------------------------------------------------------
 
+    def test_02b_whoami_version_and_logout(self):
+        res = self.cli("whoami")
+        self.assertRegex(res.stdout, r"^key \S+ \(brth_\w+.*scopes .*admin.*\) on http://127\.0\.0\.1:%d"
+                         % self.server.http_port)
+        doc = json.loads(self.cli("whoami", "-o", "json").stdout)
+        self.assertIn("admin", doc["scopes"])
+        version = self.cli("version").stdout
+        client = re.search(r"client: berth (\S+)", version).group(1)
+        self.assertIn("server: %s at http://127.0.0.1:%d" % (client, self.server.http_port), version)
+        self.assertEqual(json.loads(self.cli("version", "-o", "json").stdout),
+                         {"client": client, "server": client})
+        # A server that is not there: the client's version all the same, and exit 0.
+        gone = self.cli("version", "--server", "http://127.0.0.1:1")
+        self.assertIn("server: unknown (cannot reach", gone.stdout)
+        # logout removes what login saved; a second one says there was nothing.
+        self.cli("login", "--server", self.server.url(""), "--key", self.admin)
+        config = os.path.join(self.tmp, "config", "berth", "config.json")
+        self.assertTrue(os.path.exists(config))
+        out = self.cli("logout").stdout
+        self.assertIn("logged out: removed " + config, out)
+        self.assertIn("BERTH_API_KEY is still set", out)
+        self.assertFalse(os.path.exists(config))
+        self.assertIn("not logged in", self.cli("logout").stdout)
+
     def test_03_deploy_demo_and_the_printed_curl_works_verbatim(self):
         res = self.cli("deploy", "--demo", "--timeout", "240s")
         self.assertIn("is ready", res.stdout)
