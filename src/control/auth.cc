@@ -103,12 +103,22 @@ void Authenticator::FlushLoop() {
 
 absl::StatusOr<Principal> Authenticator::FromAuthorization(std::string_view authorization) const {
   if (authorization.empty()) return Unauthenticated("this route needs an API key");
+  while (!authorization.empty() && authorization.back() == ' ') authorization.remove_suffix(1);
+  // "Bearer $BERTH_API_KEY" with the variable unset: the header parser has trimmed the space.
+  if (authorization == "Bearer") {
+    return Unauthenticated(
+        "empty Bearer token: is $BERTH_API_KEY set? (send 'Authorization: Bearer brth_...')");
+  }
   constexpr std::string_view kBearer = "Bearer ";
   if (!authorization.starts_with(kBearer)) {
     return Unauthenticated("the Authorization header is not of the form 'Bearer KEY'");
   }
   std::string_view key = authorization.substr(kBearer.size());
-  while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+  while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
+  if (key.empty()) {
+    return Unauthenticated(
+        "empty Bearer token: is $BERTH_API_KEY set? (send 'Authorization: Bearer brth_...')");
+  }
   return FromKey(key);
 }
 

@@ -80,6 +80,21 @@ TEST_F(AuthTest, RequestsAreAnsweredWithoutAStoreCall) {
   EXPECT_EQ(store_->calls(), before);
 }
 
+TEST_F(AuthTest, AnEmptyBearerTokenSaysTheVariableIsProbablyUnset) {
+  for (std::string_view header : {"Bearer", "Bearer ", "Bearer   "}) {
+    auto principal = auth_->FromAuthorization(header);
+    EXPECT_TRUE(absl::IsUnauthenticated(principal.status())) << header;
+    EXPECT_NE(principal.status().message().find("empty Bearer token: is $BERTH_API_KEY set?"),
+              std::string_view::npos)
+        << principal.status();
+  }
+  EXPECT_NE(auth_->FromAuthorization("Basic abc").status().message().find("'Bearer KEY'"),
+            std::string_view::npos);
+  // Spaces around the key are not part of it.
+  const std::string key = AddKey("k", {"read"});
+  EXPECT_TRUE(auth_->FromAuthorization("Bearer  " + key + " ").ok());
+}
+
 TEST_F(AuthTest, ManyThreadsAuthenticateWhileKeysChange) {
   const std::string key = AddKey("key-a", {"read"});
   std::atomic<int> failures{0};
