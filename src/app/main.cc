@@ -15,6 +15,6 @@ int main(int argc, char** argv) {
   berth::app::AddServerCommand(app, &exit_code);
   berth::app::AddProbeCommand(app, &exit_code);
   berth::cli::AddCliCommands(app, &exit_code);
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> status = berth::cli::ParseCommandLine(app, argc, argv)) return *status;
   return exit_code;
 }

@@ -347,8 +347,7 @@ void AddServiceCommands(CLI::App& app, int* exit_code) {
   auto rollback_flags = std::make_shared<RollbackFlags>();
   CLI::App* rollback = app.add_subcommand(
       "rollback",
-      "Roll a service back: to the revision that last served all traffic (the serving one "
-      "while a rollout is in progress or failed), or to --to-revision N");
+      "Roll a service back to the revision that last served all traffic, or --to-revision N");
   rollback->add_option("SERVICE", rollback_flags->service, "the service")->required();
   rollback->add_option("--to-revision", rollback_flags->to,
                        "the revision whose spec to restore (berth revisions lists them)")
