@@ -61,12 +61,13 @@ absl::Status UsageError(std::string_view message) {
   return status;
 }
 
-int ReportResult(const absl::Status& status, std::string_view command_path) {
+int ReportResult(const absl::Status& status, std::string_view command_path,
+                 std::string_view output) {
   if (status.ok()) return 0;
-  std::cerr << "berth: " << Msg(status) << "\n";
   const bool usage = status.GetPayload(kUsagePayload).has_value();
+  const int http = HttpStatusOf(status);
   std::string hint;
-  switch (HttpStatusOf(status)) {
+  switch (http) {
     case 401:
       hint = "check the API key: run berth login --server URL --key KEY, or set BERTH_API_KEY";
       break;
@@ -79,7 +80,16 @@ int ReportResult(const absl::Status& status, std::string_view command_path) {
       break;
   }
   if (usage) hint = StrCat("see berth ", command_path, " --help");
-  if (!hint.empty()) std::cerr << "  " << hint << "\n";
+  if (output == "json" || output == "yaml") {
+    // A script that asked for a document gets one for the error too (JSON is valid YAML).
+    nlohmann::json error = {{"error", std::string(Msg(status))},
+                            {"status", http > 0 ? nlohmann::json(http) : nlohmann::json(nullptr)}};
+    if (!hint.empty()) error["hint"] = hint;
+    std::cerr << error.dump() << "\n";
+  } else {
+    std::cerr << "berth: " << Msg(status) << "\n";
+    if (!hint.empty()) std::cerr << "  " << hint << "\n";
+  }
   return usage ? 2 : 1;
 }
 
@@ -96,7 +106,12 @@ void SetCommand(CLI::App* command, int* exit_code, std::function<absl::Status()>
     } catch (const std::exception& error) {
       status = absl::InternalError(StrCat("unexpected error: ", error.what()));
     }
-    *exit_code = ReportResult(status, path);
+    std::string output;
+    if (const CLI::Option* option = command->get_option_no_throw("--output");
+        option != nullptr && option->count() > 0) {
+      output = option->as<std::string>();
+    }
+    *exit_code = ReportResult(status, path, output);
   });
 }
 

@@ -40,7 +40,10 @@ absl::StatusOr<Session> Connect(const CommonFlags& flags);
 absl::Status UsageError(std::string_view message);
 
 // Prints `berth: MESSAGE` and a hint to stderr; returns the exit status (0, 1 or 2).
-int ReportResult(const absl::Status& status, std::string_view command_path);
+// With `output` json or yaml, the error is one JSON document on stderr instead:
+// {"error", "status" (the HTTP status, or null), "hint"}.
+int ReportResult(const absl::Status& status, std::string_view command_path,
+                 std::string_view output = "");
 
 // Makes `body` the command's callback: its Status becomes `*exit_code`; exceptions are caught.
 void SetCommand(CLI::App* command, int* exit_code, std::function<absl::Status()> body);

@@ -207,6 +207,12 @@ class ServerTest(unittest.TestCase):
         # A server that is not there: the client's version all the same, and exit 0.
         gone = self.cli("version", "--server", "http://127.0.0.1:1")
         self.assertIn("server: unknown (cannot reach", gone.stdout)
+        # With -o json, an error is a JSON document on stderr too.
+        res = self.cli("describe", "nosuch", "-o", "json", check=False)
+        self.assertEqual(res.returncode, 1)
+        err = json.loads(res.stderr)
+        self.assertEqual(err["status"], 404, err)
+        self.assertIn("nosuch", err["error"])
         # logout removes what login saved; a second one says there was nothing.
         self.cli("login", "--server", self.server.url(""), "--key", self.admin)
         config = os.path.join(self.tmp, "config", "berth", "config.json")
