@@ -8,6 +8,7 @@
 #include "common/strings.h"
 #include "common/status_macros.h"
 #include "backends/onnx/onnx_backend.h"
+#include "protocol/config_datatype.h"
 #ifdef BERTH_WITH_TORCH
 #include "backends/torch/torch_backend.h"
 #endif
@@ -125,12 +126,6 @@ absl::StatusOr<std::unique_ptr<ModelInstance>> CreateModelInstance(
 namespace berth::backends {
 namespace {
 
-inference::DataType ToConfigType(protocol::DataType type) {
-  inference::DataType out = inference::TYPE_INVALID;
-  inference::DataType_Parse(std::string(protocol::DataTypeConfigName(type)), &out);
-  return out;
-}
-
 std::string DimsText(std::span<const int64_t> dims) {
   std::string text = "[";
   for (size_t i = 0; i < dims.size(); ++i) StrAppend(&text, i ? "," : "", dims[i]);
@@ -142,7 +137,7 @@ absl::Status CheckAgainstModel(std::string_view kind, const ConfigTensor& tensor
                                const std::vector<DeclaredTensor>& declared, int max_batch_size) {
   for (const DeclaredTensor& d : declared) {
     if (d.name != tensor.name()) continue;
-    if (ToConfigType(d.datatype) != tensor.data_type()) {
+    if (protocol::ConfigDataType(d.datatype) != tensor.data_type()) {
       return absl::InvalidArgumentError(StrCat(
           kind, " '", tensor.name(), "' is ", inference::DataType_Name(tensor.data_type()),
           " in the config but ", protocol::DataTypeConfigName(d.datatype), " in the model"));
@@ -193,13 +188,13 @@ absl::Status CompleteConfig(const std::vector<DeclaredTensor>& inputs,
     for (const DeclaredTensor& t : inputs) {
       auto* in = config->add_input();
       in->set_name(t.name);
-      in->set_data_type(ToConfigType(t.datatype));
+      in->set_data_type(protocol::ConfigDataType(t.datatype));
       for (size_t i = skip; i < t.shape.size(); ++i) in->add_dims(t.shape[i]);
     }
     for (const DeclaredTensor& t : outputs) {
       auto* out = config->add_output();
       out->set_name(t.name);
-      out->set_data_type(ToConfigType(t.datatype));
+      out->set_data_type(protocol::ConfigDataType(t.datatype));
       for (size_t i = skip; i < t.shape.size(); ++i) out->add_dims(t.shape[i]);
     }
     return absl::OkStatus();

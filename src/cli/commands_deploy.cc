@@ -155,8 +155,9 @@ enum class Update { kReplace, kPatch };
 absl::StatusOr<nlohmann::json> ApplyService(const Session& session, const std::string& name,
                                             const nlohmann::json& spec, Update update,
                                             const WaitOptions& options) {
+  // PUT creates or replaces; a patch needs the service to exist (else it is created whole).
   bool exists = false;
-  {
+  if (update == Update::kPatch) {
     auto before = session.client->Get(ApiPath("services", name));
     if (before.ok()) {
       exists = true;
@@ -167,9 +168,8 @@ absl::StatusOr<nlohmann::json> ApplyService(const Session& session, const std::s
   nlohmann::json patch = spec;
   patch.erase("name");
   ASSIGN_OR_RETURN(nlohmann::json service,
-                   exists && update == Update::kPatch
-                       ? session.client->Patch(ApiPath("services", name), patch)
-                       : session.client->Put(ApiPath("services", name), spec));
+                   exists ? session.client->Patch(ApiPath("services", name), patch)
+                          : session.client->Put(ApiPath("services", name), spec));
   const int64_t revision = IntField(service, "latest_revision");
   const std::string change = service.value("change", "");
   if (change == "scaled") {

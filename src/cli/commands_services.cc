@@ -222,6 +222,12 @@ absl::Status RunDelete(const CommonFlags& common, const std::string& name) {
   return absl::OkStatus();
 }
 
+// "revision N" for a revision that a rollback made to restore revision N's spec; "" otherwise.
+std::string Restores(const nlohmann::json& revision) {
+  const auto it = revision.find("rollback_of");
+  return it == revision.end() || it->is_null() ? "" : StrCat("revision ", it->dump());
+}
+
 absl::Status RunRevisions(const CommonFlags& common, const std::string& name) {
   ASSIGN_OR_RETURN(Session session, Connect(common));
   ASSIGN_OR_RETURN(nlohmann::json revisions,
@@ -233,9 +239,7 @@ absl::Status RunRevisions(const CommonFlags& common, const std::string& name) {
     const nlohmann::json& spec = rev.contains("spec") ? rev["spec"] : nlohmann::json::object();
     table.AddRow({Field(rev, "number"), Field(rev, "status"),
                   rev.value("serving", false) ? "yes" : "", Field(spec, "model"),
-                  rev.contains("rollback_of") && !rev["rollback_of"].is_null()
-                      ? StrCat("revision ", rev["rollback_of"].dump())
-                      : "",
+                  Restores(rev),
                   FormatAge(Text(rev, "created_at"), now), Field(rev, "reason")});
   }
   std::cout << table.Render();
@@ -259,9 +263,8 @@ absl::Status RunRollback(const CommonFlags& common, const std::string& name, int
   if (auto revisions = session.client->Get(ApiPath("services", name, "revisions"));
       revisions.ok()) {
     for (const auto& rev : Items(*revisions)) {
-      if (Field(rev, "number") == Field(service, "latest_revision") &&
-          rev.contains("rollback_of") && !rev["rollback_of"].is_null()) {
-        restored = StrCat("revision ", rev["rollback_of"].dump());
+      if (Field(rev, "number") == Field(service, "latest_revision") && !Restores(rev).empty()) {
+        restored = Restores(rev);
       }
     }
   }
@@ -323,6 +326,29 @@ CLI::App* AddNamedCommand(CLI::App& app, int* exit_code, const char* command,
   return sub;
 }
 
+struct NumberedFlags {
+  CommonFlags common;
+  std::string name;
+  int64_t number = 0;
+};
+
+// A command that takes one SERVICE argument, a whole-number option and the common flags.
+// Returns the option, for its checks.
+CLI::Option* AddNumberedCommand(CLI::App& app, int* exit_code, const char* command,
+                                const char* description, const char* option,
+                                const char* option_help,
+                                absl::Status (*run)(const CommonFlags&, const std::string&,
+                                                    int64_t)) {
+  auto flags = std::make_shared<NumberedFlags>();
+  CLI::App* sub = app.add_subcommand(command, description);
+  sub->add_option("SERVICE", flags->name, "the service")->required();
+  CLI::Option* number = sub->add_option(option, flags->number, option_help);
+  AddCommonFlags(sub, &flags->common);
+  SetCommand(sub, exit_code,
+             [flags, run] { return run(flags->common, flags->name, flags->number); });
+  return number;
+}
+
 }  // namespace
 
 void AddServiceCommands(CLI::App& app, int* exit_code) {
@@ -339,40 +365,17 @@ void AddServiceCommands(CLI::App& app, int* exit_code) {
   AddNamedCommand(app, exit_code, "revisions",
                   "List a service's revisions: status, which serves, which a rollback restored",
                   "the service", &RunRevisions);
-  struct RollbackFlags {
-    CommonFlags common;
-    std::string service;
-    int64_t to = 0;
-  };
-  auto rollback_flags = std::make_shared<RollbackFlags>();
-  CLI::App* rollback = app.add_subcommand(
-      "rollback",
-      "Roll a service back to the revision that last served all traffic, or --to-revision N");
-  rollback->add_option("SERVICE", rollback_flags->service, "the service")->required();
-  rollback->add_option("--to-revision", rollback_flags->to,
-                       "the revision whose spec to restore (berth revisions lists them)")
+  AddNumberedCommand(
+      app, exit_code, "rollback",
+      "Roll a service back to the revision that last served all traffic, or --to-revision N",
+      "--to-revision", "the revision whose spec to restore (berth revisions lists them)",
+      &RunRollback)
       ->check(CLI::PositiveNumber);
-  AddCommonFlags(rollback, &rollback_flags->common);
-  SetCommand(rollback, exit_code, [rollback_flags] {
-    return RunRollback(rollback_flags->common, rollback_flags->service, rollback_flags->to);
-  });
-
-  struct ScaleFlags {
-    CommonFlags common;
-    std::string service;
-    int64_t replicas = 0;
-  };
-  auto scale_flags = std::make_shared<ScaleFlags>();
-  CLI::App* scale = app.add_subcommand(
-      "scale", "Set a service's replica count (no new revision; 0 stops every replica)");
-  scale->add_option("SERVICE", scale_flags->service, "the service")->required();
-  scale->add_option("--replicas", scale_flags->replicas, "how many replicas, 0 to 64")
+  AddNumberedCommand(app, exit_code, "scale",
+                     "Set a service's replica count (no new revision; 0 stops every replica)",
+                     "--replicas", "how many replicas, 0 to 64", &RunScale)
       ->required()
       ->check(CLI::Range(int64_t{0}, int64_t{64}));
-  AddCommonFlags(scale, &scale_flags->common);
-  SetCommand(scale, exit_code, [scale_flags] {
-    return RunScale(scale_flags->common, scale_flags->service, scale_flags->replicas);
-  });
 
   struct EventsFlags {
     CommonFlags common;

@@ -16,6 +16,7 @@
 #include "control/states.h"
 #include "google/protobuf/text_format.h"
 #include "model_config.pb.h"
+#include "protocol/config_datatype.h"
 #include "protocol/datatype.h"
 #include "spdlog/spdlog.h"
 
@@ -26,12 +27,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace api_internal;
 
-// A V2 datatype name as the model config's enum; Invalid for a name that is none.
+// A V2 datatype name as the model config's enum.
 absl::StatusOr<inference::DataType> ConfigType(const std::string& v2) {
-  inference::DataType type = inference::TYPE_INVALID;
   const auto parsed = protocol::DataTypeFromName(v2);
-  if (!parsed || !inference::DataType_Parse(std::string(protocol::DataTypeConfigName(*parsed)),
-                                            &type)) {
+  const inference::DataType type =
+      parsed ? protocol::ConfigDataType(*parsed) : inference::TYPE_INVALID;
+  if (type == inference::TYPE_INVALID) {
     return absl::InvalidArgumentError(StrCat("'", v2, "' is not a V2 datatype"));
   }
   return type;
@@ -101,10 +102,12 @@ absl::Status WriteText(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// A stored (normalized) spec as a caller would write it: what NormalizeSpec derives is left
-// out, so that a merge patch on it normalizes again from what the caller meant.
+// A stored spec (a service's, or a revision's with its pins) as a caller would write it: what
+// NormalizeSpec derives and what a revision pins are left out, so that it normalizes again
+// from what the caller meant (a merge patch on it, a rollback to it).
 json DeclaredSpec(const json& stored) {
   json spec = stored;
+  for (const char* pinned : {"model_sha256", "model_format", "rollback_of"}) spec.erase(pinned);
   if (spec.contains("resources") && spec["resources"].is_object()) {
     spec["resources"].erase("memory_bytes");
   }
@@ -211,9 +214,7 @@ void ControlApi::AddServiceRoutes() {
       items.push_back({{"number", rev.number}, {"status", rev.status}, {"reason", rev.reason},
                        {"spec", rev.spec}, {"created_at", TimeText(rev.created_at)},
                        {"serving", rev.number == service.current_revision},
-                       {"rollback_of", rev.spec.contains("rollback_of")
-                                           ? rev.spec["rollback_of"]
-                                           : json(nullptr)}});
+                       {"rollback_of", rev.spec.value("rollback_of", json(nullptr))}});
     }
     return Json(200, {{"items", std::move(items)}});
   });
@@ -314,11 +315,7 @@ absl::StatusOr<ApiResponse> ControlApi::Rollback(const std::string& name, int to
     return absl::FailedPreconditionError(
         StrCat("service '", name, "' has no earlier revision that served to roll back to"));
   }
-  json body = target->spec;
-  body.erase("model_sha256");
-  body.erase("model_format");
-  body.erase("rollback_of");
-  if (body.contains("resources")) body["resources"].erase("memory_bytes");  // derived again
+  json body = DeclaredSpec(target->spec);
   body["replicas"] = service.spec.value("replicas", 1);
   ASSIGN_OR_RETURN(auto model, store_->FindModel(body.value("model", "")));
   if (!model || model->sha256 != target->spec.value("model_sha256", "")) {
@@ -509,26 +506,15 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
   config.set_max_batch_size(max_batch);
   const json& image = spec["image"];
   const bool labels = image.value("enabled", false) && image.contains("labels");
-  auto tensors = [&](const json& list, bool input) -> absl::Status {
-    for (const auto& t : list) {
-      inference::ModelInput* in = input ? config.add_input() : nullptr;
-      inference::ModelOutput* out = input ? nullptr : config.add_output();
-      ASSIGN_OR_RETURN(const inference::DataType type, ConfigType(t.value("datatype", "FP32")));
-      const std::string name = t.value("name", "");
-      auto* dims = input ? in->mutable_dims() : out->mutable_dims();
-      const auto& shape = t["shape"];
-      // The batch dimension is the config's max_batch_size, not one of its dims.
-      for (size_t i = max_batch > 0 ? 1 : 0; i < shape.size(); ++i) {
-        dims->Add(shape[i].get<int64_t>());
-      }
-      if (input) {
-        in->set_name(name);
-        in->set_data_type(type);
-      } else {
-        out->set_name(name);
-        out->set_data_type(type);
-        if (labels) out->set_label_filename("labels.txt");
-      }
+  // ModelInput and ModelOutput share these fields.
+  auto fill = [&](auto* tensor, const json& t) -> absl::Status {
+    ASSIGN_OR_RETURN(const inference::DataType type, ConfigType(t.value("datatype", "FP32")));
+    tensor->set_name(t.value("name", ""));
+    tensor->set_data_type(type);
+    const auto& shape = t["shape"];
+    // The batch dimension is the config's max_batch_size, not one of its dims.
+    for (size_t i = max_batch > 0 ? 1 : 0; i < shape.size(); ++i) {
+      tensor->add_dims(shape[i].get<int64_t>());
     }
     return absl::OkStatus();
   };
@@ -537,8 +523,12 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
   const json outputs = spec.contains("outputs") ? spec["outputs"]
                                                 : model.metadata.value("outputs", json::array());
   if (!inputs.empty() && !outputs.empty()) {
-    RETURN_IF_ERROR(tensors(inputs, true));
-    RETURN_IF_ERROR(tensors(outputs, false));
+    for (const auto& t : inputs) RETURN_IF_ERROR(fill(config.add_input(), t));
+    for (const auto& t : outputs) {
+      inference::ModelOutput* out = config.add_output();
+      RETURN_IF_ERROR(fill(out, t));
+      if (labels) out->set_label_filename("labels.txt");
+    }
   }
   if (max_batch > 0) {
     config.mutable_dynamic_batching()->set_max_queue_delay_microseconds(

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <unordered_map>
 
+#include "absl/status/status.h"
 #include "common/strings.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
@@ -15,16 +16,11 @@ std::string_view TransportName(Transport transport) {
   return transport == Transport::kHttp ? "http" : "grpc";
 }
 
-// gRPC's status codes by number, as Prometheus labels name them.
-std::string_view GrpcCodeName(int code) {
-  static constexpr std::string_view kNames[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "UNKNOWN";
-  return kNames[code];
+// gRPC's status codes by name, as Prometheus labels give them. absl's codes are gRPC's, number
+// for number.
+std::string GrpcCodeName(int code) {
+  const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? "UNKNOWN" : name;
 }
 
 uint64_t NextInstance() {
@@ -179,7 +175,7 @@ Dispatcher::Metrics& Dispatcher::MetricsFor(const Admission& admission, int code
   const std::string_view protocol = TransportName(admission.transport);
   const std::string code_label = admission.transport == Transport::kHttp
                                      ? std::to_string(code)
-                                     : std::string(GrpcCodeName(code));
+                                     : GrpcCodeName(code);
   std::string key = StrCat(admission.service(), "/", protocol, "/", code_label);
   auto it = cache.find(key);
   if (it == cache.end()) {

@@ -131,9 +131,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
   }
 
   std::shared_ptr<Stub> StubFor(const routing::Endpoint& endpoint) {
-    const std::string target = endpoint.host().find(':') == std::string::npos
-                                   ? StrCat(endpoint.host(), ":", endpoint.grpc_port())
-                                   : StrCat("[", endpoint.host(), "]:", endpoint.grpc_port());
+    const std::string target = StrCat(endpoint.url_host(), ":", endpoint.grpc_port());
     std::lock_guard lock(mu_);
     auto& stub = stubs_[target];
     if (!stub) {

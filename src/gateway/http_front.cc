@@ -622,9 +622,7 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     absl::StatusOr<std::shared_ptr<Endpoint>> picked = dispatcher->Pick(admission);
     if (!picked.ok()) co_return Error(picked.status());
     Endpoint& endpoint = **picked;
-    upstream.set(http::field::host, endpoint.host().find(':') == std::string::npos
-                                        ? endpoint.host()
-                                        : StrCat("[", endpoint.host(), "]"));
+    upstream.set(http::field::host, endpoint.url_host());
     // After a stale pooled connection the next attempt opens a new one: the others in the
     // pool have most likely gone the same way.
     std::unique_ptr<UpstreamConnection> conn =

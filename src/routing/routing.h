@@ -45,6 +45,7 @@ class Endpoint {
       : replica_id_(std::move(replica_id)),
         revision_(revision),
         host_(std::move(host)),
+        url_host_(host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]"),
         http_port_(http_port),
         grpc_port_(grpc_port) {}
 
@@ -52,6 +53,8 @@ class Endpoint {
   int64_t revision() const { return revision_; }
   // An address literal (IPv4 or IPv6), never a name to resolve.
   const std::string& host() const { return host_; }
+  // The host as a URL, a Host header or a gRPC target writes it (an IPv6 literal bracketed).
+  const std::string& url_host() const { return url_host_; }
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }
 
@@ -74,6 +77,7 @@ class Endpoint {
   const std::string replica_id_;
   const int64_t revision_;
   const std::string host_;
+  const std::string url_host_;
   const int http_port_;
   const int grpc_port_;
   std::atomic<int> consecutive_failures_{0};

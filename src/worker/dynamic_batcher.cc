@@ -309,21 +309,6 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
     Fail(batch, outputs.status(), counted);
     return;
   }
-  if (!counted) {
-    // A warm-up: answered, but neither an inference nor an execution in any figure.
-    int64_t offset = 0;
-    for (const auto& request : batch) {
-      request->done(ScatterResponse(request->request, *outputs, batched, total_rows, offset,
-                                    request->rows, version_, batch.size() == 1));
-      offset += request->rows;
-    }
-    return;
-  }
-  metrics_.executions->Increment();
-  metrics_.inferences->Increment(static_cast<double>(total_rows));
-  metrics_.batch_size->Observe(static_cast<double>(total_rows));
-  metrics_.compute_seconds->Observe(Seconds(computed - start));
-
   int64_t offset = 0;
   std::vector<absl::StatusOr<protocol::InferResponse>> responses;
   responses.reserve(batch.size());
@@ -332,7 +317,16 @@ void DynamicBatcher::Execute(backends::ModelInstance& instance, Batch& batch, Sc
                                         request->rows, version_, batch.size() == 1));
     offset += request->rows;
   }
+  if (!counted) {
+    // A warm-up: answered, but neither an inference nor an execution in any figure.
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->done(std::move(responses[i]));
+    return;
+  }
   const Clock::time_point scattered = Clock::now();
+  metrics_.executions->Increment();
+  metrics_.inferences->Increment(static_cast<double>(total_rows));
+  metrics_.batch_size->Observe(static_cast<double>(total_rows));
+  metrics_.compute_seconds->Observe(Seconds(computed - start));
   stats_->RecordExecution(static_cast<uint64_t>(total_rows), Nanos(gathered - start),
                           Nanos(computed - gathered), Nanos(scattered - computed));
   for (size_t i = 0; i < batch.size(); ++i) {
