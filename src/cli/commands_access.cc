@@ -118,9 +118,13 @@ std::string ExpiryCell(const nlohmann::json& key) {
 
 absl::Status RunKeyCreate(const KeyCreateFlags& flags) {
   if (flags.expires_in_days < 0) return UsageError("--expires-in-days: must be 0 (never) or more");
+  if (flags.scopes.empty()) {
+    return UsageError(
+        "--scope is required: admin, deploy, read, invoke or invoke:SERVICE (e.g. --scope "
+        "invoke:demo for a key that may only call the service demo)");
+  }
   ASSIGN_OR_RETURN(Session session, Connect(flags.common));
-  nlohmann::json body = {{"name", flags.name}};
-  if (!flags.scopes.empty()) body["scopes"] = flags.scopes;
+  nlohmann::json body = {{"name", flags.name}, {"scopes", flags.scopes}};
   if (flags.expires_in_days > 0) body["expires_in_days"] = flags.expires_in_days;
   ASSIGN_OR_RETURN(nlohmann::json key, session.client->Post(ApiPath("keys"), body));
   if (!session.PrintDocument(key)) {
@@ -206,7 +210,7 @@ void AddAccessCommands(CLI::App& app, int* exit_code) {
   auto revoke_flags = std::make_shared<CommonFlags>();
   auto revoke_id = std::make_shared<std::string>();
   CLI::App* revoke = keys->add_subcommand("revoke", "Revoke an API key at once");
-  revoke->add_option("ID", *revoke_id, "the key's id (see berth keys list)")->required();
+  revoke->add_option("KEY", *revoke_id, "the key's id or name (see berth keys list)")->required();
   AddCommonFlags(revoke, revoke_flags.get());
   SetCommand(revoke, exit_code,
              [revoke_flags, revoke_id] { return RunKeyRevoke(*revoke_flags, *revoke_id); });

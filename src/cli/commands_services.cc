@@ -194,19 +194,23 @@ absl::Status RunLogs(const LogsFlags& flags) {
     if (tail >= 0) StrAppend(&query, query.empty() ? "" : "&", "tail=", tail);
     return StrCat(ApiPath("services", flags.service, "logs"), query.empty() ? "" : "?", query);
   };
-  ASSIGN_OR_RETURN(std::string text, session.client->GetText(path(flags.tail)));
   if (!flags.follow) {
+    ASSIGN_OR_RETURN(std::string text, session.client->GetText(path(flags.tail)));
     std::cout << text;
     if (!text.empty() && text.back() != '\n') std::cout << "\n";
     return absl::OkStatus();
   }
-  LogFollower follower;
+  // Every fetch takes the same window, so that lines are matched against the same stretch of
+  // each replica's log; the first prints only the tail asked for.
+  ServiceLogFollower follower;
   const int64_t follow_tail = std::max<int64_t>(flags.tail, 1000);
+  size_t first = flags.tail >= 0 ? static_cast<size_t>(flags.tail) : 200;
   while (true) {
-    for (const std::string& line : follower.NewLines(text)) std::cout << line << "\n";
+    ASSIGN_OR_RETURN(std::string text, session.client->GetText(path(follow_tail)));
+    for (const std::string& line : follower.NewLines(text, first)) std::cout << line << "\n";
+    first = std::string::npos;
     std::cout << std::flush;
     std::this_thread::sleep_for(kWatchInterval);
-    ASSIGN_OR_RETURN(text, session.client->GetText(path(follow_tail)));
   }
 }
 

@@ -54,4 +54,26 @@ std::vector<std::string> LogFollower::NewLines(std::string_view fetched) {
   return fresh;
 }
 
+std::vector<std::string> ServiceLogFollower::NewLines(std::string_view fetched,
+                                                      size_t per_replica) {
+  // Each replica's block, in the order the blocks come.
+  std::vector<std::pair<std::string, std::string>> blocks;
+  for (const std::string& line : SplitLines(fetched)) {
+    std::string replica;
+    if (line.starts_with('[')) {
+      const size_t end = line.find("] ");
+      if (end != std::string::npos) replica = line.substr(1, end - 1);
+    }
+    if (blocks.empty() || blocks.back().first != replica) blocks.emplace_back(replica, "");
+    blocks.back().second.append(line).push_back('\n');
+  }
+  std::vector<std::string> fresh;
+  for (const auto& [replica, text] : blocks) {
+    std::vector<std::string> lines = replicas_[replica].NewLines(text);
+    const size_t from = lines.size() > per_replica ? lines.size() - per_replica : 0;
+    for (size_t i = from; i < lines.size(); ++i) fresh.push_back(std::move(lines[i]));
+  }
+  return fresh;
+}
+
 }  // namespace berth::cli

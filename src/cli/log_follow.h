@@ -3,6 +3,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,20 @@ class LogFollower {
  private:
   size_t memory_;
   std::deque<std::string> seen_;
+};
+
+// The same for the server's log of a service, where each replica's tail comes in its own block
+// of lines prefixed "[REPLICA] ": each replica's lines are followed on their own, so that a
+// larger fetch of one replica does not make the others' lines look new.
+class ServiceLogFollower {
+ public:
+  // At most `per_replica` of each replica's new lines are returned (the last ones); all of them
+  // count as seen.
+  std::vector<std::string> NewLines(std::string_view fetched,
+                                    size_t per_replica = std::string::npos);
+
+ private:
+  std::map<std::string, LogFollower, std::less<>> replicas_;
 };
 
 }  // namespace berth::cli

@@ -27,6 +27,39 @@ std::string SessionCookie(std::string_view value, int64_t max_age_s) {
                 "; Path=/; HttpOnly; SameSite=Strict; Max-Age=", max_age_s);
 }
 
+// What the caller may do, for the console to offer only that: each action is allowed or has
+// the reason it is not.
+json ActionsJson(const Principal& p) {
+  auto action = [&](std::string_view needed, std::string_view what) {
+    if (Allows(p, needed)) return json{{"allowed", true}};
+    return json{{"allowed", false},
+                {"reason", StrCat("the key '", p.key_name, "' may not ", what, " (it needs the ",
+                                  needed, needed == "admin" ? "" : " or admin", " scope)")}};
+  };
+  json doc = {{"read", action("read", "see models and services")},
+              {"deploy", action("deploy", "upload models or change services")},
+              {"manage_keys", action("admin", "manage API keys")}};
+  // Which services the data plane lets it call: every one, or the ones its scopes name.
+  json invoke = {{"allowed", false}};
+  bool every = false;
+  json names = json::array();
+  for (const std::string& s : p.scopes) {
+    if (s == "admin" || s == "deploy" || s == "invoke") every = true;
+    if (s.starts_with("invoke:")) names.push_back(s.substr(7));
+  }
+  if (every) {
+    invoke = {{"allowed", true}, {"services", nullptr}};
+  } else if (!names.empty()) {
+    invoke = {{"allowed", true}, {"services", std::move(names)}};
+  } else {
+    invoke["reason"] = StrCat("the key '", p.key_name,
+                              "' may not call services (it needs invoke, invoke:SERVICE, deploy "
+                              "or admin)");
+  }
+  doc["invoke"] = std::move(invoke);
+  return doc;
+}
+
 }  // namespace
 
 void ControlApi::AddKeyRoutes() {
@@ -37,6 +70,13 @@ void ControlApi::AddKeyRoutes() {
     return Json(200, KeyJson(*key));
   });
 
+  AddRoute("GET", "session", Access::kSignedIn, [this](ApiRequest& r) -> absl::StatusOr<ApiResponse> {
+    ASSIGN_OR_RETURN(auto key, store_->FindKeyById(r.principal.key_id));
+    if (!key) return absl::UnauthenticatedError("the API key was revoked");
+    return Json(200, {{"key", KeyJson(*key)},
+                      {"via", r.principal.via_session ? "session" : "key"},
+                      {"actions", ActionsJson(r.principal)}});
+  });
   AddRoute("POST", "session", Access::kPublic, [this](ApiRequest& r) -> absl::StatusOr<ApiResponse> {
     ASSIGN_OR_RETURN(json body, ParseBody(r));
     if (!body.contains("key") || !body["key"].is_string()) {
@@ -84,11 +124,28 @@ void ControlApi::AddKeyRoutes() {
       scopes.push_back(s.get<std::string>());
     }
     RETURN_IF_ERROR(CheckScopes(scopes));
+    for (const std::string& s : scopes) {
+      if (!s.starts_with("invoke:")) continue;
+      const std::string service = s.substr(7);
+      ASSIGN_OR_RETURN(auto found, store_->FindService(service));
+      if (!found) {
+        return absl::InvalidArgumentError(StrCat("scopes: '", s, "' names no service; `berth "
+                                                 "services` lists them"));
+      }
+    }
+    const std::string name = body["name"].get<std::string>();
+    ASSIGN_OR_RETURN(auto existing, store_->ListKeys());
+    for (const auto& k : existing) {
+      if (k.name == name && k.revoked_at == 0 && (k.expires_at == 0 || k.expires_at > NowMs())) {
+        return absl::AlreadyExistsError(StrCat("a key named '", name, "' exists (", k.id,
+                                               "); choose another name or revoke it first"));
+      }
+    }
     ASSIGN_OR_RETURN(int64_t days, IntField(body, "expires_in_days", "expires_in_days", 0, 3650, 0));
     ASSIGN_OR_RETURN(NewApiKey key, GenerateApiKey());
     ApiKeyRecord record;
     record.id = "key-" + RandomName(10);
-    record.name = body["name"].get<std::string>();
+    record.name = name;
     record.hash = key.hash;
     record.prefix = key.display;
     record.scopes = scopes;
@@ -100,7 +157,16 @@ void ControlApi::AddKeyRoutes() {
     return Json(201, doc);
   });
   AddRoute("DELETE", "keys/{id}", Access::kAdmin, [this](ApiRequest& r) -> absl::StatusOr<ApiResponse> {
-    RETURN_IF_ERROR(auth_->RevokeKey(r.params["id"]));
+    // An id, or the name of an active key (names are unique among active keys).
+    std::string id = r.params["id"];
+    ASSIGN_OR_RETURN(auto by_id, store_->FindKeyById(id));
+    if (!by_id) {
+      ASSIGN_OR_RETURN(auto keys, store_->ListKeys());
+      for (const auto& k : keys) {
+        if (k.name == id) id = k.id;
+      }
+    }
+    RETURN_IF_ERROR(auth_->RevokeKey(id));
     return NoContent();
   });
 }

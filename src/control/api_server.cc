@@ -22,7 +22,17 @@ void ControlApi::AddServerRoutes() {
                      QueryInt(r, "after", 0, std::numeric_limits<int64_t>::max(), 0));
     ASSIGN_OR_RETURN(const int64_t limit, QueryInt(r, "limit", 1, 1000, 100));
     const int n = static_cast<int>(limit);
-    ASSIGN_OR_RETURN(auto events, store_->ListEvents(r.query["service"], after_id, n));
+    const std::string service = r.query["service"];
+    ASSIGN_OR_RETURN(auto events, store_->ListEvents(service, after_id, n));
+    // A deleted service's events stay readable; a name that never had any is a mistake.
+    if (!service.empty() && events.empty() && after_id == 0) {
+      ASSIGN_OR_RETURN(auto found, store_->FindService(service));
+      if (!found) {
+        return absl::NotFoundError(
+            StrCat("no service named '", service, "' and no events for one; `berth services` "
+                   "lists them"));
+      }
+    }
     json items = json::array();
     for (const auto& e : events) {
       items.push_back({{"id", e.id}, {"time", TimeText(e.time)}, {"service", e.service},

@@ -253,6 +253,13 @@ void ControlApi::AddServiceRoutes() {
     const std::string only = r.query["replica"];
     ASSIGN_OR_RETURN(const int64_t tail_lines, QueryInt(r, "tail", 0, 10000, 200));
     const int tail = static_cast<int>(tail_lines);
+    if (!only.empty() && std::none_of(replicas.begin(), replicas.end(),
+                                      [&](const ReplicaRecord& rep) { return rep.id == only; })) {
+      std::string ids;
+      for (const auto& rep : replicas) StrAppend(&ids, ids.empty() ? "" : ", ", rep.id);
+      return absl::NotFoundError(StrCat("service '", name, "' has no replica '", only, "'",
+                                        ids.empty() ? "" : StrCat(" (it has ", ids, ")")));
+    }
     std::string text;
     for (const auto& rep : replicas) {
       if (!only.empty() && rep.id != only) continue;

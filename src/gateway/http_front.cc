@@ -166,10 +166,13 @@ struct HttpFront::Impl {
 absl::StatusOr<control::Principal> HttpFront::Impl::Authenticate(const http::request_header<>& h,
                                                                  bool allow_cookie) {
   auto authorization = h[http::field::authorization];
-  if (!authorization.empty() || !allow_cookie) {
+  auto cookie = h[http::field::cookie];
+  const bool has_session = !control::CookieValue(std::string_view(cookie.data(), cookie.size()),
+                                                 control::Authenticator::kSessionCookie)
+                                .empty();
+  if (!authorization.empty() || !allow_cookie || !has_session) {
     return auth->FromAuthorization(std::string_view(authorization.data(), authorization.size()));
   }
-  auto cookie = h[http::field::cookie];
   auto principal = auth->FromSessionCookie(std::string_view(cookie.data(), cookie.size()));
   if (!principal.ok()) return principal;
   // A cookie rides along on cross-site requests; the console marks its own.
@@ -400,12 +403,13 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         service = std::string(parts[1]);
         upstream_target = StrCat("/v2/models/", service, "/classify");
       }
-      const auto authorization = h[http::field::authorization];
-      const std::string_view credential(authorization.data(), authorization.size());
-      if (service.empty()) {
-        if (auto principal = dispatcher->Authenticate(credential); !principal.ok()) {
-          res = Error(principal.status());
-        } else if (path == "/v2" && get) {
+      // A console session may call the data plane too (the console's try-it), marked as its
+      // own like every cookie-authenticated request that changes state.
+      auto principal = Authenticate(h, /*allow_cookie=*/true);
+      if (!principal.ok()) {
+        res = Error(principal.status());
+      } else if (service.empty()) {
+        if (path == "/v2" && get) {
           res = Make(200, StrCat(R"({"name":"berth","version":")", kVersion,
                                  R"(","extensions":["binary_tensor_data","classification"]})"));
         } else {
@@ -413,7 +417,8 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
               StrCat("no route for ", path, "; the data plane is /v2/models/{service}/infer and "
                                             "/services/{service}/v1/classify")));
         }
-      } else if (auto admission = dispatcher->Admit(Transport::kHttp, credential, service);
+      } else if (auto admission =
+                     dispatcher->Admit(Transport::kHttp, *std::move(principal), service);
                  !admission.ok()) {
         res = Error(admission.status());
       } else {
@@ -480,8 +485,10 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
   if (request.path.size() == 1 && request.path[0] == "openapi.json" && request.method == "GET") {
     co_return Make(200, kOpenApiDocument);
   }
-  const bool session = !request.path.empty() && request.path[0] == "session";
-  if (!session) {
+  // Signing in and out is public; reading the session is not.
+  const bool sign_in_or_out = request.path.size() == 1 && request.path[0] == "session" &&
+                              request.method != "GET";
+  if (!sign_in_or_out) {
     auto principal = Authenticate(h, true);
     if (!principal.ok()) co_return Error(principal.status());
     request.principal = *principal;

@@ -38,5 +38,15 @@ TEST(LogFollowerTest, MemoryIsBounded) {
   EXPECT_EQ(follower.NewLines("b\nc\nd\n"), Lines{"d"});
 }
 
+TEST(ServiceLogFollowerTest, EachReplicaIsFollowedOnItsOwn) {
+  ServiceLogFollower follower;
+  // The first fetch prints the last line of each replica only.
+  EXPECT_EQ(follower.NewLines("[r1] a\n[r1] b\n[r2] p\n[r2] q\n", 1), (Lines{"[r1] b", "[r2] q"}));
+  // The next fetch holds more of r1 than the first printed: nothing in it is new but "c".
+  EXPECT_EQ(follower.NewLines("[r1] a\n[r1] b\n[r1] c\n[r2] p\n[r2] q\n"), Lines{"[r1] c"});
+  EXPECT_EQ(follower.NewLines("[r1] b\n[r1] c\n[r2] q\n[r2] r\n[r3] x\n"),
+            (Lines{"[r2] r", "[r3] x"}));
+}
+
 }  // namespace
 }  // namespace berth::cli

@@ -175,6 +175,7 @@ class ApiAuthorizationTest : public ::testing::Test {
 // access, or this test fails.
 const std::map<std::string, Access> kExpected = {
     {"GET whoami", Access::kSignedIn},
+    {"GET session", Access::kSignedIn},
     {"POST session", Access::kPublic},
     {"DELETE session", Access::kPublic},
     {"GET keys", Access::kAdmin},
@@ -211,6 +212,21 @@ TEST_F(ApiAuthorizationTest, EveryRouteIsListedWithItsAccess) {
   }
   for (const auto& [route, access] : actual) {
     EXPECT_TRUE(kExpected.contains(route)) << route << " is new: add it to kExpected";
+  }
+}
+
+// The OpenAPI document describes every route the table serves, with its method.
+TEST_F(ApiAuthorizationTest, EveryRouteIsInTheOpenApiDocument) {
+  std::ifstream in(BERTH_OPENAPI_PATH);
+  ASSERT_TRUE(in) << BERTH_OPENAPI_PATH;
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  for (const ApiRoute& route : api_->routes().routes()) {
+    const std::string path = StrCat("/api/v1/", route.pattern);
+    std::string method = route.method;
+    for (char& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    ASSERT_TRUE(doc["paths"].contains(path)) << path << " is not in docs/openapi.json";
+    EXPECT_TRUE(doc["paths"][path].contains(method))
+        << route.method << " " << path << " is not in docs/openapi.json";
   }
 }
 

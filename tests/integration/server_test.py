@@ -256,6 +256,68 @@ class ServerTest(unittest.TestCase):
             self.assertIn(reason, events)
         self.assertIn("serving HTTP", self.cli("logs", "demo").stdout)
 
+    def test_03b_a_console_session_says_what_it_may_do_and_can_call_services(self):
+        res = self.cli("keys", "create", "--name", "viewer", "--scope", "read")
+        viewer = re.search(r"(brth_[A-Za-z0-9]{28})", res.stdout).group(1)
+        status, _, headers = self.server.request("POST", "/api/v1/session", {"key": viewer})
+        self.assertEqual(status, 200)
+        cookie = headers["Set-Cookie"].split(";")[0]
+        status, doc = self.server.api("GET", "/session", headers={"Cookie": cookie})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual((doc["via"], doc["key"]["name"]), ("session", "viewer"))
+        actions = doc["actions"]
+        self.assertTrue(actions["read"]["allowed"])
+        self.assertFalse(actions["deploy"]["allowed"])
+        self.assertIn("viewer", actions["deploy"]["reason"])
+        self.assertFalse(actions["manage_keys"]["allowed"])
+        self.assertFalse(actions["invoke"]["allowed"])
+        status, doc = self.server.api("GET", "/session", key=self.admin)
+        self.assertEqual((doc["via"], doc["actions"]["invoke"]), ("key", {"allowed": True,
+                                                                         "services": None}))
+        # An admin's console session calls the data plane without a key (the console's try-it),
+        # but only with the console's own header: a cookie also rides on cross-site requests.
+        status, _, headers = self.server.request("POST", "/api/v1/session", {"key": self.admin})
+        admin_cookie = headers["Set-Cookie"].split(";")[0]
+        with open(os.path.join(ROOT, "tests", "fixtures", "digits", "3.png"), "rb") as f:
+            png = f.read()
+        status, payload, _ = self.server.request(
+            "POST", "/services/demo/v1/classify", raw=png,
+            headers={"Content-Type": "image/png", "Cookie": admin_cookie, "X-Berth-Console": "1"})
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(json.loads(payload)["predictions"][0]["label"], "3")
+        status, payload, _ = self.server.request(
+            "POST", "/services/demo/v1/classify", raw=png,
+            headers={"Content-Type": "image/png", "Cookie": admin_cookie})
+        self.assertEqual(status, 403, payload)
+        self.assertIn("X-Berth-Console", json.loads(payload)["error"])
+        # The viewer's session may not call services.
+        status, _, _ = self.server.request(
+            "POST", "/services/demo/v1/classify", raw=png,
+            headers={"Content-Type": "image/png", "Cookie": cookie, "X-Berth-Console": "1"})
+        self.assertEqual(status, 403)
+        # Key names are unique among active keys, invoke:NAME names a service, revoke takes a
+        # name, and the CLI asks for a scope instead of passing the API's wording on.
+        status, doc = self.server.api("POST", "/keys", {"name": "viewer", "scopes": ["read"]},
+                                      key=self.admin)
+        self.assertEqual(status, 409, doc)
+        self.assertIn("viewer", doc["error"])
+        status, doc = self.server.api("POST", "/keys", {"name": "x", "scopes": ["invoke:nosuch"]},
+                                      key=self.admin)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("invoke:nosuch", doc["error"])
+        res = self.cli("keys", "create", "--name", "noscope", check=False)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("--scope is required", res.stderr)
+        self.assertIn("revoked", self.cli("keys", "revoke", "viewer").stdout)
+        self.assertEqual(self.server.api("GET", "/session", headers={"Cookie": cookie})[0], 401)
+        # Unknown replicas and services are errors, not empty answers.
+        res = self.cli("logs", "demo", "--replica", "bogus", check=False)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("no replica 'bogus'", res.stderr)
+        res = self.cli("events", "nosuch", check=False)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("no service named 'nosuch'", res.stderr)
+
     def test_04_bad_input_gets_clear_errors(self):
         status, _, _ = self.server.request("POST", "/v2/models/nope/infer", {"inputs": []},
                                            key=self.admin)
