@@ -90,7 +90,8 @@ void RegisterDemoModel(control::ControlApi& api, control::Store& store, const st
     if (!line.empty()) labels.push_back(line);
   }
   nlohmann::json extra = {{"labels", labels}, {"image_invert", "auto"}};
-  auto registered = api.RegisterModel("digits", temp, size, sha.FinishHex(), "built-in demo", extra);
+  auto registered =
+      api.RegisterModel("digits", temp, size, sha.FinishHex(), "built-in demo", extra);
   if (!registered.ok()) {
     spdlog::warn("could not register the demo model: {}", Msg(registered.status()));
   } else {

@@ -31,47 +31,53 @@ absl::StatusOr<nlohmann::json> FindModel(const Session& session, const std::stri
   return model;
 }
 
-// Uploads `file` as model `name` unless a model of that name has the same SHA-256 already.
-absl::Status EnsureUploaded(const Session& session, const std::string& file,
-                            const std::string& name) {
-  ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(file));
-  ASSIGN_OR_RETURN(nlohmann::json existing, FindModel(session, name));
-  if (!existing.is_null()) {
-    if (Text(existing, "sha256") != digest) {
-      return absl::AlreadyExistsError(StrCat(
-          "a model named ", name, " with other content exists (sha256 ",
-          ShortDigest(Text(existing, "sha256")), ", this file ", ShortDigest(digest),
-          "): deploy with --model NEW_NAME to upload the file under another name, or delete the "
-          "old model with berth models delete ",
-          name));
-    }
-    session.progress() << "model " << name << " is already uploaded (sha256 " << ShortDigest(digest)
-                       << "), not uploading it again\n";
-    return absl::OkStatus();
+// The version of model `name` (null when there is none) whose `field` is `value`, the latest
+// such version.
+nlohmann::json VersionWith(const nlohmann::json& model, const char* field,
+                           const std::string& value) {
+  nlohmann::json found;
+  if (model.is_null()) return found;
+  for (const auto& v : model.value("versions", nlohmann::json::array())) {
+    if (v.is_object() && Text(v, field) == value) found = v;
   }
-  ASSIGN_OR_RETURN(nlohmann::json model, UploadModel(session, file, name));
-  session.progress() << "uploaded " << file << " as model " << name << "\n"
-                     << "probed model " << name << ": " << SummarizeModel(model) << "\n";
-  return absl::OkStatus();
+  return found;
 }
 
-// Adds the model at `uri` as `name` unless a model of that name refers to that URI already.
-absl::Status EnsureAdded(const Session& session, const std::string& uri, const std::string& name) {
+// Uploads `file` as the next version of model `name`, unless a version has the same SHA-256
+// already; returns the version that holds the file.
+absl::StatusOr<int64_t> EnsureUploaded(const Session& session, const std::string& file,
+                                       const std::string& name) {
+  ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(file));
   ASSIGN_OR_RETURN(nlohmann::json existing, FindModel(session, name));
-  if (!existing.is_null()) {
-    if (Text(existing, "source") != uri) {
-      return absl::AlreadyExistsError(StrCat(
-          "a model named ", name, " from another source exists (", Field(existing, "source"),
-          "): use another model name, or delete the old model with berth models delete ", name));
-    }
-    session.progress() << "model " << name << " already refers to " << uri << "\n";
-    return absl::OkStatus();
+  if (const nlohmann::json same = VersionWith(existing, "sha256", digest); !same.is_null()) {
+    session.progress() << "model " << name << " version " << Field(same, "version")
+                       << " has this file already (sha256 " << ShortDigest(digest)
+                       << "), not uploading it again\n";
+    return same.value("version", int64_t{0});
+  }
+  ASSIGN_OR_RETURN(nlohmann::json model, UploadModel(session, file, name));
+  session.progress() << "uploaded " << file << " as model " << name << " version "
+                     << Field(model, "version") << "\n"
+                     << "probed model " << name << ": " << SummarizeModel(model) << "\n";
+  return model.value("version", int64_t{0});
+}
+
+// Adds the model at `uri` as the next version of `name`, unless a version came from that URI
+// already; returns the version.
+absl::StatusOr<int64_t> EnsureAdded(const Session& session, const std::string& uri,
+                                    const std::string& name) {
+  ASSIGN_OR_RETURN(nlohmann::json existing, FindModel(session, name));
+  if (const nlohmann::json same = VersionWith(existing, "source", uri); !same.is_null()) {
+    session.progress() << "model " << name << " version " << Field(same, "version")
+                       << " came from " << uri << " already\n";
+    return same.value("version", int64_t{0});
   }
   ASSIGN_OR_RETURN(nlohmann::json model,
                    session.client->Post(ApiPath("models"), {{"name", name}, {"uri", uri}}));
-  session.progress() << "added model " << name << " from " << uri << "\n"
+  session.progress() << "added model " << name << " version " << Field(model, "version")
+                     << " from " << uri << "\n"
                      << "probed model " << name << ": " << SummarizeModel(model) << "\n";
-  return absl::OkStatus();
+  return model.value("version", int64_t{0});
 }
 
 int64_t IntField(const nlohmann::json& object, const char* key) {
@@ -224,6 +230,7 @@ struct DeployFlags {
   std::string target;  // PATH_OR_URI
   std::string name;
   std::string model;
+  std::string model_version;
   bool demo = false;
   std::string labels_file;
   std::vector<std::string> inputs, outputs;
@@ -267,6 +274,7 @@ absl::Status RunDeploy(const DeployFlags& flags) {
   ASSIGN_OR_RETURN(DeploySpecFlags spec_flags, CollectSpecFlags(flags));
   ASSIGN_OR_RETURN(WaitOptions wait, ReadWaitOptions(flags.no_wait, flags.timeout));
   std::string name = flags.name;
+  if (!flags.model_version.empty()) spec_flags.model_version = flags.model_version;
   if (flags.demo) {
     if (!flags.target.empty() || !flags.model.empty()) {
       return UsageError("--demo deploys the built-in model; leave out PATH_OR_URI and --model");
@@ -294,11 +302,12 @@ absl::Status RunDeploy(const DeployFlags& flags) {
 
   ASSIGN_OR_RETURN(Session session, Connect(flags.common));
   if (!flags.target.empty()) {
-    if (IsModelUri(flags.target)) {
-      RETURN_IF_ERROR(EnsureAdded(session, flags.target, spec_flags.model));
-    } else {
-      RETURN_IF_ERROR(EnsureUploaded(session, flags.target, spec_flags.model));
-    }
+    // The service serves the version that holds what was named on the command line.
+    ASSIGN_OR_RETURN(const int64_t version,
+                     IsModelUri(flags.target)
+                         ? EnsureAdded(session, flags.target, spec_flags.model)
+                         : EnsureUploaded(session, flags.target, spec_flags.model));
+    if (version > 0) spec["model_version"] = version;
   }
   // On a service that exists, only the flags given change something (--max-batch alone keeps
   // the replicas, labels and resources).
@@ -344,13 +353,14 @@ absl::Status RunApply(const ApplyFlags& flags) {
   ASSIGN_OR_RETURN(Session session, Connect(flags.common));
   nlohmann::json applied = nlohmann::json::array();
   for (const ServiceDocument& document : documents) {
+    nlohmann::json spec = document.spec;
     if (document.model_to_add) {
-      RETURN_IF_ERROR(
-          EnsureAdded(session, document.model_to_add->uri, document.model_to_add->name));
+      ASSIGN_OR_RETURN(const int64_t version, EnsureAdded(session, document.model_to_add->uri,
+                                                          document.model_to_add->name));
+      if (version > 0 && !spec.contains("model_version")) spec["model_version"] = version;
     }
     ASSIGN_OR_RETURN(nlohmann::json service,
-                     ApplyService(session, document.name, document.spec, Update::kReplace,
-                                  wait));
+                     ApplyService(session, document.name, spec, Update::kReplace, wait));
     if (session.format != OutputFormat::kHuman) {
       applied.push_back(std::move(service));
     } else if (wait.wait) {
@@ -376,6 +386,9 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
   deploy->add_option("--name", flags->name, "the service's name (default with --demo: demo)");
   deploy->add_option("--model", flags->model,
                      "the model's name (default: the service's name); alone: an existing model");
+  deploy->add_option("--model-version", flags->model_version,
+                     "the model version to serve: a number or latest (default: the one the "
+                     "service serves, or the latest for a new service or another model)");
   deploy->add_flag("--demo", flags->demo, "deploy the server's built-in digits model");
   flags->replicas = deploy->add_option("--replicas", flags->replicas_value, "number of replicas");
   flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");

@@ -59,14 +59,27 @@ std::string SizeCell(const nlohmann::json& model) {
   return it != model.end() && it->is_number_unsigned() ? FormatBytes(it->get<uint64_t>()) : "-";
 }
 
+// "uploaded ... as version 2" or "... is version 1 already" for an upload's or add's answer.
+void PrintRegistered(const nlohmann::json& model, std::string_view verb) {
+  if (model.value("unchanged", false)) {
+    std::cout << "model " << Field(model, "name") << ": " << Field(model, "message") << "\n";
+    return;
+  }
+  std::cout << verb << " and probed model " << Field(model, "name") << " version "
+            << Field(model, "version") << ": " << SummarizeModel(model) << "\n";
+  if (model.value("version", 1) > 1) {
+    std::cout << "services keep the version they serve; move one with berth deploy --model "
+              << Field(model, "name") << " --model-version " << Field(model, "version")
+              << " --name SERVICE\n";
+  }
+}
+
 absl::Status RunUpload(const CommonFlags& common, const std::string& file,
                        const std::string& name) {
   if (auto status = ValidateName(name, "--name"); !status.ok()) return UsageError(Msg(status));
   ASSIGN_OR_RETURN(Session session, Connect(common));
   ASSIGN_OR_RETURN(nlohmann::json model, UploadModel(session, file, name));
-  if (!session.PrintDocument(model)) {
-    std::cout << "uploaded and probed model " << name << ": " << SummarizeModel(model) << "\n";
-  }
+  if (!session.PrintDocument(model)) PrintRegistered(model, "uploaded");
   return absl::OkStatus();
 }
 
@@ -80,9 +93,7 @@ absl::Status RunAdd(const CommonFlags& common, const std::string& uri, const std
   ASSIGN_OR_RETURN(Session session, Connect(common));
   ASSIGN_OR_RETURN(nlohmann::json model,
                    session.client->Post(ApiPath("models"), {{"name", name}, {"uri", uri}}));
-  if (!session.PrintDocument(model)) {
-    std::cout << "added and probed model " << name << ": " << SummarizeModel(model) << "\n";
-  }
+  if (!session.PrintDocument(model)) PrintRegistered(model, "added");
   return absl::OkStatus();
 }
 
@@ -91,13 +102,15 @@ absl::Status RunList(const CommonFlags& common) {
   ASSIGN_OR_RETURN(nlohmann::json models, session.client->Get(ApiPath("models")));
   if (session.PrintDocument(models)) return absl::OkStatus();
   const auto now = std::chrono::system_clock::now();
-  Table table({"NAME", "FORMAT", "SIZE", "INPUTS", "OUTPUTS", "SHA256", "AGE"});
+  Table table({"NAME", "VERSION", "VERSIONS", "FORMAT", "SIZE", "INPUTS", "OUTPUTS", "SHA256",
+               "AGE"});
   for (const auto& model : Items(models)) {
     const auto count = [&](const char* key) {
       const auto it = model.find(key);
       return it != model.end() && it->is_array() ? StrCat(it->size()) : std::string("-");
     };
-    table.AddRow({Field(model, "name"), Field(model, "format"), SizeCell(model), count("inputs"),
+    table.AddRow({Field(model, "name"), Field(model, "version"), Field(model, "versions"),
+                  Field(model, "format"), SizeCell(model), count("inputs"),
                   count("outputs"), ShortDigest(Field(model, "sha256")),
                   FormatAge(Text(model, "created_at"), now)});
   }
@@ -121,6 +134,7 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
   ASSIGN_OR_RETURN(nlohmann::json model, session.client->Get(ApiPath("models", name)));
   if (session.PrintDocument(model)) return absl::OkStatus();
   std::cout << "Name:            " << Field(model, "name") << "\n"
+            << "Latest version:  " << Field(model, "version") << "\n"
             << "Format:          " << Field(model, "format") << "\n"
             << "Size:            " << SizeCell(model) << "\n"
             << "SHA-256:         " << Field(model, "sha256") << "\n"
@@ -130,20 +144,41 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
             << "Inputs:\n"
             << TensorTable(model.value("inputs", nlohmann::json())) << "Outputs:\n"
             << TensorTable(model.value("outputs", nlohmann::json())) << "(shape -1 = any size)\n";
+  const auto now = std::chrono::system_clock::now();
+  Table versions({"VERSION", "SHA256", "SIZE", "AGE", "USED BY"});
+  const nlohmann::json list = model.value("versions", nlohmann::json::array());
+  for (const auto& v : list.is_array() ? list : nlohmann::json::array()) {
+    std::string used;
+    for (const auto& service : v.value("used_by", nlohmann::json::array())) {
+      StrAppend(&used, used.empty() ? "" : ", ", service.get<std::string>());
+    }
+    versions.AddRow({Field(v, "version"), ShortDigest(Field(v, "sha256")), SizeCell(v),
+                     FormatAge(Text(v, "created_at"), now), used.empty() ? "-" : used});
+  }
+  std::cout << "Versions:\n" << Indent(versions.Render());
   return absl::OkStatus();
 }
 
-absl::Status RunDelete(const CommonFlags& common, const std::string& name) {
+absl::Status RunDelete(const CommonFlags& common, const std::string& name, int64_t version) {
+  if (version < 0) return UsageError("--version: a version number (1, 2, ...)");
   ASSIGN_OR_RETURN(Session session, Connect(common));
-  auto deleted = session.client->Delete(ApiPath("models", name));
+  const std::string path = version > 0 ? StrCat(ApiPath("models", name, "versions"), "/", version)
+                                       : ApiPath("models", name);
+  auto deleted = session.client->Delete(path);
   if (!deleted.ok() && HttpStatusOf(deleted.status()) == 409) {
     return absl::FailedPreconditionError(StrCat(
-        Msg(deleted.status()), " (a service still uses the model: delete it or deploy it with ",
-        "another model first; see berth services)"));
+        Msg(deleted.status()), " (see berth models describe ", name, ": delete the service, or ",
+        "deploy it with another model or version first)"));
   }
   RETURN_IF_ERROR(deleted.status());
-  if (!session.PrintDocument({{"name", name}, {"deleted", true}})) {
-    std::cout << "model " << name << " deleted\n";
+  nlohmann::json doc = {{"name", name}, {"deleted", true}};
+  if (version > 0) doc["version"] = version;
+  if (!session.PrintDocument(doc)) {
+    if (version > 0) {
+      std::cout << "version " << version << " of model " << name << " deleted\n";
+    } else {
+      std::cout << "model " << name << " deleted (every version)\n";
+    }
   }
   return absl::OkStatus();
 }
@@ -183,10 +218,12 @@ void AddModelCommands(CLI::App& app, int* exit_code) {
     CommonFlags common;
     std::string target;  // FILE, URI or NAME
     std::string name;
+    int64_t version = 0;
   };
   auto upload_flags = std::make_shared<Flags>();
   CLI::App* upload = models->add_subcommand(
-      "upload", "Upload a model file (ONNX or TorchScript); the server probes it");
+      "upload",
+      "Upload a model file (ONNX or TorchScript) as the name's next version; the server probes it");
   upload->add_option("FILE", upload_flags->target, "the model file")->required();
   upload->add_option("--name", upload_flags->name, "the model's name (a DNS label)")->required();
   AddCommonFlags(upload, &upload_flags->common);
@@ -209,7 +246,8 @@ void AddModelCommands(CLI::App& app, int* exit_code) {
   SetCommand(list, exit_code, [list_flags] { return RunList(*list_flags); });
 
   auto describe_flags = std::make_shared<Flags>();
-  CLI::App* describe = models->add_subcommand("describe", "Show a model and its inputs/outputs");
+  CLI::App* describe = models->add_subcommand(
+      "describe", "Show a model, its inputs/outputs and its versions with the services using them");
   describe->add_option("NAME", describe_flags->target, "the model's name")->required();
   AddCommonFlags(describe, &describe_flags->common);
   SetCommand(describe, exit_code, [describe_flags] {
@@ -217,11 +255,14 @@ void AddModelCommands(CLI::App& app, int* exit_code) {
   });
 
   auto delete_flags = std::make_shared<Flags>();
-  CLI::App* remove = models->add_subcommand("delete", "Delete a model no service uses");
+  CLI::App* remove = models->add_subcommand(
+      "delete", "Delete a model (every version) or one version of it that no service uses");
   remove->add_option("NAME", delete_flags->target, "the model's name")->required();
+  remove->add_option("--version", delete_flags->version, "only this version");
   AddCommonFlags(remove, &delete_flags->common);
-  SetCommand(remove, exit_code,
-             [delete_flags] { return RunDelete(delete_flags->common, delete_flags->target); });
+  SetCommand(remove, exit_code, [delete_flags] {
+    return RunDelete(delete_flags->common, delete_flags->target, delete_flags->version);
+  });
 }
 
 }  // namespace berth::cli

@@ -109,7 +109,8 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
   }
   const auto now = Clock::now();
   std::cout << "Name:        " << Field(service, "name") << "\n"
-            << "Model:       " << Field(service, "model") << "\n"
+            << "Model:       " << Field(service, "model") << " version "
+            << Field(service, "model_version") << "\n"
             << "Status:      " << Field(service, "status") << "\n";
   if (Field(service, "reason") != "-")
     std::cout << "Reason:      " << Field(service, "reason") << "\n";
@@ -126,9 +127,12 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
             << "Spec:\n"
             << Indent(RenderDocument(service.value("spec", nlohmann::json::object()),
                                      OutputFormat::kYaml));
-  Table revision_table({"REVISION", "STATUS", "REASON", "AGE"});
+  Table revision_table({"REVISION", "STATUS", "SERVING", "MODEL", "REASON", "AGE"});
   for (const auto& revision : Items(revisions)) {
+    const nlohmann::json spec = revision.value("spec", nlohmann::json::object());
     revision_table.AddRow({Field(revision, "number"), Field(revision, "status"),
+                           revision.value("serving", false) ? "yes" : "",
+                           StrCat(Field(spec, "model"), ":", Field(spec, "model_version")),
                            Field(revision, "reason"),
                            FormatAge(Text(revision, "created_at"), now)});
   }

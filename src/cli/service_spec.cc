@@ -149,8 +149,17 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
     return reader.Error(spec, field("model"),
                         "is required: the name of a model (see berth models list)");
   if (model.IsMap()) {
-    if (auto status = reader.Map(model, field("model"), {"name", "uri"}); !status.ok())
+    if (auto status = reader.Map(model, field("model"), {"name", "uri", "version"}); !status.ok())
       return status;
+    if (const YAML::Node version = model["version"]) {
+      if (version.IsScalar() && version.Scalar() == "latest") {
+        out["model_version"] = "latest";
+      } else {
+        auto number = reader.Integer(version, field("model.version"), 1);
+        if (!number.ok()) return number.status();
+        out["model_version"] = *number;
+      }
+    }
     if (!model["name"]) return reader.Error(model, field("model.name"), "is required");
     auto name = reader.Name(model["name"], field("model.name"));
     if (!name.ok()) return name.status();
@@ -466,6 +475,19 @@ absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
     return absl::InvalidArgumentError("--model: which model to serve is missing");
   }
   nlohmann::json spec = {{"name", name}, {"model", flags.model}};
+  if (flags.model_version) {
+    int64_t version = 0;
+    const std::string& text = *flags.model_version;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+    if (text == "latest") {
+      spec["model_version"] = "latest";
+    } else if (ec == std::errc() && end == text.data() + text.size() && version >= 1) {
+      spec["model_version"] = version;
+    } else {
+      return absl::InvalidArgumentError(
+          StrCat("--model-version: '", text, "' is neither a version number (1, 2, ...) nor latest"));
+    }
+  }
   if (flags.replicas) {
     if (*flags.replicas < 0) return absl::InvalidArgumentError("--replicas: must be 0 or more");
     spec["replicas"] = *flags.replicas;

@@ -37,6 +37,7 @@ absl::StatusOr<std::vector<ServiceDocument>> ParseServiceDocuments(std::string_v
 // What `berth deploy` was told; unset members are left to the server's defaults.
 struct DeploySpecFlags {
   std::string model;
+  std::optional<std::string> model_version;  // a number or "latest"
   std::optional<int64_t> replicas;
   std::optional<std::string> cpu;
   std::optional<std::string> memory;

@@ -90,7 +90,7 @@ int ControlApi::RemoveCrashDebris() {
     std::error_code rec;
     if (fs::remove_all(entry.path(), rec) > 0) ++removed;
   }
-  auto models = store_->ListModels();
+  auto models = store_->ListModelVersions("");
   if (!models.ok()) {
     spdlog::warn("cannot list models to find orphan model directories: {}", Msg(models.status()));
     return removed;

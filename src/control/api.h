@@ -73,11 +73,17 @@ class ControlApi {
   const RouteTable& routes() const { return routes_; }
 
   // Registers a model from a file already in the data directory's temporary area (moved into
-  // place on success, removed on failure). Used for uploads and by the built-in demo.
-  absl::StatusOr<ModelRecord> RegisterModel(const std::string& name, const std::string& file,
-                                            uint64_t size, const std::string& sha256,
-                                            const std::string& source,
-                                            const nlohmann::json& extra);
+  // place on success, removed on failure) as the name's next version. Content a version of the
+  // name already has is no new version: that version comes back, `unchanged`. Used for uploads
+  // and by the built-in demo.
+  struct RegisteredModel {
+    ModelRecord model;
+    bool unchanged = false;
+  };
+  absl::StatusOr<RegisteredModel> RegisterModel(const std::string& name, const std::string& file,
+                                                uint64_t size, const std::string& sha256,
+                                                const std::string& source,
+                                                const nlohmann::json& extra);
   // The ports the HTTP and gRPC fronts listen on, for sample commands and /api/v1/server.
   void SetPorts(int http_port, int grpc_port) {
     http_port_.store(http_port);
@@ -112,6 +118,11 @@ class ControlApi {
   absl::StatusOr<ApiResponse> ApplyService(const std::string& name, const nlohmann::json& body,
                                            bool create_only, const std::string& host,
                                            int rollback_of = 0);
+  // The model version a spec serves: spec.model_version when given (a number, or "latest"),
+  // else the version the service serves now if it serves the same model (`current`, its spec;
+  // null for a new service), else the latest. InvalidArgument naming what is missing.
+  absl::StatusOr<ModelRecord> ResolveModelVersion(const nlohmann::json& body,
+                                                  const nlohmann::json* current);
   absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& body,
                                                const ModelRecord& model);
   absl::Status WriteRevisionRepository(const std::string& service, int revision,

@@ -185,6 +185,11 @@ void ControlApi::AddServiceRoutes() {
     }
     ASSIGN_OR_RETURN(ServiceRecord service, FindService(name));
     json spec = DeclaredSpec(service.spec);
+    // Another model named without a version: its latest, not the old model's version number.
+    if (patch.contains("model") && patch["model"] != spec.value("model", "") &&
+        !patch.contains("model_version")) {
+      spec.erase("model_version");
+    }
     spec.merge_patch(patch);
     spec["name"] = name;
     return ApplyService(name, spec, false, r.host);
@@ -241,7 +246,8 @@ void ControlApi::AddServiceRoutes() {
   AddRoute("GET", "services/{name}/sample-request", Access::kRead,
            [this](ApiRequest& r) -> Result {
              ASSIGN_OR_RETURN(ServiceRecord service, FindService(r.params["name"]));
-             ASSIGN_OR_RETURN(auto model, store_->FindModel(service.spec.value("model", "")));
+             ASSIGN_OR_RETURN(auto model, store_->FindModel(service.spec.value("model", ""),
+                                                            service.spec.value("model_version", 0)));
              if (!model) return absl::NotFoundError("the service's model is gone");
              size_t elements = 0;
              return Json(200, SampleRequest(*model, service.spec, &elements));
@@ -324,11 +330,13 @@ absl::StatusOr<ApiResponse> ControlApi::Rollback(const std::string& name, int to
   }
   json body = DeclaredSpec(target->spec);
   body["replicas"] = service.spec.value("replicas", 1);
-  ASSIGN_OR_RETURN(auto model, store_->FindModel(body.value("model", "")));
+  ASSIGN_OR_RETURN(auto model, store_->FindModel(body.value("model", ""),
+                                                 body.value("model_version", 0)));
   if (!model || model->sha256 != target->spec.value("model_sha256", "")) {
     return absl::FailedPreconditionError(StrCat(
-        "revision ", target->number, " served a version of model '", body.value("model", ""),
-        "' that has since been replaced; upload it again to roll back"));
+        "revision ", target->number, " served version ", body.value("model_version", 0),
+        " of model '", body.value("model", ""),
+        "', which has since been deleted; upload it again and deploy it to go back"));
   }
   // A revision that is itself a rollback restores the same original.
   const int original = target->spec.value("rollback_of", target->number);
@@ -337,9 +345,39 @@ absl::StatusOr<ApiResponse> ControlApi::Rollback(const std::string& name, int to
   return ApplyService(name, body, false, host, original);
 }
 
+absl::StatusOr<ModelRecord> ControlApi::ResolveModelVersion(const json& body,
+                                                             const json* current) {
+  const std::string name = body["model"].get<std::string>();
+  int version = 0;  // the latest
+  if (body.contains("model_version") && !body["model_version"].is_null()) {
+    const json& v = body["model_version"];
+    if (v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= INT32_MAX) {
+      version = static_cast<int>(v.get<int64_t>());
+    } else if (v != "latest") {
+      return absl::InvalidArgumentError(
+          "spec.model_version: a version number (1, 2, ...) or \"latest\"");
+    }
+  } else if (current != nullptr && current->value("model", "") == name) {
+    // Not named: the version the service serves stays, until a change names another.
+    version = current->value("model_version", 0);
+  }
+  ASSIGN_OR_RETURN(auto model, store_->FindModel(name, version));
+  if (model) return *std::move(model);
+  ASSIGN_OR_RETURN(auto versions, store_->ListModelVersions(name));
+  if (versions.empty()) {
+    return absl::InvalidArgumentError(StrCat("spec.model: no model named '", name,
+                                             "'; upload it first (berth models upload)"));
+  }
+  std::string list;
+  for (const auto& v : versions) StrAppend(&list, list.empty() ? "" : ", ", v.version);
+  return absl::InvalidArgumentError(StrCat("spec.model_version: model '", name,
+                                           "' has no version ", version, " (it has ", list, ")"));
+}
+
 absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelRecord& stored) {
-  RETURN_IF_ERROR(OnlyFields(body, "spec", {"name", "model", "replicas", "resources", "batching",
-                                            "image", "inputs", "outputs"}));
+  RETURN_IF_ERROR(OnlyFields(body, "spec", {"name", "model", "model_version", "replicas",
+                                            "resources", "batching", "image", "inputs",
+                                            "outputs"}));
   json spec;
   // A declared signature (needed for TorchScript, whose files do not carry one) stands in for
   // what the probe found, for everything below.
@@ -368,6 +406,7 @@ absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelReco
         "(berth deploy --model-input x:FP32:-1x3x224x224 --model-output y:FP32:-1x1000)"));
   }
   spec["model"] = model.name;
+  spec["model_version"] = model.version;
   ASSIGN_OR_RETURN(int64_t replicas, IntField(body, "replicas", "spec.replicas", 0, 64, 1));
   spec["replicas"] = replicas;
   json resources = json::object();
@@ -579,17 +618,14 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
   if (!body.contains("model") || !body["model"].is_string()) {
     return absl::InvalidArgumentError("spec.model: name the model to serve (see GET /api/v1/models)");
   }
-  ASSIGN_OR_RETURN(auto model, store_->FindModel(body["model"].get<std::string>()));
-  if (!model) {
-    return absl::InvalidArgumentError(StrCat("spec.model: no model named '",
-                                             body["model"].get<std::string>(),
-                                             "'; upload it first (berth models upload)"));
-  }
-  ASSIGN_OR_RETURN(json spec, NormalizeSpec(body, *model));
+  ASSIGN_OR_RETURN(auto existing_service, store_->FindService(name));
+  ASSIGN_OR_RETURN(ModelRecord model,
+                   ResolveModelVersion(body, existing_service ? &existing_service->spec : nullptr));
+  ASSIGN_OR_RETURN(json spec, NormalizeSpec(body, model));
   json revision_spec = spec;
   revision_spec.erase("replicas");
-  revision_spec["model_sha256"] = model->sha256;
-  revision_spec["model_format"] = model->format;
+  revision_spec["model_sha256"] = model.sha256;
+  revision_spec["model_format"] = model.format;
   if (rollback_of > 0) revision_spec["rollback_of"] = rollback_of;
 
   std::lock_guard lock(apply_mu_);
@@ -613,7 +649,8 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
     service.updated_at = now;
     service.spec = spec;
     RETURN_IF_ERROR(store_->InsertService(service));
-    controller_->Event(name, "service/" + name, "Created", StrCat("serving model ", model->name));
+    controller_->Event(name, "service/" + name, "Created",
+                       StrCat("serving model ", model.name, " version ", model.version));
     status = 201;
   }
   bool new_revision = service.latest_revision == 0;
@@ -638,7 +675,7 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
   RETURN_IF_ERROR(store_->UpdateService(service));
   if (new_revision) {
     ASSIGN_OR_RETURN(int number, store_->CreateRevision(name, revision_spec, now));
-    if (auto s = WriteRevisionRepository(name, number, spec, *model); !s.ok()) {
+    if (auto s = WriteRevisionRepository(name, number, spec, model); !s.ok()) {
       RevisionRecord failed{name, number, revision_spec, "Failed", std::string(Msg(s)), now};
       if (auto stored = store_->UpdateRevision(failed); !stored.ok()) {
         spdlog::error("cannot mark revision {} of {} failed: {}", number, name, Msg(stored));
@@ -646,8 +683,9 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
       return s;
     }
     controller_->Event(name, StrCat("revision/", name, "-", number), "RevisionCreated",
-                       StrCat("model ", model->name, " (sha256 ", model->sha256.substr(0, 12),
-                              "), ", spec.value("replicas", 1), " replica(s)"));
+                       StrCat("model ", model.name, " version ", model.version, " (sha256 ",
+                              model.sha256.substr(0, 12), "), ", spec.value("replicas", 1),
+                              " replica(s)"));
   }
   controller_->Wake();
   ASSIGN_OR_RETURN(auto saved, store_->FindService(name));
@@ -664,6 +702,7 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
 json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
   json doc = {{"name", s.name},
               {"model", s.spec.value("model", "")},
+              {"model_version", s.spec.value("model_version", 0)},
               {"spec", s.spec},
               {"current_revision", s.current_revision},
               {"latest_revision", s.latest_revision},
@@ -709,7 +748,9 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
     doc["sample_curl"] = StrCat(
         "curl -X POST -H \"Authorization: Bearer $BERTH_API_KEY\" -H \"Content-Type: "
         "application/json\" -d '{\"image_url\": \"", base, kSampleImagePath, "\"}' ", classify);
-  } else if (auto model = store_->FindModel(s.spec.value("model", "")); model.ok() && *model) {
+  } else if (auto model = store_->FindModel(s.spec.value("model", ""),
+                                            s.spec.value("model_version", 0));
+             model.ok() && *model) {
     size_t elements = 0;
     json sample = SampleRequest(**model, s.spec, &elements);
     if (elements <= 64) {

@@ -111,6 +111,22 @@ CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,
   service TEXT NOT NULL, object TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX events_service ON events(service, id);
 )sql",
+    // Model versions: what was one model per name becomes version 1 of it, and the services
+    // and revisions that served it name that version.
+    R"sql(
+CREATE TABLE model_versions(name TEXT NOT NULL, version INTEGER NOT NULL, format TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, source TEXT NOT NULL, path TEXT NOT NULL,
+  metadata TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY(name, version));
+CREATE TABLE model_names(name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
+INSERT INTO model_versions SELECT name, 1, format, size_bytes, sha256, source, path, metadata,
+  created_at FROM models;
+INSERT INTO model_names SELECT name, 1 FROM models;
+UPDATE services SET spec = json_set(spec, '$.model_version', 1)
+  WHERE json_extract(spec, '$.model') IN (SELECT name FROM models);
+UPDATE revisions SET spec = json_set(spec, '$.model_version', 1)
+  WHERE json_extract(spec, '$.model') IN (SELECT name FROM models);
+DROP TABLE models;
+)sql",
 };
 
 ApiKeyRecord ReadKey(const Statement& s) {
@@ -133,17 +149,19 @@ constexpr char kKeyColumns[] =
 ModelRecord ReadModel(const Statement& s) {
   ModelRecord m;
   m.name = s.Text(0);
-  m.format = s.Text(1);
-  m.size_bytes = static_cast<uint64_t>(s.Int(2));
-  m.sha256 = s.Text(3);
-  m.source = s.Text(4);
-  m.path = s.Text(5);
-  m.metadata = s.Json(6);
-  m.created_at = s.Int(7);
+  m.version = static_cast<int>(s.Int(1));
+  m.format = s.Text(2);
+  m.size_bytes = static_cast<uint64_t>(s.Int(3));
+  m.sha256 = s.Text(4);
+  m.source = s.Text(5);
+  m.path = s.Text(6);
+  m.metadata = s.Json(7);
+  m.created_at = s.Int(8);
   return m;
 }
 constexpr char kModelColumns[] =
-    "SELECT name, format, size_bytes, sha256, source, path, metadata, created_at FROM models";
+    "SELECT name, version, format, size_bytes, sha256, source, path, metadata, created_at FROM "
+    "model_versions";
 
 ServiceRecord ReadService(const Statement& s) {
   ServiceRecord r;
@@ -325,32 +343,86 @@ absl::Status SqliteStore::DeleteSession(const std::string& hash) {
   return s.Run({hash});
 }
 
-absl::Status SqliteStore::UpsertModel(const ModelRecord& m) {
+absl::StatusOr<int> SqliteStore::InsertModelVersion(const ModelRecord& m) {
   std::lock_guard lock(mu_);
-  Statement s(db_,
-              "INSERT OR REPLACE INTO models(name, format, size_bytes, sha256, source, path, "
-              "metadata, created_at) VALUES(?,?,?,?,?,?,?,?)");
-  return s.Run({m.name, m.format, static_cast<int64_t>(m.size_bytes), m.sha256, m.source, m.path,
-                m.metadata.dump(), m.created_at});
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  auto run = [&]() -> absl::StatusOr<int> {
+    Statement get(db_, "SELECT last_version FROM model_names WHERE name = ?");
+    RETURN_IF_ERROR(get.Bind({m.name}));
+    ASSIGN_OR_RETURN(bool row, get.Step());
+    const int version = row ? static_cast<int>(get.Int(0)) + 1 : 1;
+    Statement count(db_,
+                    "INSERT INTO model_names(name, last_version) VALUES(?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET last_version = excluded.last_version");
+    RETURN_IF_ERROR(count.Run({m.name, int64_t{version}}));
+    Statement insert(db_,
+                     "INSERT INTO model_versions(name, version, format, size_bytes, sha256, "
+                     "source, path, metadata, created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+    RETURN_IF_ERROR(insert.Run({m.name, int64_t{version}, m.format,
+                                static_cast<int64_t>(m.size_bytes), m.sha256, m.source, m.path,
+                                m.metadata.dump(), m.created_at}));
+    return version;
+  };
+  auto result = run();
+  if (!result.ok()) {
+    (void)Exec(db_, "ROLLBACK");
+    return result;
+  }
+  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+  return result;
 }
 
-absl::StatusOr<std::optional<ModelRecord>> SqliteStore::FindModel(const std::string& name) {
+absl::StatusOr<std::optional<ModelRecord>> SqliteStore::FindModel(const std::string& name,
+                                                                  int version) {
   std::lock_guard lock(mu_);
-  Statement s(db_, StrCat(kModelColumns, " WHERE name = ?").c_str());
+  if (version > 0) {
+    Statement s(db_, StrCat(kModelColumns, " WHERE name = ? AND version = ?").c_str());
+    RETURN_IF_ERROR(s.Bind({name, int64_t{version}}));
+    return First<ModelRecord>(s, ReadModel);
+  }
+  Statement s(db_, StrCat(kModelColumns, " WHERE name = ? ORDER BY version DESC LIMIT 1").c_str());
   RETURN_IF_ERROR(s.Bind({name}));
   return First<ModelRecord>(s, ReadModel);
 }
 
 absl::StatusOr<std::vector<ModelRecord>> SqliteStore::ListModels() {
   std::lock_guard lock(mu_);
-  Statement s(db_, StrCat(kModelColumns, " ORDER BY name").c_str());
+  Statement s(db_, StrCat(kModelColumns,
+                          " WHERE (name, version) IN (SELECT name, MAX(version) FROM "
+                          "model_versions GROUP BY name) ORDER BY name")
+                       .c_str());
+  return Collect<ModelRecord>(s, ReadModel);
+}
+
+absl::StatusOr<std::vector<ModelRecord>> SqliteStore::ListModelVersions(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Statement s(db_, StrCat(kModelColumns, " WHERE ? = '' OR name = ? ORDER BY name, version").c_str());
+  RETURN_IF_ERROR(s.Bind({name, name}));
   return Collect<ModelRecord>(s, ReadModel);
 }
 
 absl::Status SqliteStore::DeleteModel(const std::string& name) {
   std::lock_guard lock(mu_);
-  Statement s(db_, "DELETE FROM models WHERE name = ?");
-  return s.Run({name});
+  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  Statement versions(db_, "DELETE FROM model_versions WHERE name = ?");
+  Statement names(db_, "DELETE FROM model_names WHERE name = ?");
+  absl::Status status = versions.Run({name});
+  if (status.ok()) status = names.Run({name});
+  if (!status.ok()) {
+    (void)Exec(db_, "ROLLBACK");
+    return status;
+  }
+  return Exec(db_, "COMMIT");
+}
+
+absl::Status SqliteStore::DeleteModelVersion(const std::string& name, int version) {
+  std::lock_guard lock(mu_);
+  Statement s(db_, "DELETE FROM model_versions WHERE name = ? AND version = ?");
+  RETURN_IF_ERROR(s.Run({name, int64_t{version}}));
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(StrCat("model '", name, "' has no version ", version));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SqliteStore::InsertService(const ServiceRecord& r) {
@@ -450,12 +522,16 @@ absl::StatusOr<std::optional<RevisionRecord>> SqliteStore::FindRevision(const st
   return First<RevisionRecord>(s, ReadRevision);
 }
 
-absl::StatusOr<std::vector<std::string>> SqliteStore::ServicesUsingModel(const std::string& model) {
+absl::StatusOr<std::vector<std::string>> SqliteStore::ServicesUsingModel(const std::string& model,
+                                                                        int version) {
   std::lock_guard lock(mu_);
   Statement s(db_,
-              "SELECT DISTINCT service FROM revisions WHERE json_extract(spec, '$.model') = ? "
-              "AND status NOT IN ('Retired', 'Failed') ORDER BY service");
-  RETURN_IF_ERROR(s.Bind({model}));
+              "SELECT service FROM revisions WHERE json_extract(spec, '$.model') = ?1 "
+              "AND (?2 = 0 OR json_extract(spec, '$.model_version') = ?2) "
+              "AND status NOT IN ('Retired', 'Failed') "
+              "UNION SELECT name FROM services WHERE json_extract(spec, '$.model') = ?1 "
+              "AND (?2 = 0 OR json_extract(spec, '$.model_version') = ?2) ORDER BY 1");
+  RETURN_IF_ERROR(s.Bind({model, int64_t{version}}));
   return Collect<std::string>(s, [](const Statement& st) { return st.Text(0); });
 }
 

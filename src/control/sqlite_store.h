@@ -32,10 +32,13 @@ class SqliteStore final : public Store {
   absl::Status DeleteSession(const std::string& hash) override;
 
   // Models.
-  absl::Status UpsertModel(const ModelRecord& model) override;
-  absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name) override;
+  absl::StatusOr<int> InsertModelVersion(const ModelRecord& model) override;
+  absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name,
+                                                       int version) override;
   absl::StatusOr<std::vector<ModelRecord>> ListModels() override;
+  absl::StatusOr<std::vector<ModelRecord>> ListModelVersions(const std::string& name) override;
   absl::Status DeleteModel(const std::string& name) override;
+  absl::Status DeleteModelVersion(const std::string& name, int version) override;
 
   // Services and revisions. CreateRevision inserts revision latest+1 and bumps the service's
   // latest_revision in one transaction; it returns the new number.
@@ -52,7 +55,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<RevisionRecord>> FindRevision(const std::string& service,
                                                              int number) override;
   // Services that use the model in any revision that is not Retired or Failed.
-  absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model) override;
+  absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model,
+                                                              int version) override;
 
   // Replicas.
   absl::Status UpsertReplica(const ReplicaRecord& replica) override;

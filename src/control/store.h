@@ -38,6 +38,7 @@ struct SessionRecord {
 
 struct ModelRecord {
   std::string name;
+  int version = 0;  // 1, 2, ...: each upload under a name is the next version
   std::string format;  // "onnx" | "torchscript"
   uint64_t size_bytes = 0;
   std::string sha256;
@@ -113,11 +114,21 @@ class Store {
   virtual absl::StatusOr<std::vector<SessionRecord>> ListSessions(TimeMs now) = 0;
   virtual absl::Status DeleteSession(const std::string& hash) = 0;
 
-  // Models.
-  virtual absl::Status UpsertModel(const ModelRecord& model) = 0;
-  virtual absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name) = 0;
+  // Models, in versions. InsertModelVersion stores `model` as the name's next version (one more
+  // than any version the name has had since it was first added, deleted ones included) and
+  // returns that number; model.version is ignored.
+  virtual absl::StatusOr<int> InsertModelVersion(const ModelRecord& model) = 0;
+  // Version 0: the latest.
+  virtual absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name,
+                                                               int version = 0) = 0;
+  // The latest version of each model, by name.
   virtual absl::StatusOr<std::vector<ModelRecord>> ListModels() = 0;
+  // Every version of `name`, oldest first; every version of every model for "".
+  virtual absl::StatusOr<std::vector<ModelRecord>> ListModelVersions(const std::string& name) = 0;
+  // Every version; the next upload under the name is version 1 again.
   virtual absl::Status DeleteModel(const std::string& name) = 0;
+  // NotFound when there is no such version.
+  virtual absl::Status DeleteModelVersion(const std::string& name, int version) = 0;
 
   // Services and revisions. CreateRevision inserts revision latest+1 and bumps the service's
   // latest_revision in one transaction; it returns the new number.
@@ -133,8 +144,10 @@ class Store {
   virtual absl::StatusOr<std::vector<RevisionRecord>> ListRevisions(const std::string& service) = 0;
   virtual absl::StatusOr<std::optional<RevisionRecord>> FindRevision(const std::string& service,
                                                              int number) = 0;
-  // Services that use the model in any revision that is not Retired or Failed.
-  virtual absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model) = 0;
+  // Services that use the model (version 0: any version of it) in their spec or in a revision
+  // that is not Retired or Failed.
+  virtual absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model,
+                                                                      int version = 0) = 0;
 
   // Replicas.
   virtual absl::Status UpsertReplica(const ReplicaRecord& replica) = 0;

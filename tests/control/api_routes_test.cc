@@ -185,6 +185,8 @@ const std::map<std::string, Access> kExpected = {
     {"GET models/{name}", Access::kRead},
     {"POST models", Access::kDeploy},
     {"DELETE models/{name}", Access::kDeploy},
+    {"GET models/{name}/versions/{version}", Access::kRead},
+    {"DELETE models/{name}/versions/{version}", Access::kDeploy},
     {"GET services", Access::kRead},
     {"POST services", Access::kDeploy},
     {"PUT services/{name}", Access::kDeploy},
@@ -339,7 +341,7 @@ TEST_F(ApiAuthorizationTest, TensorNamesFromAModelNeverBecomeConfigText) {
       {"inputs", {{{"name", hostile}, {"datatype", "FP32"}, {"shape", {-1, 4}}}}},
       {"outputs", {{{"name", "out\nline"}, {"datatype", "INT64"}, {"shape", {-1, 1}}}}},
       {"max_batch_size", 8}};
-  ASSERT_TRUE(store_->UpsertModel(model).ok());
+  ASSERT_TRUE(store_->InsertModelVersion(model).ok());
   ApiRequest request = Request("POST", {"services"}, WithScopes({"deploy"}));
   request.body = R"({"name": "web", "model": "m", "batching": {"max_batch_size": 4}})";
   const ApiResponse response = api_->Handle(request);

@@ -69,21 +69,30 @@ class FailingStore final : public Store {
     if (Fails("DeleteSession")) return Failure("DeleteSession");
     return inner_->DeleteSession(hash);
   }
-  absl::Status UpsertModel(const ModelRecord& model) override {
-    if (Fails("UpsertModel")) return Failure("UpsertModel");
-    return inner_->UpsertModel(model);
+  absl::StatusOr<int> InsertModelVersion(const ModelRecord& model) override {
+    if (Fails("InsertModelVersion")) return Failure("InsertModelVersion");
+    return inner_->InsertModelVersion(model);
   }
-  absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name) override {
+  absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name,
+                                                       int version) override {
     if (Fails("FindModel")) return Failure("FindModel");
-    return inner_->FindModel(name);
+    return inner_->FindModel(name, version);
   }
   absl::StatusOr<std::vector<ModelRecord>> ListModels() override {
     if (Fails("ListModels")) return Failure("ListModels");
     return inner_->ListModels();
   }
+  absl::StatusOr<std::vector<ModelRecord>> ListModelVersions(const std::string& name) override {
+    if (Fails("ListModelVersions")) return Failure("ListModelVersions");
+    return inner_->ListModelVersions(name);
+  }
   absl::Status DeleteModel(const std::string& name) override {
     if (Fails("DeleteModel")) return Failure("DeleteModel");
     return inner_->DeleteModel(name);
+  }
+  absl::Status DeleteModelVersion(const std::string& name, int version) override {
+    if (Fails("DeleteModelVersion")) return Failure("DeleteModelVersion");
+    return inner_->DeleteModelVersion(name, version);
   }
   absl::Status InsertService(const ServiceRecord& service) override {
     if (Fails("InsertService")) return Failure("InsertService");
@@ -121,9 +130,10 @@ class FailingStore final : public Store {
     if (Fails("FindRevision")) return Failure("FindRevision");
     return inner_->FindRevision(service, number);
   }
-  absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model) override {
+  absl::StatusOr<std::vector<std::string>> ServicesUsingModel(const std::string& model,
+                                                              int version) override {
     if (Fails("ServicesUsingModel")) return Failure("ServicesUsingModel");
-    return inner_->ServicesUsingModel(model);
+    return inner_->ServicesUsingModel(model, version);
   }
   absl::Status UpsertReplica(const ReplicaRecord& replica) override {
     if (Fails("UpsertReplica")) return Failure("UpsertReplica");

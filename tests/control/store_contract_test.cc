@@ -10,6 +10,7 @@
 #include "common/strings.h"
 #include "control/sqlite_store.h"
 #include "control/store.h"
+#include "sqlite3.h"
 
 namespace berth::control {
 namespace {
@@ -99,19 +100,36 @@ TEST_P(StoreContractTest, SessionsExpireAndCanBeDeleted) {
   EXPECT_TRUE(store_->ListSessions(0)->size() == 1u);
 }
 
-TEST_P(StoreContractTest, ModelsAreReplacedByNameAndKeepTheirMetadata) {
-  ModelRecord m{"m", "onnx", 42, "sha", "upload", "/x/m.onnx", {{"max_batch_size", 8}}, 5};
-  ASSERT_TRUE(store_->UpsertModel(m).ok());
+TEST_P(StoreContractTest, ModelsKeepEveryVersionAndTheirMetadata) {
+  ModelRecord m{"m", 0, "onnx", 42, "sha1", "upload", "/x/1/m.onnx", {{"max_batch_size", 8}}, 5};
+  EXPECT_EQ(*store_->InsertModelVersion(m), 1);
   m.size_bytes = 43;
-  ASSERT_TRUE(store_->UpsertModel(m).ok());
+  m.sha256 = "sha2";
+  EXPECT_EQ(*store_->InsertModelVersion(m), 2);
+  ASSERT_TRUE(store_->InsertModelVersion({"other", 0, "onnx", 1, "x", "upload", "/o", {}, 6}).ok());
   Reopen();
-  auto found = store_->FindModel("m");
-  ASSERT_TRUE(found.ok() && *found);
-  EXPECT_EQ((*found)->size_bytes, 43u);
-  EXPECT_EQ((*found)->metadata["max_batch_size"], 8);
-  EXPECT_EQ(store_->ListModels()->size(), 1u);
+  auto latest = store_->FindModel("m");
+  ASSERT_TRUE(latest.ok() && *latest);
+  EXPECT_EQ((*latest)->version, 2);
+  EXPECT_EQ((*latest)->size_bytes, 43u);
+  EXPECT_EQ((*latest)->metadata["max_batch_size"], 8);
+  auto first = store_->FindModel("m", 1);
+  ASSERT_TRUE(first.ok() && *first);
+  EXPECT_EQ((*first)->sha256, "sha1");
+  EXPECT_FALSE(store_->FindModel("m", 3)->has_value());
+  // One entry per model in the list, every version in the versions.
+  ASSERT_EQ(store_->ListModels()->size(), 2u);
+  EXPECT_EQ((*store_->ListModels())[0].version, 2);
+  EXPECT_EQ(store_->ListModelVersions("m")->size(), 2u);
+  EXPECT_EQ(store_->ListModelVersions("")->size(), 3u);
+  // A deleted version's number is not given out again; deleting the model starts over.
+  ASSERT_TRUE(store_->DeleteModelVersion("m", 2).ok());
+  EXPECT_EQ(store_->DeleteModelVersion("m", 2).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*store_->FindModel("m"))->version, 1);
+  EXPECT_EQ(*store_->InsertModelVersion(m), 3);
   ASSERT_TRUE(store_->DeleteModel("m").ok());
   EXPECT_FALSE(store_->FindModel("m")->has_value());
+  EXPECT_EQ(*store_->InsertModelVersion(m), 1);
 }
 
 TEST_P(StoreContractTest, RevisionsAreNumberedPerServiceFromOne) {
@@ -160,15 +178,22 @@ TEST_P(StoreContractTest, AServiceUpdateKeepsItsSpecAndFlags) {
   EXPECT_EQ(store_->ListServices()->size(), 1u);
 }
 
-TEST_P(StoreContractTest, ModelsInUseAreThoseOfLiveRevisions) {
-  ASSERT_TRUE(store_->InsertService(Service("a")).ok());
-  ASSERT_TRUE(store_->InsertService(Service("b")).ok());
-  ASSERT_TRUE(store_->CreateRevision("a", {{"model", "m"}}, 1).ok());
-  ASSERT_TRUE(store_->CreateRevision("b", {{"model", "m"}}, 1).ok());
+TEST_P(StoreContractTest, ModelsInUseAreThoseOfServiceSpecsAndLiveRevisions) {
+  ServiceRecord a = Service("a"), b = Service("b"), c = Service("c");
+  a.spec = {{"model", "n"}, {"model_version", 1}};  // moved on from m
+  b.spec = {{"model", "n"}, {"model_version", 1}};
+  c.spec = {{"model", "m"}, {"model_version", 2}};
+  for (const auto& s : {a, b, c}) ASSERT_TRUE(store_->InsertService(s).ok());
+  ASSERT_TRUE(store_->CreateRevision("a", {{"model", "m"}, {"model_version", 1}}, 1).ok());
+  ASSERT_TRUE(store_->CreateRevision("b", {{"model", "m"}, {"model_version", 1}}, 1).ok());
   RevisionRecord retired = **store_->FindRevision("b", 1);
   retired.status = "Retired";
   ASSERT_TRUE(store_->UpdateRevision(retired).ok());
-  EXPECT_EQ(*store_->ServicesUsingModel("m"), std::vector<std::string>{"a"});
+  EXPECT_EQ(*store_->ServicesUsingModel("m"), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(*store_->ServicesUsingModel("m", 1), std::vector<std::string>{"a"});
+  EXPECT_EQ(*store_->ServicesUsingModel("m", 2), std::vector<std::string>{"c"});
+  EXPECT_TRUE(store_->ServicesUsingModel("m", 3)->empty());
+  EXPECT_EQ(*store_->ServicesUsingModel("n"), (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(store_->ServicesUsingModel("other")->empty());
 }
 
@@ -233,6 +258,59 @@ TEST_P(StoreContractTest, EventsAreListedInOrderAfterACursorAndUpToALimit) {
 
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreContractTest, ::testing::ValuesIn(kStores),
                          [](const auto& info) { return info.param.name; });
+
+// A database written before models had versions (schema 1): each model becomes version 1 of
+// itself, and the services and revisions that serve it pin that version.
+TEST(SqliteStoreMigrationTest, ModelsOfTheFirstSchemaBecomeVersionOne) {
+  const fs::path dir = fs::path(::testing::TempDir()) / StrCat("store_migration_", getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "berth.db").string();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const char* schema1 = R"sql(
+CREATE TABLE api_keys(id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+  prefix TEXT NOT NULL, scopes TEXT NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL);
+CREATE TABLE sessions(hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE models(name TEXT PRIMARY KEY, format TEXT NOT NULL, size_bytes INTEGER NOT NULL,
+  sha256 TEXT NOT NULL, source TEXT NOT NULL, path TEXT NOT NULL, metadata TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE services(name TEXT PRIMARY KEY, spec TEXT NOT NULL, current_revision INTEGER NOT NULL,
+  latest_revision INTEGER NOT NULL, deleting INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE TABLE revisions(service TEXT NOT NULL, number INTEGER NOT NULL, spec TEXT NOT NULL,
+  status TEXT NOT NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY(service, number));
+CREATE TABLE replicas(id TEXT PRIMARY KEY, service TEXT NOT NULL, revision INTEGER NOT NULL,
+  state TEXT NOT NULL, pid INTEGER NOT NULL, pid_start INTEGER NOT NULL,
+  http_port INTEGER NOT NULL, grpc_port INTEGER NOT NULL, restarts INTEGER NOT NULL,
+  reason TEXT NOT NULL, created_at INTEGER NOT NULL, ready_at INTEGER NOT NULL);
+CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,
+  service TEXT NOT NULL, object TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX events_service ON events(service, id);
+INSERT INTO models VALUES('digits', 'onnx', 100, 'abc', 'upload', '/d/model.onnx', '{"max_batch_size":8}', 7);
+INSERT INTO services VALUES('demo', '{"model":"digits","replicas":2}', 1, 1, 0, 1, 1);
+INSERT INTO revisions VALUES('demo', 1, '{"model":"digits","model_sha256":"abc"}', 'Ready', '', 1);
+PRAGMA user_version = 1;
+)sql";
+  ASSERT_EQ(sqlite3_exec(db, schema1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto model = (*store)->FindModel("digits", 1);
+  ASSERT_TRUE(model.ok() && *model);
+  EXPECT_EQ((*model)->sha256, "abc");
+  EXPECT_EQ((*model)->metadata["max_batch_size"], 8);
+  EXPECT_EQ((**(*store)->FindService("demo")).spec["model_version"], 1);
+  EXPECT_EQ((**(*store)->FindRevision("demo", 1)).spec["model_version"], 1);
+  EXPECT_EQ(*(*store)->ServicesUsingModel("digits", 1), std::vector<std::string>{"demo"});
+  // The next upload is version 2.
+  EXPECT_EQ(*(*store)->InsertModelVersion(**model), 2);
+  store->reset();
+  fs::remove_all(dir);
+}
 
 }  // namespace
 }  // namespace berth::control

@@ -95,26 +95,30 @@ class ModelSourcesTest(unittest.TestCase):
         self.assertEqual(json.loads(payload)["outputs"][0]["data"], [x + 1 for x in range(16)])
         self.assertNotIn(SECRET, self.server.log())
 
-    def test_a_replaced_model_file_is_dropped_while_its_revision_serves_on(self):
+    def test_other_content_under_a_name_is_a_new_version_and_its_file_goes_with_it(self):
         status, first = self.add("swap", "file://" + os.path.join(self.allowed, "add_sub.onnx"))
-        self.assertEqual(status, 201, first)
+        self.assertEqual((status, first["version"]), (201, 1), first)
         res = self.cli("deploy", "--model", "swap", "--name", "swap", "--timeout", "120s")
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
         models_dir = os.path.join(self.tmp, "data", "models", "swap")
-        old_dir = os.path.join(models_dir, first["sha256"][:16])
-        self.assertTrue(os.path.isdir(old_dir))
-        # Register other content under the same name: the old file goes from the model store.
+        # Other content under the same name is version 2, beside version 1's file.
         shutil.copy(os.path.join(FIXTURES, "tiny_cnn", "1", "model.onnx"),
                     os.path.join(self.allowed, "tiny_cnn.onnx"))
         status, second = self.add("swap", "file://" + os.path.join(self.allowed, "tiny_cnn.onnx"))
-        self.assertEqual(status, 201, second)
-        self.assertNotEqual(second["sha256"], first["sha256"])
-        self.assertEqual(os.listdir(models_dir), [second["sha256"][:16]])
-        # The running revision keeps its own link to the old content and still answers.
+        self.assertEqual((status, second["version"]), (201, 2), second)
+        self.assertEqual(sorted(os.listdir(models_dir)),
+                         sorted([first["sha256"][:16], second["sha256"][:16]]))
+        # The service still serves version 1; deleting the unused version 2 removes its file.
         body = {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 16],
                             "data": [1] * 16},
                            {"name": "INPUT1", "datatype": "FP32", "shape": [1, 16],
                             "data": [1] * 16}]}
+        status, payload, _ = self.server.request("POST", "/v2/models/swap/infer", body,
+                                                 key=self.key)
+        self.assertEqual(status, 200, payload)
+        status, _ = self.server.api("DELETE", "/models/swap/versions/2", key=self.key)
+        self.assertEqual(status, 204)
+        self.assertEqual(os.listdir(models_dir), [first["sha256"][:16]])
         status, payload, _ = self.server.request("POST", "/v2/models/swap/infer", body,
                                                  key=self.key)
         self.assertEqual(status, 200, payload)

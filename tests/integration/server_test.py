@@ -535,6 +535,75 @@ class ServerTest(unittest.TestCase):
         poll("partial to be deleted",
              lambda: self.server.api("GET", "/services/partial", key=self.admin)[0] == 404)
 
+    def test_05c_model_versions_never_move_a_service_silently(self):
+        versioned = os.path.join(FIXTURES, "versioned")
+
+        def upload(version):
+            return self.cli("models", "upload", os.path.join(versioned, str(version), "model.onnx"),
+                            "--name", "plus").stdout
+
+        def plus(service="plus"):
+            body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4],
+                                "data": [0, 0, 0, 0]}]}
+            status, payload, _ = self.server.request("POST", "/v2/models/%s/infer" % service,
+                                                     body, key=self.admin)
+            self.assertEqual(status, 200, payload)
+            return json.loads(payload)["outputs"][0]["data"][0]  # y = x + the model's version
+
+        self.assertIn("model plus version 1", upload(1))
+        self.cli("deploy", "--model", "plus", "--name", "plus", "--timeout", "240s")
+        self.assertEqual(plus(), 1)
+        # Another upload under the name is version 2; the service keeps version 1.
+        out = upload(2)
+        self.assertIn("model plus version 2", out)
+        self.assertIn("services keep the version they serve", out)
+        self.assertIn("has the same content", upload(2))  # no version 3 for the same bytes
+        service = self.service("plus")
+        self.assertEqual((service["model_version"], service["latest_revision"]), (1, 1))
+        self.assertEqual(plus(), 1)
+        status, doc = self.server.api("GET", "/models/plus", key=self.admin)
+        self.assertEqual([(v["version"], v["used_by"]) for v in doc["versions"]],
+                         [(1, ["plus"]), (2, [])])
+        described = self.cli("models", "describe", "plus").stdout
+        self.assertRegex(described, r"\n\s+1\s+\w+\s+.*plus\n")
+        # A version in use cannot be deleted; the answer names the service.
+        res = self.cli("models", "delete", "plus", "--version", "1", check=False)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("plus", res.stderr)
+        self.assertEqual(self.server.api("DELETE", "/models/plus/versions/x",
+                                         key=self.admin)[0], 400)
+        # Naming the version moves the service; a patch that names none keeps it.
+        self.cli("deploy", "--model", "plus", "--name", "plus", "--model-version", "2",
+                 "--timeout", "240s")
+        self.assertEqual((self.service("plus")["model_version"], plus()), (2, 2))
+        status, doc = self.server.api("PATCH", "/services/plus", {"replicas": 2}, key=self.admin)
+        self.assertEqual((status, doc["change"], doc["model_version"]), (200, "scaled", 2), doc)
+        status, doc = self.server.api("PATCH", "/services/plus", {"model_version": 9},
+                                      key=self.admin)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("has no version 9 (it has 1, 2)", doc["error"])
+        # Deploying a file serves the version that holds it.
+        self.cli("deploy", os.path.join(versioned, "3", "model.onnx"), "--model", "plus",
+                 "--name", "plus", "--timeout", "240s")
+        self.assertEqual((self.service("plus")["model_version"], plus()), (3, 3))
+        # A rollback restores the version the revision served.
+        self.cli("rollback", "plus", "--to-revision", "1")
+        poll("revision 1's spec to serve",
+             lambda: self.service("plus")["status"] == "Ready"
+             and self.service("plus")["model_version"] == 1, timeout=180)
+        self.assertEqual(plus(), 1)
+        # Now version 2 is unused and may go; rolling back to a revision that served it then
+        # says why it cannot.
+        self.cli("models", "delete", "plus", "--version", "2")
+        status, doc = self.server.api("POST", "/services/plus/rollback", {"revision": 2},
+                                      key=self.admin)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("version 2 of model 'plus'", doc["error"])
+        self.cli("delete", "plus")
+        poll("plus to be deleted",
+             lambda: self.server.api("GET", "/services/plus", key=self.admin)[0] == 404)
+        self.assertIn("every version", self.cli("models", "delete", "plus").stdout)
+
     def test_06_a_killed_replica_is_replaced(self):
         status, doc = self.server.api("GET", "/services/addsub/replicas", key=self.admin)
         ready = [r for r in doc["items"] if r["state"] == "Ready"]
