@@ -2,8 +2,7 @@ import { useEffect, useRef } from 'react';
 import { NavLink, Outlet, useLocation, useNavigate } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { api } from '../lib/api';
-import { forgetTryKeys } from '../lib/memoryKeys';
-import { useWhoami } from '../lib/session';
+import { useSession } from '../lib/session';
 import { useTheme } from '../lib/theme';
 
 export function usePageTitle(title: string) {
@@ -13,7 +12,10 @@ export function usePageTitle(title: string) {
 }
 
 export function Layout() {
-  const who = useWhoami();
+  const session = useSession().data;
+  const who = { data: session?.key };
+  const canDeploy = session?.actions.deploy.allowed ?? true;
+  const canKeys = session?.actions.manage_keys.allowed ?? true;
   const [theme, toggleTheme] = useTheme();
   const navigate = useNavigate();
   const client = useQueryClient();
@@ -39,7 +41,6 @@ export function Layout() {
     } catch {
       /* the cookie is gone either way once we forget everything */
     }
-    forgetTryKeys();
     client.clear();
     navigate('/sign-in', { replace: true });
   };
@@ -53,9 +54,9 @@ export function Layout() {
         </NavLink>
         <nav aria-label="Main" className="mainnav">
           <NavLink to="/" end>Overview</NavLink>
-          <NavLink to="/deploy">Deploy</NavLink>
+          {canDeploy && <NavLink to="/deploy">Deploy</NavLink>}
           <NavLink to="/models">Models</NavLink>
-          <NavLink to="/keys">API keys</NavLink>
+          {canKeys && <NavLink to="/keys">API keys</NavLink>}
         </nav>
         <div className="topbar-right">
           <button

@@ -7,7 +7,8 @@ export function SampleCode({ service, model }: { service: Service; model: Model 
   const list = samples(service, model);
   const [tab, setTab] = useState<Sample['id']>('curl');
   const prefix = `sample-${service.name}`;
-  const imageUrl = /"image_url":\s*"([^"]+)"/.exec(service.sample_curl ?? '')?.[1];
+  const sampleBody = service.sample_request?.body as { image_url?: unknown } | undefined;
+  const imageUrl = typeof sampleBody?.image_url === 'string' ? sampleBody.image_url : undefined;
   return (
     <div className="samples">
       <Tabs label="Sample code" tabs={list.map((s) => ({ id: s.id, label: s.label }))} value={tab} onChange={setTab} idPrefix={prefix} />

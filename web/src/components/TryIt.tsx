@@ -1,69 +1,99 @@
 import { useEffect, useRef, useState } from 'react';
-import { useMutation } from '@tanstack/react-query';
-import { ApiError, api, errorMessage, fallbackMessage } from '../lib/api';
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { ApiError, CONSOLE_HEADER, api, errorMessage, fallbackMessage } from '../lib/api';
 import { canvasToDigitPng } from '../lib/digitCanvas';
-import { getTryKey, setTryKey } from '../lib/memoryKeys';
+import { curlCommand, formatJson } from '../lib/json';
 import { classifyUrl, inferUrl, sampleV2Request } from '../lib/samples';
 import type { Model, Prediction, Service } from '../lib/types';
-import { ErrorBox } from './ui';
+import { CopyButton, ErrorBox } from './ui';
 
-/** Data-plane call: authenticated by Bearer key, not by the console cookie. */
-async function dataPlane(url: string, key: string, body: BodyInit, contentType: string): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${key}`, 'Content-Type': contentType, Accept: 'application/json' },
-      body,
-      credentials: 'omit',
-    });
-  } catch {
-    throw new ApiError(0, fallbackMessage(0));
-  }
-  const text = await res.text();
-  if (!res.ok) {
-    let msg = errorMessage(res.status, text);
-    if (res.status === 401) msg = `The try-it key was not accepted (${msg}). Enter another key or create a temporary one.`;
-    if (res.status === 403) msg = `This key cannot call this service: it needs the "invoke" or "invoke:SERVICE" scope. ${msg}`;
-    const ra = res.headers.get('Retry-After');
-    if (res.status === 503 && ra) msg += ` Try again in ${ra} s.`;
-    throw new ApiError(res.status, msg);
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError(res.status, 'The service answered with something that is not JSON.');
+export interface DataPlaneAnswer {
+  status: number;
+  latencyMs: number;
+  headers: [string, string][];
+  body: unknown;
+}
+
+/** A data-plane answer that was not a success, with what the panel shows about it. */
+export class DataPlaneError extends ApiError {
+  readonly answer: DataPlaneAnswer | null;
+  constructor(status: number, message: string, answer: DataPlaneAnswer | null) {
+    super(status, message);
+    this.answer = answer;
   }
 }
 
-function KeyPicker({ service, onKey }: { service: string; onKey: (k: string) => void }) {
-  const [value, setValue] = useState('');
-  const create = useMutation({
-    mutationFn: () => api.createKey({ name: 'console-try-it', scopes: [`invoke:${service}`], expires_in_days: 1 }),
-    onSuccess: (k) => onKey(k.key),
-  });
+/** The path and query of a URL: the console calls its own origin, where its session cookie is. */
+function samePath(url: string): string {
+  try {
+    const u = new URL(url, window.location.origin);
+    return u.pathname + u.search;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * A data-plane call with the console's session: the cookie (same-origin) and the console
+ * header that the server requires of a cookie-authenticated POST. No key is minted or sent.
+ */
+export async function dataPlane(url: string, body: BodyInit, contentType: string): Promise<DataPlaneAnswer> {
+  let res: Response;
+  const t0 = performance.now();
+  try {
+    res = await fetch(samePath(url), {
+      method: 'POST',
+      headers: { [CONSOLE_HEADER]: '1', 'Content-Type': contentType, Accept: 'application/json' },
+      body,
+      credentials: 'same-origin',
+    });
+  } catch {
+    throw new DataPlaneError(0, fallbackMessage(0), null);
+  }
+  const text = await res.text();
+  const latencyMs = performance.now() - t0;
+  const headers = [...res.headers.entries()].sort(([a], [b]) => a.localeCompare(b));
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch { /* shown as text */ }
+  const answer = { status: res.status, latencyMs, headers, body: parsed };
+  if (!res.ok) {
+    let msg = errorMessage(res.status, text);
+    if (res.status === 401) msg = `Your session was not accepted (${msg}). Sign in again.`;
+    if (res.status === 403) msg = `Your key may not call this service: it needs the "invoke" or "invoke:SERVICE" scope. ${msg}`;
+    const ra = res.headers.get('Retry-After');
+    if (res.status === 503 && ra) msg += ` Try again in ${ra} s.`;
+    throw new DataPlaneError(res.status, msg, answer);
+  }
+  if (typeof parsed === 'string') throw new DataPlaneError(res.status, 'The service answered with something that is not JSON.', answer);
+  return answer;
+}
+
+/** HTTP status, latency and the response headers of the last call. */
+function AnswerMeta({ answer }: { answer: DataPlaneAnswer | null | undefined }) {
+  if (!answer) return null;
+  const ok = answer.status >= 200 && answer.status < 300;
   return (
-    <div className="keypicker">
-      <p className="help">
-        The endpoint takes an API key with the <code>invoke</code> or <code>invoke:{service}</code> scope, sent as{' '}
-        <code>Authorization: Bearer …</code>. The console keeps it in memory only, until you reload or sign out.
+    <div className="answer-meta" data-testid="answer-meta">
+      <p className="row small">
+        <span className={`badge badge-${ok ? 'ok' : answer.status >= 500 ? 'bad' : 'warn'}`} data-testid="answer-status">HTTP {answer.status}</span>
+        <span data-testid="answer-latency">{answer.latencyMs.toFixed(1)} ms</span>
       </p>
-      <form
-        className="row"
-        onSubmit={(e) => { e.preventDefault(); if (value.trim()) onKey(value.trim()); }}
-      >
-        <label htmlFor="try-key" className="sr-only">API key for the data plane</label>
-        <input id="try-key" className="grow mono" type="password" autoComplete="off" placeholder="brth_… (invoke scope)"
-          value={value} onChange={(e) => setValue(e.target.value)} />
-        <button type="submit" className="btn" disabled={!value.trim()}>Use this key</button>
-        <span className="muted">or</span>
-        <button type="button" className="btn" onClick={() => create.mutate()} disabled={create.isPending}>
-          {create.isPending ? 'Creating…' : 'Create a temporary key (1 day)'}
-        </button>
-      </form>
-      <ErrorBox error={create.error} title="Could not create a temporary key" />
+      <details>
+        <summary className="small">Response headers ({answer.headers.length})</summary>
+        <table className="compact small" aria-label="Response headers">
+          <tbody>
+            {answer.headers.map(([k, v]) => <tr key={k}><th scope="row"><code>{k}</code></th><td><code>{v}</code></td></tr>)}
+          </tbody>
+        </table>
+      </details>
     </div>
   );
+}
+
+function answerOf(data: DataPlaneAnswer | undefined, error: unknown): DataPlaneAnswer | null | undefined {
+  return data ?? (error instanceof DataPlaneError ? error.answer : undefined);
 }
 
 export function Predictions({ predictions }: { predictions: Prediction[] }) {
@@ -158,15 +188,15 @@ function DrawPad({ onDrawn, disabled }: { onDrawn: (b: Blob) => void; disabled: 
   );
 }
 
-function ImageTry({ service, apiKey }: { service: Service; apiKey: string }) {
+function ImageTry({ service }: { service: Service }) {
   const [preview, setPreview] = useState<string | null>(null);
   const [drag, setDrag] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const [bad, setBad] = useState<string | null>(null);
   const classify = useMutation({
-    mutationFn: async (img: Blob) =>
-      (await dataPlane(classifyUrl(service), apiKey, img, img.type || 'image/png')) as { predictions: Prediction[] },
+    mutationFn: (img: Blob) => dataPlane(classifyUrl(service), img, img.type || 'image/png'),
   });
+  const predictions = (classify.data?.body as { predictions?: Prediction[] } | undefined)?.predictions;
   useEffect(() => () => { if (preview) URL.revokeObjectURL(preview); }, [preview]);
   const [sent, setSent] = useState(0);
   const send = (b: Blob) => {
@@ -212,20 +242,48 @@ function ImageTry({ service, apiKey }: { service: Service; apiKey: string }) {
         <div className="result-box" data-sent={sent} data-state={classify.status}>
           {preview && <img src={preview} alt="The image that was sent" className="preview" width={56} height={56} />}
           {classify.isPending && <p className="muted"><span className="spinner" aria-hidden="true" /> Classifying…</p>}
-          {classify.data && <Predictions predictions={classify.data.predictions ?? []} />}
+          {classify.data && <Predictions predictions={predictions ?? []} />}
           <ErrorBox error={classify.error} title="Not classified" />
+          <AnswerMeta answer={answerOf(classify.data, classify.error)} />
           {!preview && !classify.error && <p className="muted">Draw a digit or drop an image to see the top-5 labels.</p>}
+        </div>
+        <div className="row">
+          <CopyButton label="Copy as curl"
+            text={curlCommand(classifyUrl(service), 'image/png', null, 'digit.png')} />
+          <span className="small muted">for an image file of yours (digit.png)</span>
         </div>
       </div>
     </div>
   );
 }
 
-function JsonTry({ service, model, apiKey }: { service: Service; model: Model | undefined; apiKey: string }) {
-  const [body, setBody] = useState(() => JSON.stringify(sampleV2Request(model), null, 2));
+/**
+ * The request the editor starts from: the server's own sample (the service's `sample_request`,
+ * or the sample-request route when the body was too large to inline), else one built from the
+ * model's inputs (an older server has neither).
+ */
+function useSampleBody(service: Service, model: Model | undefined): { body: string | null; url: string } {
+  const inline = service.sample_request?.body;
+  const fetched = useQuery({
+    queryKey: ['sample-request', service.name, service.model_version ?? null],
+    queryFn: () => api.sampleRequest(service.name),
+    enabled: inline === undefined,
+    retry: false,
+    staleTime: Infinity,
+  });
+  const url = service.sample_request?.url ?? inferUrl(service);
+  if (inline !== undefined) return { body: formatJson(inline), url };
+  if (fetched.isPending) return { body: null, url };
+  return { body: formatJson(fetched.data ?? sampleV2Request(model)), url };
+}
+
+function JsonTry({ service, model }: { service: Service; model: Model | undefined }) {
+  const sample = useSampleBody(service, model);
+  const [edited, setBody] = useState<string | null>(null);
+  const body = edited ?? sample.body ?? '';
   const [parseError, setParseError] = useState<string | null>(null);
   const infer = useMutation({
-    mutationFn: (json: string) => dataPlane(inferUrl(service), apiKey, json, 'application/json'),
+    mutationFn: (json: string) => dataPlane(sample.url, json, 'application/json'),
   });
   const send = () => {
     try {
@@ -237,28 +295,35 @@ function JsonTry({ service, model, apiKey }: { service: Service; model: Model | 
     setParseError(null);
     infer.mutate(body);
   };
+  const compactBody = (() => {
+    try { return JSON.stringify(JSON.parse(body)); } catch { return body; }
+  })();
+  const answer = answerOf(infer.data, infer.error);
   return (
     <div className="grid-2">
       <div className="field">
-        <label htmlFor="v2-body">V2 inference request (POST {inferUrl(service)})</label>
-        <textarea id="v2-body" className="mono" rows={14} value={body} spellCheck={false}
+        <label htmlFor="v2-body">V2 inference request (POST {sample.url})</label>
+        <textarea id="v2-body" className="mono" rows={14} value={sample.body == null && edited == null ? 'Loading the sample request…' : body}
+          spellCheck={false} readOnly={sample.body == null && edited == null}
           aria-invalid={parseError ? true : undefined} aria-describedby="v2-body-error"
           onChange={(e) => setBody(e.target.value)} />
         <p id="v2-body-error" className="field-error">{parseError}</p>
         <div className="row">
-          <button type="button" className="btn btn-primary" onClick={send} disabled={infer.isPending}>
+          <button type="button" className="btn btn-primary" onClick={send} disabled={infer.isPending || (sample.body == null && edited == null)}>
             {infer.isPending ? 'Sending…' : 'Send request'}
           </button>
-          <button type="button" className="btn" onClick={() => setBody(JSON.stringify(sampleV2Request(model), null, 2))}>
+          <button type="button" className="btn" onClick={() => setBody(null)}>
             Reset to sample
           </button>
+          <CopyButton label="Copy as curl" text={curlCommand(sample.url, 'application/json', compactBody)} />
         </div>
       </div>
       <div aria-live="polite">
         <p className="label">Response</p>
         <ErrorBox error={infer.error} title="Request failed" />
-        <pre className="response" tabIndex={0} aria-label="Response">
-          {infer.data ? JSON.stringify(infer.data, null, 2) : 'Send a request to see the response.'}
+        <AnswerMeta answer={answer} />
+        <pre className="response" tabIndex={0} aria-label="Response" data-testid="response">
+          {answer ? (typeof answer.body === 'string' ? answer.body : formatJson(answer.body)) : 'Send a request to see the response.'}
         </pre>
       </div>
     </div>
@@ -266,26 +331,17 @@ function JsonTry({ service, model, apiKey }: { service: Service; model: Model | 
 }
 
 export function TryIt({ service, model }: { service: Service; model: Model | undefined }) {
-  const [key, setKey] = useState<string | undefined>(() => getTryKey(service.name));
-  const use = (k: string) => {
-    setTryKey(service.name, k);
-    setKey(k);
-  };
   const image = Boolean(service.spec?.image?.enabled);
   return (
     <section className="tryit" aria-label="Try it">
       {service.status !== 'Ready' && (
         <p className="alert alert-warn">The service is {service.status}; requests may fail until it is Ready.</p>
       )}
-      {!key ? (
-        <KeyPicker service={service.name} onKey={use} />
-      ) : (
-        <p className="small muted row">
-          Using a data-plane key kept in memory ({key.slice(0, 12)}…).
-          <button type="button" className="btn btn-small" onClick={() => { setKey(undefined); }}>Use another key</button>
-        </p>
-      )}
-      {key && (image ? <ImageTry service={service} apiKey={key} /> : <JsonTry service={service} model={model} apiKey={key} />)}
+      <p className="small muted">
+        Requests go to the service's endpoint with your console session (no API key is made). Other clients send a key
+        with the <code>invoke</code> or <code>invoke:{service.name}</code> scope.
+      </p>
+      {image ? <ImageTry service={service} /> : <JsonTry service={service} model={model} />}
     </section>
   );
 }

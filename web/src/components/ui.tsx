@@ -94,18 +94,41 @@ export function CodeBlock({ code, label }: { code: string; label: string }) {
 }
 
 /** Tabs following the WAI-ARIA tabs pattern (arrow keys move between tabs). */
+/** A tab; one with `disabledReason` stays visible but cannot be chosen, and says why. */
+export interface TabDef<T extends string> { id: T; label: string; disabledReason?: string }
+
 export function Tabs<T extends string>({
   tabs, value, onChange, label, idPrefix,
-}: { tabs: { id: T; label: string }[]; value: T; onChange: (id: T) => void; label: string; idPrefix?: string }) {
+}: { tabs: TabDef<T>[]; value: T; onChange: (id: T) => void; label: string; idPrefix?: string }) {
   const auto = useId();
   const prefix = idPrefix ?? auto;
   const refs = useRef<(HTMLButtonElement | null)[]>([]);
+  const active = tabs.findIndex((t) => t.id === value);
+  // On a narrow screen the tab strip scrolls: keep the chosen tab in view.
+  useEffect(() => {
+    const el = refs.current[active];
+    const strip = el?.parentElement;
+    if (!el || !strip || strip.scrollWidth <= strip.clientWidth) return;
+    const left = el.offsetLeft - strip.offsetLeft;
+    if (left < strip.scrollLeft || left + el.offsetWidth > strip.scrollLeft + strip.clientWidth) {
+      strip.scrollLeft = Math.max(0, left - (strip.clientWidth - el.offsetWidth) / 2);
+    }
+  }, [active]);
   const onKey = (e: React.KeyboardEvent, i: number) => {
     let next = -1;
-    if (e.key === 'ArrowRight') next = (i + 1) % tabs.length;
-    else if (e.key === 'ArrowLeft') next = (i - 1 + tabs.length) % tabs.length;
-    else if (e.key === 'Home') next = 0;
-    else if (e.key === 'End') next = tabs.length - 1;
+    const ok = (j: number) => !tabs[j].disabledReason;
+    const step = (d: number) => {
+      let j = i;
+      for (let n = 0; n < tabs.length; n++) {
+        j = (j + d + tabs.length) % tabs.length;
+        if (ok(j)) return j;
+      }
+      return -1;
+    };
+    if (e.key === 'ArrowRight') next = step(1);
+    else if (e.key === 'ArrowLeft') next = step(-1);
+    else if (e.key === 'Home') next = tabs.findIndex((_, j) => ok(j));
+    else if (e.key === 'End') next = tabs.length - 1 - [...tabs].reverse().findIndex((_, j) => ok(tabs.length - 1 - j));
     if (next >= 0) {
       e.preventDefault();
       onChange(tabs[next].id);
@@ -123,13 +146,19 @@ export function Tabs<T extends string>({
           id={`${prefix}-tab-${t.id}`}
           aria-selected={t.id === value}
           aria-controls={`${prefix}-panel-${t.id}`}
+          aria-disabled={t.disabledReason ? true : undefined}
+          aria-describedby={t.disabledReason ? `${prefix}-tab-${t.id}-why` : undefined}
+          title={t.disabledReason}
           tabIndex={t.id === value ? 0 : -1}
-          className={t.id === value ? 'tab active' : 'tab'}
-          onClick={() => onChange(t.id)}
+          className={t.id === value ? 'tab active' : t.disabledReason ? 'tab tab-disabled' : 'tab'}
+          onClick={() => { if (!t.disabledReason) onChange(t.id); }}
           onKeyDown={(e) => onKey(e, i)}
         >
           {t.label}
         </button>
+      ))}
+      {tabs.filter((t) => t.disabledReason).map((t) => (
+        <span key={t.id} id={`${prefix}-tab-${t.id}-why`} className="sr-only">{t.disabledReason}</span>
       ))}
     </div>
   );

@@ -2,8 +2,8 @@
 // the console header, errors become ApiError with the server's own sentence, and a 401 sends
 // the person back to sign-in.
 import type {
-  ApiKey, BerthEvent, CreatedKey, Items, Metrics, Model, Replica, Revision, ServerInfo, Service,
-  ServiceSpec,
+  ApiKey, BerthEvent, CreatedKey, Items, Metrics, Model, ModelVersion, Replica, RequestRecord, Revision,
+  ServerInfo, Service, ServiceSpec, SessionInfo,
 } from './types';
 
 export const CONSOLE_HEADER = 'X-Berth-Console';
@@ -116,6 +116,7 @@ export const api = {
   signIn: (key: string) => request<void>('/api/v1/session', { method: 'POST', json: { key }, allow401: true }),
   signOut: () => request<void>('/api/v1/session', { method: 'DELETE', allow401: true }),
   whoami: () => request<ApiKey>('/api/v1/whoami', { allow401: true }),
+  session: () => request<SessionInfo>('/api/v1/session', { allow401: true }),
 
   keys: () => request<Items<ApiKey>>('/api/v1/keys'),
   createKey: (body: { name: string; scopes: string[]; expires_in_days?: number }) =>
@@ -127,6 +128,10 @@ export const api = {
   addModelByUri: (name: string, uri: string) =>
     request<Model>('/api/v1/models', { method: 'POST', json: { name, uri } }),
   deleteModel: (name: string) => request<void>(`/api/v1/models/${enc(name)}`, { method: 'DELETE' }),
+  modelVersion: (name: string, version: number) =>
+    request<ModelVersion>(`/api/v1/models/${enc(name)}/versions/${version}`),
+  deleteModelVersion: (name: string, version: number) =>
+    request<void>(`/api/v1/models/${enc(name)}/versions/${version}`, { method: 'DELETE' }),
 
   services: () => request<Items<Service>>('/api/v1/services'),
   service: (name: string) => request<Service>(`/api/v1/services/${enc(name)}`),
@@ -138,7 +143,15 @@ export const api = {
       method: 'PATCH', json: patch, headers: { 'Content-Type': 'application/merge-patch+json' },
     }),
   deleteService: (name: string) => request<void>(`/api/v1/services/${enc(name)}`, { method: 'DELETE' }),
-  rollback: (name: string) => request<Service>(`/api/v1/services/${enc(name)}/rollback`, { method: 'POST' }),
+  createService: (spec: ServiceSpec) => request<Service>('/api/v1/services', { method: 'POST', json: spec }),
+  /** Without `revision`: the server picks the revision that served before. */
+  rollback: (name: string, revision?: number) =>
+    request<Service>(`/api/v1/services/${enc(name)}/rollback`, {
+      method: 'POST', ...(revision != null ? { json: { revision } } : {}),
+    }),
+  sampleRequest: (name: string) => request<unknown>(`/api/v1/services/${enc(name)}/sample-request`),
+  requests: (name: string, limit = 200) =>
+    request<Items<RequestRecord>>(`/api/v1/services/${enc(name)}/requests?limit=${limit}`),
   revisions: (name: string) => request<Items<Revision>>(`/api/v1/services/${enc(name)}/revisions`),
   replicas: (name: string) => request<Items<Replica>>(`/api/v1/services/${enc(name)}/replicas`),
   metrics: (name: string) => request<Metrics>(`/api/v1/services/${enc(name)}/metrics`),

@@ -64,9 +64,38 @@ export function dnsLabelError(name: string): string | null {
   return null;
 }
 
+/** File names that say nothing about the model (what exporters and Triton repositories use). */
+export function isGenericModelFile(file: string): boolean {
+  return /^model\.(onnx|pt|pth|torchscript)$/i.test(file.split(/[\\/]/).pop() ?? file);
+}
+
 /** A file name → a plausible DNS-label model name ("My Model.v2.onnx" → "my-model-v2"). */
 export function nameFromFile(file: string): string {
   const base = file.replace(/\.(onnx|pt|pth|torchscript|bin)$/i, '');
   const label = base.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
   return label || 'model';
+}
+
+/**
+ * A status reason as one short line: the first line that says something, without the log
+ * prefixes a worker's line carries (time stamps, levels, [source:line]), at most `max` characters.
+ */
+export function oneLineReason(reason: string, max = 140): string {
+  const lines = reason.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  let line = lines[0] ?? '';
+  const prefixes = [
+    /^\[[^\]]*\]\s*/, // [replica-0] or [2026-...]
+    /^\d{4}-\d{2}-\d{2}[T ][\d:.,]+Z?\s*/, // ISO time stamp
+    /^[IWEF]\d{4} [\d:.]+\s+\d*\s*[\w./-]+:\d+\]\s*/, // glog: E1203 12:00:00.000 123 file.cc:45]
+    /^(INFO|WARN(ING)?|ERROR|FATAL|DEBUG)\b[:\s]*/i,
+    /^[\w./-]+\.(cc|cpp|h|py):\d+\]?:?\s*/, // file.cc:45:
+  ];
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const p of prefixes) {
+      const next = line.replace(p, '');
+      if (next !== line && next) { line = next; changed = true; }
+    }
+  }
+  return line.length > max ? `${line.slice(0, max - 1).trimEnd()}…` : line;
 }

@@ -32,11 +32,72 @@ export interface Model {
   outputs: TensorSpec[];
   max_batch_size: number;
   created_at: string;
+  /** The latest version's number (an older server omits it). */
+  version?: number;
+  /** In a list: how many versions; from GET /api/v1/models/{name}: each version, oldest first. */
+  versions?: number | ModelVersion[];
+  /** An upload of content a version already has: no new version was made. */
+  unchanged?: boolean;
+  message?: string;
+}
+
+export interface ModelVersion {
+  version: number;
+  sha256: string;
+  size_bytes: number;
+  format: string;
+  source: string;
+  created_at: string;
+  used_by: string[];
+}
+
+export interface Action {
+  allowed: boolean;
+  /** Why not, in a sentence to show on hover. */
+  reason?: string;
+}
+
+/** GET /api/v1/session: who is calling and what it may do. */
+export interface SessionInfo {
+  key: ApiKey;
+  via: 'session' | 'key';
+  actions: {
+    read: Action;
+    deploy: Action;
+    manage_keys: Action;
+    /** `services`: null = every service, else the names the key may call. */
+    invoke: Action & { services?: string[] | null };
+  };
+}
+
+export interface SampleRequest {
+  method: string;
+  url: string;
+  content_type: string;
+  /** Left out when too large to show: GET /api/v1/services/{name}/sample-request has it. */
+  body?: unknown;
+}
+
+export interface RequestRecord {
+  time: string;
+  protocol: 'http' | 'grpc';
+  method: string;
+  route: string;
+  status: number;
+  grpc_code?: number;
+  latency_ms: number;
+  revision: number;
+  replica: string;
+  key: string;
+  bytes_in: number;
+  bytes_out: number;
 }
 
 export interface ServiceSpec {
   name: string;
   model: string;
+  /** A number, or "latest" when sending; answers carry the number. */
+  model_version?: number | 'latest';
   replicas?: number;
   resources?: { cpu?: number; memory?: string };
   batching?: { max_batch_size?: number; max_queue_delay_us?: number };
@@ -57,6 +118,8 @@ export interface Service {
   grpc_endpoint?: string;
   classify_endpoint?: string;
   sample_curl?: string;
+  sample_request?: SampleRequest;
+  model_version?: number;
   current_revision?: number;
   latest_revision?: number;
   replicas: number;
@@ -73,6 +136,7 @@ export interface Revision {
   reason?: string;
   spec: ServiceSpec;
   created_at: string;
+  rollback_of?: number | null;
 }
 
 export interface Replica {

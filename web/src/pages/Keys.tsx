@@ -5,15 +5,17 @@ import { api } from '../lib/api';
 import { DNS_LABEL, formatTime, relativeTime } from '../lib/format';
 import type { CreatedKey } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
-import { useWhoami } from '../lib/session';
+import { reasonText, useCan, useSession } from '../lib/session';
 import { ConfirmButton, CopyButton, Empty, ErrorBox, Loading, Pagination, usePage } from '../components/ui';
 
 const SCOPES: { id: string; label: string; help: string }[] = [
   { id: 'admin', label: 'admin', help: 'everything, including keys' },
   { id: 'deploy', label: 'deploy', help: 'models and services; read and invoke everything' },
   { id: 'read', label: 'read', help: 'look, do not touch' },
-  { id: 'invoke', label: 'invoke', help: 'call every service' },
 ];
+
+/** Calling services: one choice, so a key never gets `invoke` and `invoke:NAME` together. */
+type InvokeChoice = 'none' | 'all' | 'some';
 
 const EXPIRY = [
   { days: 0, label: 'Never' },
@@ -27,8 +29,21 @@ const EXPIRY = [
 interface Form {
   name: string;
   scopes: string[];
+  invoke: InvokeChoice;
   invokeServices: string;
   expiry: string;
+}
+
+function serviceNames(v: string): string[] {
+  return v.split(/[\s,]+/).filter(Boolean);
+}
+
+/** The scopes the form asks for. */
+export function scopesOf(f: Pick<Form, 'scopes' | 'invoke' | 'invokeServices'>): string[] {
+  const chosen = SCOPES.map((s) => s.id).filter((id) => (f.scopes ?? []).includes(id));
+  if (f.invoke === 'all') return [...chosen, 'invoke'];
+  if (f.invoke === 'some') return [...chosen, ...[...new Set(serviceNames(f.invokeServices))].map((s) => `invoke:${s}`)];
+  return chosen;
 }
 
 function NewKey({ created, onDone }: { created: CreatedKey; onDone: () => void }) {
@@ -53,7 +68,8 @@ function NewKey({ created, onDone }: { created: CreatedKey; onDone: () => void }
         <CopyButton text={created.key} label="Copy key" />
       </div>
       <p className="small muted">
-        Scopes: {created.scopes.join(', ')} · expires {created.expires_at ? formatTime(created.expires_at) : 'never'}
+        Scopes: {created.scopes.join(', ')} · expires{' '}
+        {created.expires_at ? <span title={formatTime(created.expires_at)}>{relativeTime(created.expires_at)}</span> : 'never'}
       </p>
       <button type="button" className="btn" onClick={onDone}>I have saved the key</button>
     </section>
@@ -63,13 +79,18 @@ function NewKey({ created, onDone }: { created: CreatedKey; onDone: () => void }
 export function Keys() {
   usePageTitle('API keys');
   const client = useQueryClient();
-  const keys = useQuery({ queryKey: ['keys'], queryFn: api.keys });
-  const me = useWhoami().data;
-  const services = useQuery({ queryKey: ['services'], queryFn: api.services });
+  const allowed = useCan('manage_keys');
+  const session = useSession();
+  // Ask for the keys once the session says they may be listed (or cannot say: an error).
+  const listKeys = allowed.allowed && !session.isPending;
+  const keys = useQuery({ queryKey: ['keys'], queryFn: api.keys, enabled: listKeys });
+  const me = session.data?.key;
+  const services = useQuery({ queryKey: ['services'], queryFn: api.services, enabled: listKeys });
   const [created, setCreated] = useState<CreatedKey | null>(null);
-  const { register, handleSubmit, reset, formState: { errors } } = useForm<Form>({
-    defaultValues: { name: '', scopes: ['invoke'], invokeServices: '', expiry: '30' },
+  const { register, handleSubmit, reset, watch, formState: { errors } } = useForm<Form>({
+    defaultValues: { name: '', scopes: [], invoke: 'all', invokeServices: '', expiry: '30' },
   });
+  const invoke = watch('invoke');
 
   const create = useMutation({
     mutationFn: (body: { name: string; scopes: string[]; expires_in_days?: number }) => api.createKey(body),
@@ -85,15 +106,23 @@ export function Keys() {
   });
 
   const onSubmit = (f: Form) => {
-    const per = f.invokeServices.split(/[\s,]+/).filter(Boolean).map((s) => `invoke:${s}`);
-    const chosen = SCOPES.map((s) => s.id).filter((id) => (f.scopes ?? []).includes(id));
-    const scopes = [...chosen, ...per];
+    const scopes = scopesOf(f);
     const days = Number(f.expiry);
     create.mutate({ name: f.name.trim(), scopes, ...(days > 0 ? { expires_in_days: days } : {}) });
   };
 
   const items = keys.data?.items ?? [];
   const page = usePage(items, 10);
+  const now = Date.now();
+
+  if (!allowed.allowed) {
+    return (
+      <main className="page" id="main">
+        <div className="page-head"><h1>API keys</h1></div>
+        <p className="alert alert-info" role="note">{reasonText(allowed.reason)} Ask an admin for a key.</p>
+      </main>
+    );
+  }
 
   return (
     <main className="page" id="main">
@@ -101,7 +130,7 @@ export function Keys() {
         <h1>API keys</h1>
       </div>
 
-      {created && <NewKey created={created} onDone={() => setCreated(null)} />}
+      {created && <NewKey key={created.id} created={created} onDone={() => setCreated(null)} />}
 
       <section className="card" aria-labelledby="create-key-title">
         <h2 id="create-key-title">Create a key</h2>
@@ -128,8 +157,7 @@ export function Keys() {
                     type="checkbox"
                     value={s.id}
                     {...register('scopes', {
-                      validate: (v, all) =>
-                        (v && v.length > 0) || all.invokeServices.trim() ? true : 'Pick at least one scope.',
+                      validate: (v, all) => (v && v.length > 0) || all.invoke !== 'none' ? true : 'Pick at least one scope.',
                     })}
                   />
                   <span><strong>{s.label}</strong> <span className="muted small">— {s.help}</span></span>
@@ -138,25 +166,47 @@ export function Keys() {
             </div>
             <p className="field-error" role="alert">{errors.scopes?.message}</p>
           </fieldset>
-          <div className="field">
-            <label htmlFor="key-invoke">Invoke only these services (optional)</label>
-            <input
-              id="key-invoke"
-              list="service-names"
-              placeholder="e.g. digits, resnet"
-              aria-describedby="key-invoke-help key-invoke-error"
-              aria-invalid={errors.invokeServices ? true : undefined}
-              {...register('invokeServices', {
-                validate: (v) =>
-                  v.split(/[\s,]+/).filter(Boolean).every((s) => DNS_LABEL.test(s)) || 'Service names are lower-case letters, digits and "-".',
-              })}
-            />
-            <datalist id="service-names">
-              {(services.data?.items ?? []).map((s) => <option key={s.name} value={s.name} />)}
-            </datalist>
-            <p id="key-invoke-help" className="help">Adds an <code>invoke:SERVICE</code> scope for each name.</p>
-            <p id="key-invoke-error" className="field-error">{errors.invokeServices?.message}</p>
-          </div>
+          <fieldset className="field">
+            <legend>Calling services</legend>
+            <div className="checks">
+              <label className="check">
+                <input type="radio" value="all" {...register('invoke')} />
+                <span><strong>invoke every service</strong> <span className="muted small">— the <code>invoke</code> scope</span></span>
+              </label>
+              <label className="check">
+                <input type="radio" value="some" {...register('invoke')} />
+                <span><strong>invoke only these services</strong> <span className="muted small">— <code>invoke:SERVICE</code> for each</span></span>
+              </label>
+              <label className="check">
+                <input type="radio" value="none" {...register('invoke')} />
+                <span><strong>no service calls</strong> <span className="muted small">— unless admin or deploy allows them</span></span>
+              </label>
+            </div>
+            <div className="field">
+              <label htmlFor="key-invoke">Services this key may call</label>
+              <input
+                id="key-invoke"
+                list="service-names"
+                placeholder="e.g. digits, resnet"
+                disabled={invoke !== 'some'}
+                aria-describedby="key-invoke-help key-invoke-error"
+                aria-invalid={errors.invokeServices ? true : undefined}
+                {...register('invokeServices', {
+                  validate: (v, all) => {
+                    if (all.invoke !== 'some') return true;
+                    const names = serviceNames(v);
+                    if (names.length === 0) return 'Name at least one service, or choose “invoke every service”.';
+                    return names.every((n) => DNS_LABEL.test(n)) || 'Service names are lower-case letters, digits and "-".';
+                  },
+                })}
+              />
+              <datalist id="service-names">
+                {(services.data?.items ?? []).map((s) => <option key={s.name} value={s.name} />)}
+              </datalist>
+              <p id="key-invoke-help" className="help">Names of existing services, separated by commas.</p>
+              <p id="key-invoke-error" className="field-error">{errors.invokeServices?.message}</p>
+            </div>
+          </fieldset>
           <div className="field">
             <label htmlFor="key-expiry">Expires</label>
             <select id="key-expiry" {...register('expiry')}>
@@ -199,9 +249,9 @@ export function Keys() {
                       <td>{k.name}{me?.id === k.id && <span className="chip chip-accent">this session</span>}</td>
                       <td><code>{k.prefix}…</code></td>
                       <td>{k.scopes.map((s) => <span key={s} className="chip">{s}</span>)}</td>
-                      <td>{formatTime(k.created_at)}</td>
-                      <td>{k.expires_at ? relativeTime(k.expires_at) : 'never'}</td>
-                      <td>{relativeTime(k.last_used_at)}</td>
+                      <td title={formatTime(k.created_at)}>{relativeTime(k.created_at, now)}</td>
+                      <td title={k.expires_at ? formatTime(k.expires_at) : undefined}>{k.expires_at ? relativeTime(k.expires_at, now) : 'never'}</td>
+                      <td title={k.last_used_at ? formatTime(k.last_used_at) : undefined}>{relativeTime(k.last_used_at, now)}</td>
                       <td className="actions">
                         <ConfirmButton
                           label="Revoke"

@@ -2,17 +2,84 @@ import { useRef, useState } from 'react';
 import { useForm } from 'react-hook-form';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
-import { api } from '../lib/api';
-import { dnsLabelError, formatBytes, formatTime, nameFromFile } from '../lib/format';
+import { ApiError, api } from '../lib/api';
+import { dnsLabelError, formatBytes, formatTime, isGenericModelFile, nameFromFile } from '../lib/format';
+import { Gate, reasonText as reasonSentence, useCan } from '../lib/session';
 import { UploadCancelled, uploadModel, type UploadHandle } from '../lib/upload';
-import type { Model } from '../lib/types';
+import type { Model, ModelVersion } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { ConfirmButton, CopyButton, Empty, ErrorBox, Loading, Pagination, TensorTable, usePage } from '../components/ui';
+
+/** What an upload made: a new model, its next version, or nothing new (the same bytes). */
+export function uploadOutcome(m: Model): string {
+  if (m.unchanged) return `Same content as version ${m.version ?? '?'} of ${m.name}: no new version was made.`;
+  if (m.version != null && m.version > 1) return `Version ${m.version} of ${m.name} created.`;
+  return `Added ${m.name}.`;
+}
+
+function versionCount(m: Model): number | undefined {
+  return typeof m.versions === 'number' ? m.versions : Array.isArray(m.versions) ? m.versions.length : undefined;
+}
+
+/** A model's versions, with the services that use each; one no service uses can be deleted. */
+function Versions({ name }: { name: string }) {
+  const client = useQueryClient();
+  const q = useQuery({ queryKey: ['model', name], queryFn: () => api.model(name) });
+  const canDeploy = useCan('deploy');
+  const del = useMutation({
+    mutationFn: (v: number) => api.deleteModelVersion(name, v),
+    onSettled: () => {
+      client.invalidateQueries({ queryKey: ['model', name] });
+      client.invalidateQueries({ queryKey: ['models'] });
+    },
+  });
+  const versions = Array.isArray(q.data?.versions) ? (q.data.versions as ModelVersion[]) : null;
+  if (q.isPending) return <Loading />;
+  if (q.error) return <ErrorBox error={q.error} onRetry={() => q.refetch()} />;
+  if (!versions) return null;
+  const delError = del.error instanceof ApiError && del.error.status === 409
+    ? new Error(`Version ${del.variables} is still in use: ${del.error.message}. Move those services to another version first.`)
+    : del.error;
+  return (
+    <div className="table-wrap">
+      <table className="compact" data-testid={`versions-${name}`}>
+        <caption>Versions</caption>
+        <thead>
+          <tr>
+            <th scope="col">Version</th><th scope="col">SHA-256</th><th scope="col">Size</th>
+            <th scope="col">Added</th><th scope="col">Used by</th><th scope="col"><span className="sr-only">Actions</span></th>
+          </tr>
+        </thead>
+        <tbody>
+          {[...versions].reverse().map((v) => (
+            <tr key={v.version}>
+              <td>{v.version}{v.version === q.data?.version && <span className="chip chip-accent">latest</span>}</td>
+              <td><code title={v.sha256}>{v.sha256.slice(0, 12)}…</code></td>
+              <td>{formatBytes(v.size_bytes)}</td>
+              <td>{formatTime(v.created_at)}</td>
+              <td>{v.used_by.length ? v.used_by.map((s) => <Link key={s} className="chip" to={`/service/${encodeURIComponent(s)}`}>{s}</Link>) : <span className="muted">no service</span>}</td>
+              <td className="actions">
+                {v.used_by.length === 0 && (
+                  <Gate action={canDeploy} label="Delete" className="btn btn-small btn-danger">
+                    <ConfirmButton label="Delete" confirmLabel="Delete version" question={`Delete version ${v.version} of “${name}”?`}
+                      busy={del.isPending && del.variables === v.version} onConfirm={() => del.mutate(v.version)} />
+                  </Gate>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <ErrorBox error={delError} title="The version was not deleted" />
+    </div>
+  );
+}
 
 export function ModelDetails({ model }: { model: Model }) {
   return (
     <div className="model-details">
       <dl className="facts">
+        {model.version != null && <><dt>Latest version</dt><dd>{model.version}</dd></>}
         <dt>Format</dt><dd>{model.format}</dd>
         <dt>Size</dt><dd>{formatBytes(model.size_bytes)}</dd>
         <dt>SHA-256</dt>
@@ -25,6 +92,7 @@ export function ModelDetails({ model }: { model: Model }) {
         <TensorTable title="Inputs" tensors={model.inputs} />
         <TensorTable title="Outputs" tensors={model.outputs} />
       </div>
+      {model.version != null && <Versions name={model.name} />}
     </div>
   );
 }
@@ -41,6 +109,7 @@ export function Uploader({ onUploaded }: { onUploaded: (m: Model) => void }) {
   const [file, setFile] = useState<File | null>(null);
   const [name, setName] = useState('');
   const [nameTouched, setNameTouched] = useState(false);
+  const [generic, setGeneric] = useState<string | null>(null);
   const [drag, setDrag] = useState(false);
   const [state, setState] = useState<UploadState>({ phase: 'idle' });
   const handle = useRef<UploadHandle | null>(null);
@@ -51,7 +120,12 @@ export function Uploader({ onUploaded }: { onUploaded: (m: Model) => void }) {
   const pick = (f: File | undefined) => {
     if (!f) return;
     setFile(f);
-    setName(nameFromFile(f.name));
+    // A generic file name says nothing about the model: the person names it (and an existing
+    // name's next version is what they probably want).
+    const isGeneric = isGenericModelFile(f.name);
+    setGeneric(isGeneric ? f.name : null);
+    setName(isGeneric ? '' : nameFromFile(f.name));
+    setNameTouched(false);
     setState({ phase: 'idle' });
   };
 
@@ -69,6 +143,7 @@ export function Uploader({ onUploaded }: { onUploaded: (m: Model) => void }) {
         setState({ phase: 'done', model: m });
         setFile(null);
         setName('');
+        setGeneric(null);
         setNameTouched(false);
         onUploaded(m);
       },
@@ -121,8 +196,14 @@ export function Uploader({ onUploaded }: { onUploaded: (m: Model) => void }) {
             onChange={(e) => setName(e.target.value)}
             onBlur={() => setNameTouched(true)}
             aria-invalid={nameError ? true : undefined}
-            aria-describedby="upload-name-error"
+            aria-describedby="upload-name-help upload-name-error"
+            list="model-names"
           />
+          <p id="upload-name-help" className="help">
+            {generic
+              ? `“${generic}” is a generic file name, so no name is suggested: name the model yourself (an existing name gets a new version).`
+              : 'An existing name gets a new version; the same file again makes none.'}
+          </p>
           <p id="upload-name-error" className="field-error">{nameError}</p>
         </div>
         <div className="field field-button">
@@ -157,7 +238,7 @@ export function Uploader({ onUploaded }: { onUploaded: (m: Model) => void }) {
         )}
         {state.phase === 'done' && (
           <p className="alert alert-ok" role="status">
-            <span>Added <strong>{state.model.name}</strong> ({state.model.format}, {formatBytes(state.model.size_bytes)}).</span>
+            <span data-testid="upload-outcome">{uploadOutcome(state.model)} ({state.model.format}, {formatBytes(state.model.size_bytes)})</span>
             <Link to={`/deploy?model=${encodeURIComponent(state.model.name)}`}>Deploy it</Link>
           </p>
         )}
@@ -201,7 +282,7 @@ function AddByUri({ onAdded }: { onAdded: (m: Model) => void }) {
           <button type="submit" className="btn" disabled={add.isPending}>{add.isPending ? 'Fetching and checking…' : 'Add model'}</button>
         </div>
       </form>
-      {add.data && <p className="alert alert-ok" role="status"><span>Added <strong>{add.data.name}</strong> ({add.data.format}).</span></p>}
+      {add.data && <p className="alert alert-ok" role="status"><span>{uploadOutcome(add.data)} ({add.data.format})</span></p>}
       <ErrorBox error={add.error} title="The model was not added" />
     </section>
   );
@@ -212,12 +293,14 @@ export function Models() {
   const client = useQueryClient();
   const models = useQuery({ queryKey: ['models'], queryFn: api.models });
   const [open, setOpen] = useState<string | null>(null);
+  const canDeploy = useCan('deploy');
   const del = useMutation({
     mutationFn: (name: string) => api.deleteModel(name),
     onSettled: () => client.invalidateQueries({ queryKey: ['models'] }),
   });
   const added = (m: Model) => {
     client.invalidateQueries({ queryKey: ['models'] });
+    client.invalidateQueries({ queryKey: ['model', m.name] });
     setOpen(m.name);
   };
   const items = models.data?.items ?? [];
@@ -226,8 +309,15 @@ export function Models() {
   return (
     <main className="page" id="main">
       <div className="page-head"><h1>Models</h1></div>
-      <Uploader onUploaded={added} />
-      <AddByUri onAdded={added} />
+      {canDeploy.allowed ? (
+        <>
+          <Uploader onUploaded={added} />
+          <AddByUri onAdded={added} />
+        </>
+      ) : (
+        <p className="alert alert-info" role="note">You can look at models; adding them is not open to this key. {reasonSentence(canDeploy.reason)}</p>
+      )}
+      <datalist id="model-names">{items.map((m) => <option key={m.name} value={m.name} />)}</datalist>
       <section className="card" aria-labelledby="models-title">
         <h2 id="models-title">Models</h2>
         {models.isPending && <Loading />}
@@ -250,17 +340,24 @@ export function Models() {
                       <span aria-hidden="true">{open === m.name ? '▾' : '▸'}</span> <strong>{m.name}</strong>
                     </button>
                     <span className="chip">{m.format}</span>
+                    {m.version != null && (
+                      <span className="small" data-testid={`model-version-${m.name}`}>
+                        v{m.version}{versionCount(m) != null ? ` · ${versionCount(m)} version${versionCount(m) === 1 ? '' : 's'}` : ''}
+                      </span>
+                    )}
                     <span className="muted small">{formatBytes(m.size_bytes)}</span>
                     <code className="small muted" title={m.sha256}>sha256:{m.sha256.slice(0, 12)}…</code>
                     <span className="spacer" />
-                    <Link className="btn btn-small" to={`/deploy?model=${encodeURIComponent(m.name)}`}>Deploy</Link>
-                    <ConfirmButton
-                      label="Delete"
-                      confirmLabel="Delete"
-                      question={`Delete model “${m.name}”?`}
-                      busy={del.isPending && del.variables === m.name}
-                      onConfirm={() => del.mutate(m.name)}
-                    />
+                    {canDeploy.allowed && <Link className="btn btn-small" to={`/deploy?model=${encodeURIComponent(m.name)}`}>Deploy</Link>}
+                    <Gate action={canDeploy} label="Delete" className="btn btn-small btn-danger">
+                      <ConfirmButton
+                        label="Delete"
+                        confirmLabel="Delete"
+                        question={`Delete model “${m.name}” and all its versions?`}
+                        busy={del.isPending && del.variables === m.name}
+                        onConfirm={() => del.mutate(m.name)}
+                      />
+                    </Gate>
                   </div>
                   {open === m.name && (
                     <div id={`model-${m.name}`}>

@@ -1,7 +1,8 @@
-import { useQueries, useQuery } from '@tanstack/react-query';
-import { Link } from 'react-router';
+import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useNavigate } from 'react-router';
 import { api } from '../lib/api';
-import { formatBytes, formatNumber, parseMemory } from '../lib/format';
+import { formatBytes, formatNumber, oneLineReason, parseMemory } from '../lib/format';
+import { Gate, useCan } from '../lib/session';
 import type { Metrics, Service } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { Empty, ErrorBox, Loading, Pagination, StatusBadge, usePage } from '../components/ui';
@@ -17,14 +18,23 @@ function pagePort(): string {
   return port || (protocol === 'https:' ? '443' : '80');
 }
 
-function Meter({ label, used, total, format }: { label: string; used: number; total: number; format: (n: number) => string }) {
+function Meter({ label, used, total, format, note }: {
+  label: string; used: number; total: number; format: (n: number) => string; note?: string;
+}) {
   const pct = total > 0 ? Math.min(100, (used / total) * 100) : 0;
+  const over = used > total;
   return (
     <div className="meter">
       <div className="meter-label">
         <span>{label}</span>
         <span className="muted">{format(used)} of {format(total)}</span>
       </div>
+      {over && (
+        <p className="small warn-text" data-testid={`over-${label.split(' ')[0].toLowerCase()}`}>
+          Over-committed: services asked for {format(used)}, the machine has {format(total)}. They share it and may run slower.
+        </p>
+      )}
+      {note && <p className="small muted">{note}</p>}
       <div
         className={`bar ${pct > 90 ? 'bar-bad' : pct > 70 ? 'bar-warn' : ''}`}
         role="meter"
@@ -54,14 +64,26 @@ export function Overview() {
     })),
   });
 
-  const reservedCpu = items.reduce((a, s) => a + (s.spec?.resources?.cpu ?? 1) * (s.replicas ?? 0), 0);
-  const reservedMem = items.reduce((a, s) => a + (parseMemory(s.spec?.resources?.memory) ?? 2 * 2 ** 30) * (s.replicas ?? 0), 0);
+  // Only what services asked for: a service without a limit reserves nothing (it shares the machine).
+  const reservedCpu = items.reduce((a, s) => a + (s.spec?.resources?.cpu ?? 0) * (s.replicas ?? 0), 0);
+  const reservedMem = items.reduce((a, s) => a + (parseMemory(s.spec?.resources?.memory) ?? 0) * (s.replicas ?? 0), 0);
+  const unlimited = items.filter((s) => s.spec?.resources?.cpu == null).length;
+  const canDeploy = useCan('deploy');
+  const navigate = useNavigate();
+  const client = useQueryClient();
+  const demo = useMutation({
+    mutationFn: () => api.createService({ name: 'demo', model: 'digits' }),
+    onSuccess: (s) => {
+      client.invalidateQueries({ queryKey: ['services'] });
+      navigate(`/service/${encodeURIComponent(s.name)}`);
+    },
+  });
 
   return (
     <main className="page" id="main">
       <div className="page-head">
         <h1>Overview</h1>
-        <Link to="/deploy" className="btn btn-primary">Deploy a model</Link>
+        {canDeploy.allowed && <Link to="/deploy" className="btn btn-primary">Deploy a model</Link>}
       </div>
 
       <section aria-labelledby="svc-title" className="card">
@@ -70,10 +92,16 @@ export function Overview() {
         <ErrorBox error={services.error} title="Could not load services" onRetry={() => services.refetch()} />
         {services.data && items.length === 0 && (
           <Empty title="No services yet">
-            <p>Upload a model, then deploy it to get an endpoint.</p>
-            <p>
-              <Link to="/models">Upload a model</Link> · <Link to="/deploy">Deploy</Link>
+            <p>Deploy the demo model (a digit classifier) in one click, or upload a model of your own and deploy it.</p>
+            <p className="row center">
+              <Gate action={canDeploy} label="Deploy the demo model" className="btn btn-primary">
+                <button type="button" className="btn btn-primary" disabled={demo.isPending} onClick={() => demo.mutate()}>
+                  {demo.isPending ? 'Deploying the demo…' : 'Deploy the demo model'}
+                </button>
+              </Gate>
+              {canDeploy.allowed && <><Link to="/models">Upload a model</Link> · <Link to="/deploy">Deploy</Link></>}
             </p>
+            <ErrorBox error={demo.error} title="The demo was not deployed" />
           </Empty>
         )}
         {items.length > 0 && (
@@ -99,7 +127,9 @@ export function Overview() {
                         <td>{s.model}</td>
                         <td>
                           <StatusBadge status={s.status} />
-                          {s.reason && s.status !== 'Ready' && <div className="small muted">{s.reason}</div>}
+                          {s.reason && s.status !== 'Ready' && (
+                            <div className="small muted one-line" title={s.reason}>{oneLineReason(s.reason)}</div>
+                          )}
                         </td>
                         <td className="num">{last ? formatNumber(last.qps) : '—'}</td>
                         <td className="num">{last && last.requests > 0 ? `${formatNumber(last.p99_ms)} ms` : '—'}</td>
@@ -122,9 +152,10 @@ export function Overview() {
         {server.data && (
           <div className="grid-2">
             <div>
-              <Meter label="CPU reserved by services" used={reservedCpu} total={server.data.cpus} format={(n) => `${formatNumber(n)} CPU`} />
+              <Meter label="CPU reserved by services" used={reservedCpu} total={server.data.cpus} format={(n) => `${formatNumber(n)} CPU`}
+                note={unlimited ? `${unlimited} service${unlimited === 1 ? ' has' : 's have'} no CPU limit and reserve${unlimited === 1 ? 's' : ''} none.` : undefined} />
               <Meter label="Memory reserved by services" used={reservedMem} total={server.data.memory_bytes} format={formatBytes} />
-              <p className="small muted">Reservations are each service's resources × its desired replicas.</p>
+              <p className="small muted">Reservations are the resources each service asked for × its desired replicas.</p>
             </div>
             <dl className="facts">
               <dt>Version</dt><dd>{server.data.version}</dd>

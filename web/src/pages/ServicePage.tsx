@@ -2,8 +2,10 @@ import { useEffect, useRef, useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { ApiError, api } from '../lib/api';
-import { formatClock, formatTime, relativeTime } from '../lib/format';
+import { diffSpecs, showValue } from '../lib/diff';
+import { formatBytes, formatClock, formatTime, oneLineReason, relativeTime } from '../lib/format';
 import { pointsInWindow } from '../lib/metrics';
+import { Gate, reasonText, useCan, useCanInvoke } from '../lib/session';
 import { servedModel } from '../lib/signature';
 import type { BerthEvent, Model, Revision, Service } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
@@ -14,11 +16,12 @@ import {
   ConfirmButton, Empty, ErrorBox, Loading, Pagination, StatusBadge, TabPanel, Tabs, useNow, usePage,
 } from '../components/ui';
 
-type Tab = 'overview' | 'try' | 'revisions' | 'events' | 'logs' | 'api';
+type Tab = 'overview' | 'try' | 'revisions' | 'requests' | 'events' | 'logs' | 'api';
 const TABS: { id: Tab; label: string }[] = [
   { id: 'overview', label: 'Overview' },
   { id: 'try', label: 'Try it' },
   { id: 'revisions', label: 'Revisions' },
+  { id: 'requests', label: 'Requests' },
   { id: 'events', label: 'Events' },
   { id: 'logs', label: 'Logs' },
   { id: 'api', label: 'Endpoint & code' },
@@ -68,20 +71,26 @@ function Metrics({ name, createdAt }: { name: string; createdAt?: string }) {
   const q = useQuery({ queryKey: ['metrics', name], queryFn: () => api.metrics(name), refetchInterval: 3000 });
   const [range, setRange] = useState(300);
   const points = pointsInWindow(q.data?.points ?? [], range, q.data?.interval_s ?? 0, createdAt);
+  // A failed refresh keeps the last data on screen: say how old it is and stop looking live.
+  const stale = Boolean(q.data) && (q.isError || q.failureCount > 0);
   return (
     <section className="card" aria-labelledby="metrics-title">
       <div className="section-head">
         <h2 id="metrics-title">Live metrics</h2>
         <div className="row">
-          <span className="small muted">{q.data ? `${q.data.interval_s} s points · ` : ''}refreshes every 3 s</span>
+          {q.data && (
+            <span className={`small ${stale ? 'stale-note' : 'muted'}`} data-testid="metrics-as-of" data-stale={stale}>
+              data as of {formatClock(q.dataUpdatedAt)}{stale ? ' · the server is unreachable, retrying' : ` · ${q.data.interval_s} s points, refreshes every 3 s`}
+            </span>
+          )}
           <label htmlFor="metrics-range" className="small">Window</label>
           <select id="metrics-range" value={range} onChange={(e) => setRange(Number(e.target.value))}>
             {RANGES.map((r) => <option key={r.s} value={r.s}>last {r.label}</option>)}
           </select>
         </div>
       </div>
-      <ErrorBox error={q.error} onRetry={() => q.refetch()} />
-      <ServiceCharts points={points} />
+      {!q.data && <ErrorBox error={q.error} onRetry={() => q.refetch()} />}
+      <div className={stale ? 'stale' : undefined}><ServiceCharts points={points} /></div>
     </section>
   );
 }
@@ -89,7 +98,7 @@ function Metrics({ name, createdAt }: { name: string; createdAt?: string }) {
 function specSummary(r: Revision) {
   const s = r.spec;
   const parts = [
-    s.model,
+    s.model_version != null ? `${s.model} v${s.model_version}` : s.model,
     s.resources ? `${s.resources.cpu ?? '?'} CPU / ${s.resources.memory ?? '?'}` : null,
     s.replicas != null ? `${s.replicas} replica${s.replicas === 1 ? '' : 's'}` : null,
     s.batching?.max_batch_size ? `batch ≤ ${s.batching.max_batch_size}` : null,
@@ -100,13 +109,61 @@ function specSummary(r: Revision) {
   return parts.filter(Boolean).join(' · ');
 }
 
+/** Two revisions side by side: every field of the spec that differs. */
+function RevisionDiff({ items, defaultA, defaultB }: { items: Revision[]; defaultA?: number; defaultB?: number }) {
+  const [a, setA] = useState<number | undefined>(defaultA);
+  const [b, setB] = useState<number | undefined>(defaultB);
+  const ra = items.find((r) => r.number === (a ?? defaultA));
+  const rb = items.find((r) => r.number === (b ?? defaultB));
+  const changes = ra && rb ? diffSpecs(ra.spec, rb.spec) : [];
+  return (
+    <section className="diff" aria-labelledby="diff-title">
+      <h3 id="diff-title">Compare revisions</h3>
+      <div className="row">
+        <label htmlFor="diff-a" className="small">Revision</label>
+        <select id="diff-a" value={ra?.number ?? ''} onChange={(e) => setA(Number(e.target.value))}>
+          {items.map((r) => <option key={r.number} value={r.number}>{r.number}</option>)}
+        </select>
+        <label htmlFor="diff-b" className="small">with revision</label>
+        <select id="diff-b" value={rb?.number ?? ''} onChange={(e) => setB(Number(e.target.value))}>
+          {items.map((r) => <option key={r.number} value={r.number}>{r.number}</option>)}
+        </select>
+      </div>
+      {ra && rb && (changes.length === 0 ? (
+        <p className="small muted" data-testid="diff-none">Revisions {ra.number} and {rb.number} have the same spec.</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="compact" data-testid="revision-diff">
+            <caption className="sr-only">Fields that differ between revision {ra.number} and revision {rb.number}</caption>
+            <thead>
+              <tr><th scope="col">Field</th><th scope="col">Revision {ra.number}</th><th scope="col">Revision {rb.number}</th></tr>
+            </thead>
+            <tbody>
+              {changes.map((c) => (
+                <tr key={c.path}>
+                  <th scope="row"><code>{c.path}</code></th>
+                  <td className="diff-old"><code>{showValue(c.before)}</code></td>
+                  <td className="diff-new"><code>{showValue(c.after)}</code></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ))}
+    </section>
+  );
+}
+
 function Revisions({ service }: { service: Service }) {
   const client = useQueryClient();
+  const canDeploy = useCan('deploy');
   const q = useQuery({ queryKey: ['revisions', service.name], queryFn: () => api.revisions(service.name), refetchInterval: 3000 });
   // The revision the rollback made, and the one whose spec it took.
   const [done, setDone] = useState<{ revision?: number; specOf?: number } | null>(null);
   const rollback = useMutation({
-    mutationFn: (specOf: number | undefined) => api.rollback(service.name).then((s) => ({ s, specOf })),
+    // `chosen`: a revision picked in the list (sent as {"revision": N}); else the server's default.
+    mutationFn: ({ specOf, chosen }: { specOf: number | undefined; chosen: boolean }) =>
+      api.rollback(service.name, chosen ? specOf : undefined).then((s) => ({ s, specOf })),
     onSuccess: ({ s, specOf }) => {
       setDone({ revision: s.latest_revision, specOf });
       client.invalidateQueries({ queryKey: ['revisions', service.name] });
@@ -117,23 +174,26 @@ function Revisions({ service }: { service: Service }) {
   const page = usePage(items, 10);
   const current = service.current_revision;
   const previous = items.find((r) => current != null && r.number < current && r.status !== 'Failed');
+  const isServing = (r: Revision) => r.serving ?? r.number === current;
   return (
     <section className="card" aria-labelledby="rev-title">
       <div className="section-head">
         <h2 id="rev-title">Revisions</h2>
-        <ConfirmButton
-          className="btn"
-          label={previous ? `Roll back to revision ${previous.number}` : 'Roll back'}
-          confirmLabel="Roll back"
-          question={`Deploy the spec of the previous revision as a new revision of ${service.name}?`}
-          disabled={items.length < 2}
-          busy={rollback.isPending}
-          onConfirm={() => rollback.mutate(previous?.number)}
-        />
+        <Gate action={canDeploy} label="Roll back">
+          <ConfirmButton
+            className="btn"
+            label={previous ? `Roll back to revision ${previous.number}` : 'Roll back'}
+            confirmLabel="Roll back"
+            question={`Deploy the spec of the previous revision as a new revision of ${service.name}?`}
+            disabled={items.length < 2}
+            busy={rollback.isPending}
+            onConfirm={() => rollback.mutate({ specOf: previous?.number, chosen: false })}
+          />
+        </Gate>
       </div>
       <p className="help">
         Each change of the spec is a new revision. A new revision takes traffic once all its replicas are ready; one that
-        fails leaves the old one serving. Roll back deploys the spec of the revision before the current one.
+        fails leaves the old one serving. Roll back deploys the spec of the revision before the current one, or of the one you pick.
       </p>
       {done && (
         <p className="alert alert-ok" role="status">
@@ -149,19 +209,85 @@ function Revisions({ service }: { service: Service }) {
         <>
           <ol className="revisions" data-testid="revisions">
             {page.slice.map((r) => (
-              <li key={r.number} className={(r.serving ?? r.number === current) ? 'rev current' : 'rev'}>
+              <li key={r.number} className={isServing(r) ? 'rev current' : 'rev'} data-revision={r.number}>
                 <div className="rev-head">
                   <strong>Revision {r.number}</strong>
                   <StatusBadge status={r.status} />
-                  {(r.serving ?? r.number === current) && <span className="chip chip-accent">serving</span>}
+                  {isServing(r) && <span className="chip chip-accent">serving</span>}
+                  {r.rollback_of != null && <span className="chip">spec of revision {r.rollback_of}</span>}
                   <span className="muted small">{formatTime(r.created_at)}</span>
+                  <span className="spacer" />
+                  {!isServing(r) && r.status !== 'Failed' && canDeploy.allowed && (
+                    <ConfirmButton
+                      className="btn btn-small"
+                      label="Roll back to this revision"
+                      confirmLabel={`Roll back to revision ${r.number}`}
+                      question={`Deploy the spec of revision ${r.number} as a new revision?`}
+                      busy={rollback.isPending && rollback.variables?.specOf === r.number}
+                      onConfirm={() => rollback.mutate({ specOf: r.number, chosen: true })}
+                    />
+                  )}
                 </div>
                 <div className="small">{specSummary(r)}</div>
-                {r.reason && <div className="small muted">{r.reason}</div>}
+                {r.reason && <div className="small muted" title={r.reason}>{oneLineReason(r.reason)}</div>}
               </li>
             ))}
           </ol>
           <Pagination {...page} noun="revisions" />
+          {items.length > 1 && (
+            <RevisionDiff items={items} defaultA={(previous ?? items[1]).number} defaultB={current ?? items[0].number} />
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The service's recent requests, newest first, as the gateway recorded them. */
+function Requests({ name }: { name: string }) {
+  const q = useQuery({ queryKey: ['requests', name], queryFn: () => api.requests(name, 200), refetchInterval: 3000 });
+  const items = q.data?.items ?? [];
+  const page = usePage(items, 25);
+  const missing = q.error instanceof ApiError && q.error.status === 404 && /no route/i.test(q.error.message);
+  return (
+    <section className="card" aria-labelledby="requests-title">
+      <div className="section-head">
+        <h2 id="requests-title">Recent requests</h2>
+        <span className="small muted">newest first · the last 1000 are kept · refreshes every 3 s</span>
+      </div>
+      {missing ? <p className="muted">This server does not record requests yet.</p> : <ErrorBox error={q.error} onRetry={() => q.refetch()} />}
+      {q.isPending && <Loading />}
+      {q.data && items.length === 0 && <Empty title="No requests yet">Calls to the endpoint show up here.</Empty>}
+      {items.length > 0 && (
+        <>
+          <div className="table-wrap scroll-cue" tabIndex={0} role="region" aria-label="Recent requests table">
+            <table className="compact" data-testid="requests">
+              <thead>
+                <tr>
+                  <th scope="col">Time</th><th scope="col">Method</th><th scope="col">Route</th><th scope="col" className="num">Status</th>
+                  <th scope="col" className="num">Latency</th><th scope="col" className="num">Revision</th><th scope="col">Replica</th>
+                  <th scope="col">Key</th><th scope="col" className="num">In</th><th scope="col" className="num">Out</th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.slice.map((r, i) => (
+                  <tr key={`${r.time}-${i}`} className={r.status >= 500 ? 'req-bad' : r.status >= 400 ? 'req-warn' : undefined}>
+                    <td><time dateTime={r.time} title={formatTime(r.time)}>{formatClock(r.time)}</time></td>
+                    <td>{r.protocol === 'grpc' ? 'gRPC' : r.method}</td>
+                    <td><code>{r.route}</code></td>
+                    <td className="num">{r.status}{r.grpc_code != null ? ` (gRPC ${r.grpc_code})` : ''}</td>
+                    <td className="num">{r.latency_ms.toFixed(1)} ms</td>
+                    <td className="num">{r.revision}</td>
+                    <td><code>{r.replica || '—'}</code></td>
+                    <td>{r.key || '—'}</td>
+                    <td className="num">{formatBytes(r.bytes_in)}</td>
+                    <td className="num">{formatBytes(r.bytes_out)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pagination {...page} noun="requests" />
         </>
       )}
     </section>
@@ -294,6 +420,9 @@ export default function ServicePage() {
     },
   });
   const setTab = (t: Tab) => setParams(t === 'overview' ? {} : { tab: t }, { replace: true });
+  const canDeploy = useCan('deploy');
+  const canInvoke = useCanInvoke(name);
+  const tabs = TABS.map((t) => (t.id === 'try' && !canInvoke.allowed ? { ...t, disabledReason: reasonText(canInvoke.reason) } : t));
   const s = svc.data;
   const served = servedModel(model.data, s?.spec);
   const prefix = 'svc';
@@ -316,30 +445,41 @@ export default function ServicePage() {
           <p className="crumbs"><Link to="/">Services</Link> /</p>
           <h1>{s.name} <StatusBadge status={s.status} /></h1>
           <p className="muted small">
-            model <Link to="/models">{s.model}</Link> · {s.ready_replicas}/{s.replicas} replicas ready · revision{' '}
+            model <Link to="/models">{s.model}</Link>
+            {(s.model_version ?? s.spec?.model_version) != null && <span data-testid="served-version"> version {s.model_version ?? s.spec.model_version}</span>}
+            {' '}· {s.ready_replicas}/{s.replicas} replicas ready · revision{' '}
             {s.current_revision ?? '—'}{s.latest_revision != null && s.latest_revision !== s.current_revision ? ` (revision ${s.latest_revision} rolling out)` : ''}
             {' '}· updated {relativeTime(s.updated_at, now)}
           </p>
-          {s.reason && s.status !== 'Ready' && <p className="small">{s.reason}</p>}
+          {s.reason && s.status !== 'Ready' && <p className="small" title={s.reason}>{oneLineReason(s.reason, 300)}</p>}
         </div>
         <div className="row">
-          <Link className="btn" to={`/deploy?service=${encodeURIComponent(s.name)}`}>Edit deployment</Link>
-          <ConfirmButton label="Delete" confirmLabel="Delete service" question={`Delete ${s.name}? Its endpoint stops answering.`}
-            className="btn btn-danger" busy={del.isPending} onConfirm={() => del.mutate()} />
+          <Gate action={canDeploy} label="Edit deployment">
+            <Link className="btn" to={`/deploy?service=${encodeURIComponent(s.name)}`}>Edit deployment</Link>
+          </Gate>
+          <Gate action={canDeploy} label="Delete" className="btn btn-danger">
+            <ConfirmButton label="Delete" confirmLabel="Delete service" question={`Delete ${s.name}? Its endpoint stops answering.`}
+              className="btn btn-danger" busy={del.isPending} onConfirm={() => del.mutate()} />
+          </Gate>
         </div>
       </div>
       <ErrorBox error={del.error} title="Not deleted" />
       <ErrorBox error={svc.error} title="Could not refresh" />
-      <Tabs label="Service sections" tabs={TABS} value={tab} onChange={setTab} idPrefix={prefix} />
+      <Tabs label="Service sections" tabs={tabs} value={tab} onChange={setTab} idPrefix={prefix} />
       <TabPanel id="overview" active={tab === 'overview'} idPrefix={prefix}>
         <Metrics name={name} createdAt={s.created_at} />
         <Replicas name={name} />
       </TabPanel>
       <TabPanel id="try" active={tab === 'try'} idPrefix={prefix}>
-        <div className="card"><TryIt service={s} model={served} /></div>
+        <div className="card">
+          {canInvoke.allowed ? <TryIt service={s} model={served} /> : <p className="muted">{reasonText(canInvoke.reason)}</p>}
+        </div>
       </TabPanel>
       <TabPanel id="revisions" active={tab === 'revisions'} idPrefix={prefix}>
         <Revisions service={s} />
+      </TabPanel>
+      <TabPanel id="requests" active={tab === 'requests'} idPrefix={prefix}>
+        <Requests name={name} />
       </TabPanel>
       <TabPanel id="events" active={tab === 'events'} idPrefix={prefix}>
         <Events name={name} />

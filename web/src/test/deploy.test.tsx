@@ -18,6 +18,10 @@ function service(status: string) {
     classify_endpoint: 'http://h:8080/services/digits/v1/classify', grpc_endpoint: 'h:8081',
     sample_curl: 'curl -X POST -H "Authorization: Bearer $BERTH_API_KEY" -H "Content-Type: application/json" '
       + '-d \'{"image_url": "http://h:8080/samples/digit-7.png"}\' http://h:8080/services/digits/v1/classify',
+    sample_request: {
+      method: 'POST', url: 'http://h:8080/services/digits/v1/classify', content_type: 'application/json',
+      body: { image_url: 'http://h:8080/samples/digit-7.png' },
+    },
     current_revision: 1, latest_revision: 1, replicas: 1, ready_replicas: status === 'Ready' ? 1 : 0,
     spec: { name: 'digits', model: 'digits', image: { enabled: true } }, created_at: '', updated_at: '',
   };
