@@ -5,16 +5,19 @@ import { Link, useSearchParams } from 'react-router';
 import { api } from '../lib/api';
 import { dnsLabelError, parseMemory } from '../lib/format';
 import { isImageModel } from '../lib/samples';
+import { reasonText, useCan } from '../lib/session';
 import {
   blankRow, canBatch, hasSignature, servedModel, toRows, toTensors, type SignatureRow,
 } from '../lib/signature';
-import type { Model, Service, ServiceSpec } from '../lib/types';
+import type { Model, ModelVersion, Service, ServiceSpec } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { Endpoints, SampleCode } from '../components/SampleCode';
 import { TensorRows } from '../components/SignatureFields';
 import { ErrorBox, Loading, StatusBadge, TensorTable } from '../components/ui';
 
-export const PRESETS = [
+/** `cpu: null`: no limit, the replica shares the machine (what `berth deploy` does by default). */
+export const PRESETS: { cpu: number | null; memory: string | null; label: string; hint: string }[] = [
+  { cpu: null, memory: null, label: 'No limit', hint: 'shares the machine, like berth deploy' },
   { cpu: 1, memory: '2Gi', label: '1 CPU / 2 GiB', hint: 'small models, demos' },
   { cpu: 2, memory: '4Gi', label: '2 CPU / 4 GiB', hint: 'typical CNNs' },
   { cpu: 4, memory: '16Gi', label: '4 CPU / 16 GiB', hint: 'large vision or text models' },
@@ -23,6 +26,8 @@ export const PRESETS = [
 
 export interface DeployForm {
   model: string;
+  /** '' = the server's default (latest for a new service, the served one for an existing one), 'latest' or a number. */
+  modelVersion: string;
   name: string;
   preset: number;
   maxBatchSize: number;
@@ -43,8 +48,9 @@ export function buildSpec(f: DeployForm, imageModel: boolean, declare = false): 
   const spec: ServiceSpec = {
     name: f.name.trim(),
     model: f.model,
+    ...(f.modelVersion ? { model_version: f.modelVersion === 'latest' ? 'latest' : Number(f.modelVersion) } : {}),
     replicas: Number(f.replicas),
-    resources: { cpu: p.cpu, memory: p.memory },
+    ...(p.cpu != null && p.memory != null ? { resources: { cpu: p.cpu, memory: p.memory } } : {}),
     batching: { max_batch_size: Number(f.maxBatchSize), max_queue_delay_us: Number(f.maxQueueDelayUs) },
   };
   if (declare) {
@@ -62,9 +68,17 @@ export function buildSpec(f: DeployForm, imageModel: boolean, declare = false): 
 
 function presetFor(spec: ServiceSpec | undefined): number {
   const cpu = spec?.resources?.cpu;
+  if (cpu == null) return 0;
   const mem = parseMemory(spec?.resources?.memory);
-  const i = PRESETS.findIndex((p) => p.cpu === cpu && parseMemory(p.memory) === mem);
+  const i = PRESETS.findIndex((p) => p.cpu === cpu && parseMemory(p.memory ?? undefined) === mem);
   return i >= 0 ? i : 0;
+}
+
+/** The server's batching default for a model (as `berth deploy` gets it): 32, at most the model's, or 0. */
+export function defaultBatch(model: Model | undefined): number {
+  if (!model) return 0;
+  if (!hasSignature(model)) return 0;
+  return model.max_batch_size > 0 ? Math.min(32, model.max_batch_size) : 0;
 }
 
 function intRule(label: string, min: number, max: number) {
@@ -143,11 +157,14 @@ export function Deploy() {
   const models = useQuery({ queryKey: ['models'], queryFn: api.models });
   const existing = useQuery({ queryKey: ['service', editing], queryFn: () => api.service(editing!), enabled: Boolean(editing) });
   const [deployed, setDeployed] = useState<string | null>(null);
+  // Whether the person typed the service name: until then it follows the chosen model.
+  const nameTyped = useRef(false);
+  const statusRef = useRef<HTMLDivElement>(null);
 
-  const { register, handleSubmit, control, setValue, reset, getValues, formState: { errors, dirtyFields } } = useForm<DeployForm>({
+  const { register, handleSubmit, control, setValue, reset, getValues, formState: { errors } } = useForm<DeployForm>({
     mode: 'onTouched',
     defaultValues: {
-      model: params.get('model') ?? '', name: params.get('model') ?? '', preset: 0, maxBatchSize: 8, maxQueueDelayUs: 500,
+      model: params.get('model') ?? '', modelVersion: '', name: params.get('model') ?? '', preset: 0, maxBatchSize: 0, maxQueueDelayUs: 0,
       replicas: 1, imageEnabled: true, labels: '', topK: 5, override: false, inputs: [blankRow()], outputs: [blankRow()],
     },
   });
@@ -165,8 +182,9 @@ export function Deploy() {
     rowsFor.current = declared ? s.model : null;
     setRowsOf(rowsFor.current);
     reset({
-      model: s.model, name: existing.data?.name ?? s.name ?? editing ?? '', preset: presetFor(s), maxBatchSize: s.batching?.max_batch_size ?? 8,
-      maxQueueDelayUs: s.batching?.max_queue_delay_us ?? 500, replicas: s.replicas ?? 1,
+      model: s.model, modelVersion: String(existing.data?.model_version ?? s.model_version ?? ''),
+      name: existing.data?.name ?? s.name ?? editing ?? '', preset: presetFor(s), maxBatchSize: s.batching?.max_batch_size ?? 0,
+      maxQueueDelayUs: s.batching?.max_queue_delay_us ?? 0, replicas: s.replicas ?? 1,
       imageEnabled: s.image?.enabled ?? true, labels: (s.image?.labels ?? []).join(', '), topK: s.image?.top_k ?? 5,
       override: declared, inputs: declared ? toRows(s.inputs) : [blankRow()], outputs: declared ? toRows(s.outputs) : [blankRow()],
     });
@@ -180,6 +198,9 @@ export function Deploy() {
   const outputRows = useWatch({ control, name: 'outputs' });
   const items = useMemo(() => models.data?.items ?? [], [models.data]);
   const model = items.find((m) => m.name === modelName);
+  const modelDetail = useQuery({ queryKey: ['model', modelName], queryFn: () => api.model(modelName), enabled: Boolean(modelName) });
+  const versions = Array.isArray(modelDetail.data?.versions) ? (modelDetail.data.versions as ModelVersion[]) : [];
+  const servedVersion = existing.data && existing.data.model === modelName ? existing.data.model_version ?? existing.data.spec?.model_version : undefined;
   // TorchScript files carry no signature: the person declares it (or replaces an ONNX model's).
   const signed = hasSignature(model);
   const declaring = Boolean(model) && (!signed || override);
@@ -190,7 +211,7 @@ export function Deploy() {
   const batchable = declaring ? canBatch(declaredIn, declaredOut) : !signed || (model?.max_batch_size ?? 0) > 0;
   const maxBatch = !declaring && model && model.max_batch_size > 0 ? model.max_batch_size : 1024;
   const batchRule = batchable
-    ? intRule('Max batch size', 1, maxBatch)
+    ? intRule('Max batch size', 0, maxBatch)
     : {
       validate: (v: unknown) => String(v).trim() === '0' || (declaring
         ? 'Max batch size: the declared shapes have a fixed first dimension, so requests cannot be batched. Use 0, or make -1 the first dimension of every input and output.'
@@ -202,11 +223,19 @@ export function Deploy() {
     if (!modelName && items.length && !editing) setValue('model', items[0].name, { shouldValidate: false });
   }, [items, modelName, editing, setValue]);
   useEffect(() => {
-    if (!editing && modelName && !dirtyFields.name) setValue('name', modelName);
+    if (!editing && modelName && !nameTyped.current) setValue('name', modelName);
     if (model && model.max_batch_size > 0 && Number(getValues('maxBatchSize')) > model.max_batch_size) {
       setValue('maxBatchSize', model.max_batch_size);
     }
-  }, [modelName, model, editing, dirtyFields.name, setValue, getValues]);
+  }, [modelName, model, editing, setValue, getValues]);
+  // Another model than the service serves: its version list is another, start from the default.
+  const lastModel = useRef<string | null>(null);
+  useEffect(() => {
+    if (lastModel.current != null && lastModel.current !== modelName) {
+      setValue('modelVersion', existing.data && existing.data.model === modelName ? String(servedVersion ?? '') : '');
+    }
+    lastModel.current = modelName;
+  }, [modelName, existing.data, servedVersion, setValue]);
   // A newly chosen model: its own signature (shown, and the starting point of an override), or
   // one empty input and output to declare.
   useEffect(() => {
@@ -217,11 +246,8 @@ export function Deploy() {
     setValue('inputs', own ? toRows(model.inputs) : [blankRow()]);
     setValue('outputs', own ? toRows(model.outputs) : [blankRow()]);
     setRowsOf(model.name);
-    if (!editing) {
-      const batch = Number(getValues('maxBatchSize'));
-      if (own && model.max_batch_size === 0) setValue('maxBatchSize', 0);
-      else if (batch === 0 && (!own || model.max_batch_size > 0)) setValue('maxBatchSize', Math.min(8, model.max_batch_size || 8));
-    }
+    // A new service starts from the server's batching default for the model, as `berth deploy` does.
+    if (!editing) setValue('maxBatchSize', defaultBatch(model));
   }, [model, editing, setValue, getValues]);
 
   const deploy = useMutation({
@@ -237,9 +263,17 @@ export function Deploy() {
     onSuccess: (s) => {
       client.setQueryData(['service', s.name], s);
       client.invalidateQueries({ queryKey: ['services'] });
+      client.invalidateQueries({ queryKey: ['model', s.model] });
       setDeployed(s.name);
     },
   });
+  // Progress and failure appear next to the button: bring them into view (a long form on a phone).
+  useEffect(() => {
+    if (!deploy.isPending && !deploy.isError && !deployed) return;
+    const el = statusRef.current;
+    el?.scrollIntoView?.({ block: 'nearest' });
+    if (deploy.isError) el?.querySelector<HTMLElement>('[role=alert]')?.focus();
+  }, [deploy.isPending, deploy.isError, deployed]);
 
   // Turning the override on after the rows were emptied (a reload of the service): start from the model's.
   const fillRowsIfBlank = (e: { target: { checked?: boolean } }) => {
@@ -255,15 +289,28 @@ export function Deploy() {
     setDeployed(null);
     deploy.mutate(buildSpec(f, imageModel, declaring));
   };
+  // A new attempt that does not pass the checks must not leave the last attempt's result on screen.
+  const onInvalid = () => {
+    setDeployed(null);
+    deploy.reset();
+  };
 
   const p = PRESETS[preset] ?? PRESETS[0];
+  const canDeploy = useCan('deploy');
+  if (!canDeploy.allowed) {
+    return (
+      <main className="page" id="main">
+        <div className="page-head"><h1>Deploy a model</h1></div>
+        <p className="alert alert-info" role="note">{reasonText(canDeploy.reason)}</p>
+      </main>
+    );
+  }
 
   return (
     <main className="page" id="main">
       <div className="page-head">
         <h1>{editing ? `Update ${editing}` : 'Deploy a model'}</h1>
       </div>
-      {deployed && <DeployProgress key={`${deployed}-${deploy.submittedAt}`} name={deployed} model={model} />}
       {models.isPending && <Loading />}
       <ErrorBox error={models.error} title="Could not load models" onRetry={() => models.refetch()} />
       {models.data && items.length === 0 && (
@@ -273,7 +320,7 @@ export function Deploy() {
         </div>
       )}
       {items.length > 0 && (
-        <form className="card form" onSubmit={handleSubmit(onSubmit)} noValidate aria-labelledby="deploy-form-title">
+        <form className="card form" onSubmit={handleSubmit(onSubmit, onInvalid)} noValidate aria-labelledby="deploy-form-title">
           <h2 id="deploy-form-title" className="sr-only">Service settings</h2>
           <div className="grid-2">
             <div className="field">
@@ -284,10 +331,36 @@ export function Deploy() {
               <p className="field-error">{errors.model?.message}</p>
             </div>
             <div className="field">
+              <label htmlFor="d-version">Model version</label>
+              <select id="d-version" aria-describedby="d-version-help" {...register('modelVersion')}>
+                {!editing && (
+                  <option value="">
+                    {modelDetail.data?.version != null ? `Latest (version ${modelDetail.data.version})` : 'Latest'} — an existing service keeps its version
+                  </option>
+                )}
+                {editing && servedVersion == null && <option value="">Keep the version it serves</option>}
+                {editing && <option value="latest">Latest{modelDetail.data?.version != null ? ` (version ${modelDetail.data.version})` : ''}</option>}
+                {[...versions].reverse().map((v) => (
+                  <option key={v.version} value={String(v.version)}>
+                    Version {v.version}{v.version === servedVersion ? ' (serving now)' : ''}{v.used_by.length ? ` · used by ${v.used_by.join(', ')}` : ''}
+                  </option>
+                ))}
+                {servedVersion != null && !versions.some((v) => v.version === servedVersion) && (
+                  <option value={String(servedVersion)}>Version {servedVersion} (serving now)</option>
+                )}
+              </select>
+              <p id="d-version-help" className="help">
+                {editing ? 'The service keeps the version it serves unless you pick another.' : 'Uploading a new version never moves a service by itself.'}
+              </p>
+            </div>
+            <div className="field">
               <label htmlFor="d-name">Service name</label>
               <input id="d-name" readOnly={Boolean(editing)} aria-invalid={errors.name ? true : undefined}
                 aria-describedby="d-name-help d-name-error"
-                {...register('name', { validate: (v) => dnsLabelError(v.trim()) ?? true })} />
+                {...register('name', {
+                  validate: (v) => dnsLabelError(v.trim()) ?? true,
+                  onChange: (e: React.ChangeEvent<HTMLInputElement>) => { nameTyped.current = e.target.value.trim() !== ''; },
+                })} />
               <p id="d-name-help" className="help">Part of the endpoint URL. Deploying to an existing name updates it (a new revision).</p>
               <p id="d-name-error" className="field-error">{errors.name?.message}</p>
             </div>
@@ -412,49 +485,27 @@ export function Deploy() {
             </fieldset>
           )}
 
-          <fieldset className="field coming-soon" disabled aria-describedby="autoscale-note">
-            <legend>Autoscaling <span className="chip">coming soon</span></legend>
-            <p id="autoscale-note" className="help">
-              The server does not autoscale yet: the replica count above is what runs. These settings will be enabled once it does.
-            </p>
-            <div className="grid-3">
-              <div className="field">
-                <label htmlFor="d-min">Min replicas</label>
-                <input id="d-min" type="number" defaultValue={0} />
-              </div>
-              <div className="field">
-                <label htmlFor="d-max">Max replicas</label>
-                <input id="d-max" type="number" defaultValue={4} />
-              </div>
-              <div className="field">
-                <label htmlFor="d-metric">Scale on</label>
-                <select id="d-metric" defaultValue="concurrency">
-                  <option value="concurrency">Concurrency per replica</option>
-                  <option value="rps">Requests per second</option>
-                  <option value="cpu">CPU %</option>
-                </select>
-              </div>
-            </div>
-            <label className="check"><input type="checkbox" defaultChecked /> <span>Scale to zero when idle</span></label>
-          </fieldset>
-
-          <fieldset className="field coming-soon" disabled>
-            <legend>Accelerator</legend>
-            <select aria-label="Accelerator slice" defaultValue="none">
-              <option value="none">None — this server has no accelerator pools</option>
-            </select>
-          </fieldset>
-
+          <p className="help" data-testid="not-yet">
+            Autoscaling and accelerators are not available on this server yet: the replica count above is what runs.
+          </p>
           <p className="help">
             Input formats: every service accepts V2 JSON, the binary tensor extension and gRPC/Protobuf; no choice is needed.
           </p>
 
-          <ErrorBox error={deploy.error} title="Not deployed" />
           <div className="row">
-            <button type="submit" className="btn btn-primary" disabled={deploy.isPending}>
+            <button type="submit" className="btn btn-primary" disabled={deploy.isPending} aria-describedby="deploy-status">
               {deploy.isPending ? 'Deploying…' : editing ? 'Update service' : 'Deploy'}
             </button>
             {editing && <Link className="btn" to={`/service/${editing}`}>Cancel</Link>}
+          </div>
+          <div id="deploy-status" ref={statusRef} className="deploy-status" aria-live="polite">
+            {deploy.isPending && <p className="muted"><span className="spinner" aria-hidden="true" /> Sending the spec to the server…</p>}
+            {deploy.error && (
+              <div className="alert alert-error" role="alert" tabIndex={-1}>
+                <div><strong>Not deployed: </strong>{deploy.error instanceof Error ? deploy.error.message : String(deploy.error)}</div>
+              </div>
+            )}
+            {deployed && !deploy.isPending && <DeployProgress key={`${deployed}-${deploy.submittedAt}`} name={deployed} model={model} />}
           </div>
         </form>
       )}

@@ -46,7 +46,7 @@ describe('deploy form', () => {
     await userEvent.type(replicas, '65');
     await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
     expect(await screen.findByText(/lower-case letters/)).toBeInTheDocument();
-    expect(screen.getByText('Max batch size: must be between 1 and 32.')).toBeInTheDocument();
+    expect(screen.getByText('Max batch size: must be between 0 and 32.')).toBeInTheDocument();
     expect(screen.getByText('Max queue delay: must be between 0 and 1000000.')).toBeInTheDocument();
     expect(screen.getByText('Replicas: must be between 0 and 64.')).toBeInTheDocument();
     expect(screen.getByLabelText('Service name')).toHaveAttribute('aria-invalid', 'true');
@@ -63,19 +63,22 @@ describe('deploy form', () => {
     });
     renderAt(<Deploy />, { route: '/deploy?model=digits' });
     const slider = await screen.findByLabelText('Resources per replica');
-    fireEvent.change(slider, { target: { value: '2' } });
+    // No limit by default, as berth deploy.
+    expect(screen.getByTestId('preset-value')).toHaveTextContent('No limit');
+    fireEvent.change(slider, { target: { value: '3' } });
     expect(screen.getByTestId('preset-value')).toHaveTextContent('4 CPU / 16 GiB');
     expect(screen.getByRole('checkbox', { name: /Accept images/ })).toBeChecked();
     await userEvent.type(screen.getByLabelText('Labels (optional)'), 'zero, one');
-    // Autoscaling is shown but honestly disabled.
-    expect(screen.getByLabelText('Min replicas')).toBeDisabled();
+    // Autoscaling is one line saying it is not there yet.
+    expect(screen.getByTestId('not-yet')).toHaveTextContent('Autoscaling and accelerators are not available');
+    expect(screen.queryByLabelText('Min replicas')).not.toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
 
     await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
     const put = calls.find((c) => c.method === 'PUT')!;
     expect(put.body).toEqual({
       name: 'digits', model: 'digits', replicas: 1, resources: { cpu: 4, memory: '16Gi' },
-      batching: { max_batch_size: 8, max_queue_delay_us: 500 }, image: { enabled: true, top_k: 5, labels: ['zero', 'one'] },
+      batching: { max_batch_size: 32, max_queue_delay_us: 0 }, image: { enabled: true, top_k: 5, labels: ['zero', 'one'] },
     });
     expect(await screen.findByRole('heading', { name: 'digits is ready' }, { timeout: 4000 })).toBeInTheDocument();
     expect(screen.getByTestId('endpoint-REST (V2)')).toHaveTextContent(/^http:\/\/h:8080\/v2\/models\/digits$/);
@@ -109,6 +112,70 @@ describe('deploy form', () => {
     expect(patch.headers['Content-Type']).toBe('application/merge-patch+json');
     // No labels were typed: none are sent, so the service keeps its own.
     expect((patch.body as { image: object }).image).toEqual({ enabled: true, top_k: 5 });
+  });
+
+  it('keeps suggesting the name from the model after the slider went right and back, until a name is typed', async () => {
+    mockFetch({ 'GET /api/v1/models': { items: [digits, { ...tabular, name: 'other' }] } });
+    renderAt(<Deploy />, { route: '/deploy' });
+    const name = await screen.findByLabelText('Service name');
+    await waitFor(() => expect(name).toHaveValue('digits'));
+    const slider = screen.getByLabelText('Resources per replica');
+    fireEvent.change(slider, { target: { value: '2' } });
+    fireEvent.change(slider, { target: { value: '0' } });
+    await userEvent.selectOptions(screen.getByLabelText('Model', { exact: true }), 'other');
+    await waitFor(() => expect(name).toHaveValue('other'));
+    await userEvent.clear(name);
+    await userEvent.type(name, 'mine');
+    await userEvent.selectOptions(screen.getByLabelText('Model', { exact: true }), 'digits');
+    expect(name).toHaveValue('mine');
+  });
+
+  it('keeps the served model version when editing unless another is picked, and sends the one picked', async () => {
+    const served = { ...service('Ready'), model_version: 1, spec: { ...service('Ready').spec, model_version: 1 } };
+    const calls = mockFetch({
+      'GET /api/v1/models': { items: [{ ...digits, version: 2, versions: 2 }] },
+      'GET /api/v1/models/digits': { json: { ...digits, version: 2, versions: [
+        { version: 1, sha256: 'a', size_bytes: 1, format: 'onnx', source: 'upload', created_at: '', used_by: ['digits'] },
+        { version: 2, sha256: 'b', size_bytes: 1, format: 'onnx', source: 'upload', created_at: '', used_by: [] },
+      ] } },
+      'GET /api/v1/services/digits': { json: served },
+      'PUT /api/v1/services/digits': { json: served },
+    });
+    renderAt(<Deploy />, { route: '/deploy?service=digits' });
+    const version = await screen.findByLabelText('Model version');
+    await waitFor(() => expect(version).toHaveValue('1'));
+    expect(within(version).getByRole('option', { name: /Version 1 \(serving now\)/ })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Update service' }));
+    await waitFor(() => expect(calls.filter((c) => c.method === 'PUT')).toHaveLength(1));
+    expect((calls.find((c) => c.method === 'PUT')!.body as { model_version: unknown }).model_version).toBe(1);
+    await waitFor(() => expect(within(version).getByRole('option', { name: /^Version 2/ })).toBeInTheDocument());
+    await userEvent.selectOptions(version, '2');
+    await userEvent.click(screen.getByRole('button', { name: 'Update service' }));
+    await waitFor(() => expect(calls.filter((c) => c.method === 'PUT')).toHaveLength(2));
+    expect((calls.filter((c) => c.method === 'PUT')[1].body as { model_version: unknown }).model_version).toBe(2);
+  });
+
+  it('shows a failure next to the button, and a new attempt does not show it again', async () => {
+    let fail = true;
+    mockFetch({
+      'GET /api/v1/models': { items: [digits] },
+      'GET /api/v1/services': { items: [] },
+      'PUT /api/v1/services/digits': () => (fail
+        ? { status: 400, json: { error: 'spec.replicas: the server says no' } }
+        : { status: 201, json: service('Deploying') }),
+      'GET /api/v1/services/digits': { json: service('Deploying') },
+    });
+    renderAt(<Deploy />, { route: '/deploy?model=digits' });
+    await screen.findByLabelText('Resources per replica');
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('Not deployed: spec.replicas: the server says no');
+    expect(document.getElementById('deploy-status')).toContainElement(alert);
+    await waitFor(() => expect(alert).toHaveFocus());
+    fail = false;
+    await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
+    expect(await screen.findByRole('heading', { name: 'Deploying digits…' })).toBeInTheDocument();
+    expect(screen.queryByText(/the server says no/)).not.toBeInTheDocument();
   });
 
   it('offers image processing only for image models', async () => {
@@ -161,8 +228,8 @@ describe('deploy form: model signature', () => {
 
     await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
     expect(calls.find((c) => c.method === 'PUT')!.body).toEqual({
-      name: 'tiny-cnn', model: 'tiny-cnn', replicas: 1, resources: { cpu: 1, memory: '2Gi' },
-      batching: { max_batch_size: 8, max_queue_delay_us: 500 }, image: { enabled: false },
+      name: 'tiny-cnn', model: 'tiny-cnn', replicas: 1,
+      batching: { max_batch_size: 0, max_queue_delay_us: 0 }, image: { enabled: false },
       inputs: [{ name: 'INPUT__0', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
       outputs: [{ name: 'OUTPUT__0', datatype: 'FP16', shape: [-1, 10] }],
     });
@@ -178,6 +245,8 @@ describe('deploy form: model signature', () => {
     await userEvent.type(within(section).getByLabelText('Input 2 name'), 'x');
     await userEvent.type(within(section).getByLabelText('Input 2 shape'), '4x4');
     await userEvent.type(within(section).getByLabelText('Output 1 shape'), '-1 by 10');
+    await userEvent.clear(screen.getByLabelText('Max batch size'));
+    await userEvent.type(screen.getByLabelText('Max batch size'), '8');
     await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
 
     expect(await screen.findByText('Input 1 shape: each size is a positive number, or -1 for a dynamic dimension.')).toBeInTheDocument();
@@ -203,7 +272,7 @@ describe('deploy form: model signature', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
     await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
     const body = calls.find((c) => c.method === 'PUT')!.body as Record<string, unknown>;
-    expect(body.batching).toEqual({ max_batch_size: 0, max_queue_delay_us: 500 });
+    expect(body.batching).toEqual({ max_batch_size: 0, max_queue_delay_us: 0 });
     expect(body.inputs).toEqual([
       { name: 'x', datatype: 'FP32', shape: [1, 1, 28, 28] }, { name: 'y', datatype: 'FP32', shape: [4, 4] },
     ]);
