@@ -6,8 +6,25 @@ import type { MetricPoint } from '../lib/types';
 type Row = Record<string, number | string | null | undefined>;
 interface Series { key: keyof MetricPoint; name: string; color: string }
 
-function Chart({ title, unit, rows, series, summary, integer = false, step = false }: {
-  title: string; unit: string; rows: Row[]; series: Series[]; summary: string;
+/** The time axis every chart of a row shares: the same domain and the same ticks. */
+export interface TimeAxis { domain: [number, number]; ticks: number[] }
+
+export function timeAxis(times: number[], count = 5): TimeAxis | undefined {
+  if (times.length === 0) return undefined;
+  const lo = Math.min(...times);
+  const hi = Math.max(...times);
+  if (hi <= lo) return { domain: [lo - 1000, hi + 1000], ticks: [lo] };
+  // Ticks on whole 5-second marks, evenly spread over the window.
+  const raw = (hi - lo) / (count - 1);
+  const step = Math.max(5000, Math.ceil(raw / 5000) * 5000);
+  const first = Math.ceil(lo / step) * step;
+  const ticks: number[] = [];
+  for (let t = first; t <= hi; t += step) ticks.push(t);
+  return { domain: [lo, hi], ticks };
+}
+
+function Chart({ title, unit, rows, series, summary, integer = false, step = false, axis }: {
+  title: string; unit: string; rows: Row[]; series: Series[]; summary: string; axis?: TimeAxis;
   /** Whole numbers only: integer ticks from 0, no decimals in the tooltip. */
   integer?: boolean;
   /** A value that holds until the next point (a count), drawn as steps rather than a curve. */
@@ -33,7 +50,8 @@ function Chart({ title, unit, rows, series, summary, integer = false, step = fal
           <ResponsiveContainer width="100%" height="100%" minWidth={100} minHeight={100}>
             <LineChart data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }}>
               <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" />
-              <XAxis dataKey="time" tickFormatter={formatClock} stroke="var(--muted)" fontSize={11} minTickGap={40} />
+              <XAxis dataKey="time" type="number" scale="time" tickFormatter={formatClock} stroke="var(--muted)" fontSize={11}
+                {...(axis ? { domain: axis.domain, ticks: axis.ticks, interval: 0 } : { domain: ['dataMin', 'dataMax'] })} />
               <YAxis stroke="var(--muted)" fontSize={11} unit={unit} width={unit ? 64 : 44}
                 allowDecimals={!integer} {...(ticks ? { ticks, domain: [0, ticks[ticks.length - 1]], interval: 0 } : {})} />
               <Tooltip
@@ -43,7 +61,7 @@ function Chart({ title, unit, rows, series, summary, integer = false, step = fal
               />
               {series.length > 1 && <Legend wrapperStyle={{ fontSize: 12 }} />}
               {series.map((s) => (
-                <Line key={s.key} type={step ? 'stepAfter' : 'monotone'} dataKey={s.key} name={s.name} stroke={s.color}
+                <Line key={s.key} type={step ? 'stepAfter' : 'linear'} dataKey={s.key} name={s.name} stroke={s.color}
                   dot={sparse ? { r: 2.5, fill: s.color, strokeWidth: 0 } : false}
                   strokeWidth={2} isAnimationActive={false} connectNulls={false} />
               ))}
@@ -72,24 +90,25 @@ export function ServiceCharts({ points }: { points: MetricPoint[] }) {
     avg_batch_size: batchSizeOf(p),
     client_errors: p.client_errors ?? 0,
   }));
+  const axis = timeAxis(rows.map((r) => Number(r.time)));
   const lastWithTraffic = [...points].reverse().find((p) => p.requests > 0);
   const batchReported = points.some((p) => batchSizeOf(p) !== undefined);
   const lastBatch = [...points].reverse().map(batchSizeOf).find((b) => b != null);
   return (
     <div className="charts">
-      <Chart title="Requests per second" unit="" rows={rows} summary={last ? `${formatNumber(last.qps, 2)} req/s now` : 'no data yet'}
+      <Chart axis={axis} title="Requests per second" unit="" rows={rows} summary={last ? `${formatNumber(last.qps, 2)} req/s now` : 'no data yet'}
         series={[{ key: 'qps', name: 'QPS', color: 'var(--c1)' }]} />
-      <Chart title="Latency" unit=" ms" rows={rows}
+      <Chart axis={axis} title="Latency" unit=" ms" rows={rows}
         summary={lastWithTraffic ? `p50 ${formatNumber(lastWithTraffic.p50_ms, 2)} ms · p99 ${formatNumber(lastWithTraffic.p99_ms, 2)} ms` : 'no traffic yet'}
         series={[{ key: 'p50_ms', name: 'p50', color: 'var(--c1)' }, { key: 'p99_ms', name: 'p99', color: 'var(--c2)' }]} />
-      <Chart title="Errors" unit="" rows={rows}
+      <Chart axis={axis} title="Errors" unit="" rows={rows}
         summary={last ? `${last.errors} server (5xx) · ${last.client_errors ?? 0} caller (4xx) in the last interval` : 'no data yet'}
         series={[{ key: 'errors', name: '5xx (server)', color: 'var(--c3)' },
           { key: 'client_errors', name: '4xx (caller)', color: 'var(--c2)' }]} />
-      <Chart title="Ready replicas" unit="" rows={rows} integer step
+      <Chart axis={axis} title="Ready replicas" unit="" rows={rows} integer step
         summary={last?.ready_replicas != null ? `${last.ready_replicas} ready` : last ? 'not reported' : 'no data yet'}
         series={[{ key: 'ready_replicas', name: 'ready replicas', color: 'var(--c4)' }]} />
-      <Chart title="Average batch size" unit="" rows={rows}
+      <Chart axis={axis} title="Average batch size" unit="" rows={rows}
         summary={lastBatch != null ? rowsPer(lastBatch) : !last ? 'no data yet' : batchReported ? 'no batches yet' : 'not reported'}
         series={[{ key: 'avg_batch_size', name: 'rows per batch', color: 'var(--c5)' }]} />
     </div>

@@ -49,6 +49,20 @@ describe('replica and batch-size charts', () => {
     expect(chart.querySelectorAll('.recharts-line-curve')).toHaveLength(2);
   });
 
+  it('draws straight segments (no spline overshoot) and the same time ticks on every chart', () => {
+    render(<ServiceCharts points={points([{ requests: 5, qps: 1, p50_ms: 1, p99_ms: 9 }, { requests: 1, qps: 0.2, p50_ms: 1, p99_ms: 1 },
+      { requests: 9, qps: 1.8, p50_ms: 1, p99_ms: 20 }, { requests: 2, qps: 0.4, p50_ms: 1, p99_ms: 2 }]
+      .map((p) => ({ ...p, ready_replicas: 1, avg_batch_size: 1 })))} />);
+    const latency = screen.getByTestId('chart-latency');
+    const d = latency.querySelector('.recharts-line-curve')!.getAttribute('d')!;
+    expect(d).toMatch(/L/);
+    expect(d).not.toMatch(/C/);
+    const ticksOf = (id: string) => [...screen.getByTestId(id).querySelectorAll('.recharts-xAxis-tick-labels text')].map((t) => t.textContent);
+    const qps = ticksOf('chart-requests-per-second');
+    expect(qps.length).toBeGreaterThan(1);
+    for (const id of ['chart-latency', 'chart-errors', 'chart-ready-replicas', 'chart-average-batch-size']) expect(ticksOf(id)).toEqual(qps);
+  });
+
   it('draws the reported replica counts as steps on a whole-number axis', () => {
     const counts = [0, 1, 1, 2, 3, 3, 1];
     render(<ServiceCharts points={points(counts.map((n) => ({ ready_replicas: n })))} />);
@@ -145,6 +159,29 @@ describe('replica and batch-size charts', () => {
     expect(await screen.findByText('2 ready', undefined, { timeout: 6000 })).toBeInTheDocument();
     expect(screen.getByTestId('chart-average-batch-size-now')).toHaveTextContent('3.25 rows per batch');
     expect(screen.getByTestId('chart-requests-per-second-now')).toHaveTextContent('1.6 req/s now');
+    expect(screen.getByTestId('metrics-as-of')).toHaveAttribute('data-stale', 'false');
+  });
+
+  it('stops looking live when the metrics cannot be fetched', async () => {
+    let down = false;
+    mockFetch({
+      'GET /api/v1/services/digits': { json: {
+        name: 'digits', model: 'digits', status: 'Ready', replicas: 1, ready_replicas: 1, spec: { name: 'digits', model: 'digits' },
+        created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+      } },
+      'GET /api/v1/models/digits': { status: 404, json: { error: 'no' } },
+      'GET /api/v1/services/digits/replicas': { items: [] },
+      'GET /api/v1/services/digits/metrics': () => {
+        if (down) throw new TypeError('Failed to fetch');
+        down = true;
+        return { json: { interval_s: 5, points: points([{ requests: 1, qps: 0.2 }]) } };
+      },
+    });
+    renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
+    const asOf = await screen.findByTestId('metrics-as-of');
+    expect(asOf).toHaveTextContent(/^data as of \S+/);
+    await waitFor(() => expect(asOf).toHaveAttribute('data-stale', 'true'), { timeout: 6000 });
+    expect(asOf).toHaveTextContent('the server is unreachable');
   });
 });
 
