@@ -55,25 +55,72 @@ async function body(req) {
   return Buffer.concat(chunks);
 }
 
-function auth(req, dataPlane = false) {
+function auth(req) {
   const h = req.headers.authorization;
   if (h?.startsWith('Bearer ')) {
     const rec = keys.get(createHash('sha256').update(h.slice(7)).digest('hex'));
     if (rec) rec.last_used_at = now();
     return rec ?? null;
   }
-  if (dataPlane) return null;
   const cookie = /(?:^|;\s*)berth_session=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
   const hash = cookie && sessions.get(cookie);
   return hash ? { ...keys.get(hash), viaCookie: true } : null;
 }
 const can = (k, ...scopes) => k.scopes.includes('admin') || scopes.some((s) => k.scopes.includes(s));
 
+// Like GET /api/v1/session on berth server: what the caller may do, with a reason when not.
+function actions(k) {
+  const no = (what, needs) => ({ allowed: false, reason: `the key '${k.name}' may not ${what} (it needs the ${needs} scope)` });
+  const per = k.scopes.filter((s) => s.startsWith('invoke:')).map((s) => s.slice(7));
+  return {
+    read: can(k, 'deploy', 'read') ? { allowed: true } : no('read the API', 'read, deploy or admin'),
+    deploy: can(k, 'deploy') ? { allowed: true } : no('upload models or change services', 'deploy or admin'),
+    manage_keys: can(k) ? { allowed: true } : no('manage keys', 'admin'),
+    invoke: can(k, 'deploy', 'invoke') ? { allowed: true, services: null }
+      : per.length ? { allowed: true, services: per } : { ...no('call services', 'invoke or invoke:SERVICE'), services: [] },
+  };
+}
+
+function sampleBody(s) {
+  if (s.spec.image?.enabled) return { image_url: `http://${s.host}/samples/digit-7.png` };
+  const model = versionOf(s.spec.model, s.spec.model_version);
+  return {
+    inputs: (model?.inputs.length ? model.inputs : [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4] }]).map((t) => {
+      const shape = t.shape.map((d) => (d < 0 ? 1 : d));
+      return { name: t.name, shape, datatype: t.datatype, data: Array(shape.reduce((a, b) => a * b, 1)).fill(0) };
+    }),
+  };
+}
+
+/** models: name -> {versions: [record...]}; a record is one version. */
+function versionOf(name, version) {
+  const m = models.get(name);
+  if (!m) return undefined;
+  return version == null || version === 'latest' ? m.versions.at(-1) : m.versions.find((v) => v.version === version);
+}
+function usedBy(name, version) {
+  return [...services.values()].filter((s) => s.spec.model === name && s.spec.model_version === version).map((s) => s.name);
+}
+function publicModel(name, detail) {
+  const m = models.get(name);
+  const latest = m.versions.at(-1);
+  return {
+    ...latest,
+    versions: detail
+      ? m.versions.map((v) => ({ version: v.version, sha256: v.sha256, size_bytes: v.size_bytes, format: v.format, source: v.source,
+        created_at: v.created_at, used_by: usedBy(name, v.version) }))
+      : m.versions.length,
+  };
+}
+
 function publicService(s) {
   const base = `http://${s.host}`;
   const ready = s.replicas.filter((r) => r.state === 'Ready').length;
+  const body = sampleBody(s);
+  const url = s.spec.image?.enabled ? `${base}/services/${s.name}/v1/classify` : `${base}/v2/models/${s.name}/infer`;
   return {
-    name: s.name, model: s.spec.model, status: s.status, reason: s.reason ?? '',
+    name: s.name, model: s.spec.model, model_version: s.spec.model_version, status: s.status, reason: s.reason ?? '',
+    sample_request: { method: 'POST', url, content_type: 'application/json', ...(JSON.stringify(body).length < 20000 ? { body } : {}) },
     // Like berth server: an image service's `endpoint` is its classify URL, and its sample curl
     // sends the address of the server's sample image.
     endpoint: s.spec.image?.enabled ? `${base}/services/${s.name}/v1/classify` : `${base}/v2/models/${s.name}`,
@@ -130,7 +177,8 @@ function metrics(name) {
     const ms = inWin.map((r) => r.ms).sort((a, b) => a - b);
     const q = (p) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] : 0);
     points.push({
-      time: new Date(t * 1000).toISOString(), requests: inWin.length, errors: inWin.filter((r) => !r.ok).length,
+      time: new Date(t * 1000).toISOString(), requests: inWin.length, errors: inWin.filter((r) => r.status >= 500).length,
+      client_errors: inWin.filter((r) => r.status >= 400 && r.status < 500).length,
       qps: inWin.length / interval, p50_ms: q(0.5), p99_ms: q(0.99),
       // Like berth server: the most replicas ready in the interval, carried over quiet ones; the
       // mean rows of the batches the interval's requests ran in, 0 when none reported one.
@@ -174,8 +222,9 @@ const server = createServer(async (req, res) => {
     // ---------- data plane (Bearer only)
     let dm;
     if ((dm = /^\/services\/([^/]+)\/v1\/classify$/.exec(p)) || (dm = /^\/v2\/models\/([^/]+)\/infer$/.exec(p))) {
-      const k = auth(req, true);
+      const k = auth(req);
       if (!k) return err(res, 401, 'missing or invalid API key: send Authorization: Bearer KEY');
+      if (k.viaCookie && req.headers['x-berth-console'] !== '1') return err(res, 403, 'a console session must send X-Berth-Console: 1');
       const name = dm[1];
       if (!can(k, 'deploy', 'invoke', `invoke:${name}`)) return err(res, 403, `this key cannot invoke ${name}`);
       const s = services.get(name);
@@ -189,13 +238,21 @@ const server = createServer(async (req, res) => {
       // up to the service's max batch size.
       const delayMs = (s.spec.batching?.max_queue_delay_us ?? 2000) / 1000;
       const rows = Math.min(Math.max(1, s.spec.batching?.max_batch_size ?? 1), 1 + log.filter((r) => r.t > t0 - delayMs).length);
-      log.push({ t: t0, ms, ok: true, rows });
+      const entry = { t: t0, ms, ok: true, rows, status: 200, route: p, key: k.name, bytesIn: b.length, bytesOut: 0,
+        revision: s.current, replica: s.replicas.find((r) => r.state === 'Ready')?.id ?? '' };
+      log.push(entry);
+      const answer = (status, json) => {
+        entry.status = status; entry.ok = status < 500; entry.bytesOut = JSON.stringify(json).length;
+        return send(res, status, json);
+      };
       if (p.endsWith('/classify')) {
         const type = req.headers['content-type'] ?? '';
         if (type.startsWith('application/json')) {
-          if (typeof JSON.parse(b.toString() || '{}').image_url !== 'string') return err(res, 400, 'send "image_url" or an image body');
+          let parsed = {};
+          try { parsed = JSON.parse(b.toString() || '{}'); } catch { /* below */ }
+          if (typeof parsed.image_url !== 'string') return answer(400, { error: 'send "image_url" or an image body' });
         } else if (type !== 'image/png' && type !== 'image/jpeg') {
-          return err(res, 400, 'send JSON with "image_url", or a JPEG/PNG body (Content-Type image/jpeg or image/png)');
+          return answer(400, { error: 'send JSON with "image_url", or a JPEG/PNG body (Content-Type image/jpeg or image/png)' });
         }
         const labels = s.spec.image?.labels ?? Array.from({ length: 10 }, (_, i) => String(i));
         const seed = createHash('sha256').update(b).digest()[0];
@@ -203,9 +260,9 @@ const server = createServer(async (req, res) => {
         const sum = raw.reduce((a, c) => a + c, 0);
         const predictions = raw.map((v, i) => ({ label: labels[i], index: i, score: v / sum }))
           .sort((a, c) => c.score - a.score).slice(0, s.spec.image?.top_k ?? 5);
-        return send(res, 200, { model_name: name, predictions });
+        return answer(200, { model_name: name, predictions });
       }
-      return send(res, 200, { model_name: name, outputs: [{ name: 'logits', datatype: 'FP32', shape: [1, 10], data: Array(10).fill(0.1) }] });
+      return answer(200, { model_name: name, outputs: [{ name: 'logits', datatype: 'FP32', shape: [1, 10], data: Array(10).fill(0.1) }] });
     }
     if (!p.startsWith('/api/')) return serveStatic(req, res, p);
 
@@ -229,6 +286,10 @@ const server = createServer(async (req, res) => {
       return send(res, 204);
     }
     const write = m !== 'GET';
+    if (p === '/api/v1/session' && m === 'GET') {
+      const { viaCookie, ...key } = k;
+      return send(res, 200, { key, via: viaCookie ? 'session' : 'key', actions: actions(k) });
+    }
     if (p === '/api/v1/whoami') { const { viaCookie, ...rest } = k; return send(res, 200, rest); }
     if (p === '/api/v1/server') {
       return send(res, 200, { version: '0.0.0-mock', data_dir: '/tmp/berth-mock', http_port: port, grpc_port: port + 1, cpus: 2, memory_bytes: 8 * 2 ** 30,
@@ -241,14 +302,17 @@ const server = createServer(async (req, res) => {
         const b = JSON.parse((await body(req)).toString());
         if (!b.name) return err(res, 400, 'name: required');
         if (!Array.isArray(b.scopes) || !b.scopes.length) return err(res, 400, 'scopes: give at least one scope');
+        if ([...keys.values()].some((r) => r.name === b.name)) return err(res, 409, `a key named '${b.name}' exists; pick another name or revoke it`);
+        const unknown = b.scopes.find((sc) => sc.startsWith('invoke:') && !services.has(sc.slice(7)));
+        if (unknown) return err(res, 400, `scopes: ${unknown} names no service; create the service first`);
         return send(res, 201, makeKey(b.name, b.scopes, b.expires_in_days));
       }
       const id = p.split('/')[4];
-      for (const [h, rec] of keys) if (rec.id === id) { keys.delete(h); return send(res, 204); }
+      for (const [h, rec] of keys) if (rec.id === id || rec.name === decodeURIComponent(id)) { keys.delete(h); return send(res, 204); }
       return err(res, 404, `no key with id ${id}`);
     }
     if (write && !can(k, 'deploy')) return err(res, 403, 'this needs the deploy scope');
-    if (p === '/api/v1/models' && m === 'GET') return send(res, 200, { items: [...models.values()] });
+    if (p === '/api/v1/models' && m === 'GET') return send(res, 200, { items: [...models.keys()].map((n) => publicModel(n, false)) });
     if (p === '/api/v1/models' && m === 'POST') {
       let name = url.searchParams.get('name');
       let bytes;
@@ -264,25 +328,42 @@ const server = createServer(async (req, res) => {
         bytes = await body(req);
       }
       if (!name || !DNS.test(name)) return err(res, 400, 'name: must be a DNS label');
-      if (models.has(name)) return err(res, 409, `a model named ${name} exists`);
       if (bytes.length < 16) return err(res, 400, 'not an ONNX or TorchScript model (the file is too small)');
       // A TorchScript file is a zip archive and declares no signature; anything else passes for ONNX.
       const torch = bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'));
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const entry = models.get(name) ?? { versions: [], next: 1 };
+      const same = entry.versions.find((v) => v.sha256 === sha256);
+      if (same) return send(res, 200, { ...same, unchanged: true, message: `the same content as version ${same.version} of ${name}: no new version` });
       const model = {
-        name, format: torch ? 'torchscript' : 'onnx', size_bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), source,
+        name, version: entry.next, format: torch ? 'torchscript' : 'onnx', size_bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), source,
         inputs: torch ? [] : [{ name: 'image', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
         outputs: torch ? [] : [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
         max_batch_size: torch ? 0 : 32, created_at: now(),
       };
-      models.set(name, model);
+      entry.next++;
+      entry.versions.push(model);
+      models.set(name, entry);
       return send(res, 201, model);
     }
     let mm;
+    if ((mm = /^\/api\/v1\/models\/([^/]+)\/versions\/([^/]+)$/.exec(p))) {
+      const [, name, vtext] = mm;
+      const v = versionOf(name, Number(vtext));
+      if (!v) return err(res, 404, `model ${name} has no version ${vtext}`);
+      if (m === 'GET') return send(res, 200, { ...v, used_by: usedBy(name, v.version) });
+      const users = usedBy(name, v.version);
+      if (users.length) return err(res, 409, `version ${v.version} of ${name} is used by ${users.join(', ')}`);
+      const entry = models.get(name);
+      entry.versions = entry.versions.filter((x) => x !== v);
+      if (!entry.versions.length) models.delete(name);
+      return send(res, 204);
+    }
     if ((mm = /^\/api\/v1\/models\/([^/]+)$/.exec(p))) {
       const model = models.get(mm[1]);
       if (!model) return err(res, 404, `no model named ${mm[1]}`);
-      if (m === 'GET') return send(res, 200, model);
-      if ([...services.values()].some((s) => s.spec.model === mm[1])) return err(res, 409, `model ${mm[1]} is used by a service; delete the service first`);
+      if (m === 'GET') return send(res, 200, publicModel(mm[1], true));
+      if ([...services.values()].some((x) => x.spec.model === mm[1])) return err(res, 409, `model ${mm[1]} is used by a service; delete the service first`);
       models.delete(mm[1]);
       return send(res, 204);
     }
@@ -293,11 +374,28 @@ const server = createServer(async (req, res) => {
       const limit = Number(url.searchParams.get('limit') ?? 100);
       return send(res, 200, { items: events.filter((e) => (!svc || e.service === svc) && e.id > after).slice(0, limit) });
     }
-    if ((mm = /^\/api\/v1\/services\/([^/]+)(?:\/([a-z]+))?$/.exec(p))) {
+    if (p === '/api/v1/services' && m === 'POST') {
+      const b = JSON.parse((await body(req)).toString() || '{}');
+      if (services.has(b.name)) return err(res, 409, `a service named ${b.name} exists`);
+      mm = [p, b.name ?? '', undefined];
+      req.mockSpec = b;
+    } else {
+      mm = /^\/api\/v1\/services\/([^/]+)(?:\/([a-z-]+))?$/.exec(p);
+    }
+    if (mm) {
       const [, name, sub] = mm;
       let s = services.get(name);
-      if (!sub && m === 'PUT') {
-        const spec = JSON.parse((await body(req)).toString());
+      if (!sub && m === 'PATCH' && !s) return err(res, 404, `no service named ${name}`);
+      if (!sub && (m === 'PUT' || m === 'PATCH' || m === 'POST')) {
+        const given = req.mockSpec ?? JSON.parse((await body(req)).toString());
+        // A merge patch: only what it names changes; null removes a field.
+        const merge = (a, b) => {
+          if (b === null || typeof b !== 'object' || Array.isArray(b)) return b;
+          const out = { ...(a && typeof a === 'object' && !Array.isArray(a) ? a : {}) };
+          for (const [k, v] of Object.entries(b)) { if (v === null) delete out[k]; else out[k] = merge(out[k], v); }
+          return out;
+        };
+        const spec = m === 'PATCH' ? merge(s.spec, given) : given;
         if (!DNS.test(name)) return err(res, 400, 'name: must be a DNS label');
         if (!models.has(spec.model)) return err(res, 400, `spec.model: no model named ${spec.model}`);
         if (spec.replicas != null && (spec.replicas < 0 || spec.replicas > 64)) return err(res, 400, 'spec.replicas: must be between 0 and 64');
@@ -309,7 +407,14 @@ const server = createServer(async (req, res) => {
             return err(res, 400, `spec.${field}: a list of 1 to 64 tensors, e.g. [{"name": "x", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]`);
           }
         }
-        const model = models.get(spec.model);
+        // Not named: keep the served version while the model is the same, else the latest.
+        const asked = given.model_version;
+        if (asked === undefined) spec.model_version = s && s.spec.model === spec.model ? s.spec.model_version : versionOf(spec.model).version;
+        else if (asked === 'latest') spec.model_version = versionOf(spec.model).version;
+        if (!versionOf(spec.model, spec.model_version)) {
+          return err(res, 400, `spec.model_version: ${spec.model} has versions ${models.get(spec.model).versions.map((v) => v.version).join(', ')}`);
+        }
+        const model = versionOf(spec.model, spec.model_version);
         if (!spec.inputs && !model.inputs.length) {
           return err(res, 400, `spec.inputs: the ${model.format} model '${model.name}' does not declare its inputs and outputs; give spec.inputs and spec.outputs`);
         }
@@ -332,16 +437,28 @@ const server = createServer(async (req, res) => {
       if (!sub && m === 'GET') return send(res, 200, publicService(s));
       if (!sub && m === 'DELETE') { services.delete(name); event(name, `service/${name}`, 'Deleted', 'service deleted'); return send(res, 202, publicService(s)); }
       if (sub === 'rollback' && m === 'POST') {
-        const prev = s.revisions[(s.current ?? 1) - 2];
-        if (!prev) return err(res, 409, 'there is no revision before the current one');
+        const b = JSON.parse((await body(req)).toString() || '{}');
+        const prev = b.revision != null ? s.revisions[b.revision - 1] : s.revisions[(s.current ?? 1) - 2];
+        if (b.revision != null && !prev) return err(res, 404, `no revision ${b.revision}`);
+        if (!prev) return err(res, 400, 'there is no revision before the current one');
         s.spec = prev.spec;
-        s.revisions.push({ number: s.revisions.length + 1, status: 'Deploying', reason: `rollback to revision ${prev.number}`, spec: prev.spec, created_at: now() });
+        s.revisions.push({ number: s.revisions.length + 1, status: 'Deploying', reason: `rollback to revision ${prev.number}`,
+          spec: prev.spec, created_at: now(), rollback_of: prev.number });
         rollout(s);
         return send(res, 200, publicService(s));
       }
       if (sub === 'revisions') return send(res, 200, { items: s.revisions });
       if (sub === 'replicas') return send(res, 200, { items: s.replicas });
       if (sub === 'metrics') return send(res, 200, metrics(name));
+      if (sub === 'sample-request') return send(res, 200, sampleBody(s));
+      if (sub === 'requests') {
+        const limit = Number(url.searchParams.get('limit') ?? 100);
+        const log = (requestLog.get(name) ?? []).slice(-1000).reverse().slice(0, limit);
+        return send(res, 200, { items: log.map((r) => ({
+          time: new Date(r.t).toISOString(), protocol: 'http', method: 'POST', route: r.route, status: r.status, latency_ms: r.ms,
+          revision: r.revision, replica: r.replica, key: r.key, bytes_in: r.bytesIn, bytes_out: r.bytesOut,
+        })) });
+      }
       if (sub === 'logs') return send(res, 200, s.logs.slice(-Number(url.searchParams.get('tail') ?? 200)).join('\n'));
     }
     return err(res, 404, `no route for ${m} ${p}`);
