@@ -2,8 +2,12 @@
 // End-to-end journey of the console against a running `berth server`:
 //   sign in -> create a key -> upload a model -> deploy (the sample curl works as shown)
 //   -> try it shows labels -> the charts show the traffic, 1 ready replica and its batches
-//   -> update and roll back
+//   -> bad requests show in the 4xx count and the requests tab
+//   -> update, a partial update from the blank form (labels kept), roll back to a chosen revision
+//   -> a re-upload under the same name is model version 2 while the service keeps version 1
 //   -> deploy a TorchScript model with a signature declared in the form
+//   -> a read-only session sees no Deploy button; every page at phone width (390 px) has no
+//      sideways scroll
 // Drives Debian's chromium through playwright-core and saves a screenshot of each page into
 // docs/screenshots/. Every wait has a deadline; nothing sleeps for a fixed time.
 //
@@ -30,6 +34,8 @@ const ADMIN = process.env.BERTH_ADMIN_KEY;
 const MODEL = resolve(root, process.env.BERTH_E2E_MODEL ?? 'models/demo/digits/1/model.onnx');
 const IMAGE = resolve(root, process.env.BERTH_E2E_IMAGE ?? 'tests/fixtures/digits/3.png');
 const TORCH_MODEL = resolve(root, process.env.BERTH_E2E_TORCH_MODEL ?? 'tests/fixtures/models/tiny_cnn_pt/1/model.pt');
+// Another ONNX model with the same signature as the default one: uploaded under the same name as version 2.
+const MODEL_V2 = resolve(root, process.env.BERTH_E2E_MODEL_V2 ?? 'tests/fixtures/models/tiny_cnn/1/model.onnx');
 const SHOTS = process.env.BERTH_E2E_SCREENSHOTS ?? resolve(root, 'docs/screenshots');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SUFFIX = Date.now().toString(36).slice(-5);
@@ -41,7 +47,7 @@ if (!ADMIN) {
   console.error('journey: set BERTH_ADMIN_KEY to an admin key of the server at BERTH_URL');
   process.exit(2);
 }
-for (const f of [MODEL, IMAGE, TORCH_MODEL, CHROMIUM]) {
+for (const f of [MODEL, MODEL_V2, IMAGE, TORCH_MODEL, CHROMIUM]) {
   if (!existsSync(f)) {
     console.error(`journey: ${f} does not exist`);
     process.exit(2);
@@ -93,7 +99,7 @@ const browser = await chromium.launch({
   headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light', baseURL: BASE });
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light', baseURL: BASE });
 await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE }).catch(() => {});
 const page = await context.newPage();
 page.setDefaultTimeout(20000);
@@ -101,13 +107,32 @@ const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
 
-async function shot(name, opts = {}) {
+async function shot(name, opts = {}, on = page) {
   if (!SHOTS) return;
   await mkdir(SHOTS, { recursive: true });
   // Let fonts and images settle, then capture from the top (a scrolled page would draw the
   // sticky header across the middle of a full-page shot).
-  await page.evaluate(() => { window.scrollTo(0, 0); return document.fonts.ready; });
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true, animations: 'disabled', ...opts });
+  await on.evaluate(() => { window.scrollTo(0, 0); return document.fonts.ready; });
+  await on.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true, animations: 'disabled', ...opts });
+}
+
+/** At phone width nothing may make the page scroll sideways (wide tables scroll in their box). */
+async function noSidewaysScroll(on, what) {
+  const { scroll, inner, culprit } = await on.evaluate(() => {
+    const inner = window.innerWidth;
+    const wide = [...document.querySelectorAll('body *')].find((el) => el.getBoundingClientRect().right > inner + 1
+      && !el.closest('.table-wrap, .tabs, pre, .code'));
+    return { scroll: document.documentElement.scrollWidth, inner, culprit: wide ? `${wide.tagName.toLowerCase()}.${wide.className}` : '' };
+  });
+  if (scroll > inner) throw new Error(`${what} scrolls sideways at ${inner} px (scrollWidth ${scroll}; ${culprit || 'no single culprit'})`);
+}
+
+/** Signs a browser page in with a key. */
+async function signIn(on, key) {
+  await on.goto('/sign-in');
+  await on.getByLabel('API key').fill(key);
+  await on.getByRole('button', { name: 'Sign in' }).click();
+  await on.getByRole('heading', { name: 'Overview' }).waitFor();
 }
 
 let traffic = null;
@@ -161,7 +186,6 @@ try {
   await uploader.getByRole('button', { name: 'Upload', exact: true }).click();
   await settle('the upload', page.getByText(`Added ${MODEL_NAME}`), uploader.getByRole('alert'), 120000);
   await page.getByRole('table').filter({ hasText: 'Inputs' }).first().waitFor();
-  await shot('03-models');
 
   step('deploy');
   await page.getByRole('link', { name: 'Deploy it' }).click();
@@ -187,7 +211,7 @@ try {
   const sampleImage = `${BASE}/samples/digit-7.png`;
   await page.getByRole('link', { name: sampleImage }).waitFor();
   const curl = await page.getByRole('tabpanel').locator('pre').innerText();
-  if (!curl.includes(`"image_url": "${sampleImage}"`)) throw new Error(`the curl sample does not use ${sampleImage}: ${curl}`);
+  if (!curl.includes(`"image_url":"${sampleImage}"`) && !curl.includes(`"image_url": "${sampleImage}"`)) throw new Error(`the curl sample does not use ${sampleImage}: ${curl}`);
   const { stdout } = await promisify(execFile)('bash', ['-c', `${curl} -sS --fail-with-body --max-time 60`], {
     env: { ...process.env, BERTH_API_KEY: keyValue },
   }).catch((e) => { throw new Error(`the curl sample failed: ${e.stderr || ''}${e.stdout || e.message}`); });
@@ -199,7 +223,7 @@ try {
   step('try it');
   await page.getByRole('link', { name: 'Try it' }).click();
   await page.getByRole('tab', { name: 'Try it', selected: true }).waitFor();
-  await page.getByRole('button', { name: /Create a temporary key/ }).click();
+  const keysBefore = (await apiCall('GET', '/api/v1/keys')).items.length;
   const pad = page.getByTestId('drawpad');
   await pad.waitFor();
   // Draw a "7": a stroke across the top, then down to the bottom-left.
@@ -221,6 +245,11 @@ try {
   console.log(`  ${IMAGE.split('/').pop()} -> ${labels.map((t) => t.replace(/\s+/g, ' ')).join(' | ')}`);
   // The default image is tests/fixtures/digits/3.png; another BERTH_E2E_IMAGE only needs labels.
   if (!process.env.BERTH_E2E_IMAGE && !/^3\s/.test(labels[0])) throw new Error(`3.png was classified as ${labels[0]}`);
+  // With the session alone: no key was made for it, and the answer's status and latency show.
+  if ((await apiCall('GET', '/api/v1/keys')).items.length !== keysBefore) throw new Error('try-it created an API key');
+  const status = await page.getByTestId('answer-status').innerText();
+  if (status !== 'HTTP 200') throw new Error(`try-it shows ${status}`);
+  await page.getByTestId('answer-latency').filter({ hasText: / ms$/ }).waitFor();
   await shot('06-try-it');
 
   step('send traffic and watch the chart');
@@ -278,6 +307,37 @@ try {
     + `"${await replicasChart.getByTestId('chart-ready-replicas-now').innerText()}", "${await batchChart.getByTestId('chart-average-batch-size-now').innerText()}"`);
   await shot('07-service-live');
 
+  step('bad requests: the 4xx count and the requests tab');
+  // Requests the service refuses (400): sent until the Errors chart counts them, within a deadline.
+  const errorsNow = page.getByTestId('chart-errors-now');
+  let bad = 0;
+  await until('the Errors chart to count the 4xx answers', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${BASE}/services/${SERVICE}/v1/classify`, {
+        method: 'POST', headers: { Authorization: `Bearer ${invokeKey}`, 'Content-Type': 'application/json' }, body: '{"image": 1}',
+      });
+      await res.arrayBuffer();
+      if (res.status !== 400) throw new Error(`a request without image_url answered ${res.status}, expected 400`);
+      bad++;
+    }
+    const n = Number(/(\d+) caller \(4xx\)/.exec(await errorsNow.innerText())?.[1] ?? 0);
+    return n > 0;
+  }, 30000, 500);
+  const counted = (await apiCall('GET', `/api/v1/services/${SERVICE}/metrics`)).points.reduce((a, p) => a + (p.client_errors ?? 0), 0);
+  if (counted < bad) throw new Error(`sent ${bad} bad requests, the metrics count ${counted} 4xx`);
+  console.log(`  ${bad} bad requests -> "${await errorsNow.innerText()}"`);
+  await page.getByRole('tab', { name: 'Requests' }).click();
+  const reqTable = page.getByTestId('requests');
+  const noRoute = page.getByText('This server does not record requests yet.');
+  await reqTable.or(noRoute).first().waitFor();
+  if (await reqTable.isVisible()) {
+    const firstRow = reqTable.locator('tbody tr').first();
+    await until('the newest request to be a 400', async () => /\b400\b/.test(await firstRow.innerText()), 15000, 500);
+    await shot('14-requests');
+  } else {
+    console.log('  (this server does not record requests yet: the Requests tab says so)');
+  }
+
   step('overview');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
   const row = page.getByRole('row').filter({ hasText: SERVICE });
@@ -298,6 +358,21 @@ try {
   await settle('the update', page.getByRole('heading', { name: `${SERVICE} is ready` }),
     page.getByRole('alert').or(page.locator('.field-error:not(:empty)')), 120000);
 
+  step('a partial update from the blank form keeps the labels');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Deploy' }).click();
+  await page.getByRole('heading', { name: 'Deploy a model' }).waitFor();
+  await page.getByLabel('Model', { exact: true }).selectOption(MODEL_NAME);
+  await page.getByLabel('Service name').fill(SERVICE);
+  await page.getByLabel('Max batch size').fill('4');
+  await page.getByLabel('Max queue delay (µs)').fill('200');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await settle('the partial update', page.getByRole('heading', { name: `${SERVICE} is ready` }),
+    page.getByRole('alert').or(page.locator('.field-error:not(:empty)')), 120000);
+  const patched = (await apiCall('GET', `/api/v1/services/${SERVICE}`)).spec;
+  if (patched.batching?.max_queue_delay_us !== 200 || JSON.stringify(patched.image?.labels) !== JSON.stringify(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])) {
+    throw new Error(`after the partial update the spec is ${JSON.stringify(patched)}`);
+  }
+
   step('events and logs');
   await page.getByRole('link', { name: 'Open the service' }).click();
   await page.getByRole('tab', { name: 'Events' }).click();
@@ -314,21 +389,45 @@ try {
   await shot('11-service-dark');
   await page.getByRole('button', { name: /Switch to light theme/ }).click();
 
-  step('roll back');
+  step('roll back to a chosen revision');
   await page.getByRole('tab', { name: 'Revisions' }).click();
   const revs = page.getByTestId('revisions');
-  await revs.getByText('Revision 2', { exact: true }).waitFor();
-  await page.getByRole('button', { name: /Roll back to revision 1/ }).click();
-  await page.getByRole('button', { name: 'Roll back', exact: true }).click();
-  await settle('the rollback', page.getByText(/Rolling back/), page.getByRole('alert'), 20000);
-  await revs.getByText('Revision 3', { exact: true }).waitFor({ timeout: 30000 });
-  await until('revision 3 to serve with the spec of revision 1', async () => {
+  await revs.getByText('Revision 3', { exact: true }).waitFor();
+  // The diff of revision 2 (before) and 3 (serving): the queue delay the partial update changed.
+  const diff = page.getByTestId('revision-diff');
+  await diff.getByRole('row').filter({ hasText: 'batching.max_queue_delay_us' }).waitFor();
+  const rev1 = revs.locator('li[data-revision="1"]');
+  await rev1.getByRole('button', { name: 'Roll back to this revision' }).click();
+  await rev1.getByRole('button', { name: 'Roll back to revision 1' }).click();
+  await settle('the rollback', page.getByText(/Rolling back|Rolled back/), page.getByRole('alert'), 20000);
+  await revs.getByText('Revision 4', { exact: true }).waitFor({ timeout: 30000 });
+  await until('revision 4 to serve with the spec of revision 1', async () => {
     const s = await apiCall('GET', `/api/v1/services/${SERVICE}`);
-    return s.current_revision === 3 && s.status === 'Ready' && s.spec?.batching?.max_batch_size === 8;
+    return s.current_revision === 4 && s.status === 'Ready' && s.spec?.batching?.max_batch_size === 8;
   }, 120000, 500);
-  await revs.locator('li.current').filter({ hasText: 'Revision 3' }).waitFor({ timeout: 10000 });
-  await page.getByText('Rolled back: revision 3 serves the spec of revision 1.').waitFor({ timeout: 10000 });
+  await revs.locator('li.current').filter({ hasText: 'Revision 4' }).waitFor({ timeout: 10000 });
+  await page.getByText('Rolled back: revision 4 serves the spec of revision 1.').waitFor({ timeout: 10000 });
   await shot('12-revisions');
+
+  step('a re-upload under the same name is version 2; the service keeps version 1');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
+  await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+  const reUploader = page.getByRole('region', { name: 'Upload a model' });
+  await reUploader.getByLabel('Model file').setInputFiles(MODEL_V2);
+  // model.onnx says nothing about the model: the name is left for the person.
+  if ((await reUploader.getByLabel('Model name').inputValue()) !== '') throw new Error('a name was suggested for model.onnx');
+  await reUploader.getByText('is a generic file name').waitFor();
+  await reUploader.getByLabel('Model name').fill(MODEL_NAME);
+  await reUploader.getByRole('button', { name: 'Upload', exact: true }).click();
+  await settle('the second version', page.getByText(`Version 2 of ${MODEL_NAME} created.`), reUploader.getByRole('alert'), 120000);
+  await page.getByTestId(`model-version-${MODEL_NAME}`).filter({ hasText: 'v2 · 2 versions' }).waitFor();
+  const versions = page.getByTestId(`versions-${MODEL_NAME}`);
+  await versions.getByRole('row').filter({ hasText: SERVICE }).filter({ hasText: /^1/ }).waitFor();
+  await shot('03-models');
+  const kept = await apiCall('GET', `/api/v1/services/${SERVICE}`);
+  if (kept.model_version !== 1) throw new Error(`after the upload the service serves version ${kept.model_version}`);
+  await page.goto(`/service/${SERVICE}`);
+  await page.getByTestId('served-version').filter({ hasText: 'version 1' }).waitFor();
 
   step('deploy a TorchScript model with a declared signature');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
@@ -369,6 +468,57 @@ try {
     throw new Error(`the TorchScript service answered ${JSON.stringify(torchOut).slice(0, 300)}`);
   }
   console.log(`  ${TORCH}: INPUT__0 [2,1,28,28] -> OUTPUT__0 ${JSON.stringify(outShape)}`);
+
+  step('a read-only session at phone width');
+  const roKey = (await apiCall('POST', '/api/v1/keys', { name: `e2e-ro-${SUFFIX}`, scopes: ['read'], expires_in_days: 1 })).key;
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'light', baseURL: BASE, isMobile: true, hasTouch: true });
+  const ro = await phone.newPage();
+  ro.setDefaultTimeout(20000);
+  ro.on('pageerror', (e) => consoleErrors.push(String(e)));
+  await signIn(ro, roKey);
+  await ro.getByRole('link', { name: SERVICE }).waitFor();
+  if (await ro.getByRole('link', { name: /Deploy/ }).count()) throw new Error('a read-only session is offered Deploy');
+  if (await ro.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys' }).count()) throw new Error('a read-only session is offered API keys');
+  await noSidewaysScroll(ro, 'the overview (read-only)');
+  await ro.getByRole('link', { name: SERVICE }).click();
+  const roEdit = ro.getByRole('button', { name: 'Edit deployment' });
+  await roEdit.waitFor();
+  if (!(await roEdit.isDisabled())) throw new Error('Edit deployment is enabled for a read-only session');
+  if (!/deploy or admin/.test(await roEdit.locator('xpath=..').getAttribute('title') ?? '')) throw new Error('the disabled Edit says no reason');
+  if ((await ro.getByRole('tab', { name: 'Try it' }).getAttribute('aria-disabled')) !== 'true') throw new Error('Try it is offered to a read-only session');
+  await shot('15-phone-read-only', {}, ro);
+  await phone.close();
+
+  step('every page at phone width');
+  const phoneAdmin = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'light', baseURL: BASE, isMobile: true, hasTouch: true });
+  const ph = await phoneAdmin.newPage();
+  ph.setDefaultTimeout(20000);
+  ph.on('pageerror', (e) => consoleErrors.push(String(e)));
+  await signIn(ph, ADMIN);
+  await noSidewaysScroll(ph, 'the overview');
+  for (const [path, heading] of [['/keys', 'API keys'], ['/models', 'Models'], ['/deploy', 'Deploy a model'], [`/deploy?service=${SERVICE}`, `Update ${SERVICE}`]]) {
+    await ph.goto(path);
+    await ph.getByRole('heading', { name: heading, level: 1 }).waitFor();
+    await ph.waitForLoadState('networkidle').catch(() => {});
+    await noSidewaysScroll(ph, path);
+  }
+  await ph.goto(`/service/${SERVICE}`);
+  await ph.getByRole('tab', { name: 'Overview', selected: true }).waitFor();
+  for (const [id, label] of [['overview', 'Overview'], ['try', 'Try it'], ['revisions', 'Revisions'], ['requests', 'Requests'],
+    ['events', 'Events'], ['logs', 'Logs'], ['api', 'Endpoint & code']]) {
+    await ph.goto(`/service/${SERVICE}${id === 'overview' ? '' : `?tab=${id}`}`);
+    const tab = ph.getByRole('tab', { name: label, selected: true });
+    await tab.waitFor();
+    await ph.getByRole('tabpanel').first().waitFor();
+    await noSidewaysScroll(ph, `the service's ${label} tab`);
+    // The chosen tab is in view in the scrolling tab strip.
+    await until(`the ${label} tab to be in view`, async () => {
+      const b = await tab.boundingBox();
+      return b && b.x >= 0 && b.x + b.width <= 390 + 1;
+    }, 5000, 200);
+  }
+  await shot('16-phone-service-logs', {}, ph);
+  await phoneAdmin.close();
 
   step('sign out');
   await page.getByRole('button', { name: 'Sign out' }).click();
