@@ -5,7 +5,7 @@ import { Link, useSearchParams } from 'react-router';
 import { api } from '../lib/api';
 import { dnsLabelError, parseMemory } from '../lib/format';
 import { isImageModel } from '../lib/samples';
-import { reasonText, useCan } from '../lib/session';
+import { reasonText, useCan, useCanInvoke } from '../lib/session';
 import {
   blankRow, canBatch, hasSignature, servedModel, toRows, toTensors, type SignatureRow,
 } from '../lib/signature';
@@ -104,6 +104,7 @@ export function DeployProgress({ name, model }: { name: string; model: Model | u
     },
   });
   const s = svc.data;
+  const canInvoke = useCanInvoke(name);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const ready = s ? settled(s) : false;
   useEffect(() => {
@@ -134,7 +135,7 @@ export function DeployProgress({ name, model }: { name: string; model: Model | u
           <Endpoints service={s} />
           <SampleCode service={s} model={servedModel(model, s.spec)} />
           <p className="row">
-            <Link className="btn btn-primary" to={`/service/${name}?tab=try`}>Try it</Link>
+            {canInvoke.allowed && <Link className="btn btn-primary" to={`/service/${name}?tab=try`}>Try it</Link>}
             <Link className="btn" to={`/service/${name}`}>Open the service</Link>
           </p>
         </>
@@ -335,7 +336,7 @@ export function Deploy() {
               <select id="d-version" aria-describedby="d-version-help" {...register('modelVersion')}>
                 {!editing && (
                   <option value="">
-                    {modelDetail.data?.version != null ? `Latest (version ${modelDetail.data.version})` : 'Latest'} — an existing service keeps its version
+                    {modelDetail.data?.version != null ? `Latest (version ${modelDetail.data.version})` : 'Latest'}
                   </option>
                 )}
                 {editing && servedVersion == null && <option value="">Keep the version it serves</option>}
@@ -350,7 +351,9 @@ export function Deploy() {
                 )}
               </select>
               <p id="d-version-help" className="help">
-                {editing ? 'The service keeps the version it serves unless you pick another.' : 'Uploading a new version never moves a service by itself.'}
+                {editing
+                  ? 'The service keeps the version it serves unless you pick another.'
+                  : 'A new service gets the latest; an existing one keeps the version it serves. A new upload never moves a service.'}
               </p>
             </div>
             <div className="field">

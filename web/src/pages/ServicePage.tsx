@@ -99,7 +99,7 @@ function specSummary(r: Revision) {
   const s = r.spec;
   const parts = [
     s.model_version != null ? `${s.model} v${s.model_version}` : s.model,
-    s.resources ? `${s.resources.cpu ?? '?'} CPU / ${s.resources.memory ?? '?'}` : null,
+    s.resources?.cpu != null || s.resources?.memory ? `${s.resources.cpu ?? 'any'} CPU / ${s.resources.memory ?? 'any memory'}` : 'no resource limit',
     s.replicas != null ? `${s.replicas} replica${s.replicas === 1 ? '' : 's'}` : null,
     s.batching?.max_batch_size ? `batch ≤ ${s.batching.max_batch_size}` : null,
     s.batching?.max_queue_delay_us != null ? `delay ${s.batching.max_queue_delay_us} µs` : null,
@@ -261,7 +261,7 @@ function Requests({ name }: { name: string }) {
       {items.length > 0 && (
         <>
           <div className="table-wrap scroll-cue" tabIndex={0} role="region" aria-label="Recent requests table">
-            <table className="compact" data-testid="requests">
+            <table className="compact nowrap" data-testid="requests">
               <thead>
                 <tr>
                   <th scope="col">Time</th><th scope="col">Method</th><th scope="col">Route</th><th scope="col" className="num">Status</th>
