@@ -223,3 +223,42 @@ describe('status reasons', () => {
       .toBe('model failed to load: bad graph');
   });
 });
+
+describe('overview', () => {
+  const server = { version: 'x', data_dir: '/d', http_port: 8080, grpc_port: 1, cpus: 2, memory_bytes: 8 * 2 ** 30, replicas_running: 3 };
+
+  it('offers the demo model in one click on an empty server', async () => {
+    const calls = mockFetch({
+      'GET /api/v1/services': { items: [] },
+      'GET /api/v1/server': server,
+      'POST /api/v1/services': { status: 201, json: { ...svc, name: 'demo' } },
+    });
+    renderAt(<Overview />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Deploy the demo model' }));
+    await waitFor(() => expect(screen.getByTestId('location')).toHaveTextContent('/service/demo'));
+    expect(calls.find((c) => c.method === 'POST')!.body).toEqual({ name: 'demo', model: 'digits' });
+  });
+
+  it('counts only the CPU services asked for, says when the machine is over-committed, and shows one-line reasons', async () => {
+    const spec = (cpu?: number) => ({ name: 'x', model: 'digits', ...(cpu ? { resources: { cpu, memory: '1Gi' } } : {}) });
+    mockFetch({
+      'GET /api/v1/services': { items: [
+        { ...svc, name: 'a', replicas: 2, spec: spec(1) },
+        { ...svc, name: 'b', replicas: 1, spec: spec(1.5) },
+        { ...svc, name: 'c', replicas: 3, spec: spec(), status: 'Failed',
+          reason: '[c-1-0] 2026-01-01T00:00:00Z E1203 12:00:00.123 42 worker.cc:88] the model did not load\nmore' },
+      ] },
+      'GET /api/v1/server': server,
+      'GET /api/v1/services/a/metrics': { interval_s: 5, points: [] },
+      'GET /api/v1/services/b/metrics': { interval_s: 5, points: [] },
+      'GET /api/v1/services/c/metrics': { interval_s: 5, points: [] },
+    });
+    renderAt(<Overview />);
+    const meter = await screen.findByRole('meter', { name: 'CPU reserved by services' });
+    expect(meter).toHaveAttribute('aria-valuenow', '3.5');
+    expect(screen.getByTestId('over-cpu')).toHaveTextContent('Over-committed: services asked for 3.5 CPU, the machine has 2 CPU');
+    expect(screen.getByText('1 service has no CPU limit and reserves none.')).toBeInTheDocument();
+    const reason = screen.getByText('the model did not load');
+    expect(reason).toHaveAttribute('title', expect.stringContaining('worker.cc:88'));
+  });
+});
