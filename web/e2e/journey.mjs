@@ -517,7 +517,7 @@ try {
       return b && b.x >= 0 && b.x + b.width <= 390 + 1;
     }, 5000, 200);
   }
-  await shot('16-phone-service-logs', {}, ph);
+  await shot('16-phone-service-endpoint', {}, ph);
   await phoneAdmin.close();
 
   step('sign out');

@@ -48,7 +48,7 @@ function Chart({ title, unit, rows, series, summary, integer = false, step = fal
           <p className="chart-empty muted small">This server does not report this metric yet.</p>
         ) : (
           <ResponsiveContainer width="100%" height="100%" minWidth={100} minHeight={100}>
-            <LineChart data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }}>
+            <LineChart data={rows} margin={{ top: 6, right: 24, bottom: 0, left: 0 }}>
               <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" />
               <XAxis dataKey="time" type="number" scale="time" tickFormatter={formatClock} stroke="var(--muted)" fontSize={11}
                 {...(axis ? { domain: axis.domain, ticks: axis.ticks, interval: 0 } : { domain: ['dataMin', 'dataMax'] })} />

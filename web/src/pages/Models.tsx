@@ -53,7 +53,7 @@ function Versions({ name }: { name: string }) {
         <tbody>
           {[...versions].reverse().map((v) => (
             <tr key={v.version}>
-              <td>{v.version}{v.version === q.data?.version && <span className="chip chip-accent">latest</span>}</td>
+              <td>{v.version}{v.version === q.data?.version && <> <span className="chip chip-accent">latest</span></>}</td>
               <td><code title={v.sha256}>{v.sha256.slice(0, 12)}…</code></td>
               <td>{formatBytes(v.size_bytes)}</td>
               <td>{formatTime(v.created_at)}</td>

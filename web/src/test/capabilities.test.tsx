@@ -102,7 +102,7 @@ describe('model versions', () => {
     await userEvent.click(screen.getByRole('button', { name: /digits/ }));
     const table = await screen.findByTestId('versions-digits');
     const rows = within(table).getAllByRole('row').slice(1);
-    expect(rows[0]).toHaveTextContent(/^2latest/);
+    expect(rows[0]).toHaveTextContent(/^2 latest/);
     expect(rows[1]).toHaveTextContent('digits');
     // Only the unused version can be deleted.
     expect(within(rows[1]).queryByRole('button', { name: 'Delete' })).not.toBeInTheDocument();
