@@ -1,5 +1,6 @@
 // berth services, describe, revisions, scale, events, logs, delete, rollback, predict.
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -188,9 +189,43 @@ struct LogsFlags {
   std::string replica;
   int64_t tail = -1;
   bool follow = false;
+  bool requests = false;
 };
 
+// berth logs SERVICE --requests: the gateway's request log of the service, oldest first like
+// a log (the API answers newest first).
+absl::Status RunRequestLog(const LogsFlags& flags) {
+  if (flags.follow || !flags.replica.empty()) {
+    return UsageError("--requests lists the last requests once: leave out -f and --replica");
+  }
+  ASSIGN_OR_RETURN(Session session, Connect(flags.common));
+  const int64_t limit = flags.tail > 0 ? std::min<int64_t>(flags.tail, 1000) : 100;
+  ASSIGN_OR_RETURN(nlohmann::json answer,
+                   session.client->Get(StrCat(ApiPath("services", flags.service, "requests"),
+                                              "?limit=", limit)));
+  if (session.PrintDocument(answer)) return absl::OkStatus();
+  Table table({"TIME", "METHOD", "ROUTE", "STATUS", "LATENCY", "REVISION", "REPLICA", "KEY",
+               "IN", "OUT"});
+  const nlohmann::json items = Items(answer);
+  for (auto it = items.rbegin(); it != items.rend(); ++it) {
+    const nlohmann::json& e = *it;
+    const double ms = e.value("latency_ms", 0.0);
+    table.AddRow({Field(e, "time"), Field(e, "method"), Field(e, "route"), Field(e, "status"),
+                  StrCat(ms < 10 ? std::round(ms * 100) / 100 : std::round(ms), " ms"),
+                  Field(e, "revision"), Field(e, "replica"), Field(e, "key"),
+                  FormatBytes(e.value("bytes_in", uint64_t{0})),
+                  FormatBytes(e.value("bytes_out", uint64_t{0}))});
+  }
+  if (table.empty()) {
+    std::cout << "no requests yet (the gateway keeps the last 1000 of each service, in memory)\n";
+    return absl::OkStatus();
+  }
+  std::cout << table.Render();
+  return absl::OkStatus();
+}
+
 absl::Status RunLogs(const LogsFlags& flags) {
+  if (flags.requests) return RunRequestLog(flags);
   ASSIGN_OR_RETURN(Session session, Connect(flags.common));
   const auto path = [&](int64_t tail) {
     std::string query;
@@ -400,12 +435,16 @@ void AddServiceCommands(CLI::App& app, int* exit_code) {
   });
 
   auto logs_flags = std::make_shared<LogsFlags>();
-  CLI::App* logs = app.add_subcommand("logs", "Print the logs of a service's replicas");
+  CLI::App* logs = app.add_subcommand(
+      "logs", "Print the logs of a service's replicas, or its last requests (--requests)");
   logs->add_option("SERVICE", logs_flags->service, "the service")->required();
   logs->add_option("--replica", logs_flags->replica, "only this replica (see berth describe)");
   logs->add_option("--tail", logs_flags->tail, "only the last N lines (at most 10000)")
       ->check(CLI::Range(int64_t{0}, int64_t{10000}));
   logs->add_flag("-f,--follow", logs_flags->follow, "keep printing new lines");
+  logs->add_flag("--requests", logs_flags->requests,
+                 "the service's last requests through the gateway (time, route, status, "
+                 "latency, replica, key name, bytes) instead of the replicas' logs");
   AddCommonFlags(logs, &logs_flags->common);
   SetCommand(logs, exit_code, [logs_flags] { return RunLogs(*logs_flags); });
 

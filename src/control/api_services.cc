@@ -243,6 +243,24 @@ void ControlApi::AddServiceRoutes() {
     ASSIGN_OR_RETURN(const int64_t revision, QueryInt(r, "revision", 0, INT32_MAX, 0));
     return Json(200, traffic_->Series(name, NowMs(), revision));
   });
+  AddRoute("GET", "services/{name}/requests", Access::kRead, [this](ApiRequest& r) -> Result {
+    const std::string& name = r.params["name"];
+    RETURN_IF_ERROR(FindService(name).status());
+    ASSIGN_OR_RETURN(const int64_t limit,
+                     QueryInt(r, "limit", 1, routing::TrafficStats::kLoggedRequests, 100));
+    json items = json::array();
+    for (const routing::RequestEntry& e : traffic_->RecentRequests(name, limit)) {
+      json item = {{"time", TimeText(e.time_ms)}, {"protocol", e.protocol},
+                   {"method", e.method},          {"route", e.route},
+                   {"status", e.status},          {"latency_ms", e.latency_ms},
+                   {"revision", e.revision},      {"replica", e.replica},
+                   {"key", e.key},                {"bytes_in", e.bytes_in},
+                   {"bytes_out", e.bytes_out}};
+      if (e.grpc_code >= 0) item["grpc_code"] = e.grpc_code;
+      items.push_back(std::move(item));
+    }
+    return Json(200, {{"items", std::move(items)}});
+  });
   AddRoute("GET", "services/{name}/sample-request", Access::kRead,
            [this](ApiRequest& r) -> Result {
              ASSIGN_OR_RETURN(ServiceRecord service, FindService(r.params["name"]));
@@ -745,14 +763,24 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
     const std::string classify = StrCat(base, "/services/", s.name, "/v1/classify");
     doc["classify_endpoint"] = classify;
     doc["endpoint"] = classify;
+    const json body = {{"image_url", StrCat(base, kSampleImagePath)}};
+    doc["sample_request"] = {{"method", "POST"},
+                             {"url", classify},
+                             {"content_type", "application/json"},
+                             {"body", body}};
     doc["sample_curl"] = StrCat(
         "curl -X POST -H \"Authorization: Bearer $BERTH_API_KEY\" -H \"Content-Type: "
-        "application/json\" -d '{\"image_url\": \"", base, kSampleImagePath, "\"}' ", classify);
+        "application/json\" -d '", body.dump(), "' ", classify);
   } else if (auto model = store_->FindModel(s.spec.value("model", ""),
                                             s.spec.value("model_version", 0));
              model.ok() && *model) {
     size_t elements = 0;
     json sample = SampleRequest(**model, s.spec, &elements);
+    // The request as data, for clients that build their own (the console); the body only when
+    // it is small enough to show (else GET .../sample-request has it).
+    doc["sample_request"] = {
+        {"method", "POST"}, {"url", infer}, {"content_type", "application/json"}};
+    if (elements <= 4096) doc["sample_request"]["body"] = sample;
     if (elements <= 64) {
       doc["sample_curl"] = StrCat(
           "curl -X POST -H \"Authorization: Bearer $BERTH_API_KEY\" -H \"Content-Type: "

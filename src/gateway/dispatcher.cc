@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "absl/status/status.h"
+#include "common/error_mapping.h"
 #include "common/strings.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
@@ -193,13 +194,33 @@ Dispatcher::Metrics& Dispatcher::MetricsFor(const Admission& admission, int code
   return it->second;
 }
 
-void Dispatcher::Finish(const Admission& admission, int code, int64_t batch_rows) const {
+void Dispatcher::Finish(const Admission& admission, int code,
+                        const RequestDetails& details) const {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - admission.start).count();
   const int64_t revision = admission.endpoint ? admission.endpoint->revision() : 0;
   if (options_.traffic != nullptr) {
-    options_.traffic->Record(admission.service(), options_.clock->WallMs(), seconds * 1000,
-                             ResultOf(admission.transport, code), batch_rows, revision);
+    const int64_t now_ms = options_.clock->WallMs();
+    options_.traffic->Record(admission.service(), now_ms, seconds * 1000,
+                             ResultOf(admission.transport, code), details.batch_rows, revision);
+    routing::RequestEntry entry;
+    entry.time_ms = now_ms;
+    const bool grpc = admission.transport == Transport::kGrpc;
+    entry.protocol = grpc ? "grpc" : "http";
+    entry.method = grpc ? std::string("gRPC") : std::string(details.method);
+    // A path is the caller's: only so much of it is kept.
+    entry.route = std::string(details.route.substr(0, kMaxLoggedRoute));
+    entry.status =
+        grpc ? common::HttpStatusFromStatus(absl::Status(static_cast<absl::StatusCode>(code), ""))
+             : code;
+    entry.grpc_code = grpc ? code : -1;
+    entry.latency_ms = seconds * 1000;
+    entry.revision = revision;
+    if (admission.endpoint) entry.replica = admission.endpoint->replica_id();
+    entry.key = admission.principal.key_name;
+    entry.bytes_in = details.bytes_in;
+    entry.bytes_out = details.bytes_out;
+    options_.traffic->LogRequest(admission.service(), std::move(entry));
   }
   if (requests_ != nullptr) {
     Metrics& m = MetricsFor(admission, code);

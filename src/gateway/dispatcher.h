@@ -76,6 +76,15 @@ struct Admission {
   const std::string& service() const { return route->name; }
 };
 
+// What the request log keeps of a request besides its outcome.
+struct RequestDetails {
+  int64_t batch_rows = 0;   // the size of the batch it ran in, when the worker said (0: unknown)
+  std::string_view method;  // "POST"; empty for gRPC
+  std::string_view route;   // the path without its query, or the RPC's name
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+};
+
 struct DispatcherOptions {
   control::Authenticator* auth = nullptr;
   routing::Router* router = nullptr;
@@ -113,11 +122,14 @@ class Dispatcher {
   // stale connections and the gateway's own shortages never count against it.
   bool Complete(Admission& admission, AttemptOutcome outcome) const;
 
-  // Ends the request: `code` is the HTTP status (HTTP) or the gRPC status code (gRPC);
-  // `batch_rows` the size of the batch it ran in when the worker said (0: unknown).
-  void Finish(const Admission& admission, int code, int64_t batch_rows = 0) const;
+  // Ends the request: `code` is the HTTP status (HTTP) or the gRPC status code (gRPC). Counts
+  // it and adds it to the service's request log.
+  void Finish(const Admission& admission, int code, const RequestDetails& details = {}) const;
 
   const Clock& clock() const { return *options_.clock; }
+
+  // How much of a request's path the request log keeps.
+  static constexpr size_t kMaxLoggedRoute = 256;
 
   // Whether `code` of `transport` is the server's fault (counted as an error in statistics).
   static bool IsServerError(Transport transport, int code);

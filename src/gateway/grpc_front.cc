@@ -59,7 +59,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
                                        const inference::ModelReadyRequest* request,
                                        inference::ModelReadyResponse* response) override {
     return berth::net::GuardUnary(context, "gateway gRPC ModelReady", [&] {
-      return Forward(context, request->name(), request, response,
+      return Forward(context, "ModelReady", request->name(), request, response,
                      [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
                        stub->async()->ModelReady(c, q, a, std::move(done));
                      });
@@ -69,7 +69,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
                                           const inference::ModelMetadataRequest* request,
                                           inference::ModelMetadataResponse* response) override {
     return berth::net::GuardUnary(context, "gateway gRPC ModelMetadata", [&] {
-      return Forward(context, request->name(), request, response,
+      return Forward(context, "ModelMetadata", request->name(), request, response,
                      [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
                        stub->async()->ModelMetadata(c, q, a, std::move(done));
                      });
@@ -79,7 +79,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override {
     return berth::net::GuardUnary(context, "gateway gRPC ModelInfer", [&] {
-      return Forward(context, request->model_name(), request, response,
+      return Forward(context, "ModelInfer", request->model_name(), request, response,
                      [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
                        stub->async()->ModelInfer(c, q, a, std::move(done));
                      });
@@ -89,7 +89,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
                                         const inference::ModelConfigRequest* request,
                                         inference::ModelConfigResponse* response) override {
     return berth::net::GuardUnary(context, "gateway gRPC ModelConfig", [&] {
-      return Forward(context, request->name(), request, response,
+      return Forward(context, "ModelConfig", request->name(), request, response,
                      [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
                        stub->async()->ModelConfig(c, q, a, std::move(done));
                      });
@@ -99,7 +99,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
                                             const inference::ModelStatisticsRequest* request,
                                             inference::ModelStatisticsResponse* response) override {
     return berth::net::GuardUnary(context, "gateway gRPC ModelStatistics", [&] {
-      return Forward(context, request->name(), request, response,
+      return Forward(context, "ModelStatistics", request->name(), request, response,
                      [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
                        stub->async()->ModelStatistics(c, q, a, std::move(done));
                      });
@@ -151,15 +151,15 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
   // Admits the call through the dispatcher and forwards it to a replica of the service
   // `model` names, again to another when the first did not answer.
   template <typename Request, typename Response, typename Call>
-  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context,
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context, std::string_view rpc,
                                     const std::string& model, const Request* request,
                                     Response* response, Call call) {
     auto admission = dispatcher_->Admit(Transport::kGrpc, Authorization(context), model);
     if (!admission.ok()) return Finish(context, ToGrpc(admission.status()));
     auto* reactor = context->DefaultReactor();
     auto attempt = std::make_shared<Attempt<Request, Response, Call>>(
-        Attempt<Request, Response, Call>{this, reactor, context, *std::move(admission), request,
-                                         response, call, nullptr});
+        Attempt<Request, Response, Call>{this, reactor, context, *std::move(admission), rpc,
+                                         request, response, call, nullptr});
     attempt->Run(attempt);
     return reactor;
   }
@@ -170,6 +170,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     grpc::ServerUnaryReactor* reactor;
     grpc::CallbackServerContext* server_context;
     Admission admission;
+    std::string_view rpc;  // a literal
     const Request* request;
     Response* response;
     Call call;
@@ -191,7 +192,11 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     }
 
     void Done(const grpc::Status& status) {
-      service->dispatcher_->Finish(admission, static_cast<int>(status.error_code()));
+      RequestDetails details;
+      details.route = rpc;
+      details.bytes_in = request->ByteSizeLong();
+      details.bytes_out = status.ok() ? response->ByteSizeLong() : 0;
+      service->dispatcher_->Finish(admission, static_cast<int>(status.error_code()), details);
       reactor->Finish(status);
     }
   };
@@ -303,7 +308,8 @@ class GrpcFront::Service::StreamProxy final
     admission_.retryable = false;
     auto endpoint = service_->dispatcher_->Pick(admission_);
     if (!endpoint.ok()) {
-      service_->dispatcher_->Finish(admission_, static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+      service_->dispatcher_->Finish(admission_, static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                                    {.route = "ModelStreamInfer"});
       return ToGrpc(endpoint.status());
     }
     stub_ = service_->StubFor(**endpoint);
@@ -359,7 +365,8 @@ class GrpcFront::Service::StreamProxy final
       const grpc::Status& final_status = cancelling_ ? cancel_status_ : status;
       service_->dispatcher_->Complete(admission_, cancelling_ ? AttemptOutcome::kAnswered
                                                               : OutcomeOf(status));
-      service_->dispatcher_->Finish(admission_, static_cast<int>(final_status.error_code()));
+      service_->dispatcher_->Finish(admission_, static_cast<int>(final_status.error_code()),
+                                    {.route = "ModelStreamInfer"});
       FinishLocked(final_status);
       last = downstream_done_;
     }

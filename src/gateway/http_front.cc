@@ -422,17 +422,25 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
                  !admission.ok()) {
         res = Error(admission.status());
       } else {
+        // Reading the body moves the parser that `h` and `path` point into: copy them first.
+        const std::string method(h.method_string());
+        const std::string route(path);
         auto request = co_await read_body(options.max_request_bytes);
-        int64_t batch_rows = 0;
+        RequestDetails details;
+        details.method = method;
+        details.route = route;
         if (!request.ok()) {
           res = Error(request.status());
         } else {
+          details.bytes_in = request->body().size();
           // The replica's per-caller limits (image_url downloads) count by this; a caller's
           // own value is never passed on.
           request->set(protocol::kCallerHeader, admission->principal.key_id);
-          res = co_await Proxy(*request, *admission, std::move(upstream_target), &batch_rows);
+          res = co_await Proxy(*request, *admission, std::move(upstream_target),
+                               &details.batch_rows);
         }
-        dispatcher->Finish(*admission, res.result_int(), batch_rows);
+        details.bytes_out = res.body().size();
+        dispatcher->Finish(*admission, res.result_int(), details);
       }
     } else if (get) {
       res = Static(path);

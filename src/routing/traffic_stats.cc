@@ -31,11 +31,11 @@ double Quantile(const std::array<uint32_t, TrafficStats::kLatencyBins>& bins, ui
 
 }  // namespace
 
-TrafficStats::Service& TrafficStats::Get(const std::string& service) {
+std::shared_ptr<TrafficStats::Service> TrafficStats::Get(const std::string& service) {
   std::lock_guard lock(mu_);
   auto& slot = services_[service];
-  if (!slot) slot = std::make_unique<Service>();
-  return *slot;
+  if (!slot) slot = std::make_shared<Service>();
+  return slot;
 }
 
 void TrafficStats::Add(Bucket& b, double latency_ms, RequestResult result, int64_t batch_rows) {
@@ -51,7 +51,8 @@ void TrafficStats::Add(Bucket& b, double latency_ms, RequestResult result, int64
 
 void TrafficStats::Record(const std::string& service, int64_t now_ms, double latency_ms,
                           RequestResult result, int64_t batch_rows, int64_t revision) {
-  Service& s = Get(service);
+  const std::shared_ptr<Service> service_stats = Get(service);
+  Service& s = *service_stats;
   const int64_t slot = now_ms / (kIntervalS * 1000);
   std::lock_guard lock(s.mu);
   Add(Current(s.buckets, slot), latency_ms, result, batch_rows);
@@ -83,7 +84,8 @@ TrafficStats::Bucket& TrafficStats::Current(Buckets& buckets, int64_t slot) {
 }
 
 void TrafficStats::SetReplicas(const std::string& service, int64_t now_ms, int ready) {
-  Service& s = Get(service);
+  const std::shared_ptr<Service> service_stats = Get(service);
+  Service& s = *service_stats;
   std::lock_guard lock(s.mu);
   Bucket& b = Current(s.buckets, now_ms / (kIntervalS * 1000));
   b.replicas = std::max(b.replicas, ready);
@@ -91,7 +93,8 @@ void TrafficStats::SetReplicas(const std::string& service, int64_t now_ms, int r
 
 nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms,
                                     int64_t revision) {
-  Service& s = Get(service);
+  const std::shared_ptr<Service> service_stats = Get(service);
+  Service& s = *service_stats;
   const int64_t current = now_ms / (kIntervalS * 1000);
   nlohmann::json points = nlohmann::json::array();
   std::lock_guard lock(s.mu);
@@ -133,6 +136,31 @@ nlohmann::json TrafficStats::Series(const std::string& service, int64_t now_ms,
 void TrafficStats::Forget(const std::string& service) {
   std::lock_guard lock(mu_);
   services_.erase(service);
+}
+
+void TrafficStats::LogRequest(const std::string& service, RequestEntry entry) {
+  const std::shared_ptr<Service> service_stats = Get(service);
+  Service& s = *service_stats;
+  std::lock_guard lock(s.mu);
+  if (s.log.size() < kLoggedRequests) {
+    s.log.push_back(std::move(entry));
+    return;
+  }
+  s.log[s.next] = std::move(entry);
+  s.next = (s.next + 1) % kLoggedRequests;
+}
+
+std::vector<RequestEntry> TrafficStats::RecentRequests(const std::string& service, size_t limit) {
+  const std::shared_ptr<Service> service_stats = Get(service);
+  Service& s = *service_stats;
+  std::lock_guard lock(s.mu);
+  std::vector<RequestEntry> recent;
+  const size_t n = std::min(limit, s.log.size());
+  recent.reserve(n);
+  // The newest is just before `next` (or the last while the ring is filling).
+  const size_t newest = s.log.size() < kLoggedRequests ? s.log.size() : s.next + s.log.size();
+  for (size_t i = 1; i <= n; ++i) recent.push_back(s.log[(newest - i) % s.log.size()]);
+  return recent;
 }
 
 }  // namespace berth::routing

@@ -18,6 +18,23 @@
 
 namespace berth::routing {
 
+// One request in a service's request log: what a person asks when a caller says "it failed".
+// Never a body, a header or a key: the key's name only.
+struct RequestEntry {
+  int64_t time_ms = 0;
+  std::string protocol;  // "http" | "grpc"
+  std::string method;    // "POST", "GET"; "gRPC" for gRPC
+  std::string route;     // the path without its query, or the RPC ("ModelInfer")
+  int status = 0;        // the HTTP status (for gRPC, the HTTP status of its code)
+  int grpc_code = -1;    // gRPC only
+  double latency_ms = 0;
+  int64_t revision = 0;  // 0: no replica took it
+  std::string replica;
+  std::string key;  // the caller's key name
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+};
+
 // How a request ended, as the statistics count it.
 enum class RequestResult {
   kSuccess,
@@ -48,6 +65,12 @@ class TrafficStats {
   nlohmann::json Series(const std::string& service, int64_t now_ms, int64_t revision = 0);
   void Forget(const std::string& service);
 
+  // The request log: the last kLoggedRequests requests of each service, in memory only.
+  static constexpr size_t kLoggedRequests = 1000;
+  void LogRequest(const std::string& service, RequestEntry entry);
+  // Newest first, at most `limit`.
+  std::vector<RequestEntry> RecentRequests(const std::string& service, size_t limit);
+
  private:
   struct Bucket {
     int64_t slot = -1;  // time / interval
@@ -65,8 +88,12 @@ class TrafficStats {
     Buckets buckets ABSL_GUARDED_BY(mu);
     // (revision, its buckets), at most kRevisions.
     std::vector<std::pair<int64_t, std::unique_ptr<Buckets>>> revisions ABSL_GUARDED_BY(mu);
+    // A ring: `next` is where the next entry goes once it holds kLoggedRequests.
+    std::vector<RequestEntry> log ABSL_GUARDED_BY(mu);
+    size_t next = 0 ABSL_GUARDED_BY(mu);
   };
-  Service& Get(const std::string& service);
+  // Shared, so that a Forget while a request records leaves the recorder's copy valid.
+  std::shared_ptr<Service> Get(const std::string& service);
   // The bucket for `slot`, emptied first when it still holds an older interval.
   static Bucket& Current(Buckets& buckets, int64_t slot);
   // The revision's buckets, made (in place of the lowest revision when full) if `make`.
@@ -75,7 +102,7 @@ class TrafficStats {
   static void Add(Bucket& b, double latency_ms, RequestResult result, int64_t batch_rows);
 
   std::mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<Service>> services_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::shared_ptr<Service>> services_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::routing

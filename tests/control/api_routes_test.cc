@@ -197,6 +197,7 @@ const std::map<std::string, Access> kExpected = {
     {"GET services/{name}/replicas", Access::kRead},
     {"GET services/{name}/metrics", Access::kRead},
     {"GET services/{name}/sample-request", Access::kRead},
+    {"GET services/{name}/requests", Access::kRead},
     {"GET services/{name}/logs", Access::kRead},
     {"POST services/{name}/rollback", Access::kDeploy},
     {"GET events", Access::kRead},

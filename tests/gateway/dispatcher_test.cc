@@ -244,7 +244,9 @@ TEST_F(DispatcherTest, StatisticsPerServiceAndRevisionWithServerErrorsByTranspor
     Admission admission = Admitted(r.transport);
     ASSERT_TRUE(dispatcher_->Pick(admission).ok());
     dispatcher_->Complete(admission, AttemptOutcome::kAnswered);
-    dispatcher_->Finish(admission, r.code, 4);
+    dispatcher_->Finish(admission, r.code,
+                        {.batch_rows = 4, .method = "POST", .route = "/v2/models/svc/infer",
+                         .bytes_in = 10, .bytes_out = 20});
   }
   for (int64_t revision : {int64_t{0}, int64_t{3}}) {
     SCOPED_TRACE(revision);
@@ -258,6 +260,20 @@ TEST_F(DispatcherTest, StatisticsPerServiceAndRevisionWithServerErrorsByTranspor
   EXPECT_EQ(Counter("berth_gateway_requests_total",
                     {{"service", "svc"}, {"protocol", "grpc"}, {"code", "UNAVAILABLE"}}),
             1);
+  // The request log has each, newest first, with gRPC codes as their HTTP statuses too.
+  const auto log = traffic_.RecentRequests("svc", 10);
+  ASSERT_EQ(log.size(), 6u);
+  EXPECT_EQ((log[0].protocol + " " + log[0].method), "grpc gRPC");
+  EXPECT_EQ((std::pair{log[0].grpc_code, log[0].status}), (std::pair{kGrpcUnavailable, 503}));
+  EXPECT_EQ((std::pair{log[1].grpc_code, log[1].status}), (std::pair{kGrpcInvalidArgument, 400}));
+  EXPECT_EQ(log[5].status, 200);
+  EXPECT_EQ(log[5].grpc_code, -1);
+  EXPECT_EQ(log[5].method, "POST");
+  EXPECT_EQ(log[5].route, "/v2/models/svc/infer");
+  EXPECT_EQ((std::pair{log[5].bytes_in, log[5].bytes_out}), (std::pair{uint64_t{10}, uint64_t{20}}));
+  EXPECT_EQ(log[5].revision, 3);
+  EXPECT_FALSE(log[5].replica.empty());
+  EXPECT_FALSE(log[5].key.empty());
 }
 
 TEST(ClassifyTest, HttpAttempts) {

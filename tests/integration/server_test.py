@@ -310,6 +310,22 @@ class ServerTest(unittest.TestCase):
         self.assertIn("--scope is required", res.stderr)
         self.assertIn("revoked", self.cli("keys", "revoke", "viewer").stdout)
         self.assertEqual(self.server.api("GET", "/session", headers={"Cookie": cookie})[0], 401)
+        # The request log has what was just called, by key name and never a key.
+        status, doc = self.server.api("GET", "/services/demo/requests?limit=20", key=self.admin)
+        self.assertEqual(status, 200, doc)
+        self.assertNotIn("brth_", json.dumps(doc))
+        # (Requests refused before admission, as the viewer's, are not in it.)
+        ok = doc["items"]
+        self.assertEqual((ok[0]["route"], ok[0]["method"], ok[0]["status"], ok[0]["key"]),
+                         ("/services/demo/v1/classify", "POST", 200, "admin"), ok[0])
+        self.assertIn("app", [e["key"] for e in ok])  # test_03's invoke key
+        self.assertEqual(ok[0]["bytes_in"], len(png))
+        self.assertTrue(ok[0]["replica"].startswith("demo-") and ok[0]["revision"] >= 1, ok[0])
+        self.assertGreater(ok[0]["bytes_out"], 0)
+        listing = self.cli("logs", "demo", "--requests", "--tail", "5").stdout
+        self.assertRegex(listing, r"POST\s+/services/demo/v1/classify\s+200\s+[\d.]+ ms")
+        self.assertEqual(self.server.api("GET", "/services/demo/requests?limit=0",
+                                         key=self.admin)[0], 400)
         # Unknown replicas and services are errors, not empty answers.
         res = self.cli("logs", "demo", "--replica", "bogus", check=False)
         self.assertEqual(res.returncode, 1)

@@ -67,5 +67,25 @@ TEST(TrafficStatsTest, ReadyReplicasAreTheMostSeenAndCarryOver) {
   EXPECT_EQ(points[0]["ready_replicas"], 0);  // before anything was known
 }
 
+TEST(TrafficStatsTest, TheRequestLogKeepsTheLastRequestsNewestFirst) {
+  TrafficStats stats;
+  EXPECT_TRUE(stats.RecentRequests("svc", 10).empty());
+  const size_t total = TrafficStats::kLoggedRequests + 5;
+  for (size_t i = 0; i < total; ++i) {
+    RequestEntry e;
+    e.time_ms = static_cast<int64_t>(i);
+    stats.LogRequest("svc", std::move(e));
+  }
+  const auto recent = stats.RecentRequests("svc", 3);
+  ASSERT_EQ(recent.size(), 3u);
+  EXPECT_EQ(recent[0].time_ms, static_cast<int64_t>(total - 1));
+  EXPECT_EQ(recent[2].time_ms, static_cast<int64_t>(total - 3));
+  const auto all = stats.RecentRequests("svc", 100000);
+  ASSERT_EQ(all.size(), TrafficStats::kLoggedRequests);  // bounded
+  EXPECT_EQ(all.back().time_ms, 5);                       // the oldest kept
+  stats.Forget("svc");
+  EXPECT_TRUE(stats.RecentRequests("svc", 10).empty());
+}
+
 }  // namespace
 }  // namespace berth::routing
