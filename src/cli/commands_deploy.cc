@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -203,16 +204,14 @@ void PrintReady(const Session& session, const nlohmann::json& service) {
     std::cout << "V2 infer: " << v2 << "\n";
   }
   if (Field(service, "sample_curl") != "-") {
-    // The server cannot know the caller's key (it keeps only hashes); the CLI fills in the key
-    // it used, so that the command works as printed.
-    std::string curl = Field(service, "sample_curl");
-    constexpr std::string_view kPlaceholder = "$BERTH_API_KEY";
-    for (size_t at = curl.find(kPlaceholder); at != std::string::npos;
-         at = curl.find(kPlaceholder, at)) {
-      curl.replace(at, kPlaceholder.size(), session.client->key());
-      at += session.client->key().size();
+    // The key stays a variable: a key printed in clear lands in scrollback and CI logs.
+    std::cout << "try it:\n" << Field(service, "sample_curl") << "\n";
+    const char* env = std::getenv("BERTH_API_KEY");
+    if (env == nullptr || *env == '\0') {
+      std::cout << "(set the key first: export BERTH_API_KEY=brth_... with a key that may call "
+                << Field(service, "name") << ", e.g. from berth keys create --name app --scope "
+                << "invoke:" << Field(service, "name") << ")\n";
     }
-    std::cout << "try it:\n" << curl << "\n";
   }
 }
 

@@ -1,4 +1,4 @@
-// berth services, describe, revisions, scale, events, logs, delete, rollback, predict.
+// berth services, describe, revisions, diff, scale, events, logs, delete, rollback, predict.
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/log_follow.h"
+#include "cli/service_spec.h"
 #include "cli/units.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -289,6 +290,41 @@ absl::Status RunRevisions(const CommonFlags& common, const std::string& name) {
   return absl::OkStatus();
 }
 
+absl::Status RunDiff(const CommonFlags& common, const std::string& name, int64_t a, int64_t b) {
+  ASSIGN_OR_RETURN(Session session, Connect(common));
+  ASSIGN_OR_RETURN(nlohmann::json revisions,
+                   session.client->Get(ApiPath("services", name, "revisions")));
+  const auto spec_of = [&](int64_t number) -> absl::StatusOr<nlohmann::json> {
+    for (const auto& rev : Items(revisions)) {
+      if (rev.value("number", int64_t{0}) == number) {
+        return rev.value("spec", nlohmann::json::object());
+      }
+    }
+    return absl::NotFoundError(StrCat("service ", name, " has no revision ", number,
+                                      " (berth revisions ", name, " lists them)"));
+  };
+  ASSIGN_OR_RETURN(nlohmann::json before, spec_of(a));
+  ASSIGN_OR_RETURN(nlohmann::json after, spec_of(b));
+  const std::vector<SpecChange> changes = DiffSpecs(before, after);
+  nlohmann::json doc = {{"service", name}, {"from", a}, {"to", b},
+                        {"changes", nlohmann::json::array()}};
+  for (const SpecChange& c : changes) {
+    doc["changes"].push_back({{"path", c.path}, {"from", c.before}, {"to", c.after}});
+  }
+  if (session.PrintDocument(doc)) return absl::OkStatus();
+  if (changes.empty()) {
+    std::cout << "revisions " << a << " and " << b << " of " << name << " have the same spec\n";
+    return absl::OkStatus();
+  }
+  const auto cell = [](const nlohmann::json& v) {
+    return v.is_null() ? std::string("-") : v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  Table table({"FIELD", StrCat("REVISION ", a), StrCat("REVISION ", b)});
+  for (const SpecChange& c : changes) table.AddRow({c.path, cell(c.before), cell(c.after)});
+  std::cout << table.Render();
+  return absl::OkStatus();
+}
+
 absl::Status RunRollback(const CommonFlags& common, const std::string& name, int64_t to) {
   ASSIGN_OR_RETURN(Session session, Connect(common));
   nlohmann::json body = nlohmann::json::object();
@@ -414,6 +450,25 @@ void AddServiceCommands(CLI::App& app, int* exit_code) {
       "--to-revision", "the revision whose spec to restore (berth revisions lists them)",
       &RunRollback)
       ->check(CLI::PositiveNumber);
+  struct DiffFlags {
+    CommonFlags common;
+    std::string service;
+    int64_t from = 0, to = 0;
+  };
+  auto diff_flags = std::make_shared<DiffFlags>();
+  CLI::App* diff = app.add_subcommand(
+      "diff", "Show what differs between the specs of two revisions of a service");
+  diff->add_option("SERVICE", diff_flags->service, "the service")->required();
+  diff->add_option("A", diff_flags->from, "a revision (berth revisions lists them)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  diff->add_option("B", diff_flags->to, "the revision to compare it with")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  AddCommonFlags(diff, &diff_flags->common);
+  SetCommand(diff, exit_code, [diff_flags] {
+    return RunDiff(diff_flags->common, diff_flags->service, diff_flags->from, diff_flags->to);
+  });
   AddNumberedCommand(app, exit_code, "scale",
                      "Set a service's replica count (no new revision; 0 stops every replica)",
                      "--replicas", "how many replicas, 0 to 64", &RunScale)

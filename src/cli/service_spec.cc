@@ -1,6 +1,8 @@
 #include "cli/service_spec.h"
 
 #include <charconv>
+#include <algorithm>
+#include <map>
 #include <cmath>
 #include <initializer_list>
 #include <tuple>
@@ -590,6 +592,45 @@ bool IsModelUri(std::string_view text) {
     if (text.size() > scheme.size() && text.substr(0, scheme.size()) == scheme) return true;
   }
   return false;
+}
+
+namespace {
+
+// Leaves of `value` by path; an empty object or list is a leaf of its own.
+void Flatten(const nlohmann::json& value, const std::string& path,
+             std::map<std::string, nlohmann::json>& out) {
+  if (value.is_object() && !value.empty()) {
+    for (const auto& [key, child] : value.items()) {
+      Flatten(child, path.empty() ? key : StrCat(path, ".", key), out);
+    }
+  } else if (value.is_array() && !value.empty()) {
+    for (size_t i = 0; i < value.size(); ++i) Flatten(value[i], StrCat(path, "[", i, "]"), out);
+  } else {
+    out[path] = value;
+  }
+}
+
+}  // namespace
+
+std::vector<SpecChange> DiffSpecs(const nlohmann::json& before, const nlohmann::json& after) {
+  std::map<std::string, nlohmann::json> a, b;
+  Flatten(before, "", a);
+  Flatten(after, "", b);
+  std::vector<SpecChange> changes;
+  for (const auto& [path, value] : a) {
+    auto it = b.find(path);
+    if (it == b.end()) {
+      changes.push_back({path, value, nullptr});
+    } else if (it->second != value) {
+      changes.push_back({path, value, it->second});
+    }
+  }
+  for (const auto& [path, value] : b) {
+    if (!a.contains(path)) changes.push_back({path, nullptr, value});
+  }
+  std::sort(changes.begin(), changes.end(),
+            [](const SpecChange& x, const SpecChange& y) { return x.path < y.path; });
+  return changes;
 }
 
 }  // namespace berth::cli

@@ -66,4 +66,14 @@ std::vector<std::string> ParseLabels(std::string_view text);
 // True for the URIs the server fetches itself: file://, http://, https://, s3://.
 bool IsModelUri(std::string_view text);
 
+// One field that differs between two specs: its path ("batching.max_batch_size",
+// "inputs[0].shape") and its value in each (null where a spec lacks it).
+struct SpecChange {
+  std::string path;
+  nlohmann::json before;
+  nlohmann::json after;
+};
+// What differs between two specs, leaf by leaf, in path order.
+std::vector<SpecChange> DiffSpecs(const nlohmann::json& before, const nlohmann::json& after);
+
 }  // namespace berth::cli

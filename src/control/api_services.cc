@@ -770,7 +770,7 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
                              {"body", body}};
     doc["sample_curl"] = StrCat(
         "curl -X POST -H \"Authorization: Bearer $BERTH_API_KEY\" -H \"Content-Type: "
-        "application/json\" -d '", body.dump(), "' ", classify);
+        "application/json\" -d '{\"image_url\": \"", base, kSampleImagePath, "\"}' ", classify);
   } else if (auto model = store_->FindModel(s.spec.value("model", ""),
                                             s.spec.value("model_version", 0));
              model.ok() && *model) {

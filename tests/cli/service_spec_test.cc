@@ -273,5 +273,25 @@ outputs: [{name: y, datatype: FP32, shape: [-1, 10]}]
   EXPECT_NE(bad.status().message().find("inputs[0].shape"), std::string::npos) << bad.status();
 }
 
+TEST(DiffSpecsTest, EveryLeafThatDiffersWithItsPath) {
+  const auto before = nlohmann::json::parse(R"({"model": "m", "model_version": 1, "replicas": 2,
+      "batching": {"max_batch_size": 32}, "inputs": [{"name": "x", "shape": [-1, 4]}],
+      "labels": ["a"]})");
+  const auto after = nlohmann::json::parse(R"({"model": "m", "model_version": 2, "replicas": 2,
+      "batching": {"max_batch_size": 8, "max_queue_delay_us": 100},
+      "inputs": [{"name": "x", "shape": [-1, 8]}]})");
+  const std::vector<SpecChange> changes = DiffSpecs(before, after);
+  std::vector<std::string> lines;
+  for (const auto& c : changes) lines.push_back(c.path + " " + c.before.dump() + " " + c.after.dump());
+  EXPECT_EQ(lines, (std::vector<std::string>{
+                       "batching.max_batch_size 32 8",
+                       "batching.max_queue_delay_us null 100",
+                       "inputs[0].shape[1] 4 8",
+                       "labels[0] \"a\" null",
+                       "model_version 1 2",
+                   }));
+  EXPECT_TRUE(DiffSpecs(before, before).empty());
+}
+
 }  // namespace
 }  // namespace berth::cli

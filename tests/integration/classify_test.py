@@ -137,12 +137,13 @@ class ClassifyTest(unittest.TestCase):
                       self.deploy_output)
         curl = [l for l in self.deploy_output.splitlines() if l.startswith("curl ")]
         self.assertEqual(len(curl), 1, self.deploy_output)
-        self.assertRegex(curl[0], r"^curl -X POST -H \"Authorization: Bearer brth_\w+\" "
+        # The key stays a variable: never printed in clear.
+        self.assertRegex(curl[0], r"^curl -X POST -H \"Authorization: Bearer \$BERTH_API_KEY\" "
                                   r"-H \"Content-Type: application/json\" "
                                   r"-d '\{\"image_url\": \"http://[^\"]+\"\}' \S+/v1/classify$")
         out = subprocess.run(["bash", "-c", curl[0] + " -s -w '\\n%{http_code}'"],
                              capture_output=True, text=True, timeout=60,
-                             env={"PATH": os.environ["PATH"]})
+                             env={"PATH": os.environ["PATH"], "BERTH_API_KEY": self.key})
         body, code = out.stdout.rsplit("\n", 1)
         self.assertEqual(code, "200", out.stdout + out.stderr)
         doc = json.loads(body)

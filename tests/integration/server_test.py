@@ -229,9 +229,22 @@ class ServerTest(unittest.TestCase):
         curl = [line for line in res.stdout.splitlines() if line.startswith("curl ")]
         self.assertEqual(len(curl), 1, res.stdout)
         self.assertIn("/services/demo/v1/classify", curl[0])
+        self.assertNotIn(self.admin, res.stdout + res.stderr)  # the key is never printed
+        self.assertIn("$BERTH_API_KEY", curl[0])
+        # Without the variable set, the CLI says how to set it.
+        env = dict(self.env)
+        env.pop("BERTH_API_KEY")
+        env["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "config-hint")
+        subprocess.run([BERTH, "login", "--server", self.server.url(""), "--key", self.admin],
+                       env=env, check=True, capture_output=True, timeout=60)
+        hinted = subprocess.run([BERTH, "deploy", "--demo"], env=env, capture_output=True,
+                                text=True, timeout=300)
+        self.assertEqual(hinted.returncode, 0, hinted.stderr)
+        self.assertIn("export BERTH_API_KEY=", hinted.stdout)
+        self.assertNotIn(self.admin, hinted.stdout + hinted.stderr)
         out = subprocess.run(["bash", "-c", curl[0] + " -s -w '\\n%{http_code}'"],
                              capture_output=True, text=True, timeout=60,
-                             env={"PATH": os.environ["PATH"]})  # no BERTH_API_KEY: verbatim
+                             env={"PATH": os.environ["PATH"], "BERTH_API_KEY": self.admin})
         body, code = out.stdout.rsplit("\n", 1)
         self.assertEqual(code, "200", out.stdout + out.stderr)
         self.assertEqual(json.loads(body)["predictions"][0]["label"], "7")
@@ -423,6 +436,18 @@ class ServerTest(unittest.TestCase):
         self.cli("deploy", os.path.join(FIXTURES, "add_sub", "1", "model.onnx"), "--name",
                  "addsub", "--timeout", "240s")
         self.assertEqual(self.infer_addsub()[0], 200)
+        # The README's V2 curl works as written (run from the repository, against this server).
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = [l.split("  #")[0].strip() for l in f
+                      if l.startswith("curl ") and "/v2/models/addsub/infer" in l]
+        self.assertEqual(len(readme), 1, readme)
+        command = readme[0].replace("localhost:8080", "127.0.0.1:%d" % self.server.http_port)
+        out = subprocess.run(["bash", "-c", command + " -s -w '\\n%{http_code}'"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60,
+                             env={"PATH": os.environ["PATH"], "BERTH_API_KEY": self.admin})
+        body, code = out.stdout.rsplit("\n", 1)
+        self.assertEqual(code, "200", out.stdout + out.stderr)
+        self.assertEqual(json.loads(body)["outputs"][0]["data"], [x + 1 for x in range(16)])
         # TorchScript carries no signature: without a declared one the spec is refused (400,
         # naming the field); with one it serves through the libtorch plugin.
         self.cli("models", "upload", os.path.join(FIXTURES, "tiny_cnn_pt", "1", "model.pt"),
@@ -602,6 +627,16 @@ class ServerTest(unittest.TestCase):
         self.cli("deploy", os.path.join(versioned, "3", "model.onnx"), "--model", "plus",
                  "--name", "plus", "--timeout", "240s")
         self.assertEqual((self.service("plus")["model_version"], plus()), (3, 3))
+        # diff says what changed between two revisions, field by field.
+        diff = self.cli("diff", "plus", "1", "3").stdout
+        self.assertRegex(diff, r"model_version\s+1\s+3")
+        self.assertNotIn("replicas", diff)  # the replica count is no part of a revision
+        doc = json.loads(self.cli("diff", "plus", "1", "3", "-o", "json").stdout)
+        self.assertIn({"path": "model_version", "from": 1, "to": 3}, doc["changes"])
+        self.assertIn("same spec", self.cli("diff", "plus", "2", "2").stdout)
+        res = self.cli("diff", "plus", "1", "99", check=False)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("no revision 99", res.stderr)
         # A rollback restores the version the revision served.
         self.cli("rollback", "plus", "--to-revision", "1")
         poll("revision 1's spec to serve",
