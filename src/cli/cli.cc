@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <iostream>
+#include <memory>
 
 #include "cli/commands.h"
+#include "common/strings.h"
 
 namespace berth::cli {
 
@@ -12,6 +14,73 @@ void AddCliCommands(CLI::App& app, int* exit_code) {
   AddModelCommands(app, exit_code);
   AddDeployCommands(app, exit_code);
   AddServiceCommands(app, exit_code);
+
+  auto shell = std::make_shared<std::string>();
+  CLI::App* completion = app.add_subcommand(
+      "completion", "Print a shell completion script: source <(berth completion bash)");
+  completion->add_option("SHELL", *shell, "bash or zsh")->required()->check(
+      CLI::IsMember({"bash", "zsh"}));
+  // The root is walked when the command runs, so that every command added after this one is
+  // in the script too.
+  SetCommand(completion, exit_code, [&app, shell] {
+    std::cout << CompletionScript(app, *shell);
+    return absl::OkStatus();
+  });
+}
+
+namespace {
+
+// Each command path ("berth", "berth keys create") with the words that may follow it.
+void CollectWords(const CLI::App& app, const std::string& path,
+                  std::vector<std::pair<std::string, std::string>>& out) {
+  std::string words;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name().empty()) continue;
+    StrAppend(&words, words.empty() ? "" : " ", sub->get_name());
+  }
+  for (const CLI::Option* option : app.get_options()) {
+    for (const std::string& name : option->get_lnames()) {
+      StrAppend(&words, words.empty() ? "" : " ", "--", name);
+    }
+    for (const std::string& name : option->get_snames()) {
+      StrAppend(&words, words.empty() ? "" : " ", "-", name);
+    }
+  }
+  out.emplace_back(path, words);
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name().empty()) continue;
+    CollectWords(*sub, StrCat(path, " ", sub->get_name()), out);
+  }
+}
+
+}  // namespace
+
+std::string CompletionScript(const CLI::App& app, std::string_view shell) {
+  std::vector<std::pair<std::string, std::string>> paths;
+  CollectWords(app, "berth", paths);
+  std::string script = StrCat("# berth ", shell, " completion: source <(berth completion ", shell,
+                              ")\n");
+  // zsh runs the bash function through its bash-completion layer.
+  if (shell == "zsh") script += "autoload -U +X bashcompinit && bashcompinit\n";
+  script += "declare -A _berth_words=(\n";
+  for (const auto& [path, words] : paths) StrAppend(&script, "  [\"", path, "\"]=\"", words, "\"\n");
+  script += R"()
+_berth() {
+  local cur=${COMP_WORDS[COMP_CWORD]} path=berth next w i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    w=${COMP_WORDS[i]}
+    [[ $w == -* ]] && continue
+    next="$path $w"
+    [[ -n ${_berth_words[$next]+set} ]] && path=$next
+  done
+  COMPREPLY=($(compgen -W "${_berth_words[$path]}" -- "$cur"))
+  # Arguments that are not words berth knows (files, names) complete as files.
+  [[ ${#COMPREPLY[@]} -eq 0 && $cur != -* ]] && COMPREPLY=($(compgen -f -- "$cur"))
+  return 0
+}
+complete -F _berth berth
+)";
+  return script;
 }
 
 std::string ClosestMatch(std::string_view typed, const std::vector<std::string>& candidates) {

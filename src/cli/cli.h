@@ -16,6 +16,10 @@ namespace berth::cli {
 // malformed YAML). Errors go to stderr with what to do next.
 void AddCliCommands(CLI::App& app, int* exit_code);
 
+// A completion script for `shell` ("bash" or "zsh") of every command, subcommand and flag
+// under `app`.
+std::string CompletionScript(const CLI::App& app, std::string_view shell);
+
 // Parses the command line. Help and --version print and return 0. Any other parse error is
 // printed as `berth: MESSAGE` with a "did you mean" for a mistyped subcommand or flag (and the
 // command list when no command was given) and returns 2. nullopt: parsed, the command ran.

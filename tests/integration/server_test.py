@@ -223,6 +223,18 @@ class ServerTest(unittest.TestCase):
         self.assertFalse(os.path.exists(config))
         self.assertIn("not logged in", self.cli("logout").stdout)
 
+    def test_02c_shell_completion_knows_commands_and_flags(self):
+        script = self.cli("completion", "bash").stdout
+        probe = ('source /dev/stdin; for words in "keys cr" "deploy --model-v" "models describe"; '
+                 'do read -ra COMP_WORDS <<< "berth $words"; COMP_CWORD=$((${#COMP_WORDS[@]}-1)); '
+                 '_berth; echo "${COMPREPLY[*]}"; done')
+        out = subprocess.run(["bash", "-c", probe], input=script, capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.stdout.splitlines(), ["create", "--model-version", "describe"],
+                         out.stderr)
+        self.assertIn("bashcompinit", self.cli("completion", "zsh").stdout)
+        self.assertEqual(self.cli("completion", "fish", check=False).returncode, 2)
+
     def test_03_deploy_demo_and_the_printed_curl_works_verbatim(self):
         res = self.cli("deploy", "--demo", "--timeout", "240s")
         self.assertIn("is ready", res.stdout)
