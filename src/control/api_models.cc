@@ -1,5 +1,4 @@
 // /api/v1 routes of models: list, describe, add (uploaded or fetched from a URI), delete.
-#include <algorithm>
 #include <charconv>
 #include <filesystem>
 
@@ -67,14 +66,17 @@ void ControlApi::AddModelRoutes() {
   using Result = absl::StatusOr<ApiResponse>;
   // The latest version of each model, with how many versions it has.
   AddRoute("GET", "models", Access::kRead, [this](ApiRequest&) -> Result {
-    ASSIGN_OR_RETURN(auto models, store_->ListModels());
+    // Every version, by name and then version: each name's last is its latest.
     ASSIGN_OR_RETURN(auto versions, store_->ListModelVersions(""));
     json items = json::array();
-    for (const auto& m : models) {
-      json doc = ModelJson(m);
-      doc["versions"] = std::count_if(versions.begin(), versions.end(),
-                                      [&](const ModelRecord& v) { return v.name == m.name; });
+    int count = 0;
+    for (size_t i = 0; i < versions.size(); ++i) {
+      ++count;
+      if (i + 1 < versions.size() && versions[i + 1].name == versions[i].name) continue;
+      json doc = ModelJson(versions[i]);
+      doc["versions"] = count;
       items.push_back(std::move(doc));
+      count = 0;
     }
     return Json(200, {{"items", std::move(items)}});
   });

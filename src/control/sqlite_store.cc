@@ -87,6 +87,20 @@ absl::Status Exec(sqlite3* db, const char* sql) {
   return absl::OkStatus();
 }
 
+// Runs `body` (returning a Status or a StatusOr) in one transaction: committed when it
+// succeeds, rolled back when it fails.
+template <typename Body>
+auto InTransaction(sqlite3* db, Body body) -> decltype(body()) {
+  RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
+  auto result = body();
+  if (!result.ok()) {
+    (void)Exec(db, "ROLLBACK");
+    return result;
+  }
+  RETURN_IF_ERROR(Exec(db, "COMMIT"));
+  return result;
+}
+
 // Schema migrations, applied in order; the database's user_version counts those applied.
 constexpr const char* kMigrations[] = {
     R"sql(
@@ -265,14 +279,11 @@ absl::Status SqliteStore::Migrate() {
         ": it was written by a newer berth"));
   }
   for (int64_t v = version; v < known; ++v) {
-    RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-    absl::Status status = Exec(db_, kMigrations[v]);
-    if (status.ok()) status = Exec(db_, StrCat("PRAGMA user_version = ", v + 1).c_str());
-    if (!status.ok()) {
-      (void)Exec(db_, "ROLLBACK");
+    RETURN_IF_ERROR(InTransaction(db_, [&] {
+      absl::Status status = Exec(db_, kMigrations[v]);
+      if (status.ok()) status = Exec(db_, StrCat("PRAGMA user_version = ", v + 1).c_str());
       return status;
-    }
-    RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+    }));
   }
   return absl::OkStatus();
 }
@@ -345,8 +356,7 @@ absl::Status SqliteStore::DeleteSession(const std::string& hash) {
 
 absl::StatusOr<int> SqliteStore::InsertModelVersion(const ModelRecord& m) {
   std::lock_guard lock(mu_);
-  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-  auto run = [&]() -> absl::StatusOr<int> {
+  return InTransaction(db_, [&]() -> absl::StatusOr<int> {
     Statement get(db_, "SELECT last_version FROM model_names WHERE name = ?");
     RETURN_IF_ERROR(get.Bind({m.name}));
     ASSIGN_OR_RETURN(bool row, get.Step());
@@ -362,14 +372,7 @@ absl::StatusOr<int> SqliteStore::InsertModelVersion(const ModelRecord& m) {
                                 static_cast<int64_t>(m.size_bytes), m.sha256, m.source, m.path,
                                 m.metadata.dump(), m.created_at}));
     return version;
-  };
-  auto result = run();
-  if (!result.ok()) {
-    (void)Exec(db_, "ROLLBACK");
-    return result;
-  }
-  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
-  return result;
+  });
 }
 
 absl::StatusOr<std::optional<ModelRecord>> SqliteStore::FindModel(const std::string& name,
@@ -385,15 +388,6 @@ absl::StatusOr<std::optional<ModelRecord>> SqliteStore::FindModel(const std::str
   return First<ModelRecord>(s, ReadModel);
 }
 
-absl::StatusOr<std::vector<ModelRecord>> SqliteStore::ListModels() {
-  std::lock_guard lock(mu_);
-  Statement s(db_, StrCat(kModelColumns,
-                          " WHERE (name, version) IN (SELECT name, MAX(version) FROM "
-                          "model_versions GROUP BY name) ORDER BY name")
-                       .c_str());
-  return Collect<ModelRecord>(s, ReadModel);
-}
-
 absl::StatusOr<std::vector<ModelRecord>> SqliteStore::ListModelVersions(const std::string& name) {
   std::lock_guard lock(mu_);
   Statement s(db_, StrCat(kModelColumns, " WHERE ? = '' OR name = ? ORDER BY name, version").c_str());
@@ -403,16 +397,13 @@ absl::StatusOr<std::vector<ModelRecord>> SqliteStore::ListModelVersions(const st
 
 absl::Status SqliteStore::DeleteModel(const std::string& name) {
   std::lock_guard lock(mu_);
-  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-  Statement versions(db_, "DELETE FROM model_versions WHERE name = ?");
-  Statement names(db_, "DELETE FROM model_names WHERE name = ?");
-  absl::Status status = versions.Run({name});
-  if (status.ok()) status = names.Run({name});
-  if (!status.ok()) {
-    (void)Exec(db_, "ROLLBACK");
+  return InTransaction(db_, [&] {
+    Statement versions(db_, "DELETE FROM model_versions WHERE name = ?");
+    Statement names(db_, "DELETE FROM model_names WHERE name = ?");
+    absl::Status status = versions.Run({name});
+    if (status.ok()) status = names.Run({name});
     return status;
-  }
-  return Exec(db_, "COMMIT");
+  });
 }
 
 absl::Status SqliteStore::DeleteModelVersion(const std::string& name, int version) {
@@ -458,27 +449,21 @@ absl::StatusOr<std::vector<ServiceRecord>> SqliteStore::ListServices() {
 
 absl::Status SqliteStore::DeleteService(const std::string& name) {
   std::lock_guard lock(mu_);
-  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-  absl::Status status;
-  for (const char* sql : {"DELETE FROM replicas WHERE service = ?",
-                          "DELETE FROM revisions WHERE service = ?",
-                          "DELETE FROM services WHERE name = ?"}) {
-    Statement s(db_, sql);
-    status = s.Run({name});
-    if (!status.ok()) break;
-  }
-  if (!status.ok()) {
-    (void)Exec(db_, "ROLLBACK");
-    return status;
-  }
-  return Exec(db_, "COMMIT");
+  return InTransaction(db_, [&] {
+    for (const char* sql : {"DELETE FROM replicas WHERE service = ?",
+                            "DELETE FROM revisions WHERE service = ?",
+                            "DELETE FROM services WHERE name = ?"}) {
+      Statement s(db_, sql);
+      RETURN_IF_ERROR(s.Run({name}));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<int> SqliteStore::CreateRevision(const std::string& service, const nlohmann::json& spec,
                                           TimeMs now) {
   std::lock_guard lock(mu_);
-  RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
-  auto run = [&]() -> absl::StatusOr<int> {
+  return InTransaction(db_, [&]() -> absl::StatusOr<int> {
     Statement get(db_, "SELECT latest_revision FROM services WHERE name = ?");
     RETURN_IF_ERROR(get.Bind({service}));
     ASSIGN_OR_RETURN(bool row, get.Step());
@@ -491,14 +476,7 @@ absl::StatusOr<int> SqliteStore::CreateRevision(const std::string& service, cons
     Statement bump(db_, "UPDATE services SET latest_revision = ?, updated_at = ? WHERE name = ?");
     RETURN_IF_ERROR(bump.Run({int64_t{number}, now, service}));
     return number;
-  };
-  auto result = run();
-  if (!result.ok()) {
-    (void)Exec(db_, "ROLLBACK");
-    return result;
-  }
-  RETURN_IF_ERROR(Exec(db_, "COMMIT"));
-  return result;
+  });
 }
 
 absl::Status SqliteStore::UpdateRevision(const RevisionRecord& r) {

@@ -35,7 +35,6 @@ class SqliteStore final : public Store {
   absl::StatusOr<int> InsertModelVersion(const ModelRecord& model) override;
   absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name,
                                                        int version) override;
-  absl::StatusOr<std::vector<ModelRecord>> ListModels() override;
   absl::StatusOr<std::vector<ModelRecord>> ListModelVersions(const std::string& name) override;
   absl::Status DeleteModel(const std::string& name) override;
   absl::Status DeleteModelVersion(const std::string& name, int version) override;

@@ -121,9 +121,8 @@ class Store {
   // Version 0: the latest.
   virtual absl::StatusOr<std::optional<ModelRecord>> FindModel(const std::string& name,
                                                                int version = 0) = 0;
-  // The latest version of each model, by name.
-  virtual absl::StatusOr<std::vector<ModelRecord>> ListModels() = 0;
-  // Every version of `name`, oldest first; every version of every model for "".
+  // Every version of `name`, oldest first; every version of every model for "", by name and
+  // then version.
   virtual absl::StatusOr<std::vector<ModelRecord>> ListModelVersions(const std::string& name) = 0;
   // Every version; the next upload under the name is version 1 again.
   virtual absl::Status DeleteModel(const std::string& name) = 0;

@@ -78,10 +78,6 @@ class FailingStore final : public Store {
     if (Fails("FindModel")) return Failure("FindModel");
     return inner_->FindModel(name, version);
   }
-  absl::StatusOr<std::vector<ModelRecord>> ListModels() override {
-    if (Fails("ListModels")) return Failure("ListModels");
-    return inner_->ListModels();
-  }
   absl::StatusOr<std::vector<ModelRecord>> ListModelVersions(const std::string& name) override {
     if (Fails("ListModelVersions")) return Failure("ListModelVersions");
     return inner_->ListModelVersions(name);
