@@ -829,6 +829,38 @@ class ServerHostileTest(HostileCase):
         self.assertSurvived("32 stalled uploads")
 
 
+    def test_13_forged_and_outsized_session_cookies_and_paths_on_the_data_plane(self):
+        """The data plane takes a console session cookie: forged, repeated, empty and 20 KiB
+        values are 401s, control bytes a framing 400; a path of 8000 bytes is answered and kept in the request log only up
+        to its bound."""
+        infer = "/v2/models/addsub/infer"
+        for case, cookie, status in (
+                ("forged session", "berth_session=" + "A" * 43, 401),
+                ("empty session", "berth_session=", 401),
+                ("session named 500 times", "; ".join(["berth_session=x"] * 500), 401),
+                ("20 KiB session", "berth_session=" + "b" * 20000, 401),
+                ("control bytes in the cookie", "berth_session=\x01\x7f\xff", 400)):
+            with self.subTest(case):
+                ex = self.send(request("POST", infer, [("Cookie", cookie),
+                                                      ("X-Berth-Console", "1"),
+                                                      ("Content-Length", "2"),
+                                                      ("Connection", "close")], b"{}"))
+                self.assertEqual(len(ex.responses), 1, "%s: %r%s" % (case, ex, self.context()))
+                self.assertEqual(ex.responses[0].status, status, "%s: %r" % (case, ex))
+                self.assertSurvived(case)
+        key = {"Authorization": "Bearer " + self.admin}
+        long_path = infer + "/" + "p" * 8000
+        r = http_call(self.target.http_port, "POST", long_path, {"inputs": []}, key)
+        self.assertIn(r.status, (400, 404), r)
+        log = http_call(self.target.http_port, "GET", "/api/v1/services/addsub/requests?limit=5",
+                        headers=key)
+        self.assertEqual(log.status, 200, log)
+        routes = [e["route"] for e in log.json()["items"]]
+        self.assertTrue(routes and routes[0].startswith(infer + "/ppp"), routes)
+        self.assertLessEqual(max(len(r) for r in routes), 256)
+        self.assertSurvived("8000-byte path")
+
+
 class WorkerHostileTest(HostileCase):
     """`berth worker`: the model server's HTTP/1.1 listener."""
 
