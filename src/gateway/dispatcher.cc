@@ -201,8 +201,6 @@ void Dispatcher::Finish(const Admission& admission, int code,
   const int64_t revision = admission.endpoint ? admission.endpoint->revision() : 0;
   if (options_.traffic != nullptr) {
     const int64_t now_ms = options_.clock->WallMs();
-    options_.traffic->Record(admission.service(), now_ms, seconds * 1000,
-                             ResultOf(admission.transport, code), details.batch_rows, revision);
     routing::RequestEntry entry;
     entry.time_ms = now_ms;
     const bool grpc = admission.transport == Transport::kGrpc;
@@ -220,7 +218,10 @@ void Dispatcher::Finish(const Admission& admission, int code,
     entry.key = admission.principal.key_name;
     entry.bytes_in = details.bytes_in;
     entry.bytes_out = details.bytes_out;
-    options_.traffic->LogRequest(admission.service(), std::move(entry));
+    // One lookup and one lock for the statistics and the log.
+    options_.traffic->Record(admission.service(), now_ms, seconds * 1000,
+                             ResultOf(admission.transport, code), details.batch_rows, revision,
+                             &entry);
   }
   if (requests_ != nullptr) {
     Metrics& m = MetricsFor(admission, code);

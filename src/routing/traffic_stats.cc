@@ -50,7 +50,8 @@ void TrafficStats::Add(Bucket& b, double latency_ms, RequestResult result, int64
 }
 
 void TrafficStats::Record(const std::string& service, int64_t now_ms, double latency_ms,
-                          RequestResult result, int64_t batch_rows, int64_t revision) {
+                          RequestResult result, int64_t batch_rows, int64_t revision,
+                          RequestEntry* entry) {
   const std::shared_ptr<Service> service_stats = Get(service);
   Service& s = *service_stats;
   const int64_t slot = now_ms / (kIntervalS * 1000);
@@ -59,6 +60,7 @@ void TrafficStats::Record(const std::string& service, int64_t now_ms, double lat
   if (revision > 0) {
     Add(Current(*RevisionBuckets(s, revision, true), slot), latency_ms, result, batch_rows);
   }
+  if (entry != nullptr) AppendToLog(s, std::move(*entry));
 }
 
 TrafficStats::Buckets* TrafficStats::RevisionBuckets(Service& s, int64_t revision, bool make) {
@@ -138,10 +140,7 @@ void TrafficStats::Forget(const std::string& service) {
   services_.erase(service);
 }
 
-void TrafficStats::LogRequest(const std::string& service, RequestEntry entry) {
-  const std::shared_ptr<Service> service_stats = Get(service);
-  Service& s = *service_stats;
-  std::lock_guard lock(s.mu);
+void TrafficStats::AppendToLog(Service& s, RequestEntry entry) {
   if (s.log.size() < kLoggedRequests) {
     s.log.push_back(std::move(entry));
     return;

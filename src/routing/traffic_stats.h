@@ -51,8 +51,10 @@ class TrafficStats {
 
   // `batch_rows`: rows of the batch the request ran in, when the worker said (0: unknown).
   // `revision`: the revision that served it (0: none, as when no replica was ready).
+  // `entry`, when given, goes into the request log under the same lock.
   void Record(const std::string& service, int64_t now_ms, double latency_ms,
-              RequestResult result, int64_t batch_rows = 0, int64_t revision = 0);
+              RequestResult result, int64_t batch_rows = 0, int64_t revision = 0,
+              RequestEntry* entry = nullptr);
   // The service's ready replicas now (the controller reports them on every pass).
   void SetReplicas(const std::string& service, int64_t now_ms, int ready);
   // {"interval_s", "points": [{"time", "requests", "errors", "client_errors", "qps", "p50_ms",
@@ -65,9 +67,9 @@ class TrafficStats {
   nlohmann::json Series(const std::string& service, int64_t now_ms, int64_t revision = 0);
   void Forget(const std::string& service);
 
-  // The request log: the last kLoggedRequests requests of each service, in memory only.
+  // The request log (filled by Record): the last kLoggedRequests requests of each service, in
+  // memory only.
   static constexpr size_t kLoggedRequests = 1000;
-  void LogRequest(const std::string& service, RequestEntry entry);
   // Newest first, at most `limit`.
   std::vector<RequestEntry> RecentRequests(const std::string& service, size_t limit);
 
@@ -100,6 +102,7 @@ class TrafficStats {
   static Buckets* RevisionBuckets(Service& s, int64_t revision, bool make)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
   static void Add(Bucket& b, double latency_ms, RequestResult result, int64_t batch_rows);
+  static void AppendToLog(Service& s, RequestEntry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Service>> services_ ABSL_GUARDED_BY(mu_);

@@ -74,7 +74,7 @@ TEST(TrafficStatsTest, TheRequestLogKeepsTheLastRequestsNewestFirst) {
   for (size_t i = 0; i < total; ++i) {
     RequestEntry e;
     e.time_ms = static_cast<int64_t>(i);
-    stats.LogRequest("svc", std::move(e));
+    stats.Record("svc", 0, 1.0, RequestResult::kSuccess, 0, 0, &e);
   }
   const auto recent = stats.RecentRequests("svc", 3);
   ASSERT_EQ(recent.size(), 3u);
