@@ -8,11 +8,18 @@ namespace berth::common {
 namespace {
 constexpr char kPayloadTooLargeKey[] = "berth/payload-too-large";
 constexpr char kAllowKey[] = "berth/allow";
+constexpr char kUnsupportedMediaKey[] = "berth/unsupported-media-type";
 }  // namespace
 
 absl::Status MethodNotAllowedError(std::string_view message, std::string_view allow) {
   absl::Status status = absl::InvalidArgumentError(std::string(message));
   status.SetPayload(kAllowKey, absl::Cord(std::string(allow)));
+  return status;
+}
+
+absl::Status UnsupportedMediaTypeError(std::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(std::string(message));
+  status.SetPayload(kUnsupportedMediaKey, absl::Cord("1"));
   return status;
 }
 
@@ -32,7 +39,8 @@ int HttpStatusFromStatus(const absl::Status& status) {
     case absl::StatusCode::kOk:
       return 200;
     case absl::StatusCode::kInvalidArgument:
-      return status.GetPayload(kAllowKey).has_value() ? 405 : 400;
+      if (status.GetPayload(kAllowKey).has_value()) return 405;
+      return status.GetPayload(kUnsupportedMediaKey).has_value() ? 415 : 400;
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
       return 400;

@@ -9,7 +9,8 @@
 namespace berth::common {
 
 // HTTP status for a failed Status; 200 for OK.
-//   InvalidArgument, FailedPrecondition, OutOfRange -> 400 (405 for MethodNotAllowedError)   Unauthenticated -> 401
+//   InvalidArgument, FailedPrecondition, OutOfRange -> 400 (405 for MethodNotAllowedError,
+//     415 for UnsupportedMediaTypeError)   Unauthenticated -> 401
 //   PermissionDenied -> 403   NotFound -> 404   AlreadyExists, Aborted -> 409
 //   ResourceExhausted -> 429 (quota)   Unavailable -> 503 (with Retry-After)
 //   DeadlineExceeded -> 504   Unimplemented -> 501   others -> 500.
@@ -18,6 +19,9 @@ int HttpStatusFromStatus(const absl::Status& status);
 
 // Marks a ResourceExhausted status as "request body too large" (HTTP 413).
 absl::Status PayloadTooLargeError(std::string_view message);
+
+// A body in a content coding the server does not read (HTTP 415; InvalidArgument elsewhere).
+absl::Status UnsupportedMediaTypeError(std::string_view message);
 
 // A method the path does not take (HTTP 405 with an Allow header of `allow`, e.g. "GET, PUT";
 // InvalidArgument elsewhere).

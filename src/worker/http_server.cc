@@ -7,6 +7,7 @@
 #include "common/error_mapping.h"
 #include "common/strings.h"
 #include "net/descriptor_limit.h"
+#include "net/http_compression.h"
 #include "net/http_framing.h"
 #include "protocol/json_writer.h"
 #include "protocol/proto_json.h"
@@ -80,6 +81,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // timeout, shorter when the listener is nearly full), the header (kHeaderTimeout: a trickled
   // header is cut off) and the body, which is read only once its framing has been checked.
   void Read() {
+    request_coding_ = berth::net::ContentCoding::kIdentity;
+    answer_coding_ = berth::net::ContentCoding::kIdentity;
     parser_.emplace();
     parser_->body_limit(worker_->options().max_request_bytes);
     berth::net::ConfigureRequestParser(*parser_);
@@ -168,7 +171,40 @@ class Session : public std::enable_shared_from_this<Session> {
                                            "is logged); retry, and report it if it persists")));
   }
 
+  // Compresses an answer for a client that asked for it (Accept-Encoding). Answers that carry
+  // no body, or that some other step already encoded, go as they are.
+  void EncodeAnswer(Response& response) {
+    if (answer_coding_ == berth::net::ContentCoding::kIdentity || response.body().empty() ||
+        response.count(http::field::content_encoding) != 0) {
+      return;
+    }
+    absl::StatusOr<std::string> encoded = berth::net::Encode(answer_coding_, response.body());
+    if (!encoded.ok()) return;  // answered uncompressed, which every client reads
+    response.body() = *std::move(encoded);
+    response.set(http::field::content_encoding, berth::net::CodingName(answer_coding_));
+    response.set(http::field::vary, "Accept-Encoding");
+    response.prepare_payload();
+  }
+
+  // The request's body in plain form: decoded from its Content-Encoding, at most
+  // --max-request-bytes once decoded.
+  absl::Status DecodeBody(std::string* body) const {
+    if (request_coding_ == berth::net::ContentCoding::kIdentity) return absl::OkStatus();
+    absl::StatusOr<std::string> decoded =
+        berth::net::Decode(request_coding_, *body, worker_->options().max_request_bytes);
+    if (!decoded.ok()) {
+      if (common::HttpStatusFromStatus(decoded.status()) == 413) {
+        return common::PayloadTooLargeError(StrCat(Msg(decoded.status()),
+                                                   " (--max-request-bytes)"));
+      }
+      return decoded.status();
+    }
+    *body = *std::move(decoded);
+    return absl::OkStatus();
+  }
+
   void Send(Response response) {
+    EncodeAnswer(response);
     auto shared = std::make_shared<Response>(std::move(response));
     stream_.expires_after(kIdleTimeout);
     http::async_write(stream_, *shared,
@@ -182,6 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // by one thread at a time; writing here saves waking the event loop before the first byte
   // goes out. Completions run on the session's strand.
   void SendFromExecutor(Response response) {
+    EncodeAnswer(response);
     auto shared = std::make_shared<Response>(std::move(response));
     http::async_write(stream_.socket(), *shared,
                       net::bind_executor(stream_.get_executor(),
@@ -218,6 +255,14 @@ class Session : public std::enable_shared_from_this<Session> {
       res.set(http::field::allow, allowed);
       Send(std::move(res));
     };
+
+    // A body in a coding the worker does not read is refused before any route acts on it;
+    // one it reads is decoded where the route reads it (off the event loop for inference).
+    absl::StatusOr<berth::net::ContentCoding> coding =
+        berth::net::ParseContentEncoding(request[http::field::content_encoding]);
+    if (!coding.ok()) return error(coding.status());
+    request_coding_ = *coding;
+    answer_coding_ = berth::net::ChooseResponseCoding(request[http::field::accept_encoding]);
 
     if (target == "/metrics") {
       if (!get) return method_not_allowed("GET");
@@ -316,6 +361,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandleRepository(Request& request, const std::vector<std::string_view>& parts, bool post) {
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
+    if (absl::Status decoded = DecodeBody(&request.body()); !decoded.ok()) {
+      return Send(ErrorResponse(version, keep_alive, decoded));
+    }
     if (parts.size() == 2 && parts[1] == "index") {
       if (!post) {
         return Send(ErrorResponse(version, keep_alive,
@@ -403,8 +451,17 @@ class Session : public std::enable_shared_from_this<Session> {
                    std::string caller, unsigned version, bool keep_alive) {
     const auto& config = target->config();
     const bool batched = config.max_batch_size() > 0;
+    std::string decoded_body;
+    const std::string* plain = &body;
+    if (request_coding_ != berth::net::ContentCoding::kIdentity) {
+      decoded_body = body;
+      if (absl::Status decoded = DecodeBody(&decoded_body); !decoded.ok()) {
+        return SendFromExecutor(ErrorResponse(version, keep_alive, decoded));
+      }
+      plain = &decoded_body;
+    }
     auto parsed = ParseClassifyRequest(
-        content_type, body, batched ? static_cast<size_t>(config.max_batch_size()) : 1);
+        content_type, *plain, batched ? static_cast<size_t>(config.max_batch_size()) : 1);
     if (!parsed.ok()) return SendFromExecutor(ErrorResponse(version, keep_alive, parsed.status()));
     if (parsed->urls.empty()) {
       return DecodeAndInfer(std::move(target), spec, *std::move(parsed), version, keep_alive);
@@ -482,36 +539,33 @@ class Session : public std::enable_shared_from_this<Session> {
     queued->arrival = Clock::now();
     queued->request.model_name = std::string(model);
     queued->request.model_version = std::string(model_version);
-    std::optional<size_t> header_length;
     auto body = std::make_shared<std::string>(std::move(request.body()));
-    auto header = request.find("Inference-Header-Content-Length");
-    if (header != request.end()) {
-      size_t length = 0;
-      absl::Status status = protocol::ParseHeaderLength(
-          std::string_view(header->value().data(), header->value().size()), body->size(),
-          &length);
-      if (!status.ok()) return Send(ErrorResponse(version, keep_alive, status));
-      header_length = length;
+    // The JSON header's length (binary data extension) counts bytes of the decoded body.
+    std::optional<std::string> header_length;
+    if (auto header = request.find("Inference-Header-Content-Length"); header != request.end()) {
+      header_length.emplace(header->value().data(), header->value().size());
     }
-    if (body->size() <= kParseOnLoopBytes) {
-      return ParseAndQueue(std::move(queued), std::move(body), header_length, version, keep_alive,
-                           /*on_loop=*/true);
+    if (body->size() <= kParseOnLoopBytes &&
+        request_coding_ == berth::net::ContentCoding::kIdentity) {
+      return ParseAndQueue(std::move(queued), std::move(body), std::move(header_length), version,
+                           keep_alive, /*on_loop=*/true);
     }
     // A large body takes long enough to parse (tens of milliseconds for tens of megabytes) to
-    // hold up every other connection of this event loop: the pre-processing pool parses it.
+    // hold up every other connection of this event loop, and a compressed one may decode to
+    // many times its size: the pre-processing pool decodes and parses them.
     stream_.expires_never();
     net::post(worker_->preprocess_pool(),
               [self = shared_from_this(), queued = std::move(queued), body = std::move(body),
-               header_length, version, keep_alive]() mutable {
-                self->ParseAndQueue(std::move(queued), std::move(body), header_length, version,
-                                    keep_alive, /*on_loop=*/false);
+               header_length = std::move(header_length), version, keep_alive]() mutable {
+                self->ParseAndQueue(std::move(queued), std::move(body), std::move(header_length),
+                                    version, keep_alive, /*on_loop=*/false);
               });
   }
 
   // Parses an inference request's body and queues it. `on_loop`: called on the session's
   // event loop (else from a pool thread, with no operation pending on the socket).
   void ParseAndQueue(std::unique_ptr<QueuedRequest> queued, std::shared_ptr<std::string> body,
-                     std::optional<size_t> header_length, unsigned version, bool keep_alive,
+                     std::optional<std::string> header_value, unsigned version, bool keep_alive,
                      bool on_loop) {
     auto reply = [&](Response res) {
       if (on_loop) {
@@ -520,6 +574,16 @@ class Session : public std::enable_shared_from_this<Session> {
         SendFromExecutor(std::move(res));
       }
     };
+    if (absl::Status decoded = DecodeBody(body.get()); !decoded.ok()) {
+      return reply(ErrorResponse(version, keep_alive, decoded));
+    }
+    std::optional<size_t> header_length;
+    if (header_value) {
+      size_t length = 0;
+      absl::Status parsed = protocol::ParseHeaderLength(*header_value, body->size(), &length);
+      if (!parsed.ok()) return reply(ErrorResponse(version, keep_alive, parsed));
+      header_length = length;
+    }
     absl::Status status = protocol::ParseInferRequest(body, header_length, &queued->request);
     if (!status.ok()) return reply(ErrorResponse(version, keep_alive, status));
     auto self = shared_from_this();
@@ -558,6 +622,9 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_{berth::net::kReadBufferBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
   berth::net::TrailerDetector trailers_;
+  // The current request's Content-Encoding, and the coding its answer goes out in.
+  berth::net::ContentCoding request_coding_ = berth::net::ContentCoding::kIdentity;
+  berth::net::ContentCoding answer_coding_ = berth::net::ContentCoding::kIdentity;
   Worker* worker_;
   std::atomic<int>* open_sessions_;
   const int max_connections_;

@@ -14,6 +14,8 @@ TEST(ErrorMappingTest, MapsEachStatusToItsHttpCode) {
   EXPECT_EQ(HttpStatusFromStatus(absl::AlreadyExistsError("x")), 409);
   EXPECT_EQ(HttpStatusFromStatus(absl::ResourceExhaustedError("x")), 429);
   EXPECT_EQ(HttpStatusFromStatus(PayloadTooLargeError("x")), 413);
+  EXPECT_EQ(HttpStatusFromStatus(UnsupportedMediaTypeError("x")), 415);
+  EXPECT_EQ(HttpStatusFromStatus(MethodNotAllowedError("x", "GET")), 405);
   EXPECT_EQ(HttpStatusFromStatus(absl::UnavailableError("x")), 503);
   EXPECT_EQ(HttpStatusFromStatus(absl::DeadlineExceededError("x")), 504);
   EXPECT_EQ(HttpStatusFromStatus(absl::InternalError("x")), 500);

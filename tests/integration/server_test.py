@@ -5,6 +5,7 @@ The journey (admin key -> keys with scopes -> deploy the demo model -> the print
 the failures the gateway and API must answer clearly, and the supervisor's promises (a crashed
 replica comes back, a revision that cannot start leaves the previous one serving, the server
 survives kill -9 and adopts its replicas without duplicates)."""
+import gzip
 import json
 import os
 import re
@@ -460,6 +461,24 @@ class ServerTest(unittest.TestCase):
         body, code = out.stdout.rsplit("\n", 1)
         self.assertEqual(code, "200", out.stdout + out.stderr)
         self.assertEqual(json.loads(body)["outputs"][0]["data"], [x + 1 for x in range(16)])
+        # Through the gateway a gzip body reaches the replica, and an answer asked for in gzip
+        # comes back in gzip; a coding nobody reads is a 415 from the replica, relayed.
+        request = {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 16],
+                               "data": list(range(16))},
+                              {"name": "INPUT1", "datatype": "FP32", "shape": [1, 16],
+                               "data": [2] * 16}]}
+        status, payload, headers = self.server.request(
+            "POST", "/v2/models/addsub/infer", raw=gzip.compress(json.dumps(request).encode()),
+            key=self.admin, headers={"Content-Type": "application/json",
+                                     "Content-Encoding": "gzip", "Accept-Encoding": "gzip"})
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(headers.get("Content-Encoding"), "gzip")
+        self.assertEqual(json.loads(gzip.decompress(payload))["outputs"][0]["data"],
+                         [x + 2 for x in range(16)])
+        status, payload, _ = self.server.request(
+            "POST", "/v2/models/addsub/infer", raw=json.dumps(request).encode(), key=self.admin,
+            headers={"Content-Type": "application/json", "Content-Encoding": "br"})
+        self.assertEqual(status, 415, payload)
         # TorchScript carries no signature: without a declared one the spec is refused (400,
         # naming the field); with one it serves through the libtorch plugin.
         self.cli("models", "upload", os.path.join(FIXTURES, "tiny_cnn_pt", "1", "model.pt"),

@@ -21,6 +21,7 @@ and python3-onnx (only to generate `big`); promtool for the /metrics lint.
 """
 
 import concurrent.futures
+import gzip
 import http.client
 import json
 import os
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -979,6 +981,95 @@ class RestErrorTest(BerthTestCase):
         self.assertEqual(http_call(LIMITED.http_port, "GET", "/v2/health/live").status, 200)
         ok = http_call(LIMITED.http_port, "POST", "/v2/models/add_sub/infer", add_sub_request(a, b))
         self.assertEqual(ok.status, 200, ok)
+
+
+class RestCompressionTest(BerthTestCase):
+    """Content-Encoding on requests and Accept-Encoding on answers, as Triton's clients use
+    them (--request-compression-algorithm), with Python's gzip and zlib as the codec."""
+
+    def test_gzip_and_deflate_requests(self):
+        a, b = add_sub_rows(2)
+        plain = json.dumps(add_sub_request(a, b)).encode()
+        exp0, _ = expected_add_sub(a, b)
+        for coding, data in (("gzip", gzip.compress(plain)), ("deflate", zlib.compress(plain)),
+                             ("x-gzip", gzip.compress(plain))):
+            r = MAIN.post("/v2/models/add_sub/infer", data,
+                          headers={"Content-Type": "application/json", "Content-Encoding": coding})
+            self.assertEqual(r.status, 200, (coding, r))
+            _, vals = parse_infer(r)
+            self.assertEqual([f32(v) for v in vals["OUTPUT0"]], exp0)
+
+    def test_compressed_binary_request_counts_the_header_in_decoded_bytes(self):
+        a, b = add_sub_rows(1)
+        header = {"inputs": [
+            {"name": "INPUT0", "shape": [1, 16], "datatype": "FP32",
+             "parameters": {"binary_data_size": 64}},
+            {"name": "INPUT1", "shape": [1, 16], "datatype": "FP32",
+             "parameters": {"binary_data_size": 64}}],
+            "outputs": [{"name": "OUTPUT0", "parameters": {"binary_data": True}}]}
+        body, headers = binary_body(header, [encode("FP32", a), encode("FP32", b)])
+        headers["Content-Encoding"] = "gzip"
+        r = MAIN.post("/v2/models/add_sub/infer", gzip.compress(body), headers=headers)
+        self.assertEqual(r.status, 200, r)
+        _, vals = parse_infer(r)
+        self.assertEqual([f32(v) for v in vals["OUTPUT0"]], expected_add_sub(a, b)[0])
+
+    def test_compressed_answers_when_asked(self):
+        a, b = add_sub_rows(1)
+        for coding, decode_fn in (("gzip", gzip.decompress), ("deflate", zlib.decompress)):
+            r = MAIN.post("/v2/models/add_sub/infer", add_sub_request(a, b),
+                          headers={"Accept-Encoding": coding})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers.get("content-encoding"), coding)
+            plain = Resp(r.status, {}, decode_fn(r.body))
+            _, vals = parse_infer(plain)
+            self.assertEqual([f32(v) for v in vals["OUTPUT0"]], expected_add_sub(a, b)[0])
+            md = MAIN.get("/v2/models/add_sub", headers={"Accept-Encoding": coding})
+            self.assertEqual(md.headers.get("content-encoding"), coding)
+            self.assertEqual(json.loads(decode_fn(md.body))["name"], "add_sub")
+        # Without Accept-Encoding (or with only codings berth does not write) the answer is
+        # plain.
+        for accept in (None, "br", "gzip;q=0"):
+            headers = {"Accept-Encoding": accept} if accept else {}
+            r = MAIN.get("/v2/models/add_sub", headers=headers)
+            self.assertNotIn("content-encoding", r.headers)
+            self.assertEqual(r.json()["name"], "add_sub")
+
+    def test_unknown_coding_is_415_and_corrupt_body_400(self):
+        a, b = add_sub_rows(1)
+        plain = json.dumps(add_sub_request(a, b)).encode()
+        r = MAIN.post("/v2/models/add_sub/infer", plain,
+                      headers={"Content-Type": "application/json", "Content-Encoding": "br"})
+        self.assertError(r, 415)
+        self.assertIn("gzip or deflate", r.json()["error"])
+        gz = gzip.compress(plain)
+        for bad in (plain, gz[:len(gz) // 2], gz + b"junk"):
+            r = MAIN.post("/v2/models/add_sub/infer", bad,
+                          headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+            self.assertError(r, 400)
+        self.assertAddSub(MAIN, a, b)
+
+    def test_decompression_bomb_is_413(self):
+        # On the worker started with --max-request-bytes 65536: 1 MiB of JSON whitespace
+        # compresses to about 1 KiB, far under the limit, and decodes to far over it.
+        a, b = add_sub_rows(1)
+        padded = json.dumps(add_sub_request(a, b)).encode() + b" " * (1 << 20)
+        bomb = gzip.compress(padded)
+        self.assertLess(len(bomb), LIMITED_MAX_REQUEST_BYTES)
+        r = http_call(LIMITED.http_port, "POST", "/v2/models/add_sub/infer", bomb,
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        self.assertError(r, 413)
+        self.assertIn("--max-request-bytes", r.json()["error"])
+        ok = http_call(LIMITED.http_port, "POST", "/v2/models/add_sub/infer",
+                       gzip.compress(json.dumps(add_sub_request(a, b)).encode()),
+                       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        self.assertEqual(ok.status, 200, ok)
+
+    def test_compressed_repository_index(self):
+        r = MAIN.post("/v2/repository/index", gzip.compress(b'{"ready": true}'),
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("add_sub", [e["name"] for e in r.json()])
 
 
 class RestRepositoryTest(BerthTestCase):
