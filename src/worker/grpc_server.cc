@@ -9,6 +9,7 @@
 #include "net/grpc_guard.h"
 #include "protocol/grpc_codec.h"
 #include "spdlog/spdlog.h"
+#include "worker/load_overrides.h"
 
 namespace berth::worker {
 using net::ToGrpc;
@@ -105,7 +106,13 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
       grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
       inference::RepositoryModelLoadResponse*) override {
     return berth::net::GuardUnary(context, "worker gRPC RepositoryModelLoad",
-                                  [&] { return Control(context, request->model_name(), true); });
+                                  [&] {
+                                    absl::StatusOr<LoadOverrides> overrides =
+                                        LoadOverridesFromProto(*request);
+                                    if (!overrides.ok()) return Done(context, overrides.status());
+                                    return Control(context, request->model_name(), true,
+                                                   *std::move(overrides));
+                                  });
   }
 
   grpc::ServerUnaryReactor* RepositoryModelUnload(
@@ -214,12 +221,14 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
   }
 
   grpc::ServerUnaryReactor* Control(grpc::CallbackServerContext* context,
-                                    const std::string& model, bool load) {
+                                    const std::string& model, bool load,
+                                    LoadOverrides overrides = {}) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     Worker* worker = worker_;
-    worker_->control().Post([worker, reactor, model, load] {
+    auto shared = std::make_shared<const LoadOverrides>(std::move(overrides));
+    worker_->control().Post([worker, reactor, model, load, shared] {
       absl::Status status =
-          load ? worker->repository().Load(model) : worker->repository().Unload(model);
+          load ? worker->repository().Load(model, *shared) : worker->repository().Unload(model);
       reactor->Finish(ToGrpc(status));
     });
     return reactor;

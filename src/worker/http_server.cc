@@ -14,6 +14,7 @@
 #include "protocol/rest_codec.h"
 #include "spdlog/spdlog.h"
 #include "worker/image_classifier.h"
+#include "worker/load_overrides.h"
 
 namespace berth::worker {
 namespace {
@@ -402,10 +403,19 @@ class Session : public std::enable_shared_from_this<Session> {
       const bool load = parts[3] == "load";
       // Loading blocks for as long as the engine takes: run it on the control thread and
       // answer from there.
+      // The body (config and file overrides, which may be megabytes of base64) is parsed
+      // there too, off the event loop.
       auto self = shared_from_this();
-      worker_->control().Post([self, model, load, version, keep_alive] {
-        absl::Status status = load ? self->worker_->repository().Load(model)
-                                   : self->worker_->repository().Unload(model);
+      auto body = std::make_shared<std::string>(std::move(request.body()));
+      worker_->control().Post([self, model, load, version, keep_alive, body] {
+        absl::Status status;
+        if (load) {
+          absl::StatusOr<LoadOverrides> overrides = LoadOverridesFromJson(model, *body);
+          status = overrides.ok() ? self->worker_->repository().Load(model, *overrides)
+                                  : overrides.status();
+        } else {
+          status = self->worker_->repository().Unload(model);
+        }
         Response res = status.ok() ? MakeResponse(version, keep_alive, http::status::ok, "")
                                    : ErrorResponse(version, keep_alive, status);
         net::post(self->stream_.get_executor(),

@@ -1,6 +1,11 @@
 #include "worker/model_repository.h"
 
+#include <fcntl.h>
 #include <malloc.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <charconv>
@@ -153,6 +158,59 @@ absl::StatusOr<std::vector<std::string>> ReadLabels(const fs::path& model_dir,
 
 }  // namespace
 
+namespace {
+
+// A private directory holding a load request's file overrides as a model directory, removed
+// when the load is over (the engines read a model's files while they load it).
+class OverrideDirectory {
+ public:
+  static absl::StatusOr<OverrideDirectory> Write(
+      const std::vector<std::pair<std::string, std::string>>& files) {
+    std::string pattern = (fs::temp_directory_path() / "berth-load-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(StrCat("cannot make a directory for the load request's files: ",
+                                        std::strerror(errno)));
+    }
+    OverrideDirectory dir(pattern);
+    for (const auto& [relative, content] : files) {
+      // The path was checked to be a version number and plain names (LoadOverrides).
+      const fs::path target = dir.path_ / relative;
+      std::error_code ec;
+      fs::create_directories(target.parent_path(), ec);
+      const int fd = ec ? -1 : ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                                      0600);
+      bool ok = fd >= 0;
+      for (size_t done = 0; ok && done < content.size();) {
+        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        ok = n > 0;
+        if (ok) done += static_cast<size_t>(n);
+      }
+      if (fd >= 0 && ::close(fd) != 0) ok = false;
+      if (!ok) {
+        return absl::InternalError(StrCat("cannot write the load request's file '", relative,
+                                          "': ", std::strerror(errno)));
+      }
+    }
+    return dir;
+  }
+  OverrideDirectory(OverrideDirectory&& other) noexcept : path_(std::move(other.path_)) {
+    other.path_.clear();
+  }
+  OverrideDirectory& operator=(OverrideDirectory&&) = delete;
+  ~OverrideDirectory() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  explicit OverrideDirectory(fs::path path) : path_(std::move(path)) {}
+  fs::path path_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(Options options,
                                                                           WorkerMetrics* metrics) {
   std::error_code ec;
@@ -194,8 +252,9 @@ void ModelRepository::LoadAll() {
 }
 
 absl::StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(
-    const std::string& name, int64_t version, const inference::ModelConfig& base_config) {
-  const fs::path version_dir = fs::path(options_.root) / name / std::to_string(version);
+    const std::string& model_dir, const std::string& name, int64_t version,
+    const inference::ModelConfig& base_config) {
+  const fs::path version_dir = fs::path(model_dir) / std::to_string(version);
   auto config = std::make_shared<inference::ModelConfig>(base_config);
   RETURN_IF_ERROR(backends::DetectPlatform(version_dir.string(), config.get()));
   const std::string filename = backends::DefaultModelFilename(*config);
@@ -220,7 +279,7 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(
   RETURN_IF_ERROR(CheckServable(*config));
   auto model = std::make_shared<ModelVersion>(name, version, config);
   if (config->output_size() > 0 && !config->output(0).label_filename().empty()) {
-    ASSIGN_OR_RETURN(auto labels, ReadLabels(fs::path(options_.root) / name,
+    ASSIGN_OR_RETURN(auto labels, ReadLabels(fs::path(model_dir),
                                              config->output(0).label_filename()));
     model->set_labels(std::move(labels));
   }
@@ -268,13 +327,20 @@ absl::Status ModelRepository::WarmUp(ModelVersion& model) {
   return absl::OkStatus();
 }
 
-absl::Status ModelRepository::Load(const std::string& name) {
+absl::Status ModelRepository::Load(const std::string& name, const LoadOverrides& overrides) {
   if (!IsValidModelName(name)) {
     return absl::InvalidArgumentError(StrCat(
         "'", name, "' is not a valid model name (letters, digits, '_', '-', '.')"));
   }
   std::lock_guard<std::mutex> control(control_mu_);
-  const fs::path model_dir = fs::path(options_.root) / name;
+  fs::path model_dir = fs::path(options_.root) / name;
+  std::optional<OverrideDirectory> written;
+  if (!overrides.files.empty()) {
+    absl::StatusOr<OverrideDirectory> dir = OverrideDirectory::Write(overrides.files);
+    if (!dir.ok()) return dir.status();
+    written.emplace(*std::move(dir));
+    model_dir = written->path();
+  }
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) {
     return absl::NotFoundError(
@@ -286,7 +352,8 @@ absl::Status ModelRepository::Load(const std::string& name) {
     Publish(std::move(next));
     return status;
   };
-  auto base = LoadModelConfig(model_dir.string(), name);
+  auto base = overrides.config ? absl::StatusOr<inference::ModelConfig>(*overrides.config)
+                                : LoadModelConfig(model_dir.string(), name);
   if (!base.ok()) return fail_model(base.status());
   const std::vector<int64_t> available = AvailableVersions(model_dir);
   const std::vector<int64_t> wanted = SelectVersions(*base, available);
@@ -305,7 +372,7 @@ absl::Status ModelRepository::Load(const std::string& name) {
     SetState(name, version, ModelState::kLoading, "");
     spdlog::info("loading model '{}' version {}", name, version);
     const auto start = Clock::now();
-    auto loaded = LoadVersion(name, version, *base);
+    auto loaded = LoadVersion(model_dir.string(), name, version, *base);
     if (!loaded.ok()) {
       spdlog::error("model '{}' version {} failed to load: {}", name, version,
                     Msg(loaded.status()));

@@ -15,6 +15,7 @@
 #include "backends/backend.h"
 #include "model_config.pb.h"
 #include "worker/dynamic_batcher.h"
+#include "worker/load_overrides.h"
 #include "worker/metrics.h"
 #include "worker/model_stats.h"
 
@@ -79,8 +80,11 @@ class ModelRepository {
 
   // Loads every model directory under the root; failures are recorded, not returned.
   void LoadAll();
-  // Loads (or reloads) one model's versions by its policy.
-  absl::Status Load(const std::string& name);
+  // Loads (or reloads) one model's versions by its policy. `overrides` may replace the model's
+  // config.pbtxt (then the model directory's files load with that config) and its files (then
+  // the model loads from those files alone, written to a private directory that is removed
+  // once the engine has read them; the model need not be in the repository).
+  absl::Status Load(const std::string& name, const LoadOverrides& overrides = {});
   // Unloads every version of a model, draining queued requests first.
   absl::Status Unload(const std::string& name);
   // Unloads everything (shutdown).
@@ -120,7 +124,8 @@ class ModelRepository {
   void SetState(const std::string& name, int64_t version, ModelState state,
                 const std::string& reason);
   absl::StatusOr<std::shared_ptr<ModelVersion>> LoadVersion(
-      const std::string& name, int64_t version, const inference::ModelConfig& base_config);
+      const std::string& model_dir, const std::string& name, int64_t version,
+      const inference::ModelConfig& base_config);
   absl::Status WarmUp(ModelVersion& model);
 
   const Options options_;

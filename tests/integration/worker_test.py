@@ -20,6 +20,7 @@ Needs: protoc, grpc_python_plugin, python3-grpcio, python3-protobuf, python3-num
 and python3-onnx (only to generate `big`); promtool for the /metrics lint.
 """
 
+import base64
 import concurrent.futures
 import gzip
 import http.client
@@ -1145,6 +1146,102 @@ class RestRepositoryTest(BerthTestCase):
             try_http(MAIN.http_port, "POST", "/v2/repository/models/big/unload", body={})
 
 
+class RestLoadOverrideTest(BerthTestCase):
+    """POST /v2/repository/models/{m}/load with "config" and "file:" parameters."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.model_file = os.path.join(MODELS, "add_sub", "1", "model.onnx")
+        target = os.path.join(MAIN.repo, "add_sub_ovr")
+        shutil.copytree(os.path.join(MODELS, "add_sub"), target)
+        with open(os.path.join(target, "config.pbtxt"), "r+") as f:
+            text = f.read().replace('name: "add_sub"', 'name: "add_sub_ovr"')
+            f.seek(0)
+            f.truncate()
+            f.write(text)
+
+    @classmethod
+    def tearDownClass(cls):
+        for name in ("add_sub_ovr", "from_files"):
+            MAIN.post("/v2/repository/models/%s/unload" % name)
+
+    def config_json(self, name, **changes):
+        config = MAIN.get("/v2/models/add_sub/config").json()
+        config["name"] = name
+        config.update(changes)
+        return json.dumps(config)
+
+    def load(self, name, parameters):
+        return MAIN.post("/v2/repository/models/%s/load" % name, {"parameters": parameters})
+
+    def leftover_load_dirs(self):
+        return [d for d in os.listdir(tempfile.gettempdir()) if d.startswith("berth-load-")]
+
+    def test_config_override_replaces_config_pbtxt(self):
+        r = self.load("add_sub_ovr", {"config": self.config_json("add_sub_ovr", max_batch_size=16)})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(MAIN.get("/v2/models/add_sub_ovr/config").json()["max_batch_size"], 16)
+        a, b = add_sub_rows(12)  # more rows than config.pbtxt's max_batch_size of 8
+        self.assertAddSub(MAIN, a, b, path="/v2/models/add_sub_ovr/infer")
+        # A minimal override: the rest comes from the model file, as for a model without
+        # config.pbtxt.
+        r = self.load("add_sub_ovr", {"config": json.dumps({"max_batch_size": 2})})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(MAIN.get("/v2/models/add_sub_ovr/config").json()["max_batch_size"], 2)
+        self.assertError(MAIN.post("/v2/models/add_sub_ovr/infer",
+                                   add_sub_request(*add_sub_rows(3))), 400)
+        # A load without an override goes back to config.pbtxt.
+        self.assertEqual(MAIN.post("/v2/repository/models/add_sub_ovr/load").status, 200)
+        self.assertEqual(MAIN.get("/v2/models/add_sub_ovr/config").json()["max_batch_size"], 8)
+
+    def test_malformed_overrides_are_400_and_change_nothing(self):
+        self.assertEqual(MAIN.post("/v2/repository/models/add_sub_ovr/load").status, 200)
+        cases = [
+            ({"config": "{not json"}, "not a valid model config"),
+            ({"config": json.dumps({"max_batch_sise": 3})}, "max_batch_sise"),
+            ({"config": json.dumps({"max_batch_size": "many"})}, "max_batch_size"),
+            ({"config": {"max_batch_size": 3}}, "must be a string"),
+            ({"config": self.config_json("add_sub")}, "names the model 'add_sub'"),
+            ({"cofnig": "{}"}, "cofnig"),
+            ({"file:1/model.onnx": "AAAA"}, "needs a \"config\""),
+        ]
+        for parameters, needle in cases:
+            r = self.load("add_sub_ovr", parameters)
+            self.assertError(r, 400)
+            self.assertIn(needle, r.json()["error"], parameters)
+        for body in (b"[]", b"{\"parameters\": 3}", b"{\"params\": {}}", b"{"):
+            r = MAIN.post("/v2/repository/models/add_sub_ovr/load", body,
+                          headers={"Content-Type": "application/json"})
+            self.assertError(r, 400)
+        self.assertEqual(MAIN.get("/v2/models/add_sub_ovr/config").json()["max_batch_size"], 8)
+        self.assertAddSub(MAIN, *add_sub_rows(1), path="/v2/models/add_sub_ovr/infer")
+
+    def test_file_overrides_load_a_model_from_the_request(self):
+        with open(self.model_file, "rb") as f:
+            content = f.read()
+        before = set(self.leftover_load_dirs())
+        r = self.load("from_files", {"config": json.dumps({"max_batch_size": 4}),
+                                     "file:1/model.onnx": base64.b64encode(content).decode()})
+        self.assertEqual(r.status, 200, r)
+        self.assertAddSub(MAIN, *add_sub_rows(3), path="/v2/models/from_files/infer")
+        self.assertIn("READY", [e["state"] for e in index_entries(MAIN, "from_files")])
+        # The files were only needed while the engine loaded them.
+        self.assertEqual(set(self.leftover_load_dirs()) - before, set())
+        self.assertFalse(os.path.exists(os.path.join(MAIN.repo, "from_files")))
+
+    def test_file_override_paths_stay_inside_the_model(self):
+        config = json.dumps({"max_batch_size": 4})
+        for key in ("file:../model.onnx", "file:1/../../x", "file:1//model.onnx", "file:model.onnx",
+                    "file:0/model.onnx", "file:01/model.onnx", "file:/etc/passwd",
+                    "file:1/.hidden", "file:1/" + "/".join(["d"] * 10)):
+            r = self.load("from_files", {"config": config, key: "AAAA"})
+            self.assertError(r, 400)
+            self.assertIn("file:<version>/<file name>", r.json()["error"], key)
+        r = self.load("from_files", {"config": config, "file:1/model.onnx": "not base64!"})
+        self.assertError(r, 400)
+        self.assertIn("base64", r.json()["error"])
+
+
 class RestStatsConfigTest(BerthTestCase):
     def test_config(self):
         r = MAIN.get("/v2/models/add_sub/config")
@@ -1501,6 +1598,37 @@ class GrpcTest(BerthTestCase):
                 self.call("RepositoryModelLoad",
                           PB.svc.RepositoryModelLoadRequest(model_name="versioned"))
                 poll(ready, 20)
+
+    def test_load_with_config_and_file_overrides(self):
+        with open(os.path.join(MODELS, "add_sub", "1", "model.onnx"), "rb") as f:
+            content = f.read()
+        req = PB.svc.RepositoryModelLoadRequest(model_name="grpc_files")
+        req.parameters["config"].string_param = json.dumps({"max_batch_size": 3})
+        req.parameters["file:1/model.onnx"].bytes_param = content
+        try:
+            self.call("RepositoryModelLoad", req)
+            config = self.call("ModelConfig", PB.svc.ModelConfigRequest(name="grpc_files")).config
+            self.assertEqual(config.max_batch_size, 3)
+            a, b = add_sub_rows(3)
+            infer = self.add_sub_req(a, b, 3)
+            infer.model_name = "grpc_files"
+            self.assertAddSubResp(self.call("ModelInfer", infer), a, b, 3)
+        finally:
+            self.call("RepositoryModelUnload",
+                      PB.svc.RepositoryModelUnloadRequest(model_name="grpc_files"))
+        bad = [("config", "string_param", "{oops", "not a valid model config"),
+               ("config", "int64_param", 3, "string_param"),
+               ("file:1/model.onnx", "string_param", "x", "bytes_param"),
+               ("file:../x", "bytes_param", b"x", "file:<version>/<file name>"),
+               ("colour", "bool_param", True, "colour")]
+        for key, kind, value, needle in bad:
+            req = PB.svc.RepositoryModelLoadRequest(model_name="grpc_files")
+            req.parameters["config"].string_param = "{}"
+            setattr(req.parameters[key], kind, value)
+            with self.assertRaises(self.grpc.RpcError) as cm:
+                self.call("RepositoryModelLoad", req)
+            self.assertEqual(cm.exception.code(), self.grpc.StatusCode.INVALID_ARGUMENT, key)
+            self.assertIn(needle, cm.exception.details(), key)
 
     def test_unknown_model_not_found(self):
         a, b = add_sub_rows(1)
