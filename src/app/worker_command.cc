@@ -128,6 +128,10 @@ void AddWorkerCommand(CLI::App& app, int* exit_code) {
                   "Take the gateway's Berth-Caller header as a request's caller for per-caller "
                   "download shares (replicas behind berth's gateway); otherwise the peer address")
       ->capture_default_str();
+  cmd->add_option("--shared-memory", o.shared_memory,
+                  "Serve Triton's system shared-memory extension to clients on this host "
+                  "(true for a standalone worker; the server starts its replicas without it)")
+      ->capture_default_str();
   cmd->add_option("--preprocess-threads", o.preprocess_threads,
                   "Threads that decode images and parse large bodies (0: one per CPU this "
                   "process may use, at most 16)")

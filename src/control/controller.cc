@@ -290,7 +290,8 @@ void Controller::LaunchReplica(Replica& r, int64_t now) {
                  "--engine-threads", std::to_string(threads),
                  "--preprocess-threads", std::to_string(cpu_threads),
                  "--exit-on-error", "true",
-                 "--trust-caller-header", "true"};
+                 "--trust-caller-header", "true",
+                 "--shared-memory", "false"};
   launch.args.insert(launch.args.end(), worker_args_.begin(), worker_args_.end());
   auto handle = driver_->Launch(launch);
   if (!handle.ok()) {

@@ -109,8 +109,46 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
   grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
   ModelStreamInfer(grpc::CallbackServerContext* context) override;
 
+  // What the gateway does not carry answers why (after authentication), never with an empty
+  // UNIMPLEMENTED, which some Triton clients take for success.
+#define BERTH_GATEWAY_REFUSES(Rpc, Why)                                                   \
+  grpc::ServerUnaryReactor* Rpc(grpc::CallbackServerContext* context,                     \
+                                const inference::Rpc##Request*, inference::Rpc##Response*) \
+      override {                                                                          \
+    return berth::net::GuardUnary(context, "gateway gRPC " #Rpc, [&] {                    \
+      if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status())); \
+      return Finish(context, ToGrpc(Why));                                                \
+    });                                                                                   \
+  }
+  BERTH_GATEWAY_REFUSES(SystemSharedMemoryStatus, SharedMemoryIsLocal())
+  BERTH_GATEWAY_REFUSES(SystemSharedMemoryRegister, SharedMemoryIsLocal())
+  BERTH_GATEWAY_REFUSES(SystemSharedMemoryUnregister, SharedMemoryIsLocal())
+  BERTH_GATEWAY_REFUSES(CudaSharedMemoryStatus, SharedMemoryIsLocal())
+  BERTH_GATEWAY_REFUSES(CudaSharedMemoryRegister, SharedMemoryIsLocal())
+  BERTH_GATEWAY_REFUSES(CudaSharedMemoryUnregister, SharedMemoryIsLocal())
+  BERTH_GATEWAY_REFUSES(RepositoryModelLoad, DeploysAreTheControlPlanes())
+  BERTH_GATEWAY_REFUSES(RepositoryModelUnload, DeploysAreTheControlPlanes())
+  BERTH_GATEWAY_REFUSES(TraceSetting, absl::UnimplementedError(
+                                          "berth's gateway has no request tracing; each "
+                                          "service's request log is berth logs SERVICE --requests"))
+  BERTH_GATEWAY_REFUSES(LogSettings, absl::UnimplementedError(
+                                         "log settings are not served over the data plane; the "
+                                         "server's are set with --log-level at start"))
+#undef BERTH_GATEWAY_REFUSES
+
  private:
   class StreamProxy;
+
+  static absl::Status SharedMemoryIsLocal() {
+    return absl::FailedPreconditionError(
+        "shared memory is a same-host feature of berth worker; berth's gateway does not carry "
+        "it: send tensors in the request (raw contents)");
+  }
+  static absl::Status DeploysAreTheControlPlanes() {
+    return absl::FailedPreconditionError(
+        "models behind berth's gateway are loaded and unloaded by deploys: use berth deploy, "
+        "berth scale or berth delete (or /api/v1/services)");
+  }
 
   static grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                           const grpc::Status& status) {

@@ -412,6 +412,16 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         if (path == "/v2" && get) {
           res = Make(200, StrCat(R"({"name":"berth","version":")", kVersion,
                                  R"(","extensions":["binary_tensor_data","classification"]})"));
+        } else if (parts.size() >= 2 && parts[0] == "v2" &&
+                   (parts[1] == "systemsharedmemory" || parts[1] == "cudasharedmemory")) {
+          res = Error(absl::FailedPreconditionError(
+              "shared memory is a same-host feature of berth worker; berth's gateway does not "
+              "carry it: send tensors in the request (JSON or binary data)"));
+        } else if (parts.size() >= 4 && parts[0] == "v2" && parts[1] == "repository" &&
+                   parts[2] == "models") {
+          res = Error(absl::FailedPreconditionError(
+              "models behind berth's gateway are loaded and unloaded by deploys: use berth "
+              "deploy, berth scale or berth delete (or /api/v1/services)"));
         } else {
           res = Error(absl::NotFoundError(
               StrCat("no route for ", path, "; the data plane is /v2/models/{service}/infer and "

@@ -58,6 +58,38 @@ absl::Status PackContents(const inference::InferTensorContents& c, InputTensor* 
   return absl::OkStatus();
 }
 
+// The shared-memory reference a tensor's parameters make, if any.
+template <class Parameters>
+absl::StatusOr<std::optional<SharedMemoryRef>> SharedMemoryFromGrpc(std::string_view kind,
+                                                                    std::string_view tensor,
+                                                                    const Parameters& parameters) {
+  SharedMemoryParams params;
+  for (const auto& [key, value] : parameters) {
+    const std::string* text = nullptr;
+    int64_t number = 0;
+    const int64_t* integer = nullptr;
+    switch (value.parameter_choice_case()) {
+      case inference::InferParameter::kStringParam:
+        text = &value.string_param();
+        break;
+      case inference::InferParameter::kInt64Param:
+        number = value.int64_param();
+        integer = &number;
+        break;
+      case inference::InferParameter::kUint64Param:
+        if (value.uint64_param() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          number = static_cast<int64_t>(value.uint64_param());
+          integer = &number;
+        }
+        break;
+      default:
+        break;
+    }
+    RETURN_IF_ERROR(TakeSharedMemoryParameter(kind, tensor, key, text, integer, &params).status());
+  }
+  return SharedMemoryRefFrom(kind, tensor, params);
+}
+
 }  // namespace
 
 absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
@@ -105,9 +137,8 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
     const auto& in = message.inputs(i);
     InputTensor& input = request->inputs[i];
     input.name = in.name();
-    for (const auto& [key, value] : in.parameters()) {
-      RETURN_IF_ERROR(RefuseSharedMemoryParameter("input", in.name(), key));
-    }
+    ASSIGN_OR_RETURN(input.shared_memory, SharedMemoryFromGrpc("input", in.name(),
+                                                               in.parameters()));
     auto type = DataTypeFromName(in.datatype());
     if (!type) {
       return absl::InvalidArgumentError(
@@ -125,7 +156,12 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
             StrCat("input '", in.name(), "' has a negative dimension"));
       }
     }
-    if (raw) {
+    if (input.shared_memory) {
+      if (in.has_contents() || (raw && !message.raw_input_contents(i).empty())) {
+        return absl::InvalidArgumentError(StrCat(
+            "input '", in.name(), "' names a shared-memory region and carries data too"));
+      }
+    } else if (raw) {
       if (in.has_contents()) {
         return absl::InvalidArgumentError(StrCat(
             "input '", in.name(), "' has both contents and raw_input_contents"));
@@ -137,10 +173,9 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
     }
   }
   for (const auto& out : message.outputs()) {
-    for (const auto& [key, value] : out.parameters()) {
-      RETURN_IF_ERROR(RefuseSharedMemoryParameter("output", out.name(), key));
-    }
-    request->outputs.push_back({out.name(), std::nullopt});
+    ASSIGN_OR_RETURN(auto shared_memory,
+                     SharedMemoryFromGrpc("output", out.name(), out.parameters()));
+    request->outputs.push_back({out.name(), std::nullopt, std::move(shared_memory)});
   }
   return absl::OkStatus();
 }
@@ -154,6 +189,18 @@ void ToGrpcResponse(InferResponse&& response, inference::ModelInferResponse* mes
     out->set_name(std::move(output.name));
     out->set_datatype(std::string(DataTypeName(output.datatype)));
     for (int64_t d : output.shape) out->add_shape(d);
+    if (output.shared_memory) {
+      auto& parameters = *out->mutable_parameters();
+      parameters["shared_memory_region"].set_string_param(output.shared_memory->region);
+      parameters["shared_memory_byte_size"].set_int64_param(
+          static_cast<int64_t>(output.shared_memory->byte_size));
+      if (output.shared_memory->offset != 0) {
+        parameters["shared_memory_offset"].set_int64_param(
+            static_cast<int64_t>(output.shared_memory->offset));
+      }
+    }
+    // An output in shared memory keeps an empty entry, so that raw_output_contents[i] stays
+    // the i-th output's.
     message->add_raw_output_contents()->assign(output.data.data(), output.data.size());
   }
 }

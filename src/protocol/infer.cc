@@ -80,13 +80,48 @@ void AppendBytesElement(std::string_view element, std::vector<char>* out) {
   if (!element.empty()) std::memcpy(out->data() + at + 4, element.data(), element.size());
 }
 
-absl::Status RefuseSharedMemoryParameter(std::string_view kind, std::string_view tensor,
-                                         std::string_view parameter) {
-  if (!parameter.starts_with("shared_memory_")) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      StrCat(kind, " '", tensor, "': parameter \"", parameter,
-             "\" asks for shared memory, which this server does not support; send the tensor's "
-             "data in the request (JSON data, binary data or raw contents)"));
+absl::StatusOr<bool> TakeSharedMemoryParameter(std::string_view kind, std::string_view tensor,
+                                               std::string_view key,
+                                               const std::string* string_value,
+                                               const int64_t* int_value,
+                                               SharedMemoryParams* params) {
+  if (!key.starts_with("shared_memory_")) return false;
+  auto wrong_type = [&](std::string_view want) {
+    return absl::InvalidArgumentError(StrCat(kind, " '", tensor, "': parameter \"", key,
+                                             "\" must be ", want));
+  };
+  if (key == "shared_memory_region") {
+    if (string_value == nullptr) return wrong_type("a string (the registered region's name)");
+    params->region = *string_value;
+  } else if (key == "shared_memory_offset" || key == "shared_memory_byte_size") {
+    if (int_value == nullptr || *int_value < 0) return wrong_type("a non-negative integer");
+    (key == "shared_memory_offset" ? params->offset : params->byte_size) =
+        static_cast<uint64_t>(*int_value);
+  } else {
+    return absl::InvalidArgumentError(
+        StrCat(kind, " '", tensor, "': parameter \"", key,
+               "\" is not one of the shared-memory extension's (shared_memory_region, "
+               "shared_memory_offset, shared_memory_byte_size)"));
+  }
+  return true;
+}
+
+absl::StatusOr<std::optional<SharedMemoryRef>> SharedMemoryRefFrom(
+    std::string_view kind, std::string_view tensor, const SharedMemoryParams& params) {
+  if (!params.region) {
+    if (params.offset || params.byte_size) {
+      return absl::InvalidArgumentError(
+          StrCat(kind, " '", tensor, "' has shared_memory_offset or shared_memory_byte_size "
+                 "but no shared_memory_region"));
+    }
+    return std::nullopt;
+  }
+  if (!params.byte_size) {
+    return absl::InvalidArgumentError(StrCat(kind, " '", tensor, "' names shared_memory_region '",
+                                             *params.region,
+                                             "' but no shared_memory_byte_size"));
+  }
+  return SharedMemoryRef{*params.region, params.offset.value_or(0), *params.byte_size};
 }
 
 }  // namespace berth::protocol

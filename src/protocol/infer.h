@@ -18,13 +18,23 @@
 
 namespace berth::protocol {
 
-// A tensor whose bytes live elsewhere (the request body, a protobuf, or `owned`).
+// A tensor kept in a registered system shared-memory region instead of the message (Triton's
+// shared-memory extension): the region's name, an offset into it and the tensor's size.
+struct SharedMemoryRef {
+  std::string region;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+
+// A tensor whose bytes live elsewhere (the request body, a protobuf, `owned`, or a shared
+// memory region named by `shared_memory`, read into `owned` before the request is queued).
 struct InputTensor {
   std::string name;
   DataType datatype = DataType::kInvalid;
   std::vector<int64_t> shape;
   std::string_view data;  // points into the request's backing buffer or into `owned`
   std::vector<char> owned;  // bytes decoded from JSON or typed gRPC contents
+  std::optional<SharedMemoryRef> shared_memory;
 
   // Stores `bytes` in `owned` and points `data` at them.
   void SetOwned(std::vector<char>&& bytes) {
@@ -36,6 +46,7 @@ struct InputTensor {
 struct RequestedOutput {
   std::string name;
   std::optional<bool> binary_data;  // Triton binary-data extension, per output
+  std::optional<SharedMemoryRef> shared_memory;  // write the output there, not in the answer
 };
 
 struct InferRequest {
@@ -57,6 +68,9 @@ struct OutputTensor {
   std::vector<int64_t> shape;
   std::vector<char> data;
   bool binary = false;  // encode as binary data (REST) instead of a JSON array
+  // Set once the output has been written to a shared-memory region (`data` is then empty and
+  // `shared_memory->byte_size` is the number of bytes written).
+  std::optional<SharedMemoryRef> shared_memory;
 };
 
 // The most inputs, and the most requested outputs, one request may name: far above any real
@@ -93,11 +107,26 @@ absl::StatusOr<std::vector<std::string_view>> SplitBytesTensor(std::string_view 
 absl::Status ForEachBytesElement(std::string_view data,
                                  const std::function<void(std::string_view)>& visit);
 
-// InvalidArgument naming `parameter` of the input or output `tensor` when it is one of the
-// shared-memory extension's (shared_memory_region, _offset, _byte_size), which berth does not
-// serve: refused, rather than ignored and then failing on a tensor that carries no data.
-absl::Status RefuseSharedMemoryParameter(std::string_view kind, std::string_view tensor,
-                                         std::string_view parameter);
+// The shared-memory parameters of an input or output, gathered while decoding it.
+struct SharedMemoryParams {
+  std::optional<std::string> region;
+  std::optional<uint64_t> offset;
+  std::optional<uint64_t> byte_size;
+};
+
+// Records one tensor parameter in `params` when it is a shared_memory_* one (true), checking
+// its type; an unknown shared_memory_* parameter is InvalidArgument naming it. `kind` is
+// "input" or "output".
+absl::StatusOr<bool> TakeSharedMemoryParameter(std::string_view kind, std::string_view tensor,
+                                               std::string_view key,
+                                               const std::string* string_value,
+                                               const int64_t* int_value,
+                                               SharedMemoryParams* params);
+
+// The reference the gathered parameters make, if any: a region needs a byte size (an input's
+// or output's bytes are never guessed), and an offset or size without a region is an error.
+absl::StatusOr<std::optional<SharedMemoryRef>> SharedMemoryRefFrom(
+    std::string_view kind, std::string_view tensor, const SharedMemoryParams& params);
 
 // Appends one BYTES element (length prefix + bytes) to `out`.
 void AppendBytesElement(std::string_view element, std::vector<char>* out);

@@ -227,6 +227,24 @@ absl::Status DecodeData(InputTensor& input, od::array array, size_t body_size) {
   return absl::OkStatus();
 }
 
+// Records a shared_memory_* parameter of a tensor (true), or says it is not one (false).
+absl::StatusOr<bool> TakeSharedMemoryJson(std::string_view kind, std::string_view tensor,
+                                          std::string_view key, od::value value,
+                                          SharedMemoryParams* params) {
+  if (!key.starts_with("shared_memory_")) return false;
+  std::string text;
+  int64_t number = 0;
+  bool is_text = false, is_number = false;
+  if (std::string_view view; !value.get_string().get(view)) {
+    text = view;
+    is_text = true;
+  } else if (!value.get_int64().get(number)) {
+    is_number = true;
+  }
+  return TakeSharedMemoryParameter(kind, tensor, key, is_text ? &text : nullptr,
+                                   is_number ? &number : nullptr, params);
+}
+
 absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* request,
                         std::vector<PendingBinary>* pending) {
   InputTensor& input = request->inputs.emplace_back();
@@ -234,7 +252,7 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
   bool has_shape = false;
   bool has_datatype = false;
   std::optional<uint64_t> binary_size;
-  std::string shared_memory;  // a shared_memory_* parameter it named, refused below
+  SharedMemoryParams shared_memory;
   // "data" may come before "shape"/"datatype"; ondemand reads forward only, so such a
   // "data" is skipped and decoded in a second pass over the object.
   bool has_data = false;
@@ -305,10 +323,14 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
       for (auto param : params) {
         std::string_view pkey;
         JSON_TRY("input \"parameters\"", param.unescaped_key().get(pkey));
-        if (pkey.starts_with("shared_memory_")) shared_memory = std::string(pkey);
+        od::value pvalue;
+        JSON_TRY("input \"parameters\"", param.value().get(pvalue));
+        ASSIGN_OR_RETURN(bool taken,
+                         TakeSharedMemoryJson("input", input.name, pkey, pvalue, &shared_memory));
+        if (taken) continue;
         if (pkey == "binary_data_size") {
           uint64_t size;
-          if (param.value().get_uint64().get(size)) {
+          if (pvalue.get_uint64().get(size)) {
             return absl::InvalidArgumentError(
                 "parameter \"binary_data_size\" must be an unsigned integer");
           }
@@ -318,7 +340,7 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
     }
   }
   if (input.name.empty()) return absl::InvalidArgumentError("an input has no \"name\"");
-  RETURN_IF_ERROR(RefuseSharedMemoryParameter("input", input.name, shared_memory));
+  ASSIGN_OR_RETURN(input.shared_memory, SharedMemoryRefFrom("input", input.name, shared_memory));
   if (!has_datatype) {
     return absl::InvalidArgumentError(StrCat("input '", input.name, "' has no \"datatype\""));
   }
@@ -330,6 +352,13 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
   if (!count_status.ok()) {
     return absl::InvalidArgumentError(
         StrCat("input '", input.name, "': ", count_status.message()));
+  }
+  if (input.shared_memory) {
+    if (has_data || binary_size) {
+      return absl::InvalidArgumentError(
+          StrCat("input '", input.name, "' names a shared-memory region and carries data too"));
+    }
+    return absl::OkStatus();  // read from the region once the request reaches the worker
   }
   if (binary_size.has_value()) {
     if (has_data) {
@@ -357,7 +386,7 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
 }
 
 absl::Status ParseOutput(od::object object, InferRequest* request) {
-  std::string shared_memory;  // a shared_memory_* parameter it named, refused below
+  SharedMemoryParams shared_memory;
   RequestedOutput& output = request->outputs.emplace_back();
   for (auto field : object) {
     std::string_view key;
@@ -378,10 +407,14 @@ absl::Status ParseOutput(od::object object, InferRequest* request) {
       for (auto param : params) {
         std::string_view pkey;
         JSON_TRY("output \"parameters\"", param.unescaped_key().get(pkey));
-        if (pkey.starts_with("shared_memory_")) shared_memory = std::string(pkey);
+        od::value pvalue;
+        JSON_TRY("output \"parameters\"", param.value().get(pvalue));
+        ASSIGN_OR_RETURN(bool taken, TakeSharedMemoryJson("output", output.name, pkey, pvalue,
+                                                          &shared_memory));
+        if (taken) continue;
         if (pkey == "binary_data") {
           bool binary;
-          if (param.value().get_bool().get(binary)) {
+          if (pvalue.get_bool().get(binary)) {
             return absl::InvalidArgumentError("parameter \"binary_data\" must be a boolean");
           }
           output.binary_data = binary;
@@ -393,7 +426,8 @@ absl::Status ParseOutput(od::object object, InferRequest* request) {
     }
   }
   if (output.name.empty()) return absl::InvalidArgumentError("an output has no \"name\"");
-  RETURN_IF_ERROR(RefuseSharedMemoryParameter("output", output.name, shared_memory));
+  ASSIGN_OR_RETURN(output.shared_memory,
+                   SharedMemoryRefFrom("output", output.name, shared_memory));
   return absl::OkStatus();
 }
 
@@ -597,6 +631,7 @@ void EncodeInferResponse(const InferResponse& response, std::string* body,
   size_t binary_bytes = 0;
   size_t json_estimate = 128;
   for (const auto& output : response.outputs) {
+    if (output.shared_memory) continue;
     if (output.binary) {
       binary_bytes += output.data.size();
     } else {
@@ -627,7 +662,17 @@ void EncodeInferResponse(const InferResponse& response, std::string* body,
       AppendJsonNumber(output.shape[i], body);
     }
     body->push_back(']');
-    if (output.binary) {
+    if (output.shared_memory) {
+      body->append(",\"parameters\":{\"shared_memory_region\":");
+      AppendJsonString(output.shared_memory->region, body);
+      body->append(",\"shared_memory_byte_size\":");
+      AppendJsonNumber(output.shared_memory->byte_size, body);
+      if (output.shared_memory->offset != 0) {
+        body->append(",\"shared_memory_offset\":");
+        AppendJsonNumber(output.shared_memory->offset, body);
+      }
+      body->push_back('}');
+    } else if (output.binary) {
       body->append(",\"parameters\":{\"binary_data_size\":");
       AppendJsonNumber(output.data.size(), body);
       body->push_back('}');
@@ -644,7 +689,9 @@ void EncodeInferResponse(const InferResponse& response, std::string* body,
   }
   *header_length = body->size();
   for (const auto& output : response.outputs) {
-    if (output.binary) body->append(output.data.data(), output.data.size());
+    if (output.binary && !output.shared_memory) {
+      body->append(output.data.data(), output.data.size());
+    }
   }
 }
 

@@ -123,6 +123,78 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
                                   [&] { return Control(context, request->model_name(), false); });
   }
 
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
+      grpc::CallbackServerContext* context,
+      const inference::SystemSharedMemoryStatusRequest* request,
+      inference::SystemSharedMemoryStatusResponse* response) override {
+    return berth::net::GuardUnary(context, "worker gRPC SystemSharedMemoryStatus", [&] {
+      auto regions = worker_->shared_memory().Status(request->name());
+      if (!regions.ok()) return Done(context, regions.status());
+      for (const auto& region : *regions) {
+        auto& out = (*response->mutable_regions())[region.name];
+        out.set_name(region.name);
+        out.set_key(region.key);
+        out.set_offset(region.offset);
+        out.set_byte_size(region.byte_size);
+      }
+      return Done(context, absl::OkStatus());
+    });
+  }
+
+  grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
+      grpc::CallbackServerContext* context,
+      const inference::SystemSharedMemoryRegisterRequest* request,
+      inference::SystemSharedMemoryRegisterResponse*) override {
+    return berth::net::GuardUnary(context, "worker gRPC SystemSharedMemoryRegister", [&] {
+      if (absl::Status off = worker_->SharedMemoryOff(); !off.ok()) return Done(context, off);
+      return Done(context, worker_->shared_memory().Register(request->name(), request->key(),
+                                                             request->offset(),
+                                                             request->byte_size()));
+    });
+  }
+
+  grpc::ServerUnaryReactor* SystemSharedMemoryUnregister(
+      grpc::CallbackServerContext* context,
+      const inference::SystemSharedMemoryUnregisterRequest* request,
+      inference::SystemSharedMemoryUnregisterResponse*) override {
+    return berth::net::GuardUnary(context, "worker gRPC SystemSharedMemoryUnregister", [&] {
+      if (absl::Status off = worker_->SharedMemoryOff(); !off.ok()) return Done(context, off);
+      return Done(context, worker_->shared_memory().Unregister(request->name()));
+    });
+  }
+
+  // CUDA shared memory, trace and log settings: an answer that says why, never an empty
+  // UNIMPLEMENTED (which some clients take for success).
+  grpc::ServerUnaryReactor* CudaSharedMemoryStatus(
+      grpc::CallbackServerContext* context, const inference::CudaSharedMemoryStatusRequest*,
+      inference::CudaSharedMemoryStatusResponse*) override {
+    return Done(context, NoCudaSharedMemory());
+  }
+  grpc::ServerUnaryReactor* CudaSharedMemoryRegister(
+      grpc::CallbackServerContext* context, const inference::CudaSharedMemoryRegisterRequest*,
+      inference::CudaSharedMemoryRegisterResponse*) override {
+    return Done(context, NoCudaSharedMemory());
+  }
+  grpc::ServerUnaryReactor* CudaSharedMemoryUnregister(
+      grpc::CallbackServerContext* context, const inference::CudaSharedMemoryUnregisterRequest*,
+      inference::CudaSharedMemoryUnregisterResponse*) override {
+    return Done(context, NoCudaSharedMemory());
+  }
+  grpc::ServerUnaryReactor* TraceSetting(grpc::CallbackServerContext* context,
+                                         const inference::TraceSettingRequest*,
+                                         inference::TraceSettingResponse*) override {
+    return Done(context, absl::UnimplementedError(
+                             "trace settings are not served: berth's worker has no request "
+                             "tracing (its metrics and statistics time each stage)"));
+  }
+  grpc::ServerUnaryReactor* LogSettings(grpc::CallbackServerContext* context,
+                                        const inference::LogSettingsRequest*,
+                                        inference::LogSettingsResponse*) override {
+    return Done(context, absl::UnimplementedError(
+                             "log settings are not served: berth's worker logs to its output, "
+                             "set with --log-format and --log-level at start"));
+  }
+
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override {
@@ -232,6 +304,12 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
       reactor->Finish(ToGrpc(status));
     });
     return reactor;
+  }
+
+  static absl::Status NoCudaSharedMemory() {
+    return absl::UnimplementedError(
+        "CUDA shared memory is not served: this worker runs models on the CPU; use system "
+        "shared memory or send tensors in the request");
   }
 
   Worker* worker_;

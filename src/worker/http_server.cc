@@ -49,6 +49,9 @@ Response ErrorResponse(unsigned version, bool keep_alive, const absl::Status& st
                               static_cast<http::status>(common::HttpStatusFromStatus(status)),
                               protocol::JsonErrorBody(Msg(status)));
   if (common::IsRetryable(status)) res.set(http::field::retry_after, "1");
+  if (std::string allow = common::AllowedMethods(status); !allow.empty()) {
+    res.set(http::field::allow, allow);
+  }
   return res;
 }
 
@@ -290,6 +293,17 @@ class Session : public std::enable_shared_from_this<Session> {
                                ok ? http::status::ok : http::status::service_unavailable, ""));
     }
     if (parts[0] == "repository") return HandleRepository(request, parts, post);
+    if (parts[0] == "systemsharedmemory") return HandleSharedMemory(request, parts, get, post);
+    if (parts[0] == "cudasharedmemory") {
+      return error(absl::UnimplementedError(
+          "CUDA shared memory is not served: this worker runs models on the CPU; use system "
+          "shared memory (/v2/systemsharedmemory) or send tensors in the request"));
+    }
+    if (parts[0] == "trace" || parts[0] == "logging") {
+      return error(absl::UnimplementedError(StrCat(
+          "/v2/", parts[0], " settings are not served: berth's worker logs to its output "
+          "(--log-format, --log-level) and has no request tracing")));
+    }
     if (parts[0] == "models") {
       if (parts.size() == 2 && parts[1] == "stats") {
         if (!get) return method_not_allowed("GET");
@@ -424,6 +438,67 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     Send(ErrorResponse(version, keep_alive, absl::NotFoundError("no such repository route")));
+  }
+
+  // /v2/systemsharedmemory[/region/{name}]/status|register|unregister.
+  void HandleSharedMemory(Request& request, const std::vector<std::string_view>& parts, bool get,
+                          bool post) {
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    auto error = [&](const absl::Status& status) {
+      Send(ErrorResponse(version, keep_alive, status));
+    };
+    std::string_view name, action;
+    if (parts.size() == 2) {
+      action = parts[1];
+    } else if (parts.size() == 4 && parts[1] == "region") {
+      name = parts[2];
+      action = parts[3];
+    } else {
+      return error(absl::NotFoundError("no such shared-memory route; use /v2/systemsharedmemory"
+                                       "[/region/{name}]/status|register|unregister"));
+    }
+    if (action == "status") {
+      if (!get) return error(common::MethodNotAllowedError("use GET for the status", "GET"));
+      auto regions = worker_->shared_memory().Status(name);
+      if (!regions.ok()) return error(regions.status());
+      nlohmann::json doc = nlohmann::json::array();
+      for (const auto& region : *regions) {
+        doc.push_back({{"name", region.name}, {"key", region.key}, {"offset", region.offset},
+                       {"byte_size", region.byte_size}});
+      }
+      return Send(JsonResponse(version, keep_alive, doc));
+    }
+    if (action != "register" && action != "unregister") {
+      return error(absl::NotFoundError(StrCat("no shared-memory action '", action.substr(0, 64),
+                                              "'; use status, register or unregister")));
+    }
+    if (!post) return error(common::MethodNotAllowedError(StrCat("use POST to ", action), "POST"));
+    if (absl::Status off = worker_->SharedMemoryOff(); !off.ok()) return error(off);
+    if (action == "unregister") {
+      absl::Status status = worker_->shared_memory().Unregister(name);
+      if (!status.ok()) return error(status);
+      return Send(MakeResponse(version, keep_alive, http::status::ok, ""));
+    }
+    if (name.empty()) {
+      return error(absl::NotFoundError("register a region at /v2/systemsharedmemory/region/"
+                                       "{name}/register"));
+    }
+    if (absl::Status decoded = DecodeBody(&request.body()); !decoded.ok()) return error(decoded);
+    const nlohmann::json body = nlohmann::json::parse(request.body(), nullptr, false);
+    const char* kShape =
+        "the register request takes a JSON object {\"key\": \"/name\", \"offset\": 0, "
+        "\"byte_size\": N}";
+    if (!body.is_object() || !body.contains("key") || !body["key"].is_string() ||
+        !body.contains("byte_size") || !body["byte_size"].is_number_unsigned() ||
+        (body.contains("offset") && !body["offset"].is_number_unsigned())) {
+      return error(absl::InvalidArgumentError(kShape));
+    }
+    absl::Status status = worker_->shared_memory().Register(
+        std::string(name), body["key"].get<std::string>(), body.value("offset", uint64_t{0}),
+        body["byte_size"].get<uint64_t>());
+    if (!status.ok()) return error(status);
+    Send(MakeResponse(version, keep_alive, http::status::ok, ""));
   }
 
   // Image in, top-k labels out. Decoding and resizing are CPU work, so they run on the

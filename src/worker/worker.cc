@@ -154,9 +154,61 @@ absl::StatusOr<protocol::InferResponse> ToClassification(protocol::InferResponse
 
 }  // namespace
 
+absl::Status Worker::SharedMemoryOff() const {
+  if (options_.shared_memory) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "this worker serves no shared memory (it runs as a replica behind berth's gateway, or "
+      "with --shared-memory none): send tensors in the request (JSON data, binary data or raw "
+      "contents)");
+}
+
+absl::Status Worker::ResolveSharedMemory(QueuedRequest* request) {
+  std::vector<protocol::RequestedOutput> to_write;
+  for (const auto& output : request->request.outputs) {
+    if (output.shared_memory) to_write.push_back(output);
+  }
+  bool any_input = false;
+  for (const auto& input : request->request.inputs) any_input |= input.shared_memory.has_value();
+  if (!any_input && to_write.empty()) return absl::OkStatus();
+  if (absl::Status off = SharedMemoryOff(); !off.ok()) {
+    return absl::FailedPreconditionError(StrCat("the request names a shared-memory region, but ",
+                                                off.message()));
+  }
+  for (auto& input : request->request.inputs) {
+    if (!input.shared_memory) continue;
+    ASSIGN_OR_RETURN(std::vector<char> bytes, shared_memory_.Read(*input.shared_memory,
+                                                                  input.name));
+    input.SetOwned(std::move(bytes));
+  }
+  if (to_write.empty()) return absl::OkStatus();
+  // Outputs are written where the request asked, from the executor thread that produced
+  // them, before the answer (which then carries no data for them) goes out.
+  request->done = [done = std::move(request->done), to_write = std::move(to_write),
+                   manager = &shared_memory_](absl::StatusOr<protocol::InferResponse> result) {
+    if (result.ok()) {
+      for (auto& output : result->outputs) {
+        auto it = std::find_if(to_write.begin(), to_write.end(),
+                               [&](const auto& wanted) { return wanted.name == output.name; });
+        if (it == to_write.end()) continue;
+        if (absl::Status written = manager->Write(*it->shared_memory, output.name, output.data);
+            !written.ok()) {
+          return done(written);
+        }
+        output.shared_memory = *it->shared_memory;
+        output.shared_memory->byte_size = output.data.size();
+        output.data.clear();
+        output.data.shrink_to_fit();
+      }
+    }
+    done(std::move(result));
+  };
+  return absl::OkStatus();
+}
+
 absl::Status Worker::Infer(std::unique_ptr<QueuedRequest> request) {
   ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model,
                    repository_->Get(request->request.model_name, request->request.model_version));
+  RETURN_IF_ERROR(ResolveSharedMemory(request.get()));
   const auto& inputs = request->request.inputs;
   if (inputs.size() == 1 && inputs[0].datatype == protocol::DataType::kBytes) {
     if (auto spec = ClassifierSpecFromConfig(model->config()); spec.ok()) {
@@ -213,9 +265,14 @@ absl::Status Worker::Enqueue(std::shared_ptr<ModelVersion> model,
 nlohmann::json Worker::ServerMetadataJson() const {
   return {{"name", kServerName},
           {"version", ServerVersion()},
-          {"extensions",
-           {"binary_tensor_data", "model_repository", "model_configuration", "statistics",
-            "schedule_policy", "parameters"}}};
+          {"extensions", options_.shared_memory
+                             ? nlohmann::json{"binary_tensor_data", "model_repository",
+                                              "model_configuration", "statistics",
+                                              "schedule_policy", "parameters",
+                                              "system_shared_memory"}
+                             : nlohmann::json{"binary_tensor_data", "model_repository",
+                                              "model_configuration", "statistics",
+                                              "schedule_policy", "parameters"}}};
 }
 
 namespace {

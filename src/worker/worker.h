@@ -20,6 +20,7 @@
 #include "worker/image_classifier.h"
 #include "worker/metrics.h"
 #include "worker/model_repository.h"
+#include "worker/shared_memory.h"
 
 namespace berth::worker {
 
@@ -49,6 +50,9 @@ struct WorkerOptions {
   // the caller is the peer's address.
   bool trust_caller_header = false;
   int64_t image_fetch_timeout_ms = 10000;
+  // Serve Triton's system shared-memory extension (a standalone worker); replicas behind the
+  // gateway run without it, since their callers are not on this host's shared memory.
+  bool shared_memory = true;
 };
 
 // Runs blocking control work (model loads) one job at a time, off the network threads.
@@ -80,6 +84,10 @@ class Worker {
   boost::asio::thread_pool& preprocess_pool() { return preprocess_pool_; }
   // Downloads of image_url inputs (one thread, shares per caller and host), and how.
   net::Fetcher& fetcher() { return fetcher_; }
+  // Registered system shared-memory regions; FailedPrecondition from SharedMemoryOff() when
+  // the worker runs without them.
+  SharedMemoryManager& shared_memory() { return shared_memory_; }
+  absl::Status SharedMemoryOff() const;
   const net::GetOptions& image_fetch_options() const { return image_fetch_; }
 
   // Looks up, validates and queues a request. An error is returned at once (and `done` is
@@ -102,6 +110,9 @@ class Worker {
   // its answer by labels.
   absl::Status ToClassifierInput(const std::shared_ptr<ModelVersion>& model,
                                  const ClassifierSpec& spec, QueuedRequest* request);
+  // Reads the request's inputs that name shared-memory regions, and makes its answer write
+  // the outputs that name one there.
+  absl::Status ResolveSharedMemory(QueuedRequest* request);
   // Validates `request` against `model` and queues it.
   absl::Status Enqueue(std::shared_ptr<ModelVersion> model,
                        std::unique_ptr<QueuedRequest> request);
@@ -115,6 +126,7 @@ class Worker {
   boost::asio::thread_pool preprocess_pool_;
   net::Fetcher fetcher_;
   net::GetOptions image_fetch_;
+  SharedMemoryManager shared_memory_;
 };
 
 inline constexpr char kServerName[] = "berth";

@@ -479,6 +479,24 @@ class ServerTest(unittest.TestCase):
             "POST", "/v2/models/addsub/infer", raw=json.dumps(request).encode(), key=self.admin,
             headers={"Content-Type": "application/json", "Content-Encoding": "br"})
         self.assertEqual(status, 415, payload)
+        # Shared memory is a same-host feature of a worker: the gateway says so, and a replica
+        # refuses an inference that names a region instead of reading one it was never given.
+        status, payload, _ = self.server.request("GET", "/v2/systemsharedmemory/status",
+                                                 key=self.admin)
+        self.assertEqual(status, 400, payload)
+        self.assertIn("same-host", json.loads(payload)["error"])
+        shm = dict(request["inputs"][0], parameters={"shared_memory_region": "r",
+                                                     "shared_memory_byte_size": 64})
+        del shm["data"]
+        status, payload, _ = self.server.request(
+            "POST", "/v2/models/addsub/infer", {"inputs": [shm, request["inputs"][1]]},
+            key=self.admin)
+        self.assertEqual(status, 400, payload)
+        self.assertIn("serves no shared memory", json.loads(payload)["error"])
+        status, payload, _ = self.server.request("POST", "/v2/repository/models/addsub/load",
+                                                 {}, key=self.admin)
+        self.assertEqual(status, 400, payload)
+        self.assertIn("berth deploy", json.loads(payload)["error"])
         # TorchScript carries no signature: without a declared one the spec is refused (400,
         # naming the field); with one it serves through the libtorch plugin.
         self.cli("models", "upload", os.path.join(FIXTURES, "tiny_cnn_pt", "1", "model.pt"),

@@ -25,6 +25,7 @@ import concurrent.futures
 import gzip
 import http.client
 import json
+from multiprocessing import shared_memory
 import os
 import re
 import shutil
@@ -1073,6 +1074,168 @@ class RestCompressionTest(BerthTestCase):
         self.assertIn("add_sub", [e["name"] for e in r.json()])
 
 
+class SharedMemoryTest(BerthTestCase):
+    """Triton's system shared-memory extension, with regions made by Python's own
+    multiprocessing.shared_memory (POSIX shm_open under /dev/shm)."""
+
+    def setUp(self):
+        self.segments = []
+
+    def tearDown(self):
+        MAIN.post("/v2/systemsharedmemory/unregister")
+        for seg in self.segments:
+            seg.close()
+            try:
+                seg.unlink()
+            except FileNotFoundError:
+                pass
+
+    def segment(self, size):
+        seg = shared_memory.SharedMemory(
+            name="berth_it_%d_%d" % (os.getpid(), len(self.segments)), create=True, size=size)
+        self.segments.append(seg)
+        return seg, "/" + seg.name
+
+    def register(self, name, key, byte_size, offset=0):
+        return MAIN.post("/v2/systemsharedmemory/region/%s/register" % name,
+                         {"key": key, "offset": offset, "byte_size": byte_size})
+
+    @staticmethod
+    def shm_tensor(name, region, byte_size, offset=0, rows=1):
+        params = {"shared_memory_region": region, "shared_memory_byte_size": byte_size}
+        if offset:
+            params["shared_memory_offset"] = offset
+        return {"name": name, "shape": [rows, 16], "datatype": "FP32", "parameters": params}
+
+    def test_inputs_and_outputs_through_shared_memory(self):
+        a, b = add_sub_rows(2)
+        inputs, in_key = self.segment(4096)
+        outputs, out_key = self.segment(4096)
+        inputs.buf[0:128] = encode("FP32", a)
+        inputs.buf[256:384] = encode("FP32", b)
+        # The region starts 256 bytes into the output object.
+        self.assertEqual(self.register("in", in_key, 512).status, 200)
+        r = self.register("out", out_key, 1024, offset=256)
+        self.assertEqual(r.status, 200, r)
+        r = MAIN.post("/v2/models/add_sub/infer", {
+            "inputs": [self.shm_tensor("INPUT0", "in", 128, rows=2),
+                       self.shm_tensor("INPUT1", "in", 128, offset=256, rows=2)],
+            "outputs": [{"name": "OUTPUT0", "parameters": {
+                            "shared_memory_region": "out", "shared_memory_byte_size": 128}},
+                        {"name": "OUTPUT1", "parameters": {
+                            "shared_memory_region": "out", "shared_memory_byte_size": 512,
+                            "shared_memory_offset": 128}}]})
+        self.assertEqual(r.status, 200, r)
+        doc = r.json()
+        by_name = {o["name"]: o for o in doc["outputs"]}
+        self.assertNotIn("data", by_name["OUTPUT0"])
+        self.assertEqual(by_name["OUTPUT0"]["parameters"],
+                         {"shared_memory_region": "out", "shared_memory_byte_size": 128})
+        self.assertEqual(by_name["OUTPUT1"]["parameters"]["shared_memory_offset"], 128)
+        self.assertEqual(by_name["OUTPUT0"]["shape"], [2, 16])
+        exp0, exp1 = expected_add_sub(a, b)
+        self.assertEqual([f32(v) for v in decode("FP32", bytes(outputs.buf[256:384]))], exp0)
+        self.assertEqual([f32(v) for v in decode("FP32", bytes(outputs.buf[384:512]))], exp1)
+        # Inputs from memory, outputs in the answer (binary), mixed.
+        r = MAIN.post("/v2/models/add_sub/infer", {
+            "inputs": [self.shm_tensor("INPUT0", "in", 128, rows=2),
+                       {"name": "INPUT1", "shape": [2, 16], "datatype": "FP32", "data": b}],
+            "outputs": [{"name": "OUTPUT0", "parameters": {"binary_data": True}}]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([f32(v) for v in parse_infer(r)[1]["OUTPUT0"]], exp0)
+
+    def test_status_register_and_unregister(self):
+        seg, key = self.segment(1000)
+        self.assertIn("system_shared_memory", MAIN.get("/v2").json()["extensions"])
+        self.assertEqual(self.register("r1", key, 600).status, 200)
+        self.assertEqual(self.register("r2", key, 400, offset=600).status, 200)
+        status = MAIN.get("/v2/systemsharedmemory/status").json()
+        self.assertEqual(status, [{"name": "r1", "key": key, "offset": 0, "byte_size": 600},
+                                  {"name": "r2", "key": key, "offset": 600, "byte_size": 400}])
+        one = MAIN.get("/v2/systemsharedmemory/region/r2/status")
+        self.assertEqual([e["name"] for e in one.json()], ["r2"])
+        self.assertError(MAIN.get("/v2/systemsharedmemory/region/nope/status"), 404)
+        # A taken name is a conflict; the first registration stays.
+        r = self.register("r1", key, 10)
+        self.assertError(r, 409)
+        self.assertIn("already registered", r.json()["error"])
+        self.assertEqual(MAIN.post("/v2/systemsharedmemory/region/r1/unregister").status, 200)
+        self.assertError(MAIN.post("/v2/systemsharedmemory/region/r1/unregister"), 404)
+        self.assertEqual([e["name"] for e in MAIN.get("/v2/systemsharedmemory/status").json()],
+                         ["r2"])
+        self.assertEqual(MAIN.post("/v2/systemsharedmemory/unregister").status, 200)
+        self.assertEqual(MAIN.get("/v2/systemsharedmemory/status").json(), [])
+        self.assertError(MAIN.get("/v2/systemsharedmemory/region/r2/register"), 405)
+
+    def test_bad_registrations(self):
+        seg, key = self.segment(100)
+        cases = [
+            ("a", {"key": "/berth_no_such_object_%d" % os.getpid(), "byte_size": 8}, 404, "no shared-memory object"),
+            ("a", {"key": "/../../etc/passwd", "byte_size": 8}, 400, "POSIX shared-memory"),
+            ("a", {"key": "/dev/shm/" + seg.name, "byte_size": 8}, 400, "POSIX shared-memory"),
+            ("a", {"key": seg.name, "byte_size": 8}, 400, "POSIX shared-memory"),
+            ("a", {"key": key, "byte_size": 101}, 400, "ends past the end"),
+            ("a", {"key": key, "byte_size": 8, "offset": 2 ** 64 - 4}, 400, "overflows"),
+            ("a", {"key": key, "byte_size": 0}, 400, "above 0"),
+            ("a", {"key": key, "byte_size": -1}, 400, "byte_size"),
+            ("a", {"key": key}, 400, "byte_size"),
+            ("..", {"key": key, "byte_size": 8}, 400, "region name"),
+        ]
+        for name, body, status, needle in cases:
+            r = MAIN.post("/v2/systemsharedmemory/region/%s/register" % name, body)
+            self.assertError(r, status)
+            self.assertIn(needle, r.json()["error"], body)
+        self.assertEqual(MAIN.get("/v2/systemsharedmemory/status").json(), [])
+
+    def test_bad_references_are_refused_and_a_shrunk_object_is_an_error(self):
+        a, b = add_sub_rows(1)
+        seg, key = self.segment(256)
+        seg.buf[0:64] = encode("FP32", a)
+        seg.buf[64:128] = encode("FP32", b)
+        self.assertEqual(self.register("r", key, 256).status, 200)
+        good1 = self.shm_tensor("INPUT1", "r", 64, offset=64)
+        cases = [
+            ([self.shm_tensor("INPUT0", "nope", 64), good1], "not registered"),
+            ([self.shm_tensor("INPUT0", "r", 64, offset=224), good1], "do not fit"),
+            ([self.shm_tensor("INPUT0", "r", 60), good1], "INPUT0"),
+            ([dict(self.shm_tensor("INPUT0", "r", 64), data=a), good1], "carries data too"),
+            ([{"name": "INPUT0", "shape": [1, 16], "datatype": "FP32",
+               "parameters": {"shared_memory_region": "r"}}, good1], "no shared_memory_byte_size"),
+            ([{"name": "INPUT0", "shape": [1, 16], "datatype": "FP32",
+               "parameters": {"shared_memory_region": "r", "shared_memory_byte_size": 64,
+                              "shared_memory_colour": 1}}, good1], "shared_memory_colour"),
+            ([{"name": "INPUT0", "shape": [1, 16], "datatype": "FP32",
+               "parameters": {"shared_memory_region": 5, "shared_memory_byte_size": 64}}, good1],
+             "must be a string"),
+        ]
+        for inputs, needle in cases:
+            r = MAIN.post("/v2/models/add_sub/infer", {"inputs": inputs})
+            self.assertError(r, 400)
+            self.assertIn(needle, r.json()["error"])
+        r = MAIN.post("/v2/models/add_sub/infer", {
+            "inputs": [self.shm_tensor("INPUT0", "r", 64), good1],
+            "outputs": [{"name": "OUTPUT0", "parameters": {"shared_memory_region": "r",
+                                                           "shared_memory_byte_size": 32}}]})
+        self.assertError(r, 400)
+        self.assertIn("more than the shared_memory_byte_size", r.json()["error"])
+        # The object shrinks under a registered region: an error, and the worker goes on.
+        with open("/dev/shm/" + seg.name, "r+b") as f:
+            f.truncate(16)
+        r = MAIN.post("/v2/models/add_sub/infer",
+                      {"inputs": [self.shm_tensor("INPUT0", "r", 64), good1]})
+        self.assertError(r, 400)
+        self.assertIn("truncated", r.json()["error"])
+        self.assertAddSub(MAIN, a, b)
+
+    def test_cuda_trace_and_logging_say_why(self):
+        for method, path in (("GET", "/v2/cudasharedmemory/status"),
+                             ("POST", "/v2/cudasharedmemory/region/x/register"),
+                             ("GET", "/v2/trace/setting"), ("POST", "/v2/logging")):
+            r = http_call(MAIN.http_port, method, path, body={} if method == "POST" else None)
+            self.assertError(r, 501)
+            self.assertIn("not served", r.json()["error"])
+
+
 class RestRepositoryTest(BerthTestCase):
     def _states(self, model):
         return {e.get("state") for e in index_entries(MAIN, model)}
@@ -1629,6 +1792,68 @@ class GrpcTest(BerthTestCase):
                 self.call("RepositoryModelLoad", req)
             self.assertEqual(cm.exception.code(), self.grpc.StatusCode.INVALID_ARGUMENT, key)
             self.assertIn(needle, cm.exception.details(), key)
+
+    def test_system_shared_memory(self):
+        a, b = add_sub_rows(1)
+        seg = shared_memory.SharedMemory(name="berth_it_grpc_%d" % os.getpid(), create=True,
+                                         size=512)
+        try:
+            seg.buf[0:64] = encode("FP32", a)
+            seg.buf[64:128] = encode("FP32", b)
+            key = "/" + seg.name
+            self.call("SystemSharedMemoryRegister", PB.svc.SystemSharedMemoryRegisterRequest(
+                name="g", key=key, offset=0, byte_size=512))
+            status = self.call("SystemSharedMemoryStatus", PB.svc.SystemSharedMemoryStatusRequest())
+            self.assertEqual(status.regions["g"].key, key)
+            self.assertEqual(status.regions["g"].byte_size, 512)
+            req = PB.svc.ModelInferRequest(model_name="add_sub")
+            for name, offset in (("INPUT0", 0), ("INPUT1", 64)):
+                t = req.inputs.add(name=name, datatype="FP32", shape=[1, 16])
+                t.parameters["shared_memory_region"].string_param = "g"
+                t.parameters["shared_memory_byte_size"].int64_param = 64
+                t.parameters["shared_memory_offset"].int64_param = offset
+            out = req.outputs.add(name="OUTPUT0")
+            out.parameters["shared_memory_region"].string_param = "g"
+            out.parameters["shared_memory_byte_size"].int64_param = 64
+            out.parameters["shared_memory_offset"].int64_param = 256
+            req.outputs.add(name="OUTPUT1")
+            resp = self.call("ModelInfer", req)
+            exp0, exp1 = expected_add_sub(a, b)
+            self.assertEqual([f32(v) for v in decode("FP32", bytes(seg.buf[256:320]))], exp0)
+            by_name = {o.name: i for i, o in enumerate(resp.outputs)}
+            shm_out = resp.outputs[by_name["OUTPUT0"]]
+            self.assertEqual(shm_out.parameters["shared_memory_region"].string_param, "g")
+            self.assertEqual(shm_out.parameters["shared_memory_byte_size"].int64_param, 64)
+            # raw_output_contents stays aligned with the outputs.
+            self.assertEqual(len(resp.raw_output_contents), 2)
+            self.assertEqual(resp.raw_output_contents[by_name["OUTPUT0"]], b"")
+            self.assertEqual([f32(v) for v in decode(
+                "FP32", resp.raw_output_contents[by_name["OUTPUT1"]])], exp1)
+            self.call("SystemSharedMemoryUnregister",
+                      PB.svc.SystemSharedMemoryUnregisterRequest(name="g"))
+            with self.assertRaises(self.grpc.RpcError) as cm:
+                self.call("ModelInfer", req)
+            self.assertEqual(cm.exception.code(), self.grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("not registered", cm.exception.details())
+            with self.assertRaises(self.grpc.RpcError) as cm:
+                self.call("SystemSharedMemoryRegister", PB.svc.SystemSharedMemoryRegisterRequest(
+                    name="g", key="/../etc/passwd", byte_size=8))
+            self.assertEqual(cm.exception.code(), self.grpc.StatusCode.INVALID_ARGUMENT)
+        finally:
+            self.call("SystemSharedMemoryUnregister", PB.svc.SystemSharedMemoryUnregisterRequest())
+            seg.close()
+            seg.unlink()
+
+    def test_unserved_extensions_answer_with_a_reason(self):
+        # Triton's C++ client takes an empty error message for success.
+        for method, req in (("CudaSharedMemoryRegister", PB.svc.CudaSharedMemoryRegisterRequest()),
+                            ("CudaSharedMemoryStatus", PB.svc.CudaSharedMemoryStatusRequest()),
+                            ("TraceSetting", PB.svc.TraceSettingRequest()),
+                            ("LogSettings", PB.svc.LogSettingsRequest())):
+            with self.assertRaises(self.grpc.RpcError) as cm:
+                self.call(method, req)
+            self.assertEqual(cm.exception.code(), self.grpc.StatusCode.UNIMPLEMENTED, method)
+            self.assertIn("not served", cm.exception.details(), method)
 
     def test_unknown_model_not_found(self):
         a, b = add_sub_rows(1)

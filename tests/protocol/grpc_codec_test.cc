@@ -53,7 +53,7 @@ TEST(GrpcRequestTest, HeaderFieldsAndOutputs) {
   EXPECT_FALSE(request.outputs[0].binary_data.has_value());
 }
 
-TEST(GrpcRequestTest, SharedMemoryParametersAreRefusedNamingThem) {
+TEST(GrpcRequestTest, SharedMemoryParametersBecomeReferences) {
   ModelInferRequest message;
   message.set_model_name("m");
   auto* in = message.add_inputs();
@@ -61,14 +61,30 @@ TEST(GrpcRequestTest, SharedMemoryParametersAreRefusedNamingThem) {
   in->set_datatype("FP32");
   in->add_shape(16);
   (*in->mutable_parameters())["shared_memory_region"].set_string_param("in0");
+  (*in->mutable_parameters())["shared_memory_byte_size"].set_int64_param(64);
+  (*in->mutable_parameters())["shared_memory_offset"].set_uint64_param(8);
+  auto* out = message.add_outputs();
+  out->set_name("y");
+  (*out->mutable_parameters())["shared_memory_region"].set_string_param("out0");
+  (*out->mutable_parameters())["shared_memory_byte_size"].set_int64_param(64);
   InferRequest request;
-  ExpectInvalid(FromGrpcRequest(message, &request), {"input 'x'", "shared_memory_region"});
-  in->clear_parameters();
-  in->mutable_contents()->mutable_fp32_contents()->Resize(16, 0.0f);
-  (*message.add_outputs()->mutable_parameters())["shared_memory_byte_size"].set_int64_param(64);
-  message.mutable_outputs(0)->set_name("y");
+  ASSERT_TRUE(FromGrpcRequest(message, &request).ok());
+  ASSERT_TRUE(request.inputs[0].shared_memory.has_value());
+  EXPECT_EQ(request.inputs[0].shared_memory->region, "in0");
+  EXPECT_EQ(request.inputs[0].shared_memory->offset, 8u);
+  EXPECT_EQ(request.outputs[0].shared_memory->byte_size, 64u);
+  // Incomplete, contradictory or unknown: refused naming the tensor and the parameter.
+  in->mutable_parameters()->erase("shared_memory_byte_size");
   InferRequest second;
-  ExpectInvalid(FromGrpcRequest(message, &second), {"output 'y'", "shared_memory_byte_size"});
+  ExpectInvalid(FromGrpcRequest(message, &second), {"input 'x'", "shared_memory_byte_size"});
+  (*in->mutable_parameters())["shared_memory_byte_size"].set_int64_param(64);
+  in->mutable_contents()->mutable_fp32_contents()->Resize(16, 0.0f);
+  InferRequest third;
+  ExpectInvalid(FromGrpcRequest(message, &third), {"input 'x'", "carries data too"});
+  in->clear_contents();
+  (*out->mutable_parameters())["shared_memory_colour"].set_int64_param(1);
+  InferRequest fourth;
+  ExpectInvalid(FromGrpcRequest(message, &fourth), {"output 'y'", "shared_memory_colour"});
 }
 
 TEST(GrpcRequestTest, RawInputContentsAreNotCopied) {

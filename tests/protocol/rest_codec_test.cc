@@ -80,17 +80,41 @@ struct DatatypeCase {
   std::string expected;
 };
 
-TEST(RestParseTest, SharedMemoryParametersAreRefusedNamingThem) {
-  // Before or after the name: the message names both the tensor and the parameter.
-  ExpectInvalid(Parse(R"({"inputs":[{"parameters":{"shared_memory_region":"in0",
-      "shared_memory_byte_size":64},"name":"x","datatype":"FP32","shape":[16]}]})"),
-                {"input 'x'", "shared_memory_", "shared memory"});
+TEST(RestParseTest, SharedMemoryParametersBecomeReferences) {
+  // Before or after the name.
+  InferRequest request;
+  const absl::Status status = Parse(R"({"inputs":[{"parameters":{"shared_memory_region":"in0",
+      "shared_memory_byte_size":64,"shared_memory_offset":8},"name":"x","datatype":"FP32",
+      "shape":[16]}],"outputs":[{"name":"y","parameters":{"shared_memory_region":"out0",
+      "shared_memory_byte_size":32}}]})", &request);
+  ASSERT_TRUE(status.ok()) << status;
+  const InferRequest* parsed = &request;
+  ASSERT_TRUE(parsed->inputs[0].shared_memory.has_value());
+  EXPECT_EQ(parsed->inputs[0].shared_memory->region, "in0");
+  EXPECT_EQ(parsed->inputs[0].shared_memory->byte_size, 64u);
+  EXPECT_EQ(parsed->inputs[0].shared_memory->offset, 8u);
+  EXPECT_TRUE(parsed->inputs[0].data.empty());
+  ASSERT_TRUE(parsed->outputs[0].shared_memory.has_value());
+  EXPECT_EQ(parsed->outputs[0].shared_memory->region, "out0");
+  EXPECT_EQ(parsed->outputs[0].shared_memory->offset, 0u);
+}
+
+TEST(RestParseTest, IncompleteOrContradictorySharedMemoryIsRefusedNamingIt) {
   ExpectInvalid(Parse(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1],
       "parameters":{"shared_memory_offset":0}}]})"),
-                {"input 'x'", "shared_memory_offset"});
+                {"input 'x'", "no shared_memory_region"});
+  ExpectInvalid(Parse(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],
+      "parameters":{"shared_memory_region":"r"}}]})"),
+                {"input 'x'", "no shared_memory_byte_size"});
+  ExpectInvalid(Parse(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1],
+      "parameters":{"shared_memory_region":"r","shared_memory_byte_size":4}}]})"),
+                {"input 'x'", "carries data too"});
+  ExpectInvalid(Parse(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],
+      "parameters":{"shared_memory_region":"r","shared_memory_byte_size":-4}}]})"),
+                {"shared_memory_byte_size", "non-negative integer"});
   ExpectInvalid(Parse(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}],
-      "outputs":[{"name":"y","parameters":{"shared_memory_region":"out0"}}]})"),
-                {"output 'y'", "shared_memory_region"});
+      "outputs":[{"name":"y","parameters":{"shared_memory_handle":"out0"}}]})"),
+                {"output 'y'", "shared_memory_handle"});
 }
 
 TEST(RestParseTest, EveryDatatype) {
