@@ -237,6 +237,7 @@ struct DeployFlags {
   std::string timeout = "300s";
   // Options whose presence matters (their values land in `spec`).
   CLI::Option* replicas = nullptr;
+  CLI::Option* model_name = nullptr;
   CLI::Option* cpu = nullptr;
   CLI::Option* memory = nullptr;
   CLI::Option* max_batch = nullptr;
@@ -244,13 +245,14 @@ struct DeployFlags {
   CLI::Option* image = nullptr;
   CLI::Option* no_image = nullptr;
   int64_t replicas_value = 0, max_batch_value = 0, max_queue_delay_value = 0;
-  std::string cpu_value, memory_value;
+  std::string cpu_value, memory_value, model_name_value;
   bool image_value = false, no_image_value = false;
 };
 
 absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   DeploySpecFlags spec;
   if (flags.replicas->count() > 0) spec.replicas = flags.replicas_value;
+  if (flags.model_name->count() > 0) spec.model_name = flags.model_name_value;
   if (flags.cpu->count() > 0) spec.cpu = flags.cpu_value;
   if (flags.memory->count() > 0) spec.memory = flags.memory_value;
   if (flags.max_batch->count() > 0) spec.max_batch_size = flags.max_batch_value;
@@ -389,6 +391,10 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
                      "the model version to serve: a number or latest (default: the one the "
                      "service serves, or the latest for a new service or another model)");
   deploy->add_flag("--demo", flags->demo, "deploy the server's built-in digits model");
+  flags->model_name = deploy->add_option(
+      "--model-name", flags->model_name_value,
+      "the V2 model name the service answers to as well, for clients that name models as "
+      "Triton does (e.g. densenet_onnx)");
   flags->replicas = deploy->add_option("--replicas", flags->replicas_value, "number of replicas");
   flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");
   flags->memory = deploy->add_option("--memory", flags->memory_value, "memory per replica: 2Gi");

@@ -118,6 +118,10 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
     std::cout << "Reason:      " << Field(service, "reason") << "\n";
   std::cout << "Endpoint:    " << Field(service, "endpoint") << "\n"
             << "gRPC:        " << Field(service, "grpc_endpoint") << "\n";
+  if (service.contains("spec") && service["spec"].contains("model_name")) {
+    std::cout << "V2 name:     " << service["spec"].value("model_name", "")
+              << " (the model name V2 clients may use as well)\n";
+  }
   if (const std::string v2 = Field(service, "v2_endpoint");
       v2 != "-" && v2 != Field(service, "endpoint")) {
     std::cout << "V2 infer:    " << v2 << "\n";

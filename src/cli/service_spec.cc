@@ -180,6 +180,11 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
     if (!name.ok()) return name.status();
     out["model"] = *name;
   }
+  if (const YAML::Node model_name = spec["model_name"]) {
+    auto value = reader.String(model_name, field("model_name"));
+    if (!value.ok()) return value.status();
+    out["model_name"] = *value;
+  }
   if (const YAML::Node replicas = spec["replicas"]) {
     auto value = reader.Integer(replicas, field("replicas"), 0);
     if (!value.ok()) return value.status();
@@ -289,8 +294,8 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
       return status;
     }
     if (auto status =
-            reader.Map(spec, "spec", {"model", "replicas", "resources", "batching", "image",
-                                      "inputs", "outputs"});
+            reader.Map(spec, "spec", {"model", "model_name", "replicas", "resources",
+                                      "batching", "image", "inputs", "outputs"});
         !status.ok()) {
       return status;
     }
@@ -490,6 +495,7 @@ absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
           StrCat("--model-version: '", text, "' is neither a version number (1, 2, ...) nor latest"));
     }
   }
+  if (flags.model_name) spec["model_name"] = *flags.model_name;
   if (flags.replicas) {
     if (*flags.replicas < 0) return absl::InvalidArgumentError("--replicas: must be 0 or more");
     spec["replicas"] = *flags.replicas;

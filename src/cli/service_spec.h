@@ -38,6 +38,8 @@ absl::StatusOr<std::vector<ServiceDocument>> ParseServiceDocuments(std::string_v
 struct DeploySpecFlags {
   std::string model;
   std::optional<std::string> model_version;  // a number or "latest"
+  // The V2 model name the service answers to besides its own (a Triton model name).
+  std::optional<std::string> model_name;
   std::optional<int64_t> replicas;
   std::optional<std::string> cpu;
   std::optional<std::string> memory;

@@ -70,6 +70,16 @@ absl::Status ControlApi::Authorize(ApiRequest& request) const {
   return routes_.Resolve(request).status();
 }
 
+bool ControlApi::IsValidModelName(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '_' && c != '.' && c != '-') return false;
+  }
+  const char first = name.front();
+  return first != '_' && first != '.' && first != '-';
+}
+
 bool ControlApi::IsValidName(std::string_view name) {
   if (name.empty() || name.size() > 63) return false;
   for (char c : name) {

@@ -99,6 +99,10 @@ class ControlApi {
   int RemoveCrashDebris();
 
   static bool IsValidName(std::string_view name);
+  // A V2 model name a service may answer to besides its own: Triton's model names
+  // ([A-Za-z0-9_.-], at most 128, starting with a letter or digit; never a path component such
+  // as "." or "..").
+  static bool IsValidModelName(std::string_view name);
 
  private:
   // Route registration, one per handler file.
@@ -125,6 +129,9 @@ class ControlApi {
                                                   const nlohmann::json* current);
   absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& body,
                                                const ModelRecord& model);
+  // AlreadyExists when `model_name` (may be empty) names another service or its V2 model
+  // name, or `name` is another service's V2 model name. Needs apply_mu_.
+  absl::Status CheckNamesAreFree(const std::string& name, const std::string& model_name);
   absl::Status WriteRevisionRepository(const std::string& service, int revision,
                                        const nlohmann::json& spec, const ModelRecord& model);
   nlohmann::json ServiceJson(const ServiceRecord& s, const std::string& host);

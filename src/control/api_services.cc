@@ -393,10 +393,19 @@ absl::StatusOr<ModelRecord> ControlApi::ResolveModelVersion(const json& body,
 }
 
 absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelRecord& stored) {
-  RETURN_IF_ERROR(OnlyFields(body, "spec", {"name", "model", "model_version", "replicas",
-                                            "resources", "batching", "image", "inputs",
-                                            "outputs"}));
+  RETURN_IF_ERROR(OnlyFields(body, "spec", {"name", "model", "model_version", "model_name",
+                                            "replicas", "resources", "batching", "image",
+                                            "inputs", "outputs"}));
   json spec;
+  if (body.contains("model_name") && !body["model_name"].is_null()) {
+    if (!body["model_name"].is_string() || !IsValidModelName(body["model_name"].get<std::string>())) {
+      return absl::InvalidArgumentError(
+          "spec.model_name: the V2 model name the service answers to besides its own: 1 to 128 "
+          "letters, digits, '_', '.' and '-', starting with a letter or digit (e.g. "
+          "densenet_onnx)");
+    }
+    spec["model_name"] = body["model_name"];
+  }
   // A declared signature (needed for TorchScript, whose files do not carry one) stands in for
   // what the probe found, for everything below.
   ModelRecord model = stored;
@@ -546,7 +555,10 @@ absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelReco
 absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int revision,
                                                  const json& spec, const ModelRecord& model) {
   const fs::path repo = fs::path(RevisionDirectory(options_.data_dir, service, revision)) / "repo";
-  const fs::path model_dir = repo / service;
+  // The replica serves the model under the spec's V2 model name where it gives one (checked
+  // by IsValidModelName: no path separator, never "." or ".."), else the service's name.
+  const std::string model_name = spec.value("model_name", service);
+  const fs::path model_dir = repo / model_name;
   std::error_code ec;
   fs::remove_all(repo, ec);
   fs::create_directories(model_dir / "1", ec);
@@ -565,7 +577,7 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
   // model file or the spec are data, never configuration text.
   const int max_batch = spec["batching"].value("max_batch_size", 0);
   inference::ModelConfig config;
-  config.set_name(service);
+  config.set_name(model_name);
   config.set_platform(model.format == "onnx" ? "onnxruntime_onnx" : "pytorch_libtorch");
   config.set_max_batch_size(max_batch);
   const json& image = spec["image"];
@@ -623,6 +635,26 @@ absl::Status ControlApi::WriteRevisionRepository(const std::string& service, int
   return absl::OkStatus();
 }
 
+absl::Status ControlApi::CheckNamesAreFree(const std::string& name,
+                                           const std::string& model_name) {
+  ASSIGN_OR_RETURN(std::vector<ServiceRecord> services, store_->ListServices());
+  for (const ServiceRecord& other : services) {
+    if (other.name == name) continue;
+    const std::string other_model = other.spec.value("model_name", "");
+    if (!model_name.empty() && (other.name == model_name || other_model == model_name)) {
+      return absl::AlreadyExistsError(
+          StrCat("spec.model_name: '", model_name, "' already names service '", other.name,
+                 "'; a V2 model name reaches one service"));
+    }
+    if (other_model == name) {
+      return absl::AlreadyExistsError(
+          StrCat("name: '", name, "' is the V2 model name of service '", other.name,
+                 "'; choose another name"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, const json& body,
                                                      bool create_only, const std::string& host,
                                                      int rollback_of) {
@@ -648,6 +680,7 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
 
   std::lock_guard lock(apply_mu_);
   ASSIGN_OR_RETURN(auto existing, store_->FindService(name));
+  RETURN_IF_ERROR(CheckNamesAreFree(name, spec.value("model_name", "")));
   const TimeMs now = NowMs();
   int status = 200;
   ServiceRecord service;

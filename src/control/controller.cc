@@ -43,10 +43,18 @@ double Cpus(const nlohmann::json& spec) {
 }
 
 std::shared_ptr<routing::Endpoint> MakeEndpoint(const ReplicaRecord& replica,
-                                                const runtime::ReplicaAddress& address) {
+                                                const runtime::ReplicaAddress& address,
+                                                Store& store) {
+  // The name its revision serves the model under (a V2 model name where the spec gives one).
+  std::string model_name;
+  if (auto revision = store.FindRevision(replica.service, replica.revision);
+      revision.ok() && *revision) {
+    model_name = (*revision)->spec.value("model_name", "");
+  }
   return std::make_shared<routing::Endpoint>(replica.id, replica.revision,
                                              address.host.empty() ? "127.0.0.1" : address.host,
-                                             address.http_port, address.grpc_port);
+                                             address.http_port, address.grpc_port,
+                                             std::move(model_name));
 }
 
 }  // namespace
@@ -194,7 +202,7 @@ void Controller::Recover() {
                                 runtime::ProbeResult::kHealthy) {
         r.record.state = Name(ReplicaState::kReady);
         r.ready_since_ms = now;
-        r.endpoint = MakeEndpoint(r.record, *address);
+        r.endpoint = MakeEndpoint(r.record, *address, *store_);
       } else {
         r.record.state = Name(ReplicaState::kStarting);
       }
@@ -356,7 +364,7 @@ void Controller::SuperviseReplica(Replica& r, int64_t now) {
     if (address && r.handle->Probe(runtime::ProbeKind::kReady) == runtime::ProbeResult::kHealthy) {
       r.record.http_port = address->http_port;
       r.record.grpc_port = address->grpc_port;
-      r.endpoint = MakeEndpoint(r.record, *address);
+      r.endpoint = MakeEndpoint(r.record, *address, *store_);
       const int64_t took = now - r.state_since_ms;
       SetState(r, ReplicaState::kReady, "");
       Event(r.record.service, "replica/" + r.record.id, "ReplicaReady",
@@ -614,6 +622,8 @@ void Controller::PublishRoutes() {
     if (s.deleting) continue;
     routing::ServiceRoute route;
     route.name = s.name;
+    route.model_name = s.spec.value("model_name", "");
+    if (!route.model_name.empty()) table->model_names.emplace(route.model_name, s.name);
     route.image = s.spec.value("image", nlohmann::json::object()).value("enabled", false);
     // The last plan's weights; the serving revision alone before there is one.
     auto planned = weights_.find(s.name);

@@ -1,5 +1,6 @@
 #include "gateway/dispatcher.h"
 
+#include <algorithm>
 #include <atomic>
 #include <unordered_map>
 
@@ -83,23 +84,45 @@ absl::StatusOr<Admission> Dispatcher::Admit(Transport transport, std::string_vie
 
 absl::StatusOr<Admission> Dispatcher::Admit(Transport transport, control::Principal principal,
                                             std::string_view service) const {
-  if (!control::Allows(principal, StrCat("invoke:", service))) {
-    return absl::PermissionDeniedError(
-        StrCat("the API key '", principal.key_name, "' may not call service '", service,
-               "' (it needs the invoke, invoke:", service, ", deploy or admin scope)"));
-  }
   Admission admission;
-  admission.transport = transport;
-  admission.start = std::chrono::steady_clock::now();
   admission.table = options_.router->Snapshot();
-  auto it = admission.table->services.find(std::string(service));
-  if (it == admission.table->services.end()) {
+  // A V2 model name stands for its service; the key's scope names the service. A key that
+  // may not call it learns nothing of whether it exists.
+  const routing::ServiceRoute* route = admission.table->Find(service);
+  const std::string_view name = route != nullptr ? std::string_view(route->name) : service;
+  if (!control::Allows(principal, StrCat("invoke:", name))) {
+    return absl::PermissionDeniedError(
+        StrCat("the API key '", principal.key_name, "' may not call service '", name,
+               "' (it needs the invoke, invoke:", name, ", deploy or admin scope)"));
+  }
+  if (route == nullptr) {
     return absl::NotFoundError(
         StrCat("no service named '", service, "'; `berth services` lists them"));
   }
-  admission.route = &it->second;
+  admission.transport = transport;
+  admission.start = std::chrono::steady_clock::now();
+  admission.route = route;
   admission.principal = std::move(principal);
   return admission;
+}
+
+std::vector<IndexEntry> Dispatcher::Index(const control::Principal& principal,
+                                          bool ready_only) const {
+  const auto table = options_.router->Snapshot();
+  std::vector<IndexEntry> out;
+  for (const auto& [name, route] : table->services) {
+    if (!control::Allows(principal, StrCat("invoke:", name))) continue;
+    const bool ready = route.ReadyReplicas() > 0;
+    if (ready_only && !ready) continue;
+    // Triton's clients call a model by the name the index gives.
+    out.push_back({route.model_name.empty() ? name : route.model_name,
+                   ready ? "READY" : "UNAVAILABLE",
+                   ready ? "" : StrCat("no replica is ready; berth describe ", name,
+                                       " shows why")});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const IndexEntry& a, const IndexEntry& b) { return a.name < b.name; });
+  return out;
 }
 
 absl::StatusOr<std::shared_ptr<routing::Endpoint>> Dispatcher::Pick(Admission& admission) const {

@@ -85,6 +85,21 @@ struct RequestDetails {
   uint64_t bytes_out = 0;
 };
 
+// One service in the gateway's repository index (Triton's RepositoryIndex): READY while a
+// replica takes its traffic, UNAVAILABLE otherwise.
+struct IndexEntry {
+  std::string name;
+  std::string state;
+  std::string reason;
+};
+
+// The V2 extensions the gateway carries (its /v2 and ServerMetadata list them). Shared memory,
+// repository load and unload, trace and log settings are the worker's own; the gateway
+// answers them with the reason.
+inline constexpr std::string_view kGatewayExtensions[] = {
+    "binary_tensor_data", "classification", "model_configuration", "statistics",
+    "schedule_policy",    "parameters"};
+
 struct DispatcherOptions {
   control::Authenticator* auth = nullptr;
   routing::Router* router = nullptr;
@@ -110,6 +125,9 @@ class Dispatcher {
   // The same for a caller authenticated by other means (a console session).
   absl::StatusOr<Admission> Admit(Transport transport, control::Principal principal,
                                   std::string_view service) const;
+
+  // The services `principal` may call, by name; only the ready ones when `ready_only`.
+  std::vector<IndexEntry> Index(const control::Principal& principal, bool ready_only) const;
 
   // The replica for the next attempt, counted in flight until Complete: another one than the
   // last attempt's while there is one (the only replica gets the retry itself). Unavailable

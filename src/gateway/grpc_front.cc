@@ -1,5 +1,10 @@
 #include "gateway/grpc_front.h"
 
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
 #include <grpcpp/grpcpp.h>
 
 #include "common/strings.h"
@@ -14,6 +19,31 @@ namespace {
 using Stub = inference::GRPCInferenceService::Stub;
 
 using net::ToGrpc;
+
+// The model a request names: ModelInferRequest calls it model_name, the others name.
+template <typename Request>
+const std::string& ModelNameOf(const Request& request) {
+  if constexpr (requires { request.model_name(); }) {
+    return request.model_name();
+  } else {
+    return request.name();
+  }
+}
+
+template <typename Request>
+void SetModelName(Request* request, const std::string& name) {
+  if constexpr (requires { request->model_name(); }) {
+    request->set_model_name(name);
+  } else {
+    request->set_name(name);
+  }
+}
+
+// The name the replica serves the service's model under.
+const std::string& ReplicaModelName(const routing::Endpoint& endpoint,
+                                    const Admission& admission) {
+  return endpoint.model_name().empty() ? admission.service() : endpoint.model_name();
+}
 
 }  // namespace
 
@@ -51,7 +81,9 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
       if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status()));
       response->set_name("berth");
       response->set_version(kVersion);
-      response->add_extensions("binary_tensor_data");
+      for (std::string_view extension : kGatewayExtensions) {
+        response->add_extensions(std::string(extension));
+      }
       return Finish(context, grpc::Status::OK);
     });
   }
@@ -99,6 +131,8 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
                                             const inference::ModelStatisticsRequest* request,
                                             inference::ModelStatisticsResponse* response) override {
     return berth::net::GuardUnary(context, "gateway gRPC ModelStatistics", [&] {
+      // No name: every service the key may call, as Triton answers with every model.
+      if (request->name().empty()) return AllStatistics(context, request, response);
       return Forward(context, "ModelStatistics", request->name(), request, response,
                      [](Stub* stub, grpc::ClientContext* c, const auto* q, auto* a, auto done) {
                        stub->async()->ModelStatistics(c, q, a, std::move(done));
@@ -119,6 +153,21 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
       if (auto p = Authenticate(context); !p.ok()) return Finish(context, ToGrpc(p.status())); \
       return Finish(context, ToGrpc(Why));                                                \
     });                                                                                   \
+  }
+  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* context,
+                                            const inference::RepositoryIndexRequest* request,
+                                            inference::RepositoryIndexResponse* response) override {
+    return berth::net::GuardUnary(context, "gateway gRPC RepositoryIndex", [&] {
+      auto principal = Authenticate(context);
+      if (!principal.ok()) return Finish(context, ToGrpc(principal.status()));
+      for (const auto& entry : dispatcher_->Index(*principal, request->ready())) {
+        auto* model = response->add_models();
+        model->set_name(entry.name);
+        model->set_state(entry.state);
+        model->set_reason(entry.reason);
+      }
+      return Finish(context, grpc::Status::OK);
+    });
   }
   BERTH_GATEWAY_REFUSES(SystemSharedMemoryStatus, SharedMemoryIsLocal())
   BERTH_GATEWAY_REFUSES(SystemSharedMemoryRegister, SharedMemoryIsLocal())
@@ -213,6 +262,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     Response* response;
     Call call;
     std::unique_ptr<grpc::ClientContext> client;
+    std::unique_ptr<Request> renamed;  // the request under the replica's model name
 
     void Run(const std::shared_ptr<Attempt>& self) {
       auto endpoint = service->dispatcher_->Pick(admission);
@@ -220,7 +270,16 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
       client = std::make_unique<grpc::ClientContext>();
       client->set_deadline(server_context->deadline());
       auto stub = service->StubFor(**endpoint);
-      call(stub.get(), client.get(), request, response, [self, stub](grpc::Status status) {
+      // A caller that names the service by its other name (the service's own, or its V2
+      // model name) gets a copy renamed to the replica's.
+      const Request* sent = request;
+      const std::string& model = ReplicaModelName(**endpoint, admission);
+      if (ModelNameOf(*request) != model) {
+        renamed = std::make_unique<Request>(*request);
+        SetModelName(renamed.get(), model);
+        sent = renamed.get();
+      }
+      call(stub.get(), client.get(), sent, response, [self, stub](grpc::Status status) {
         if (self->service->dispatcher_->Complete(self->admission, OutcomeOf(status))) {
           self->response->Clear();
           return self->Run(self);
@@ -239,16 +298,91 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     }
   };
 
+  // The statistics of every ready service the caller may call, one replica each, gathered
+  // in the order of the repository index.
+  grpc::ServerUnaryReactor* AllStatistics(grpc::CallbackServerContext* context,
+                                          const inference::ModelStatisticsRequest* request,
+                                          inference::ModelStatisticsResponse* response) {
+    auto principal = Authenticate(context);
+    if (!principal.ok()) return Finish(context, ToGrpc(principal.status()));
+    struct Call {
+      Admission admission;
+      grpc::ClientContext client;
+      inference::ModelStatisticsRequest request;
+      inference::ModelStatisticsResponse answer;
+      grpc::Status status;
+    };
+    struct FanOut {
+      std::mutex mu;
+      size_t remaining = 0;
+      std::vector<std::unique_ptr<Call>> calls;
+    };
+    auto fan_out = std::make_shared<FanOut>();
+    for (const IndexEntry& entry : dispatcher_->Index(*principal, /*ready_only=*/true)) {
+      auto admission = dispatcher_->Admit(Transport::kGrpc, *principal, entry.name);
+      if (!admission.ok()) continue;
+      admission->retryable = false;
+      auto endpoint = dispatcher_->Pick(*admission);
+      if (!endpoint.ok()) {
+        dispatcher_->Finish(*admission, static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                            {.route = "ModelStatistics"});
+        continue;
+      }
+      auto call = std::make_unique<Call>();
+      call->admission = *std::move(admission);
+      call->request.set_name((*endpoint)->model_name().empty() ? call->admission.service()
+                                                              : (*endpoint)->model_name());
+      call->request.set_version(request->version());
+      call->client.set_deadline(context->deadline());
+      fan_out->calls.push_back(std::move(call));
+    }
+    auto* reactor = context->DefaultReactor();
+    if (fan_out->calls.empty()) {
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    fan_out->remaining = fan_out->calls.size();
+    for (const auto& call : fan_out->calls) {
+      Call* c = call.get();
+      auto stub = StubFor(*c->admission.endpoint);
+      stub->async()->ModelStatistics(
+          &c->client, &c->request, &c->answer,
+          [this, fan_out, c, reactor, response, stub](grpc::Status status) {
+            dispatcher_->Complete(c->admission, OutcomeOf(status));
+            dispatcher_->Finish(c->admission, static_cast<int>(status.error_code()),
+                                {.route = "ModelStatistics"});
+            std::lock_guard lock(fan_out->mu);
+            c->status = std::move(status);
+            if (--fan_out->remaining > 0) return;
+            // A service whose replica did not answer is left out, as an unready one is.
+            for (const auto& done : fan_out->calls) {
+              if (!done->status.ok()) continue;
+              for (auto& stats : *done->answer.mutable_model_stats()) {
+                *response->add_model_stats() = std::move(stats);
+              }
+            }
+            reactor->Finish(grpc::Status::OK);
+          });
+    }
+    return reactor;
+  }
+
   Dispatcher* dispatcher_;
   const bool public_health_;  // ServerLive and ServerReady without a key
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Stub>> stubs_;
 };
 
-// Relays one ModelStreamInfer stream to one replica of the service its first request names:
-// the caller's requests go up one at a time (the next is read once the previous is written),
-// the replica's responses come down one at a time. Every request of a stream must name the same
-// service. Deletes itself once both sides are done.
+// Relays one ModelStreamInfer stream to the services its requests name, as Triton's stream
+// serves any model: one stream to a replica per service, opened by the first request that
+// names it. The caller's requests go up one at a time (the next is read once the previous is
+// written to its replica); responses come down as the replicas send them, one write at a time,
+// and a replica's next response is read once its last one reached the caller, so that a slow
+// caller holds at most one response per service here. A request the gateway cannot send (no
+// such service, a key that may not call it, no ready replica) is answered in the stream with
+// error_message and its id, as the worker answers a bad request, and the stream goes on; so
+// are the requests a replica's stream held when it broke. Deletes itself once the caller's
+// side and every replica's are done.
 class GrpcFront::Service::StreamProxy final
     : public grpc::ServerBidiReactor<inference::ModelInferRequest,
                                      inference::ModelStreamInferResponse> {
@@ -269,37 +403,27 @@ class GrpcFront::Service::StreamProxy final
     std::lock_guard lock(mu_);
     if (finished_ || cancelling_) return;
     if (!ok) {  // the caller has sent everything
-      if (upstream_) {
-        if (write_hold_) upstream_->StartWritesDone();
-        ReleaseHoldsLocked(/*read=*/false, /*write=*/true);
-      } else {
-        FinishLocked(grpc::Status::OK);
-      }
-      return;
+      reads_over_ = true;
+      for (const auto& upstream : upstreams_) CloseWritesLocked(upstream.get());
+      return MaybeFinishLocked();
     }
     berth::net::GuardStream(
-        "gateway gRPC ModelStreamInfer", [&] { ForwardLocked(); },
+        "gateway gRPC ModelStreamInfer", [&] { RouteLocked(); },
         [&] { CancelLocked(berth::net::UnhandledExceptionStatus()); });
   }
 
-  // Sends the request just read upstream, connecting on the first one. Needs mu_.
-  void ForwardLocked() {
-    if (!upstream_) {
-      if (grpc::Status status = ConnectLocked(); !status.ok()) return FinishLocked(status);
-    } else if (request_.model_name() != service_name_) {
-      return CancelLocked(grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          StrCat("a stream serves one service: it started with '", service_name_,
-                 "', this request names '", request_.model_name(), "'")));
-    }
-    // Without the write hold the replica's side is over; its status finishes the stream.
-    if (write_hold_) upstream_->Send(request_);
-  }
-
-  void OnWriteDone(bool ok) override {  // a response reached the caller
+  void OnWriteDone(bool ok) override {  // a response reached the caller (or did not)
     std::lock_guard lock(mu_);
-    if (!ok) return CancelLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the caller left"));
-    if (!finished_ && !cancelling_ && read_hold_) upstream_->StartRead(&upstream_->response);
+    Outgoing sent = std::move(outgoing_.front());
+    outgoing_.pop_front();
+    writing_ = false;
+    if (!ok) {
+      CancelLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the caller left"));
+    } else if (!finished_ && !cancelling_) {
+      if (sent.from != nullptr && sent.from->read_hold) sent.from->StartRead(&sent.from->response);
+      if (sent.resume_read) StartRead(&request_);
+    }
+    WriteNextLocked();
   }
 
   void OnCancel() override {
@@ -312,113 +436,228 @@ class GrpcFront::Service::StreamProxy final
     {
       std::lock_guard lock(mu_);
       downstream_done_ = true;
-      last = !upstream_ || upstream_done_;
+      last = live_upstreams_ == 0;
     }
     if (last) delete this;
   }
 
  private:
+  // The stream to one replica of one service.
   class Upstream final : public grpc::ClientBidiReactor<inference::ModelInferRequest,
                                                         inference::ModelStreamInferResponse> {
    public:
-    explicit Upstream(StreamProxy* proxy) : proxy(proxy) {}
+    Upstream(StreamProxy* proxy, std::string name, Admission admission,
+             std::shared_ptr<Stub> stub, std::string model_name)
+        : proxy(proxy), name(std::move(name)), admission(std::move(admission)),
+          stub(std::move(stub)), model_name(std::move(model_name)) {}
     void Send(const inference::ModelInferRequest& request) {
       outgoing = request;
+      if (outgoing.model_name() != model_name) outgoing.set_model_name(model_name);
+      pending_ids.push_back(request.id());
       StartWrite(&outgoing);
     }
-    void OnWriteDone(bool ok) override { proxy->UpstreamWrote(ok); }
-    void OnReadDone(bool ok) override { proxy->UpstreamRead(ok); }
-    void OnDone(const grpc::Status& status) override { proxy->UpstreamDone(status); }
+    void OnWriteDone(bool ok) override { proxy->UpstreamWrote(this, ok); }
+    void OnReadDone(bool ok) override { proxy->UpstreamRead(this, ok); }
+    void OnDone(const grpc::Status& status) override { proxy->UpstreamDone(this, status); }
 
-    StreamProxy* proxy;
+    StreamProxy* const proxy;
+    const std::string name;  // as the caller's requests name the service
+    Admission admission;
+    const std::shared_ptr<Stub> stub;
+    const std::string model_name;  // the replica's name for the service's model
     grpc::ClientContext context;
     inference::ModelInferRequest outgoing;
     inference::ModelStreamInferResponse response;
+    // The ids of the requests sent and not yet answered, oldest first (a replica answers a
+    // stream's requests in order, one response each).
+    std::deque<std::string> pending_ids;
+    // Reads and writes on a replica's stream are started from the caller's reactions, outside
+    // the replica's own: one hold for each flow keeps the call alive between its operations.
+    bool read_hold = false, write_hold = false;
+    bool done = false;
   };
 
-  grpc::Status ConnectLocked() {
-    service_name_ = request_.model_name();
-    auto admission =
-        service_->dispatcher_->Admit(Transport::kGrpc, principal_, service_name_);
-    if (!admission.ok()) return ToGrpc(admission.status());
-    admission_ = *std::move(admission);
-    // A stream's requests are consumed as they go up: it is never sent again elsewhere.
-    admission_.retryable = false;
-    auto endpoint = service_->dispatcher_->Pick(admission_);
+  // A response waiting for the caller: a replica's (written from its buffer) or the gateway's.
+  struct Outgoing {
+    Upstream* from = nullptr;
+    std::unique_ptr<inference::ModelStreamInferResponse> own;
+    bool resume_read = false;  // it answers the request last read: read the next one after it
+  };
+
+  // Sends the request just read to its service's replica, opening that stream on the first
+  // request for it. Needs mu_.
+  void RouteLocked() {
+    Upstream* upstream = nullptr;
+    if (auto it = active_.find(request_.model_name()); it != active_.end()) {
+      upstream = it->second;
+    } else {
+      absl::StatusOr<Upstream*> opened = OpenLocked(request_.model_name());
+      if (!opened.ok()) {
+        return ReplyLocked(request_.id(), std::string(opened.status().message()), true);
+      }
+      upstream = *opened;
+    }
+    upstream->Send(request_);
+  }
+
+  absl::StatusOr<Upstream*> OpenLocked(const std::string& name) {
+    if (active_.size() >= kMaxServicesPerStream) {
+      return absl::ResourceExhaustedError(
+          StrCat("a stream serves at most ", kMaxServicesPerStream,
+                 " services at once; open another stream"));
+    }
+    auto admission = service_->dispatcher_->Admit(Transport::kGrpc, principal_, name);
+    if (!admission.ok()) return admission.status();
+    // A stream's requests are consumed as they go up: none is sent again elsewhere.
+    admission->retryable = false;
+    auto endpoint = service_->dispatcher_->Pick(*admission);
     if (!endpoint.ok()) {
-      service_->dispatcher_->Finish(admission_, static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+      service_->dispatcher_->Finish(*admission, static_cast<int>(grpc::StatusCode::UNAVAILABLE),
                                     {.route = "ModelStreamInfer"});
-      return ToGrpc(endpoint.status());
+      return endpoint.status();
     }
-    stub_ = service_->StubFor(**endpoint);
-    upstream_ = std::make_unique<Upstream>(this);
-    upstream_->context.set_deadline(context_->deadline());
-    stub_->async()->ModelStreamInfer(&upstream_->context, upstream_.get());
-    // Reads and writes on the replica's stream are started from the caller's reactions, outside
-    // the replica's own: one hold for each flow keeps the call alive between its operations
-    // (without them gRPC may tear the call down while a read is about to be started).
-    upstream_->AddMultipleHolds(2);
-    read_hold_ = write_hold_ = true;
-    upstream_->StartRead(&upstream_->response);
-    upstream_->StartCall();
-    return grpc::Status::OK;
+    const std::string model = ReplicaModelName(**endpoint, *admission);
+    auto owned = std::make_unique<Upstream>(this, name, *std::move(admission),
+                                            service_->StubFor(**endpoint), model);
+    Upstream* upstream = owned.get();
+    upstreams_.push_back(std::move(owned));
+    active_[name] = upstream;
+    ++live_upstreams_;
+    upstream->context.set_deadline(context_->deadline());
+    upstream->stub->async()->ModelStreamInfer(&upstream->context, upstream);
+    upstream->AddMultipleHolds(2);
+    upstream->read_hold = upstream->write_hold = true;
+    upstream->StartRead(&upstream->response);
+    upstream->StartCall();
+    return upstream;
   }
 
-  void UpstreamWrote(bool ok) {
+  void UpstreamWrote(Upstream* upstream, bool ok) {
     std::lock_guard lock(mu_);
-    if (ok && !finished_ && !cancelling_) {
-      StartRead(&request_);  // the caller's next request
-    } else if (!ok) {
-      ReleaseHoldsLocked(/*read=*/false, /*write=*/true);  // its OnDone carries the status
+    if (!ok) {
+      // Its stream broke: the request is answered when its OnDone says why; later requests
+      // for the service open a new stream.
+      RetireLocked(upstream);
+      ReleaseHoldsLocked(upstream, /*read=*/false, /*write=*/true);
     }
+    if (!finished_ && !cancelling_) StartRead(&request_);  // the caller's next request
   }
 
-  void UpstreamRead(bool ok) {
+  void UpstreamRead(Upstream* upstream, bool ok) {
     std::lock_guard lock(mu_);
     if (ok && !finished_ && !cancelling_) {
-      StartWrite(&upstream_->response);
+      std::string id;
+      if (!upstream->pending_ids.empty()) {
+        id = std::move(upstream->pending_ids.front());
+        upstream->pending_ids.pop_front();
+      }
+      // The worker's in-stream errors carry no id; the gateway knows whose they are.
+      inference::ModelStreamInferResponse& response = upstream->response;
+      if (!response.error_message().empty() && response.infer_response().id().empty() &&
+          !id.empty()) {
+        response.mutable_infer_response()->set_id(id);
+      }
+      QueueLocked({.from = upstream});
     } else {
       // The replica has no more responses (or the stream is being cancelled): nothing more is
       // started on its side, so that its OnDone (and the status) can follow.
-      ReleaseHoldsLocked(/*read=*/true, /*write=*/true);
+      RetireLocked(upstream);
+      ReleaseHoldsLocked(upstream, /*read=*/true, /*write=*/true);
     }
   }
 
-  void ReleaseHoldsLocked(bool read, bool write) {
-    if (read && read_hold_) {
-      read_hold_ = false;
-      upstream_->RemoveHold();
-    }
-    if (write && write_hold_) {
-      write_hold_ = false;
-      upstream_->RemoveHold();
-    }
-  }
-
-  void UpstreamDone(const grpc::Status& status) {
+  void UpstreamDone(Upstream* upstream, const grpc::Status& status) {
     bool last;
     {
       std::lock_guard lock(mu_);
-      upstream_done_ = true;
+      upstream->done = true;
+      --live_upstreams_;
+      RetireLocked(upstream);
       const grpc::Status& final_status = cancelling_ ? cancel_status_ : status;
-      service_->dispatcher_->Complete(admission_, cancelling_ ? AttemptOutcome::kAnswered
-                                                              : OutcomeOf(status));
-      service_->dispatcher_->Finish(admission_, static_cast<int>(final_status.error_code()),
+      service_->dispatcher_->Complete(upstream->admission, cancelling_ ? AttemptOutcome::kAnswered
+                                                                       : OutcomeOf(status));
+      service_->dispatcher_->Finish(upstream->admission,
+                                    static_cast<int>(final_status.error_code()),
                                     {.route = "ModelStreamInfer"});
-      FinishLocked(final_status);
-      last = downstream_done_;
+      if (!finished_ && !cancelling_) {
+        const std::string why =
+            status.ok() ? StrCat("service '", upstream->name,
+                                 "': its replica ended the stream before answering; send the "
+                                 "request again")
+                        : StrCat("service '", upstream->name, "': ", status.error_message());
+        for (const std::string& id : upstream->pending_ids) ReplyLocked(id, why, false);
+      }
+      upstream->pending_ids.clear();
+      MaybeFinishLocked();
+      last = downstream_done_ && live_upstreams_ == 0;
     }
     if (last) delete this;
   }
 
-  // Stops the replica's side; the caller's stream finishes with `status` once it has.
+  // An in-stream error for the request `id`.
+  void ReplyLocked(const std::string& id, std::string_view message, bool resume_read) {
+    auto response = std::make_unique<inference::ModelStreamInferResponse>();
+    response->set_error_message(std::string(message));
+    if (!id.empty()) response->mutable_infer_response()->set_id(id);
+    QueueLocked({.own = std::move(response), .resume_read = resume_read});
+  }
+
+  void QueueLocked(Outgoing outgoing) {
+    outgoing_.push_back(std::move(outgoing));
+    if (!writing_) WriteNextLocked();
+  }
+
+  void WriteNextLocked() {
+    if (writing_) return;
+    if (outgoing_.empty() || finished_) return MaybeFinishLocked();
+    writing_ = true;
+    const Outgoing& next = outgoing_.front();
+    StartWrite(next.from != nullptr ? &next.from->response : next.own.get());
+  }
+
+  // No further request goes to `upstream`'s stream; the next for its service opens another.
+  void RetireLocked(Upstream* upstream) {
+    auto it = active_.find(upstream->name);
+    if (it != active_.end() && it->second == upstream) active_.erase(it);
+  }
+
+  void CloseWritesLocked(Upstream* upstream) {
+    if (upstream->done || !upstream->write_hold) return;
+    upstream->StartWritesDone();
+    ReleaseHoldsLocked(upstream, /*read=*/false, /*write=*/true);
+  }
+
+  static void ReleaseHoldsLocked(Upstream* upstream, bool read, bool write) {
+    if (read && upstream->read_hold) {
+      upstream->read_hold = false;
+      upstream->RemoveHold();
+    }
+    if (write && upstream->write_hold) {
+      upstream->write_hold = false;
+      upstream->RemoveHold();
+    }
+  }
+
+  // Stops every replica's side; the caller's stream finishes with `status` once they are done.
   void CancelLocked(const grpc::Status& status) {
     if (finished_ || cancelling_) return;
-    if (!upstream_ || upstream_done_) return FinishLocked(status);
     cancelling_ = true;
     cancel_status_ = status;
-    upstream_->context.TryCancel();
-    ReleaseHoldsLocked(/*read=*/true, /*write=*/true);  // nothing more is started on it
+    while (outgoing_.size() > (writing_ ? 1u : 0u)) outgoing_.pop_back();
+    active_.clear();
+    for (const auto& upstream : upstreams_) {
+      if (upstream->done) continue;
+      upstream->context.TryCancel();
+      ReleaseHoldsLocked(upstream.get(), /*read=*/true, /*write=*/true);
+    }
+    MaybeFinishLocked();
+  }
+
+  // Finishes the caller's stream once nothing is left to relay.
+  void MaybeFinishLocked() {
+    if (finished_ || writing_ || live_upstreams_ > 0) return;
+    if (cancelling_) return FinishLocked(cancel_status_);
+    if (reads_over_ && outgoing_.empty()) FinishLocked(grpc::Status::OK);
   }
 
   void FinishLocked(const grpc::Status& status) {
@@ -427,19 +666,24 @@ class GrpcFront::Service::StreamProxy final
     Finish(status);
   }
 
+  static constexpr size_t kMaxServicesPerStream = 64;
+
   Service* service_;
   grpc::CallbackServerContext* context_;
   std::mutex mu_;
   control::Principal principal_;
   inference::ModelInferRequest request_;
-  std::string service_name_;
-  Admission admission_;
-  std::shared_ptr<Stub> stub_;
-  std::unique_ptr<Upstream> upstream_;
+  // Every replica stream this stream opened (kept until the end: a response queued for the
+  // caller is written from its buffer), and the one each service name sends to now.
+  std::vector<std::unique_ptr<Upstream>> upstreams_;
+  std::unordered_map<std::string, Upstream*> active_;
+  size_t live_upstreams_ = 0;  // opened and not yet done
+  std::deque<Outgoing> outgoing_;  // the front one is being written while writing_
   grpc::Status cancel_status_;
+  bool writing_ = false;
+  bool reads_over_ = false;  // the caller has closed its side
   bool finished_ = false, cancelling_ = false;
-  bool downstream_done_ = false, upstream_done_ = false;
-  bool read_hold_ = false, write_hold_ = false;  // holds on upstream_ not yet removed
+  bool downstream_done_ = false;
 };
 
 grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*

@@ -14,12 +14,15 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "common/error_mapping.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/version.h"
 #include "control/states.h"
 #include "control/store.h"
 #include "models/model_fetch.h"
+#include "nlohmann/json.hpp"
 #include "net/descriptor_limit.h"
+#include "net/http_compression.h"
 #include "net/http_framing.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
@@ -62,6 +65,19 @@ StringResponse Error(const absl::Status& status) {
       Make(common::HttpStatusFromStatus(status), protocol::JsonErrorBody(Msg(status)));
   if (common::IsRetryable(status)) res.set(http::field::retry_after, "1");
   return res;
+}
+
+// {"ready": true} in a repository index request (a body that may be empty or compressed).
+absl::StatusOr<bool> IndexReadyOnly(const std::string& text, std::string_view encoding) {
+  ASSIGN_OR_RETURN(berth::net::ContentCoding coding, berth::net::ParseContentEncoding(encoding));
+  ASSIGN_OR_RETURN(std::string plain, berth::net::Decode(coding, text, 64 << 10));
+  if (plain.find_first_not_of(" \t\r\n") == std::string::npos) return false;
+  const nlohmann::json body = nlohmann::json::parse(plain, nullptr, false);
+  if (!body.is_object() || (body.contains("ready") && !body["ready"].is_boolean())) {
+    return absl::InvalidArgumentError(
+        "the repository index takes a JSON object such as {\"ready\": true}");
+  }
+  return body.value("ready", false);
 }
 
 std::string PercentDecode(std::string_view s) {
@@ -144,10 +160,13 @@ struct HttpFront::Impl {
   awaitable<StringResponse> Api(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                 http::request_parser<http::empty_body>& header, bool* close,
                                 bool* body_read);
+  // GET /v2/models/stats: the statistics of every ready service `principal` may call, one
+  // replica each, in the order of the repository index.
+  awaitable<StringResponse> AllStatistics(const control::Principal& principal);
   // Sends the request to a replica the dispatcher picks, again to another when the first
-  // did not answer.
+  // did not answer, at /v2/models/{the replica's model name}`suffix`.
   awaitable<StringResponse> Proxy(http::request<http::string_body>& request, Admission& admission,
-                                  std::string target, int64_t* batch_rows);
+                                  std::string suffix, int64_t* batch_rows);
   // The console's files, read once at start (LoadConsole), so that serving one does no disk
   // access on an event loop.
   struct ConsoleFile {
@@ -315,7 +334,8 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
     const bool keep_alive = h.keep_alive();
     const bool has_body = header.content_length().value_or(0) > 0 || header.chunked();
     std::string_view target(h.target().data(), h.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));
+    const size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
     const bool get = h.method() == http::verb::get || h.method() == http::verb::head;
     bool close = !keep_alive;
     bool body_read = false;
@@ -394,14 +414,23 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
       res = co_await Api(stream, buffer, header, &close, &body_read);
     } else if (path.starts_with("/v2") || path.starts_with("/services/")) {
       const std::vector<std::string_view> parts = SplitPath(path);
-      std::string service, upstream_target;
-      if (parts.size() >= 3 && parts[0] == "v2" && parts[1] == "models") {
+      // The service (or the V2 model name it answers to), and what follows the model's name
+      // in the replica's path.
+      std::string service, upstream_suffix;
+      // GET /v2/models/stats is every model's statistics, as in Triton (a service named
+      // "stats" is still reached at its other routes).
+      const bool all_stats =
+          parts.size() == 3 && parts[0] == "v2" && parts[1] == "models" && parts[2] == "stats";
+      if (all_stats) {
+        // Answered below, for every service the key may call.
+      } else if (parts.size() >= 3 && parts[0] == "v2" && parts[1] == "models") {
         service = std::string(parts[2]);
-        upstream_target = std::string(target);
+        for (size_t i = 3; i < parts.size(); ++i) StrAppend(&upstream_suffix, "/", parts[i]);
+        if (q != std::string_view::npos) StrAppend(&upstream_suffix, target.substr(q));
       } else if (parts.size() == 4 && parts[0] == "services" && parts[2] == "v1" &&
                  parts[3] == "classify") {
         service = std::string(parts[1]);
-        upstream_target = StrCat("/v2/models/", service, "/classify");
+        upstream_suffix = "/classify";
       }
       // A console session may call the data plane too (the console's try-it), marked as its
       // own like every cookie-authenticated request that changes state.
@@ -410,13 +439,44 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         res = Error(principal.status());
       } else if (service.empty()) {
         if (path == "/v2" && get) {
-          res = Make(200, StrCat(R"({"name":"berth","version":")", kVersion,
-                                 R"(","extensions":["binary_tensor_data","classification"]})"));
+          nlohmann::json extensions = nlohmann::json::array();
+          for (std::string_view extension : kGatewayExtensions) extensions.push_back(extension);
+          res = Make(200, nlohmann::json{{"name", "berth"},
+                                         {"version", kVersion},
+                                         {"extensions", extensions}}
+                              .dump());
+        } else if (all_stats) {
+          if (!get) {
+            res = Error(common::MethodNotAllowedError("use GET for /v2/models/stats", "GET"));
+          } else {
+            res = co_await AllStatistics(*principal);
+          }
         } else if (parts.size() >= 2 && parts[0] == "v2" &&
                    (parts[1] == "systemsharedmemory" || parts[1] == "cudasharedmemory")) {
           res = Error(absl::FailedPreconditionError(
               "shared memory is a same-host feature of berth worker; berth's gateway does not "
               "carry it: send tensors in the request (JSON or binary data)"));
+        } else if (path == "/v2/repository/index") {
+          // The services the key may call, as Triton's index lists models: {"ready": true}
+          // keeps only those a replica serves.
+          auto body = co_await read_body(64 << 10);
+          absl::StatusOr<bool> ready_only =
+              body.ok() ? IndexReadyOnly(body->body(), (*body)[http::field::content_encoding])
+                        : absl::StatusOr<bool>(body.status());
+          if (h.method() != http::verb::post) {
+            res = Error(common::MethodNotAllowedError("use POST for /v2/repository/index",
+                                                      "POST"));
+          } else if (!ready_only.ok()) {
+            res = Error(ready_only.status());
+          } else {
+            nlohmann::json index = nlohmann::json::array();
+            for (const auto& entry : dispatcher->Index(*principal, *ready_only)) {
+              nlohmann::json item = {{"name", entry.name}, {"state", entry.state}};
+              if (!entry.reason.empty()) item["reason"] = entry.reason;
+              index.push_back(std::move(item));
+            }
+            res = Make(200, index.dump());
+          }
         } else if (parts.size() >= 4 && parts[0] == "v2" && parts[1] == "repository" &&
                    parts[2] == "models") {
           res = Error(absl::FailedPreconditionError(
@@ -446,7 +506,7 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
           // The replica's per-caller limits (image_url downloads) count by this; a caller's
           // own value is never passed on.
           request->set(protocol::kCallerHeader, admission->principal.key_id);
-          res = co_await Proxy(*request, *admission, std::move(upstream_target),
+          res = co_await Proxy(*request, *admission, std::move(upstream_suffix),
                                &details.batch_rows);
         }
         details.bytes_out = res.body().size();
@@ -625,8 +685,30 @@ awaitable<StringResponse> HttpFront::Impl::Api(beast::tcp_stream& stream,
   co_return res;
 }
 
+awaitable<StringResponse> HttpFront::Impl::AllStatistics(const control::Principal& principal) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const IndexEntry& entry : dispatcher->Index(principal, /*ready_only=*/true)) {
+    auto admission = dispatcher->Admit(Transport::kHttp, principal, entry.name);
+    if (!admission.ok()) continue;
+    http::request<http::string_body> request{http::verb::get, "/", 11};
+    int64_t batch_rows = 0;
+    StringResponse one = co_await Proxy(request, *admission, "/stats", &batch_rows);
+    dispatcher->Finish(*admission, one.result_int(),
+                       {.method = "GET", .route = "/v2/models/stats",
+                        .bytes_out = one.body().size()});
+    // A service whose replica did not answer is left out, as an unready one is.
+    if (one.result_int() != 200) continue;
+    nlohmann::json stats = nlohmann::json::parse(one.body(), nullptr, false);
+    if (!stats.is_object() || !stats.contains("model_stats") || !stats["model_stats"].is_array()) {
+      continue;
+    }
+    for (auto& model : stats["model_stats"]) all.push_back(std::move(model));
+  }
+  co_return Make(200, nlohmann::json{{"model_stats", std::move(all)}}.dump());
+}
+
 awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body>& request,
-                                                 Admission& admission, std::string target,
+                                                 Admission& admission, std::string suffix,
                                                  int64_t* batch_rows) {
   // The upstream request: the caller's, edited in place (no copy of its fields or body), minus
   // hop-by-hop headers and its credentials.
@@ -636,7 +718,6 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
       http::field::te,         http::field::upgrade,       http::field::proxy_authorization,
       http::field::authorization, http::field::expect,     http::field::cookie};
   for (http::field f : kDropped) upstream.erase(f);
-  upstream.target(target);
   upstream.version(11);
   upstream.keep_alive(true);
   upstream.prepare_payload();
@@ -648,6 +729,10 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     if (!picked.ok()) co_return Error(picked.status());
     Endpoint& endpoint = **picked;
     upstream.set(http::field::host, endpoint.url_host());
+    // The replica's own name for the model, whichever name the caller used.
+    upstream.target(StrCat("/v2/models/",
+                           endpoint.model_name().empty() ? service : endpoint.model_name(),
+                           suffix));
     // After a stale pooled connection the next attempt opens a new one: the others in the
     // pool have most likely gone the same way.
     std::unique_ptr<UpstreamConnection> conn =

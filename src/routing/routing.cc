@@ -67,6 +67,15 @@ void Endpoint::CloseIdle() {
   closing.swap(idle_);
 }
 
+const ServiceRoute* RoutingTable::Find(std::string_view name) const {
+  const std::string key(name);
+  if (auto it = services.find(key); it != services.end()) return &it->second;
+  if (auto alias = model_names.find(key); alias != model_names.end()) {
+    if (auto it = services.find(alias->second); it != services.end()) return &it->second;
+  }
+  return nullptr;
+}
+
 size_t ServiceRoute::ReadyReplicas() const {
   size_t n = 0;
   for (const RevisionRoute& r : revisions) n += r.endpoints.size();

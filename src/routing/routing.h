@@ -41,13 +41,14 @@ class Endpoint {
   static constexpr size_t kMaxIdleConnections = 256;
 
   Endpoint(std::string replica_id, int64_t revision, std::string host, int http_port,
-           int grpc_port)
+           int grpc_port, std::string model_name = "")
       : replica_id_(std::move(replica_id)),
         revision_(revision),
         host_(std::move(host)),
         url_host_(host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]"),
         http_port_(http_port),
-        grpc_port_(grpc_port) {}
+        grpc_port_(grpc_port),
+        model_name_(std::move(model_name)) {}
 
   const std::string& replica_id() const { return replica_id_; }
   int64_t revision() const { return revision_; }
@@ -57,6 +58,10 @@ class Endpoint {
   const std::string& url_host() const { return url_host_; }
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }
+  // The name the replica serves its model under: the service's V2 model name where its
+  // revision gives one (a Triton-style name such as densenet_onnx), else empty (the service's
+  // own name).
+  const std::string& model_name() const { return model_name_; }
 
   std::atomic<int> in_flight{0};
 
@@ -80,6 +85,7 @@ class Endpoint {
   const std::string url_host_;
   const int http_port_;
   const int grpc_port_;
+  const std::string model_name_;
   std::atomic<int> consecutive_failures_{0};
   std::atomic<int64_t> ejected_until_ms_{0};
   std::mutex mu_;
@@ -97,6 +103,7 @@ struct RevisionRoute {
 
 struct ServiceRoute {
   std::string name;
+  std::string model_name;  // the V2 model name it answers to as well; empty when none
   bool image = false;  // the classification stage is on
   std::vector<RevisionRoute> revisions;
 
@@ -105,6 +112,12 @@ struct ServiceRoute {
 
 struct RoutingTable {
   std::unordered_map<std::string, ServiceRoute> services;
+  // V2 model names (Triton-style, which service names cannot be) -> the service answering to
+  // each.
+  std::unordered_map<std::string, std::string> model_names;
+
+  // The service `name` names, directly or by its V2 model name; null when none.
+  const ServiceRoute* Find(std::string_view name) const;
 };
 
 class Router {

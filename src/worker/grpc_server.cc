@@ -277,6 +277,8 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     void Respond(const absl::Status& status) {
       response_.Clear();
       response_.set_error_message(std::string(status.message()));
+      // The id tells a caller with several requests in flight which one failed.
+      if (!request_.id().empty()) response_.mutable_infer_response()->set_id(request_.id());
       StartWrite(&response_);
     }
 

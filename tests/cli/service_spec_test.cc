@@ -133,7 +133,7 @@ TEST(ParseServiceDocumentsTest, ErrorsNameFileLineAndField) {
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  replicas: -1\n"),
             "svc.yaml:4: spec.replicas: must be at least 0");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  replica: 2\n"),
-            "svc.yaml:4: spec.replica: unknown field; expected one of model, replicas, "
+            "svc.yaml:4: spec.replica: unknown field; expected one of model, model_name, replicas, "
             "resources, batching, image, inputs, outputs");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  resources:\n"
                     "    memory: 2GB\n"),

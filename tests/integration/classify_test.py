@@ -313,36 +313,69 @@ class ClassifyTest(unittest.TestCase):
 
         def requests(digits, model="demo"):
             for i, n in enumerate(digits):
-                r = pb.ModelInferRequest(model_name=model if i == 0 else model, id=str(i))
+                r = pb.ModelInferRequest(model_name=model, id=str(i))
                 r.inputs.add(name="image", datatype="BYTES",
                              shape=[1]).contents.bytes_contents.append(digit_png(n))
                 yield r
 
+        def label_of(answer):
+            names = [o.name for o in answer.infer_response.outputs]
+            return _bytes_elements(
+                answer.infer_response.raw_output_contents[names.index("label")])[0].decode()
+
         answers = list(stub.ModelStreamInfer(requests([4, 1, 8]), metadata=metadata, timeout=60))
         self.assertEqual(len(answers), 3)
-        got = []
         for a in answers:
             self.assertEqual(a.error_message, "")
-            names = [o.name for o in a.infer_response.outputs]
-            label = _bytes_elements(a.infer_response.raw_output_contents[names.index("label")])
-            got.append(label[0].decode())
-        self.assertEqual(got, ["4", "1", "8"])
+        self.assertEqual([label_of(a) for a in answers], ["4", "1", "8"])
         # Without a key: refused before anything is forwarded.
         with self.assertRaises(grpc.RpcError) as caught:
             list(stub.ModelStreamInfer(requests([4]), timeout=60))
         self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
-        # One stream, one service.
-        def two_services():
-            yield from requests([4])
-            yield from requests([1], model="imagenet")
-        with self.assertRaises(grpc.RpcError) as caught:
-            list(stub.ModelStreamInfer(two_services(), metadata=metadata, timeout=60))
-        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
-        self.assertIn("one service", caught.exception.details())
-        with self.assertRaises(grpc.RpcError) as caught:
-            list(stub.ModelStreamInfer(requests([4], model="nosuch"), metadata=metadata,
-                                       timeout=60))
-        self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
+        # One stream carries several services, as Triton's carries several models; a request
+        # the gateway cannot send, or one its replica refuses, is an error in the stream (with
+        # its id), and the stream goes on.
+        env = dict(os.environ, BERTH_SERVER=self.server.url(""), BERTH_API_KEY=self.key,
+                   XDG_CONFIG_HOME=os.path.join(self.tmp, "config"))
+        res = subprocess.run([BERTH, "deploy", "--demo", "--name", "digits", "--model-name",
+                              "mnist_digits", "--timeout", "240s"], env=env,
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+
+        def mixed():
+            # "mnist_digits" is the V2 model name of the service digits: the same stream.
+            plan = [("a", "demo", 4), ("b", "digits", 1), ("c", "demo", 8), ("d", "nosuch", 2),
+                    ("e", "mnist_digits", 6), ("f", "demo", None), ("g", "demo", 3)]
+            for rid, model, n in plan:
+                r = pb.ModelInferRequest(model_name=model, id=rid)
+                r.inputs.add(name="image", datatype="BYTES", shape=[1]).contents.bytes_contents.append(
+                    digit_png(n) if n is not None else b"not an image")
+                yield r
+
+        answers = list(stub.ModelStreamInfer(mixed(), metadata=metadata, timeout=60))
+        by_id = {a.infer_response.id: a for a in answers}
+        self.assertEqual(sorted(by_id), list("abcdefg"), answers)
+        for rid, label in (("a", "4"), ("b", "1"), ("c", "8"), ("e", "6"), ("g", "3")):
+            self.assertEqual(by_id[rid].error_message, "", rid)
+            self.assertEqual(label_of(by_id[rid]), label, rid)
+        self.assertIn("nosuch", by_id["d"].error_message)
+        self.assertNotEqual(by_id["f"].error_message, "")
+        # The answers of one service keep their order.
+        order = [a.infer_response.id for a in answers]
+        self.assertLess(order.index("a"), order.index("c"))
+        self.assertLess(order.index("c"), order.index("g"))
+        self.assertLess(order.index("b"), order.index("e"))
+        # Unary calls by the V2 model name, and every service's statistics (no name).
+        request = next(requests([5], model="mnist_digits"))
+        response = stub.ModelInfer(request, metadata=metadata, timeout=60)
+        self.assertEqual(response.model_name, "mnist_digits")
+        stats = stub.ModelStatistics(pb.ModelStatisticsRequest(), metadata=metadata, timeout=60)
+        counts = {m.name: m.inference_count for m in stats.model_stats}
+        self.assertGreaterEqual(counts.get("mnist_digits", 0), 3, counts)
+        self.assertGreaterEqual(counts.get("demo", 0), 5, counts)
+        index = stub.RepositoryIndex(pb.RepositoryIndexRequest(ready=True), metadata=metadata,
+                                     timeout=60)
+        self.assertIn("mnist_digits", [m.name for m in index.models])
         # Streams cancelled by their callers mid-way, many at once, leave the gateway serving.
         import concurrent.futures
 

@@ -497,6 +497,22 @@ class ServerTest(unittest.TestCase):
                                                  {}, key=self.admin)
         self.assertEqual(status, 400, payload)
         self.assertIn("berth deploy", json.loads(payload)["error"])
+        # The repository index lists the services the key may call.
+        status, key = self.server.api("POST", "/keys", {"name": "index-reader",
+                                                        "scopes": ["invoke:addsub"]},
+                                      key=self.admin)
+        self.assertEqual(status, 201, key)
+        for who, body in ((self.admin, {}), (key["key"], {"ready": True}), (key["key"], None)):
+            status, payload, _ = self.server.request("POST", "/v2/repository/index", body,
+                                                     key=who)
+            self.assertEqual(status, 200, payload)
+            index = json.loads(payload)
+            self.assertIn({"name": "addsub", "state": "READY"}, index)
+            if who != self.admin:
+                self.assertEqual([e["name"] for e in index], ["addsub"])
+        status, payload, _ = self.server.request("POST", "/v2/repository/index", {"ready": 1},
+                                                 key=self.admin)
+        self.assertEqual(status, 400, payload)
         # TorchScript carries no signature: without a declared one the spec is refused (400,
         # naming the field); with one it serves through the libtorch plugin.
         self.cli("models", "upload", os.path.join(FIXTURES, "tiny_cnn_pt", "1", "model.pt"),
@@ -624,6 +640,71 @@ class ServerTest(unittest.TestCase):
         self.cli("delete", "partial")
         poll("partial to be deleted",
              lambda: self.server.api("GET", "/services/partial", key=self.admin)[0] == 404)
+
+    def test_05d_a_service_answers_to_a_triton_model_name(self):
+        # Triton's model names (underscores, dots, capitals) are no service names; a service
+        # answers to one as well with --model-name, on every V2 route.
+        self.cli("deploy", "--model", "addsub", "--name", "tritonish", "--model-name",
+                 "simple_Add.v1", "--timeout", "240s")
+        self.assertIn("simple_Add.v1", self.cli("describe", "tritonish").stdout)
+        for name in ("simple_Add.v1", "tritonish"):
+            status, payload, _ = self.infer_addsub(service=name)
+            self.assertEqual(status, 200, payload)
+            self.assertEqual(json.loads(payload)["model_name"], "simple_Add.v1")
+        status, payload, _ = self.server.request("GET", "/v2/models/simple_Add.v1",
+                                                 key=self.admin)
+        self.assertEqual((status, json.loads(payload)["name"]), (200, "simple_Add.v1"), payload)
+        status, payload, _ = self.server.request("GET", "/v2/models/simple_Add.v1/stats",
+                                                 key=self.admin)
+        self.assertEqual(status, 200, payload)
+        stats = json.loads(payload)["model_stats"]
+        self.assertEqual([m["name"] for m in stats], ["simple_Add.v1"])
+        self.assertGreaterEqual(stats[0]["inference_count"], 2)
+        # Every service's statistics at once, and the index, under the names clients use.
+        status, payload, _ = self.server.request("GET", "/v2/models/stats", key=self.admin)
+        self.assertEqual(status, 200, payload)
+        names = [m["name"] for m in json.loads(payload)["model_stats"]]
+        self.assertIn("simple_Add.v1", names)
+        self.assertIn("addsub", names)
+        status, payload, _ = self.server.request("POST", "/v2/repository/index", {},
+                                                 key=self.admin)
+        self.assertIn({"name": "simple_Add.v1", "state": "READY"}, json.loads(payload))
+        status, payload, _ = self.server.request("GET", "/v2", key=self.admin)
+        self.assertIn("statistics", json.loads(payload)["extensions"])
+        # A key's scope names the service, whichever name the request uses.
+        status, key = self.server.api("POST", "/keys", {"name": "tritonish-caller",
+                                                        "scopes": ["invoke:tritonish"]},
+                                      key=self.admin)
+        self.assertEqual(status, 201, key)
+        self.assertEqual(self.infer_addsub(service="simple_Add.v1", key=key["key"])[0], 200)
+        status, payload, _ = self.infer_addsub(service="addsub", key=key["key"])
+        self.assertEqual(status, 403, payload)
+        status, payload, _ = self.server.request("GET", "/v2/models/stats", key=key["key"])
+        self.assertEqual([m["name"] for m in json.loads(payload)["model_stats"]],
+                         ["simple_Add.v1"])
+        # A name reaches one service; a bad one is refused naming the field.
+        for spec, code, needle in (({"model": "addsub", "model_name": "simple_Add.v1"}, 409,
+                                    "tritonish"),
+                                   ({"model": "addsub", "model_name": "addsub"}, 409, "addsub"),
+                                   ({"model": "addsub", "model_name": "../etc"}, 400,
+                                    "spec.model_name"),
+                                   ({"model": "addsub", "model_name": "a" * 129}, 400,
+                                    "spec.model_name")):
+            status, doc = self.server.api("PUT", "/services/other", spec, key=self.admin)
+            self.assertEqual(status, code, (spec, doc))
+            self.assertIn(needle, doc["error"])
+        status, doc = self.server.api("PUT", "/services/other", {"model": "addsub"},
+                                      key=self.admin)
+        self.assertEqual(status, 201, doc)
+        status, doc = self.server.api("PATCH", "/services/other", {"model_name": "tritonish"},
+                                      key=self.admin)
+        self.assertEqual(status, 409, doc)
+        self.cli("delete", "other")
+        self.cli("delete", "tritonish")
+        poll("tritonish to be deleted",
+             lambda: self.server.api("GET", "/services/tritonish", key=self.admin)[0] == 404)
+        status, payload, _ = self.infer_addsub(service="simple_Add.v1")
+        self.assertEqual(status, 404, payload)
 
     def test_05c_model_versions_never_move_a_service_silently(self):
         versioned = os.path.join(FIXTURES, "versioned")
