@@ -34,6 +34,12 @@ std::string RevisionCell(const nlohmann::json& service) {
                                             : StrCat(current, " (", latest, " rolling out)");
 }
 
+// A revision's share of the traffic ("90%"), empty when it takes none.
+std::string TrafficCell(const nlohmann::json& revision) {
+  const int percent = revision.value("traffic_percent", 0);
+  return percent > 0 ? StrCat(percent, "%") : "";
+}
+
 std::string EventId(const nlohmann::json& event) {
   const auto it = event.find("id");
   if (it == event.end()) return "";
@@ -133,11 +139,11 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
             << "Spec:\n"
             << Indent(RenderDocument(service.value("spec", nlohmann::json::object()),
                                      OutputFormat::kYaml));
-  Table revision_table({"REVISION", "STATUS", "SERVING", "MODEL", "REASON", "AGE"});
+  Table revision_table({"REVISION", "STATUS", "SERVING", "TRAFFIC", "MODEL", "REASON", "AGE"});
   for (const auto& revision : Items(revisions)) {
     const nlohmann::json spec = revision.value("spec", nlohmann::json::object());
     revision_table.AddRow({Field(revision, "number"), Field(revision, "status"),
-                           revision.value("serving", false) ? "yes" : "",
+                           revision.value("serving", false) ? "yes" : "", TrafficCell(revision),
                            StrCat(Field(spec, "model"), ":", Field(spec, "model_version")),
                            Field(revision, "reason"),
                            FormatAge(Text(revision, "created_at"), now)});
@@ -282,11 +288,11 @@ absl::Status RunRevisions(const CommonFlags& common, const std::string& name) {
                    session.client->Get(ApiPath("services", name, "revisions")));
   if (session.PrintDocument(revisions)) return absl::OkStatus();
   const auto now = Clock::now();
-  Table table({"REVISION", "STATUS", "SERVING", "MODEL", "RESTORES", "AGE", "REASON"});
+  Table table({"REVISION", "STATUS", "SERVING", "TRAFFIC", "MODEL", "RESTORES", "AGE", "REASON"});
   for (const auto& rev : Items(revisions)) {
     const nlohmann::json& spec = rev.contains("spec") ? rev["spec"] : nlohmann::json::object();
     table.AddRow({Field(rev, "number"), Field(rev, "status"),
-                  rev.value("serving", false) ? "yes" : "", Field(spec, "model"),
+                  rev.value("serving", false) ? "yes" : "", TrafficCell(rev), Field(spec, "model"),
                   Restores(rev),
                   FormatAge(Text(rev, "created_at"), now), Field(rev, "reason")});
   }

@@ -214,11 +214,14 @@ void ControlApi::AddServiceRoutes() {
     const std::string& name = r.params["name"];
     ASSIGN_OR_RETURN(ServiceRecord service, FindService(name));
     ASSIGN_OR_RETURN(auto revisions, store_->ListRevisions(name));
+    const std::map<int, int> shares = controller_->TrafficShares(name);
     json items = json::array();
     for (const auto& rev : revisions) {
+      const auto share = shares.find(rev.number);
       items.push_back({{"number", rev.number}, {"status", rev.status}, {"reason", rev.reason},
                        {"spec", rev.spec}, {"created_at", TimeText(rev.created_at)},
                        {"serving", rev.number == service.current_revision},
+                       {"traffic_percent", share != shares.end() ? share->second : 0},
                        {"rollback_of", rev.spec.value("rollback_of", json(nullptr))}});
     }
     return Json(200, {{"items", std::move(items)}});

@@ -13,6 +13,10 @@
 namespace berth::control {
 namespace {
 
+// The reason of a replica the server stopped at its shutdown (StopAllReplicas), waiting for
+// the next start.
+constexpr std::string_view kStoppedWithServer = "stopped with the server; it starts again with it";
+
 namespace fs = std::filesystem;
 
 bool Terminal(const std::string& state) {
@@ -115,6 +119,17 @@ void Controller::StopAllReplicas() {
     }
     if (r.handle && !r.handle->Exited()) r.handle->Kill();
     driver_->Release(id);
+    // Recorded as stopped with the server, so that its next start starts the replica again
+    // without calling it lost.
+    if (!r.handle || Terminal(r.record.state)) continue;
+    r.handle.reset();
+    r.record.pid = 0;
+    if (r.stop_requested || r.record.state == Name(ReplicaState::kDraining)) {
+      SetState(r, ReplicaState::kTerminated, "stopped with the server");
+    } else if (r.record.state == Name(ReplicaState::kStarting) ||
+               r.record.state == Name(ReplicaState::kReady)) {
+      SetState(r, ReplicaState::kPending, std::string(kStoppedWithServer));
+    }
   }
 }
 
@@ -124,6 +139,24 @@ void Controller::Wake() {
     woken_ = true;
   }
   wake_cv_.notify_all();
+}
+
+std::map<int, int> Controller::TrafficShares(const std::string& service) const {
+  std::map<int, int> shares;
+  const auto table = router_->Snapshot();
+  const auto it = table->services.find(service);
+  if (it == table->services.end()) return shares;
+  int total = 0;
+  for (const routing::RevisionRoute& r : it->second.revisions) {
+    if (!r.endpoints.empty()) total += r.weight;
+  }
+  if (total <= 0) return shares;
+  for (const routing::RevisionRoute& r : it->second.revisions) {
+    if (!r.endpoints.empty() && r.weight > 0) {
+      shares[static_cast<int>(r.revision)] = (r.weight * 100 + total / 2) / total;
+    }
+  }
+  return shares;
 }
 
 int Controller::RunningReplicas() {
@@ -214,6 +247,10 @@ void Controller::Recover() {
       r.record.pid = 0;
       Event(rec.service, "replica/" + rec.id, "Terminated",
             "its worker process ended while the server was down, as it was draining");
+    } else if (rec.state == Name(ReplicaState::kPending) && rec.reason == kStoppedWithServer) {
+      r.next_start_ms = now;
+      Event(rec.service, "replica/" + rec.id, "Restarting",
+            "it stopped with the server at its last shutdown; starting it again");
     } else if (!Terminal(rec.state)) {
       r.record.state = Name(ReplicaState::kPending);
       r.record.pid = 0;

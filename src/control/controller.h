@@ -84,6 +84,9 @@ class Controller {
 
   runtime::RuntimeDriver& driver() const { return *driver_; }
   int RunningReplicas();
+  // The share of `service`'s traffic each revision takes now, in percent, as the gateway routes
+  // it (a revision without a ready replica takes none). Revisions that take none are absent.
+  std::map<int, int> TrafficShares(const std::string& service) const;
 
  private:
   std::vector<std::string> worker_args_;

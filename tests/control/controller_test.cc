@@ -366,6 +366,25 @@ TEST_F(ControllerTest, ARestartAdoptsRunningReplicasRestartsLostOnesAndStopsOrph
   EXPECT_EQ(Rows("web")[0].state, "Ready");
 }
 
+TEST_F(ControllerTest, ReplicasStoppedWithTheServerStartAgainWithoutBeingCalledLost) {
+  auto replicas = DeployReady("web", 2);
+  controller_->Stop();
+  controller_->StopAllReplicas();  // a clean shutdown
+  for (const auto& replica : replicas) EXPECT_EQ(replica->stops, 1);
+  for (const ReplicaRecord& row : Rows("web")) {
+    EXPECT_EQ(row.state, "Pending") << row.id;
+    EXPECT_EQ(row.pid, 0) << row.id;
+  }
+  controller_.reset();
+  controller_ = MakeController();
+  EXPECT_EQ(Events("web", "Lost"), 0);
+  EXPECT_EQ(Events("web", "Restarting"), 2);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 4) << "both started again, under their own ids";
+  ASSERT_EQ(Rows("web").size(), 2u);
+  for (const ReplicaRecord& row : Rows("web")) EXPECT_EQ(row.state, "Starting") << row.id;
+}
+
 TEST_F(ControllerTest, ADrainingReplicaThatEndedWhileTheServerWasDownIsNotStartedAgain) {
   DeployReady("web", 1);
   ReplicaRecord draining = Row(driver_.All().at(0)->id);

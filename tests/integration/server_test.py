@@ -596,7 +596,7 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(self.service("addsub")["spec"]["resources"]["memory"], "1Gi")
         listing = self.cli("revisions", "addsub").stdout
         self.assertRegex(listing, r"\n2\s+Failed")
-        self.assertRegex(listing, r"\n6\s+Ready\s+yes\s+addsub\s+revision 4")
+        self.assertRegex(listing, r"\n6\s+Ready\s+yes\s+100%\s+addsub\s+revision 4")
 
     def test_05b_a_partial_update_keeps_what_it_does_not_name(self):
         self.cli("deploy", "--model", "addsub", "--name", "partial", "--replicas", "2",
@@ -611,6 +611,15 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(after["replicas"], 2, after)
         self.assertEqual(after["spec"]["resources"]["memory"], "1Gi")
         self.assertEqual(after["spec"]["batching"]["max_batch_size"], 4)
+        # The revision that serves takes all the traffic, the one it replaced none.
+        def shares():
+            status, revisions = self.server.api("GET", "/services/partial/revisions",
+                                                key=self.admin)
+            return {r["number"]: r["traffic_percent"] for r in revisions["items"]}
+        expected = {after["latest_revision"] - 1: 0, after["latest_revision"]: 100}
+        poll("revision %d to take all the traffic" % after["latest_revision"],
+             lambda: shares() == expected, timeout=30)
+        self.assertIn("100%", self.cli("revisions", "partial").stdout)
         # Scaling makes no revision and says what it did.
         res = self.cli("scale", "partial", "--replicas", "1")
         self.assertIn("scaled partial to 1 replica", res.stdout)
