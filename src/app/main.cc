@@ -1,5 +1,6 @@
 // berth: one binary for the worker, the server and the CLI.
 #include "CLI/CLI.hpp"
+#include "app/admin_command.h"
 #include "app/probe_command.h"
 #include "app/server_command.h"
 #include "app/worker_command.h"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   berth::app::AddWorkerCommand(app, &exit_code);
   berth::app::AddServerCommand(app, &exit_code);
   berth::app::AddProbeCommand(app, &exit_code);
+  berth::app::AddAdminCommand(app, &exit_code);
   berth::cli::AddCliCommands(app, &exit_code);
   if (std::optional<int> status = berth::cli::ParseCommandLine(app, argc, argv)) return *status;
   return exit_code;

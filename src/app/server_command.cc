@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 
+#include "app/data_dir.h"
 #include "common/logging.h"
 #include "common/strings.h"
 #include "control/api.h"
@@ -45,12 +46,6 @@ struct ServerFlags {
   std::string fetch_allow;
   std::vector<std::string> file_roots;
 };
-
-std::string DefaultDataDir() {
-  if (const char* xdg = getenv("XDG_DATA_HOME"); xdg && *xdg) return StrCat(xdg, "/berth");
-  if (const char* home = getenv("HOME"); home && *home) return StrCat(home, "/.local/share/berth");
-  return "berth-data";
-}
 
 // Where the install keeps something next to the executable (build/<preset>/berth -> repo).
 std::string BesideExecutable(const std::string& relative) {
@@ -147,6 +142,13 @@ int RunServer(ServerFlags& flags) {
   }
   flags.data_dir = fs::canonical(flags.data_dir, ec).string();
   chmod(flags.data_dir.c_str(), 0700);
+  // One server per data directory, held until this function returns (or the process ends).
+  auto lock = DataDirLock::Acquire(flags.data_dir);
+  if (!lock.ok()) {
+    spdlog::critical("{}; stop it first, or give this one another --data-dir",
+                     Msg(lock.status()));
+    return 1;
+  }
 
   auto store = control::SqliteStore::Open(flags.data_dir + "/berth.db");
   if (!store.ok()) {

@@ -15,9 +15,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Names what berth serves first; the formats it recognises without serving them come after,
+// with what to do about them.
 constexpr char kNotAModel[] =
-    "not a model berth recognises: expected an ONNX file, a TorchScript archive "
-    "(torch.jit.save), a TensorFlow SavedModel or an MLflow model directory";
+    "not a model berth can serve: it serves ONNX files and TorchScript archives "
+    "(torch.jit.save); TensorFlow SavedModels and MLflow models are recognised but not served "
+    "yet (no engine for them here: export to ONNX with tf2onnx or mlflow.onnx, or use an "
+    "MLflow model with an onnx flavor)";
 // MLmodel files are a few KiB; the cap also bounds how deep YAML can nest.
 constexpr uint64_t kMaxMlmodelBytes = 256u << 10;
 constexpr int kMaxYamlFlowDepth = 64;

@@ -25,7 +25,7 @@ struct DetectedModel {
 };
 
 // Detects the format of the file or directory at `path` from what it contains. NotFound when
-// nothing is there; InvalidArgument ("not a model berth recognises: ...") for anything else.
+// nothing is there; InvalidArgument ("not a model berth can serve: ...") for anything else.
 absl::StatusOr<DetectedModel> DetectModelFormat(const std::filesystem::path& path);
 
 // OK when berth can serve the model (ONNX, TorchScript, or a servable file inside it);

@@ -884,6 +884,41 @@ class ServerTest(unittest.TestCase):
     def test_08_every_state_change_was_one_the_controller_has(self):
         self.assert_no_unexpected_moves()
 
+    def test_09_a_clean_restart_and_a_lost_admin_key(self):
+        # One server per data directory: a second one is refused, naming the first.
+        second = subprocess.run(
+            [BERTH, "server", "--data-dir", self.server.data_dir, "--http-port",
+             str(free_port()), "--grpc-port", str(free_port())],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(second.returncode, 1, second.stdout + second.stderr)
+        self.assertIn("uses the data directory", second.stdout + second.stderr)
+        # While the server runs, the key cannot be reset behind its back.
+        res = subprocess.run([BERTH, "admin", "reset-key", "--data-dir", self.server.data_dir],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        self.assertIn("stop it first", res.stderr)
+        self.assertEqual(res.stdout, "")
+        # A clean stop: the replicas stop with the server and start again with it, none "Lost".
+        self.server.stop()
+        res = subprocess.run([BERTH, "admin", "reset-key", "--data-dir", self.server.data_dir],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        new_admin = res.stdout.strip()
+        self.assertRegex(new_admin, r"^brth_[A-Za-z0-9]{28}$")
+        self.assertIn("revoked admin key admin", res.stderr)
+        self.assertNotIn(new_admin, res.stderr)
+        self.server.start()
+        self.assertNotIn(new_admin, self.server.log())
+        status, _ = self.server.api("GET", "/server", key=self.admin)
+        self.assertEqual(status, 401)
+        old_admin, type(self).admin = self.admin, new_admin
+        self.env["BERTH_API_KEY"] = new_admin
+        poll("addsub to serve again", lambda: self.infer_addsub()[0] == 200, timeout=120)
+        events = self.cli("events", "addsub").stdout
+        self.assertIn("Restarting", events)
+        self.assertNotIn("Lost", events)
+        self.assertNotEqual(old_admin, new_admin)
+
     def assert_no_unexpected_moves(self):
         """Everything so far (crashes, failed revisions, deletes, adoption) moved replicas and
         revisions only along the controller's transition table."""

@@ -26,9 +26,9 @@ void ExpectNotAModel(const absl::StatusOr<DetectedModel>& detected, std::string_
   ASSERT_FALSE(detected.ok()) << detected->description;
   EXPECT_EQ(detected.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(Msg(detected.status())
-                .find("not a model berth recognises: expected an ONNX file, a "
-                      "TorchScript archive (torch.jit.save), a TensorFlow "
-                      "SavedModel or an MLflow model directory"),
+                .find("not a model berth can serve: it serves ONNX files and TorchScript "
+                      "archives (torch.jit.save); TensorFlow SavedModels and MLflow models are "
+                      "recognised but not served yet"),
             std::string_view::npos)
       << detected.status();
   EXPECT_NE(Msg(detected.status()).find(detail), std::string_view::npos) << detected.status();

@@ -99,6 +99,13 @@ std::optional<Process> OpenProcess(int pid, uint64_t start_time) {
     close(pidfd);
     return std::nullopt;
   }
+  // One that has ended already (a zombie whose parent has not reaped it yet: the worker of a
+  // server that was killed, stopped since) is not adopted: its pidfd is readable.
+  struct pollfd p = {pidfd, POLLIN, 0};
+  if (poll(&p, 1, 0) > 0) {
+    close(pidfd);
+    return std::nullopt;
+  }
   return Process(pid, pidfd, start_time, /*child=*/false);
 }
 
