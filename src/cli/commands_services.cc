@@ -203,36 +203,82 @@ struct LogsFlags {
   bool requests = false;
 };
 
+// One request-log entry as table cells.
+std::vector<std::string> RequestCells(const nlohmann::json& e) {
+  const double ms = e.value("latency_ms", 0.0);
+  return {Field(e, "time"), Field(e, "method"), Field(e, "route"), Field(e, "status"),
+          StrCat(ms < 10 ? std::round(ms * 100) / 100 : std::round(ms), " ms"),
+          Field(e, "revision"), Field(e, "replica"), Field(e, "key"),
+          FormatBytes(e.value("bytes_in", uint64_t{0})),
+          FormatBytes(e.value("bytes_out", uint64_t{0}))};
+}
+
+const std::vector<std::string>& RequestHeaders() {
+  static const std::vector<std::string> headers = {"TIME",     "METHOD",  "ROUTE", "STATUS",
+                                                   "LATENCY",  "REVISION", "REPLICA", "KEY",
+                                                   "IN",       "OUT"};
+  return headers;
+}
+
+// -f: one line per request as it comes, in fixed columns (a table cannot know the widths of
+// rows to come).
+void PrintFollowedRow(const std::vector<std::string>& cells) {
+  static constexpr size_t kWidths[] = {24, 6, 36, 6, 10, 8, 22, 16, 8, 8};
+  std::string line;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    line += cells[i];
+    if (i + 1 == cells.size()) break;
+    const size_t width = i < std::size(kWidths) ? kWidths[i] : 0;
+    line.append(cells[i].size() < width ? width - cells[i].size() + 1 : 1, ' ');
+  }
+  std::cout << line << std::endl;
+}
+
 // berth logs SERVICE --requests: the gateway's request log of the service, oldest first like
-// a log (the API answers newest first).
+// a log (the API answers newest first); with -f, then every request as it is logged.
 absl::Status RunRequestLog(const LogsFlags& flags) {
-  if (flags.follow || !flags.replica.empty()) {
-    return UsageError("--requests lists the last requests once: leave out -f and --replica");
+  if (!flags.replica.empty()) {
+    return UsageError("--requests is the gateway's log of the whole service: leave out --replica");
   }
   ASSIGN_OR_RETURN(Session session, Connect(flags.common));
   const int64_t limit = flags.tail > 0 ? std::min<int64_t>(flags.tail, 1000) : 100;
-  ASSIGN_OR_RETURN(nlohmann::json answer,
-                   session.client->Get(StrCat(ApiPath("services", flags.service, "requests"),
-                                              "?limit=", limit)));
-  if (session.PrintDocument(answer)) return absl::OkStatus();
-  Table table({"TIME", "METHOD", "ROUTE", "STATUS", "LATENCY", "REVISION", "REPLICA", "KEY",
-               "IN", "OUT"});
+  const std::string path = ApiPath("services", flags.service, "requests");
+  ASSIGN_OR_RETURN(nlohmann::json answer, session.client->Get(StrCat(path, "?limit=", limit)));
   const nlohmann::json items = Items(answer);
-  for (auto it = items.rbegin(); it != items.rend(); ++it) {
-    const nlohmann::json& e = *it;
-    const double ms = e.value("latency_ms", 0.0);
-    table.AddRow({Field(e, "time"), Field(e, "method"), Field(e, "route"), Field(e, "status"),
-                  StrCat(ms < 10 ? std::round(ms * 100) / 100 : std::round(ms), " ms"),
-                  Field(e, "revision"), Field(e, "replica"), Field(e, "key"),
-                  FormatBytes(e.value("bytes_in", uint64_t{0})),
-                  FormatBytes(e.value("bytes_out", uint64_t{0}))});
-  }
-  if (table.empty()) {
-    std::cout << "no requests yet (the gateway keeps the last 1000 of each service, in memory)\n";
+  uint64_t last_seq = 0;
+  for (const auto& e : items) last_seq = std::max(last_seq, e.value("seq", uint64_t{0}));
+  if (!flags.follow) {
+    if (session.PrintDocument(answer)) return absl::OkStatus();
+    Table table(RequestHeaders());
+    for (auto it = items.rbegin(); it != items.rend(); ++it) table.AddRow(RequestCells(*it));
+    if (table.empty()) {
+      std::cout << "no requests yet (the gateway keeps the last 1000 of each service, in memory)\n";
+      return absl::OkStatus();
+    }
+    std::cout << table.Render();
     return absl::OkStatus();
   }
-  std::cout << table.Render();
-  return absl::OkStatus();
+  // With -o json (or yaml), one JSON object per line, as a stream of documents is read.
+  const bool json = session.format != OutputFormat::kHuman;
+  const auto print = [json](const nlohmann::json& e) {
+    if (json) {
+      std::cout << e.dump() << std::endl;
+    } else {
+      PrintFollowedRow(RequestCells(e));
+    }
+  };
+  if (!json) PrintFollowedRow(RequestHeaders());
+  for (auto it = items.rbegin(); it != items.rend(); ++it) print(*it);
+  while (true) {
+    std::this_thread::sleep_for(kWatchInterval);
+    ASSIGN_OR_RETURN(nlohmann::json more,
+                     session.client->Get(StrCat(path, "?limit=1000&after=", last_seq)));
+    const nlohmann::json fresh = Items(more);
+    for (auto it = fresh.rbegin(); it != fresh.rend(); ++it) {
+      last_seq = std::max(last_seq, it->value("seq", uint64_t{0}));
+      print(*it);
+    }
+  }
 }
 
 absl::Status RunLogs(const LogsFlags& flags) {

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -251,9 +252,13 @@ void ControlApi::AddServiceRoutes() {
     RETURN_IF_ERROR(FindService(name).status());
     ASSIGN_OR_RETURN(const int64_t limit,
                      QueryInt(r, "limit", 1, routing::TrafficStats::kLoggedRequests, 100));
+    // ?after=SEQ: only the requests logged after that one (what `berth logs -f` polls with).
+    ASSIGN_OR_RETURN(const int64_t after,
+                     QueryInt(r, "after", 0, std::numeric_limits<int64_t>::max(), 0));
     json items = json::array();
-    for (const routing::RequestEntry& e : traffic_->RecentRequests(name, limit)) {
-      json item = {{"time", TimeText(e.time_ms)}, {"protocol", e.protocol},
+    for (const routing::RequestEntry& e :
+         traffic_->RecentRequests(name, limit, static_cast<uint64_t>(after))) {
+      json item = {{"seq", e.seq}, {"time", TimeText(e.time_ms)}, {"protocol", e.protocol},
                    {"method", e.method},          {"route", e.route},
                    {"status", e.status},          {"latency_ms", e.latency_ms},
                    {"revision", e.revision},      {"replica", e.replica},

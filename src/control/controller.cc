@@ -180,20 +180,44 @@ std::string Controller::RevisionRepository(const std::string& service, int revis
 }
 
 std::string Controller::LastLogLine(const std::string& id) const {
-  const std::string tail = driver_->LogTail(id, 4096);
-  // The last error-ish line is the most telling; fall back to the last line.
+  return TellingLogLine(driver_->LogTail(id, 4096));
+}
+
+std::string TellingLogLine(std::string_view tail) {
+  // A line as a person reads it, and whether it is an error: the text format's
+  // "2026-12-04T19:15:07.555 C message" loses its time and level letter, the JSON format's
+  // {"time", "level", "pid", "msg"} keeps its msg.
+  const auto parse = [](std::string_view line) -> std::pair<std::string, bool> {
+    if (line.starts_with("{")) {
+      const nlohmann::json doc = nlohmann::json::parse(line, nullptr, false);
+      if (doc.is_object() && doc.contains("msg") && doc["msg"].is_string()) {
+        const std::string level = doc.value("level", "");
+        return {doc["msg"].get<std::string>(), level == "critical" || level == "error"};
+      }
+      return {std::string(line), false};
+    }
+    // YYYY-MM-DDTHH:MM:SS.mmm L message
+    if (line.size() > 26 && line[4] == '-' && line[10] == 'T' && line[23] == ' ' &&
+        line[25] == ' ') {
+      const char level = line[24];
+      return {std::string(line.substr(26)), level == 'C' || level == 'E'};
+    }
+    const bool error = line.find("critical") != std::string_view::npos ||
+                       line.find("error") != std::string_view::npos ||
+                       line.find("terminate") != std::string_view::npos;
+    return {std::string(line), error};
+  };
+  // The last error is the most telling; failing one, the last line.
   std::string last, error;
   size_t pos = 0;
   while (pos < tail.size()) {
     size_t end = tail.find('\n', pos);
-    if (end == std::string::npos) end = tail.size();
-    std::string line = tail.substr(pos, end - pos);
+    if (end == std::string_view::npos) end = tail.size();
+    const std::string_view line = tail.substr(pos, end - pos);
     if (!line.empty()) {
-      last = line;
-      if (line.find("critical") != std::string::npos || line.find("error") != std::string::npos ||
-          line.find("terminate") != std::string::npos) {
-        error = line;
-      }
+      auto [text, is_error] = parse(line);
+      if (is_error) error = text;
+      last = std::move(text);
     }
     pos = end + 1;
   }

@@ -31,6 +31,11 @@ TimeMs NowMs();
 // Lowercase letters and digits, for ids and file names (not secrets).
 std::string RandomName(size_t length);
 
+// The line of a worker's log tail that says most about how it ended: its last error (critical
+// or error level), else its last line, without the time and level prefix of berth's text and
+// JSON log formats; at most 500 characters.
+std::string TellingLogLine(std::string_view tail);
+
 struct ControllerOptions {
   std::string data_dir;
   // What the controller uses; it owns none of them. The traffic statistics are optional

@@ -76,33 +76,42 @@ absl::StatusOr<control::Principal> Dispatcher::Authenticate(std::string_view aut
 }
 
 absl::StatusOr<Admission> Dispatcher::Admit(Transport transport, std::string_view authorization,
-                                            std::string_view service) const {
+                                            std::string_view service,
+                                            const RequestDetails& request) const {
   absl::StatusOr<control::Principal> principal = Authenticate(authorization);
   if (!principal.ok()) return principal.status();
-  return Admit(transport, *std::move(principal), service);
+  return Admit(transport, *std::move(principal), service, request);
 }
 
 absl::StatusOr<Admission> Dispatcher::Admit(Transport transport, control::Principal principal,
-                                            std::string_view service) const {
+                                            std::string_view service,
+                                            const RequestDetails& request) const {
   Admission admission;
+  admission.transport = transport;
+  admission.start = std::chrono::steady_clock::now();
   admission.table = options_.router->Snapshot();
   // A V2 model name stands for its service; the key's scope names the service. A key that
   // may not call it learns nothing of whether it exists.
-  const routing::ServiceRoute* route = admission.table->Find(service);
-  const std::string_view name = route != nullptr ? std::string_view(route->name) : service;
-  if (!control::Allows(principal, StrCat("invoke:", name))) {
-    return absl::PermissionDeniedError(
-        StrCat("the API key '", principal.key_name, "' may not call service '", name,
+  admission.route = admission.table->Find(service);
+  const std::string_view name =
+      admission.route != nullptr ? std::string_view(admission.route->name) : service;
+  admission.principal = std::move(principal);
+  if (!control::Allows(admission.principal, StrCat("invoke:", name))) {
+    absl::Status denied = absl::PermissionDeniedError(
+        StrCat("the API key '", admission.principal.key_name, "' may not call service '", name,
                "' (it needs the invoke, invoke:", name, ", deploy or admin scope)"));
+    if (admission.route != nullptr) {
+      Finish(admission,
+             transport == Transport::kGrpc ? static_cast<int>(denied.code())
+                                           : common::HttpStatusFromStatus(denied),
+             request);
+    }
+    return denied;
   }
-  if (route == nullptr) {
+  if (admission.route == nullptr) {
     return absl::NotFoundError(
         StrCat("no service named '", service, "'; `berth services` lists them"));
   }
-  admission.transport = transport;
-  admission.start = std::chrono::steady_clock::now();
-  admission.route = route;
-  admission.principal = std::move(principal);
   return admission;
 }
 

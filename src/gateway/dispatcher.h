@@ -119,12 +119,16 @@ class Dispatcher {
   absl::StatusOr<control::Principal> Authenticate(std::string_view authorization) const;
 
   // Unauthenticated (no or bad key), PermissionDenied (the key may not call `service`) or
-  // NotFound (no such service).
+  // NotFound (no such service). A refused key is counted in the service's statistics and
+  // request log (with `request`'s method and route), so that a service's owner sees the
+  // callers it turns away.
   absl::StatusOr<Admission> Admit(Transport transport, std::string_view authorization,
-                                  std::string_view service) const;
+                                  std::string_view service,
+                                  const RequestDetails& request = {}) const;
   // The same for a caller authenticated by other means (a console session).
   absl::StatusOr<Admission> Admit(Transport transport, control::Principal principal,
-                                  std::string_view service) const;
+                                  std::string_view service,
+                                  const RequestDetails& request = {}) const;
 
   // The services `principal` may call, by name; only the ready ones when `ready_only`.
   std::vector<IndexEntry> Index(const control::Principal& principal, bool ready_only) const;

@@ -241,7 +241,8 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context, std::string_view rpc,
                                     const std::string& model, const Request* request,
                                     Response* response, Call call) {
-    auto admission = dispatcher_->Admit(Transport::kGrpc, Authorization(context), model);
+    auto admission =
+        dispatcher_->Admit(Transport::kGrpc, Authorization(context), model, {.route = rpc});
     if (!admission.ok()) return Finish(context, ToGrpc(admission.status()));
     auto* reactor = context->DefaultReactor();
     auto attempt = std::make_shared<Attempt<Request, Response, Call>>(
@@ -506,7 +507,8 @@ class GrpcFront::Service::StreamProxy final
           StrCat("a stream serves at most ", kMaxServicesPerStream,
                  " services at once; open another stream"));
     }
-    auto admission = service_->dispatcher_->Admit(Transport::kGrpc, principal_, name);
+    auto admission = service_->dispatcher_->Admit(Transport::kGrpc, principal_, name,
+                                                  {.route = "ModelStreamInfer"});
     if (!admission.ok()) return admission.status();
     // A stream's requests are consumed as they go up: none is sent again elsewhere.
     admission->retryable = false;

@@ -487,8 +487,11 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
               StrCat("no route for ", path, "; the data plane is /v2/models/{service}/infer and "
                                             "/services/{service}/v1/classify")));
         }
-      } else if (auto admission =
-                     dispatcher->Admit(Transport::kHttp, *std::move(principal), service);
+      } else if (auto admission = dispatcher->Admit(
+                     Transport::kHttp, *std::move(principal), service,
+                     {.method = std::string_view(h.method_string().data(),
+                                                 h.method_string().size()),
+                      .route = path});
                  !admission.ok()) {
         res = Error(admission.status());
       } else {

@@ -347,11 +347,16 @@ absl::Status ParseInput(od::object& object, size_t body_size, InferRequest* requ
   if (!has_shape) {
     return absl::InvalidArgumentError(StrCat("input '", input.name, "' has no \"shape\""));
   }
+  // A tensor in the body cannot hold many more elements than the body has bytes (the bound
+  // leaves room); one in a region no more than the bytes of the part of it the input names.
+  const uint64_t limit =
+      input.shared_memory ? input.shared_memory->byte_size : body_size * 8 + 1;
   uint64_t count;
-  absl::Status count_status = ElementCount(input.shape, body_size * 8 + 1, &count);
+  absl::Status count_status = ElementCount(input.shape, limit, &count);
   if (!count_status.ok()) {
     return absl::InvalidArgumentError(
-        StrCat("input '", input.name, "': ", count_status.message()));
+        StrCat("input '", input.name, "': ", count_status.message(),
+               input.shared_memory ? " (its shared_memory_byte_size)" : ""));
   }
   if (input.shared_memory) {
     if (has_data || binary_size) {

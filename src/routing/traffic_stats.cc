@@ -141,6 +141,7 @@ void TrafficStats::Forget(const std::string& service) {
 }
 
 void TrafficStats::AppendToLog(Service& s, RequestEntry entry) {
+  entry.seq = ++s.logged;
   if (s.log.size() < kLoggedRequests) {
     s.log.push_back(std::move(entry));
     return;
@@ -149,7 +150,8 @@ void TrafficStats::AppendToLog(Service& s, RequestEntry entry) {
   s.next = (s.next + 1) % kLoggedRequests;
 }
 
-std::vector<RequestEntry> TrafficStats::RecentRequests(const std::string& service, size_t limit) {
+std::vector<RequestEntry> TrafficStats::RecentRequests(const std::string& service, size_t limit,
+                                                       uint64_t after) {
   const std::shared_ptr<Service> service_stats = Get(service);
   Service& s = *service_stats;
   std::lock_guard lock(s.mu);
@@ -158,7 +160,11 @@ std::vector<RequestEntry> TrafficStats::RecentRequests(const std::string& servic
   recent.reserve(n);
   // The newest is just before `next` (or the last while the ring is filling).
   const size_t newest = s.log.size() < kLoggedRequests ? s.log.size() : s.next + s.log.size();
-  for (size_t i = 1; i <= n; ++i) recent.push_back(s.log[(newest - i) % s.log.size()]);
+  for (size_t i = 1; i <= n; ++i) {
+    const RequestEntry& entry = s.log[(newest - i) % s.log.size()];
+    if (entry.seq <= after) break;
+    recent.push_back(entry);
+  }
   return recent;
 }
 

@@ -21,6 +21,7 @@ namespace berth::routing {
 // One request in a service's request log: what a person asks when a caller says "it failed".
 // Never a body, a header or a key: the key's name only.
 struct RequestEntry {
+  uint64_t seq = 0;  // 1, 2, ... per service, in the order the log received them
   int64_t time_ms = 0;
   std::string protocol;  // "http" | "grpc"
   std::string method;    // "POST", "GET"; "gRPC" for gRPC
@@ -70,8 +71,9 @@ class TrafficStats {
   // The request log (filled by Record): the last kLoggedRequests requests of each service, in
   // memory only.
   static constexpr size_t kLoggedRequests = 1000;
-  // Newest first, at most `limit`.
-  std::vector<RequestEntry> RecentRequests(const std::string& service, size_t limit);
+  // Newest first, at most `limit`, only those after sequence number `after` (0: all).
+  std::vector<RequestEntry> RecentRequests(const std::string& service, size_t limit,
+                                           uint64_t after = 0);
 
  private:
   struct Bucket {
@@ -93,6 +95,7 @@ class TrafficStats {
     // A ring: `next` is where the next entry goes once it holds kLoggedRequests.
     std::vector<RequestEntry> log ABSL_GUARDED_BY(mu);
     size_t next = 0 ABSL_GUARDED_BY(mu);
+    uint64_t logged = 0 ABSL_GUARDED_BY(mu);  // entries ever logged: the last one's seq
   };
   // Shared, so that a Forget while a request records leaves the recorder's copy valid.
   std::shared_ptr<Service> Get(const std::string& service);

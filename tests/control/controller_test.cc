@@ -366,6 +366,26 @@ TEST_F(ControllerTest, ARestartAdoptsRunningReplicasRestartsLostOnesAndStopsOrph
   EXPECT_EQ(Rows("web")[0].state, "Ready");
 }
 
+TEST(TellingLogLineTest, TheLastErrorWithoutTimeOrLevel) {
+  EXPECT_EQ(TellingLogLine("2026-12-04T19:15:07.100 I loading model 'm'\n"
+                           "2026-12-04T19:15:07.555 C cannot start: model 'm' did not load\n"
+                           "2026-12-04T19:15:07.556 I bye\n"),
+            "cannot start: model 'm' did not load");
+  EXPECT_EQ(TellingLogLine("2026-12-04T19:15:07.100 I serving HTTP on 127.0.0.1:1\n"),
+            "serving HTTP on 127.0.0.1:1");
+  EXPECT_EQ(TellingLogLine(R"({"time":"t","level":"info","pid":1,"msg":"up"})"
+                           "\n"
+                           R"({"time":"t","level":"error","pid":1,"msg":"engine failed"})"
+                           "\n"
+                           R"({"time":"t","level":"info","pid":1,"msg":"exiting"})"),
+            "engine failed");
+  // What another program wrote (an engine's own message, a sanitizer report).
+  EXPECT_EQ(TellingLogLine("plain line\nterminate called after throwing\nlast\n"),
+            "terminate called after throwing");
+  EXPECT_EQ(TellingLogLine(""), "");
+  EXPECT_EQ(TellingLogLine(std::string(600, 'x')).size(), 503u);
+}
+
 TEST_F(ControllerTest, ReplicasStoppedWithTheServerStartAgainWithoutBeingCalledLost) {
   auto replicas = DeployReady("web", 2);
   controller_->Stop();

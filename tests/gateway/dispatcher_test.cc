@@ -112,6 +112,34 @@ TEST_F(DispatcherTest, AdmitsOnlyAKeyThatMayCallAServiceThatExists) {
   EXPECT_EQ(admission.transport, Transport::kGrpc);
 }
 
+TEST_F(DispatcherTest, AKeyTurnedAwayIsCountedInTheServicesLogAndStatistics) {
+  ASSERT_TRUE(absl::IsPermissionDenied(
+      dispatcher_->Admit(Transport::kHttp, reader_, "svc",
+                         {.method = "POST", .route = "/v2/models/svc/infer"})
+          .status()));
+  ASSERT_TRUE(absl::IsPermissionDenied(
+      dispatcher_->Admit(Transport::kGrpc, reader_, "svc", {.route = "ModelInfer"}).status()));
+  // A service that does not exist has no log to count it in.
+  ASSERT_FALSE(dispatcher_->Admit(Transport::kHttp, invoker_, "nope").ok());
+  const auto log = traffic_.RecentRequests("svc", 10);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].route, "ModelInfer");
+  EXPECT_EQ(log[0].status, 403);
+  EXPECT_EQ(log[0].grpc_code, 7);
+  EXPECT_EQ(log[1].route, "/v2/models/svc/infer");
+  EXPECT_EQ(log[1].method, "POST");
+  EXPECT_EQ(log[1].status, 403);
+  EXPECT_EQ(log[1].key, "reader-name");
+  EXPECT_EQ(log[1].revision, 0);
+  EXPECT_EQ(Counter("berth_gateway_requests_total",
+                    {{"service", "svc"}, {"protocol", "http"}, {"code", "403"}}),
+            1);
+  const nlohmann::json series = traffic_.Series("svc", clock_.WallMs());
+  uint64_t client_errors = 0;
+  for (const auto& point : series["points"]) client_errors += point.value("client_errors", 0u);
+  EXPECT_EQ(client_errors, 2u);
+}
+
 TEST_F(DispatcherTest, TenThousandRequestsMakeNoStoreCall) {
   const int before = store_->calls();
   for (int i = 0; i < 10'000; ++i) {

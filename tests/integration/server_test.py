@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -340,8 +341,11 @@ class ServerTest(unittest.TestCase):
         status, doc = self.server.api("GET", "/services/demo/requests?limit=20", key=self.admin)
         self.assertEqual(status, 200, doc)
         self.assertNotIn("brth_", json.dumps(doc))
-        # (Requests refused before admission, as the viewer's, are not in it.)
-        ok = doc["items"]
+        # A key the service turns away is in it too (the viewer's), with no replica.
+        refused = doc["items"][0]
+        self.assertEqual((refused["route"], refused["status"], refused["key"], refused["replica"]),
+                         ("/services/demo/v1/classify", 403, "viewer", ""), refused)
+        ok = [e for e in doc["items"] if e["status"] != 403]
         self.assertEqual((ok[0]["route"], ok[0]["method"], ok[0]["status"], ok[0]["key"]),
                          ("/services/demo/v1/classify", "POST", 200, "admin"), ok[0])
         self.assertIn("app", [e["key"] for e in ok])  # test_03's invoke key
@@ -350,6 +354,25 @@ class ServerTest(unittest.TestCase):
         self.assertGreater(ok[0]["bytes_out"], 0)
         listing = self.cli("logs", "demo", "--requests", "--tail", "5").stdout
         self.assertRegex(listing, r"POST\s+/services/demo/v1/classify\s+200\s+[\d.]+ ms")
+        # -f prints the requests as they come (one JSON object a line with -o json).
+        follower = subprocess.Popen([BERTH, "logs", "demo", "--requests", "-f", "--tail", "1",
+                                     "-o", "json"], stdout=subprocess.PIPE, text=True,
+                                    env=self.env)
+        # readline blocks until the follower prints: the timer bounds it.
+        timer = threading.Timer(60, follower.kill)
+        timer.start()
+        try:
+            first = json.loads(follower.stdout.readline())
+            self.assertEqual(first["seq"], doc["items"][0]["seq"])
+            status, _, _ = self.server.request("GET", "/v2/models/demo/ready", key=self.admin)
+            self.assertEqual(status, 200)
+            followed = json.loads(follower.stdout.readline())
+            self.assertEqual((followed["route"], followed["status"], followed["seq"]),
+                             ("/v2/models/demo/ready", 200, first["seq"] + 1), followed)
+        finally:
+            timer.cancel()
+            follower.kill()
+            follower.wait()
         self.assertEqual(self.server.api("GET", "/services/demo/requests?limit=0",
                                          key=self.admin)[0], 400)
         # Unknown replicas and services are errors, not empty answers.

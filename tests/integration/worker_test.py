@@ -1107,6 +1107,28 @@ class SharedMemoryTest(BerthTestCase):
             params["shared_memory_offset"] = offset
         return {"name": name, "shape": [rows, 16], "datatype": "FP32", "parameters": params}
 
+    def test_a_tensor_far_larger_than_the_request_body(self):
+        # 4 x 784 FP32 elements in the region, a request body of a few hundred bytes: the
+        # element count is bounded by the region's part, not by the body.
+        x = [((i * 37) % 101) / 101.0 - 0.5 for i in range(4 * 784)]
+        region, key = self.segment(len(x) * 4)
+        region.buf[0:len(x) * 4] = encode("FP32", x)
+        self.assertEqual(self.register("big", key, len(x) * 4).status, 200)
+        params = {"shared_memory_region": "big", "shared_memory_byte_size": len(x) * 4}
+        via_shm = MAIN.post("/v2/models/tiny_cnn/infer", {"inputs": [
+            {"name": "input", "shape": [4, 1, 28, 28], "datatype": "FP32",
+             "parameters": params}]})
+        self.assertEqual(via_shm.status, 200, via_shm)
+        inline = MAIN.post("/v2/models/tiny_cnn/infer", {"inputs": [
+            {"name": "input", "shape": [4, 1, 28, 28], "datatype": "FP32", "data": x}]})
+        self.assertEqual(parse_infer(via_shm)[1]["logits"], parse_infer(inline)[1]["logits"])
+        # A shape with more elements than the part of the region it names holds bytes.
+        r = MAIN.post("/v2/models/tiny_cnn/infer", {"inputs": [
+            {"name": "input", "shape": [4, 1, 28, 28], "datatype": "FP32",
+             "parameters": dict(params, shared_memory_byte_size=100)}]})
+        self.assertError(r, 400)
+        self.assertIn("shared_memory_byte_size", r.json()["error"])
+
     def test_inputs_and_outputs_through_shared_memory(self):
         a, b = add_sub_rows(2)
         inputs, in_key = self.segment(4096)

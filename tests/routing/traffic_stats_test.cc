@@ -83,6 +83,13 @@ TEST(TrafficStatsTest, TheRequestLogKeepsTheLastRequestsNewestFirst) {
   const auto all = stats.RecentRequests("svc", 100000);
   ASSERT_EQ(all.size(), TrafficStats::kLoggedRequests);  // bounded
   EXPECT_EQ(all.back().time_ms, 5);                       // the oldest kept
+  // Sequence numbers count every request logged; `after` keeps the newer ones.
+  EXPECT_EQ(recent[0].seq, total);
+  EXPECT_EQ(all.back().seq, 6u);
+  const auto newer = stats.RecentRequests("svc", 100, total - 2);
+  ASSERT_EQ(newer.size(), 2u);
+  EXPECT_EQ(newer[1].seq, total - 1);
+  EXPECT_TRUE(stats.RecentRequests("svc", 100, total).empty());
   stats.Forget("svc");
   EXPECT_TRUE(stats.RecentRequests("svc", 10).empty());
 }
