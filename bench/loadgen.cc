@@ -6,7 +6,10 @@
 // `http-live` and `grpc-live` call the liveness endpoint instead of a model: the transport floor
 // (client, kernel, server framing) against which inference overhead can be read.
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -127,6 +130,56 @@ std::string HttpBody(const std::vector<InputSpec>& inputs, bool binary, size_t* 
   return json;
 }
 
+// The body of a request whose inputs lie one after another in the shared-memory region
+// `region` (system shared-memory extension); the outputs come back as binary data.
+std::string SharedMemoryBody(const std::vector<InputSpec>& inputs, const std::string& region) {
+  std::string json = "{\"inputs\":[";
+  size_t offset = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const InputSpec& in = inputs[i];
+    const size_t bytes = in.data.size() * sizeof(float);
+    if (i > 0) json += ',';
+    json += "{\"name\":\"" + in.name + "\",\"datatype\":\"FP32\",\"shape\":" +
+            ShapeJson(in.shape) + ",\"parameters\":{\"shared_memory_region\":\"" + region +
+            "\",\"shared_memory_byte_size\":" + std::to_string(bytes) +
+            ",\"shared_memory_offset\":" + std::to_string(offset) + "}}";
+    offset += bytes;
+  }
+  json += "],\"parameters\":{\"binary_data_output\":true}}";
+  return json;
+}
+
+// A POSIX shared-memory object holding the inputs, removed with the client.
+class SharedInputs {
+ public:
+  SharedInputs(const std::string& key, const std::vector<InputSpec>& inputs) : key_(key) {
+    for (const InputSpec& in : inputs) size_ += in.data.size() * sizeof(float);
+    const int fd = shm_open(key_.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0 || ftruncate(fd, static_cast<off_t>(size_)) != 0) {
+      if (fd >= 0) close(fd);
+      return;
+    }
+    size_t offset = 0;
+    bool ok = true;
+    for (const InputSpec& in : inputs) {
+      const size_t bytes = in.data.size() * sizeof(float);
+      ok = ok && pwrite(fd, in.data.data(), bytes, static_cast<off_t>(offset)) ==
+                     static_cast<ssize_t>(bytes);
+      offset += bytes;
+    }
+    close(fd);
+    created_ = ok;
+  }
+  ~SharedInputs() { shm_unlink(key_.c_str()); }
+  bool created() const { return created_; }
+  size_t size() const { return size_; }
+
+ private:
+  std::string key_;
+  size_t size_ = 0;
+  bool created_ = false;
+};
+
 // What every client thread shares: the time window, the error count and the first error.
 class Run {
  public:
@@ -166,8 +219,8 @@ class Run {
   std::string first_error_;
 };
 
-void HttpClient(const Flags& flags, const std::string& body, size_t header_length, bool binary,
-                Run* run, std::vector<double>* samples) {
+void HttpClient(const Flags& flags, const std::vector<InputSpec>& inputs, const std::string& body,
+                size_t header_length, bool binary, Run* run, std::vector<double>* samples) {
   net::io_context io;
   tcp::socket socket(io);
   beast::error_code ec;
@@ -180,6 +233,7 @@ void HttpClient(const Flags& flags, const std::string& body, size_t header_lengt
   }
   socket.set_option(tcp::no_delay(true), ec);
   const bool live = flags.protocol == "http-live";
+  const bool shm = flags.protocol == "http-shm";
   std::string target = "/v2/models/" + flags.model;
   if (!flags.model_version.empty()) target += "/versions/" + flags.model_version;
   target += "/infer";
@@ -200,6 +254,37 @@ void HttpClient(const Flags& flags, const std::string& body, size_t header_lengt
   beast::flat_buffer buffer;
   // Beast reads at most the buffer's spare capacity (at least 512 bytes) per read_some.
   buffer.reserve(64 * 1024);
+  // http-shm: this client's own object and region, registered on its connection.
+  static std::atomic<int> next_client{0};
+  const std::string region = "bench" + std::to_string(next_client.fetch_add(1));
+  std::unique_ptr<SharedInputs> shared;
+  auto control = [&](std::string_view path, std::string control_body) {
+    http::request<http::string_body> call{http::verb::post, std::string(path), 11};
+    call.set(http::field::host, flags.host);
+    call.set(http::field::content_type, "application/json");
+    call.keep_alive(true);
+    call.body() = std::move(control_body);
+    call.prepare_payload();
+    http::write(socket, call, ec);
+    http::response<http::string_body> answer;
+    if (!ec) http::read(socket, buffer, answer, ec);
+    return !ec && answer.result() == http::status::ok;
+  };
+  if (shm) {
+    const std::string key = "/berth_bench_" + std::to_string(getpid()) + "_" + region;
+    shared = std::make_unique<SharedInputs>(key, inputs);
+    if (!shared->created() ||
+        !control("/v2/systemsharedmemory/region/" + region + "/register",
+                 "{\"key\":\"" + key + "\",\"offset\":0,\"byte_size\":" +
+                     std::to_string(shared->size()) + "}")) {
+      run->Error("could not create and register the shared-memory region " + key);
+      return;
+    }
+    request.set(http::field::content_type, "application/json");
+    request.body() = SharedMemoryBody(inputs, region);
+    request.erase("Inference-Header-Content-Length");
+    request.prepare_payload();
+  }
   while (Clock::now() < run->measure_end()) {
     const Clock::time_point sent = Clock::now();
     http::write(socket, request, ec);
@@ -214,7 +299,8 @@ void HttpClient(const Flags& flags, const std::string& body, size_t header_lengt
       run->Error("HTTP " + std::to_string(response.result_int()) + ": " + response.body());
       continue;
     }
-    if (!live && (binary ? response.find("Inference-Header-Content-Length") == response.end()
+    if (!live && ((binary || shm) ? response.find("Inference-Header-Content-Length") ==
+                                        response.end()
                          : response.body().find("\"outputs\"") == std::string::npos)) {
       run->Error("HTTP 200 without the expected outputs: " + response.body().substr(0, 200));
       continue;
@@ -225,6 +311,7 @@ void HttpClient(const Flags& flags, const std::string& body, size_t header_lengt
       return;
     }
   }
+  if (shm) control("/v2/systemsharedmemory/region/" + region + "/unregister", "");
 }
 
 void GrpcLiveClient(std::shared_ptr<grpc::Channel> channel, Run* run,
@@ -338,8 +425,8 @@ int Main(const Flags& flags) {
     const std::string body = HttpBody(inputs, binary, &header_length);
     run = std::make_unique<Run>(flags.warmup_seconds, flags.seconds);
     for (int i = 0; i < flags.concurrency; ++i) {
-      threads.emplace_back(HttpClient, std::cref(flags), std::cref(body), header_length, binary,
-                           run.get(), &samples[static_cast<size_t>(i)]);
+      threads.emplace_back(HttpClient, std::cref(flags), std::cref(inputs), std::cref(body),
+                           header_length, binary, run.get(), &samples[static_cast<size_t>(i)]);
     }
     for (auto& t : threads) t.join();
   }
@@ -372,10 +459,12 @@ int main(int argc, char** argv) {
       "Closed-loop load generator for V2 inference servers (HTTP JSON, HTTP binary "
       "data, gRPC)");
   app.add_option("--protocol", flags.protocol,
-                 "http-json, http-binary or grpc; http-live or grpc-live call the liveness "
+                 "http-json, http-binary, http-shm (inputs in system shared memory, outputs as binary "
+                 "data) or grpc; http-live or grpc-live call the liveness "
                  "endpoint instead (transport floor; --model and --input are then ignored)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"http-json", "http-binary", "grpc", "http-live", "grpc-live"}));
+      ->check(CLI::IsMember({"http-json", "http-binary", "http-shm", "grpc", "http-live",
+                              "grpc-live"}));
   app.add_option("--host", flags.host, "Server address")->capture_default_str();
   app.add_option("--port", flags.port, "HTTP or gRPC port (matching --protocol)")
       ->required()

@@ -8,7 +8,8 @@
 #
 # Environment: BERTH_BUILD_DIR (default build/release), BERTH_BENCH_MODELS (default
 # bench/models), BERTH_BENCH_SECONDS (measured seconds per run, default 5; ResNet-50 runs and
-# the dynamic-batching run take twice that), BERTH_BENCH_THREADS (engine threads, default nproc).
+# the dynamic-batching run take twice that), BERTH_BENCH_THREADS (engine threads, default nproc),
+# BERTH_BENCH_SECTIONS (which of the numbered sections below to run, default "1 2 3 4").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,8 @@ SECONDS_SHORT=${BERTH_BENCH_SECONDS:-5}
 SECONDS_LONG=$((SECONDS_SHORT * 2))
 THREADS=${BERTH_BENCH_THREADS:-$(nproc)}
 SPIN=${BERTH_BENCH_SPIN:-true}
+SECTIONS=" ${BERTH_BENCH_SECTIONS:-1 2 3 4} "
+want() { [[ $SECTIONS == *" $1 "* ]]; }
 BERTH=$BUILD/berth
 INPROCESS=$BUILD/bench/berth_bench_inprocess
 LOADGEN=$BUILD/bench/berth_bench_loadgen
@@ -173,68 +176,92 @@ measure_baselines() {  # measure_baselines MODEL SECONDS: in-process batch 1 and
 }
 
 # --- (1) throughput -----------------------------------------------------------------------------
-echo
-echo "== (1) throughput: batch-1 requests, closed loop, vs in-process"
-for model in mobilenet_v2 resnet50; do
-  seconds=$([[ $model == resnet50 ]] && echo "$SECONDS_LONG" || echo "$SECONDS_SHORT")
-  measure_baselines "$model" "$seconds"
-  saturation=$(awk -v a="${IN_ITEMS[$model/1]}" -v b="${IN_ITEMS[$model/8]}" \
-    'BEGIN { print (a > b ? a : b) }')
-  for protocol in grpc http-binary; do
-    for c in 1 8 32; do
-      out=$(loadgen "$protocol" "$model" "$c" "$seconds" "$IMAGE")
-      valid "$out" || continue
-      baseline=$([[ $c == 1 ]] && echo "${IN_ITEMS[$model/1]}" || echo "$saturation")
-      ratio_line "throughput $model $protocol c=$c" "$(field "$out" items_per_s)" \
-        "$baseline" img/s 0.95
+if want 1; then
+  echo
+  echo "== (1) throughput: batch-1 requests, closed loop, vs in-process"
+  for model in mobilenet_v2 resnet50; do
+    seconds=$([[ $model == resnet50 ]] && echo "$SECONDS_LONG" || echo "$SECONDS_SHORT")
+    measure_baselines "$model" "$seconds"
+    saturation=$(awk -v a="${IN_ITEMS[$model/1]}" -v b="${IN_ITEMS[$model/8]}" \
+      'BEGIN { print (a > b ? a : b) }')
+    for protocol in grpc http-binary; do
+      for c in 1 8 32; do
+        out=$(loadgen "$protocol" "$model" "$c" "$seconds" "$IMAGE")
+        valid "$out" || continue
+        baseline=$([[ $c == 1 ]] && echo "${IN_ITEMS[$model/1]}" || echo "$saturation")
+        ratio_line "throughput $model $protocol c=$c" "$(field "$out" items_per_s)" \
+          "$baseline" img/s 0.95
+      done
     done
   done
-done
+fi
 
 # --- (2) small-model overhead -------------------------------------------------------------------
-echo
-echo "== (2) small-model overhead: add_sub, one row per request, c=1, latency minus in-process"
-out=$(inprocess add_sub 1 "$SECONDS_SHORT")
-IN_P50[add_sub]=$(field "$out" p50_us)
-IN_P99[add_sub]=$(field "$out" p99_us)
-echo "  in-process add_sub batch 1: p50 ${IN_P50[add_sub]} µs, p99 ${IN_P99[add_sub]} µs"
-# The transport floor: a liveness call's round trip (client, loopback, server framing).
-for protocol in http-live grpc-live; do
-  out=$(loadgen "$protocol" "" 1 "$SECONDS_SHORT")
-  valid "$out" && echo "  transport floor ($protocol, c=1): p50 $(field "$out" p50_us) µs," \
-    "p99 $(field "$out" p99_us) µs"
-done
-for protocol in http-json http-binary grpc; do
-  out=$(loadgen "$protocol" add_sub_nodelay 1 "$SECONDS_SHORT" INPUT0:1x16 INPUT1:1x16)
-  valid "$out" || continue
-  overhead_line "overhead add_sub $protocol c=1 p50" "$(field "$out" p50_us)" \
-    "${IN_P50[add_sub]}" 50
-  overhead_line "overhead add_sub $protocol c=1 p99" "$(field "$out" p99_us)" \
-    "${IN_P99[add_sub]}" ""
-done
-out=$(loadgen grpc add_sub 1 "$SECONDS_SHORT" INPUT0:1x16 INPUT1:1x16)
-valid "$out" && overhead_line \
-  "for reference: add_sub with its fixture config (max_queue_delay 500 µs) grpc c=1 p50" \
-  "$(field "$out" p50_us)" "${IN_P50[add_sub]}" ""
+if want 2; then
+  echo
+  echo "== (2) small-model overhead: add_sub, one row per request, c=1, latency minus in-process"
+  out=$(inprocess add_sub 1 "$SECONDS_SHORT")
+  IN_P50[add_sub]=$(field "$out" p50_us)
+  IN_P99[add_sub]=$(field "$out" p99_us)
+  echo "  in-process add_sub batch 1: p50 ${IN_P50[add_sub]} µs, p99 ${IN_P99[add_sub]} µs"
+  # The transport floor: a liveness call's round trip (client, loopback, server framing).
+  for protocol in http-live grpc-live; do
+    out=$(loadgen "$protocol" "" 1 "$SECONDS_SHORT")
+    valid "$out" && echo "  transport floor ($protocol, c=1): p50 $(field "$out" p50_us) µs," \
+      "p99 $(field "$out" p99_us) µs"
+  done
+  for protocol in http-json http-binary grpc; do
+    out=$(loadgen "$protocol" add_sub_nodelay 1 "$SECONDS_SHORT" INPUT0:1x16 INPUT1:1x16)
+    valid "$out" || continue
+    overhead_line "overhead add_sub $protocol c=1 p50" "$(field "$out" p50_us)" \
+      "${IN_P50[add_sub]}" 50
+    overhead_line "overhead add_sub $protocol c=1 p99" "$(field "$out" p99_us)" \
+      "${IN_P99[add_sub]}" ""
+  done
+  out=$(loadgen grpc add_sub 1 "$SECONDS_SHORT" INPUT0:1x16 INPUT1:1x16)
+  valid "$out" && overhead_line \
+    "for reference: add_sub with its fixture config (max_queue_delay 500 µs) grpc c=1 p50" \
+    "$(field "$out" p50_us)" "${IN_P50[add_sub]}" ""
+fi
 
 # --- (3) dynamic batching -----------------------------------------------------------------------
-echo
-echo "== (3) dynamic batching: mobilenet_v2, 32 single-image gRPC clients vs in-process batch 8"
-out=$(inprocess mobilenet_v2 8 "$SECONDS_LONG")
-IN_ITEMS[mobilenet_v2/8]=$(field "$out" items_per_s)
-echo "  in-process mobilenet_v2 batch 8: ${IN_ITEMS[mobilenet_v2/8]} items/s"
-inferences_before=$(metric berth_inference_count_total mobilenet_v2)
-executions_before=$(metric berth_inference_executions_total mobilenet_v2)
-out=$(loadgen grpc mobilenet_v2 32 "$SECONDS_LONG" "$IMAGE")
-if valid "$out"; then
-  inferences=$(($(metric berth_inference_count_total mobilenet_v2) - inferences_before))
-  executions=$(($(metric berth_inference_executions_total mobilenet_v2) - executions_before))
-  ratio_line "dynamic batching mobilenet_v2 grpc c=32" "$(field "$out" items_per_s)" \
-    "${IN_ITEMS[mobilenet_v2/8]}" img/s 0.8
-  if ((executions > 0)); then
-    echo "  mean batch size formed by the batcher (incl. warm-up): $(awk -v i="$inferences" \
-      -v e="$executions" 'BEGIN { printf "%.2f", i / e }')"
+if want 3; then
+  echo
+  echo "== (3) dynamic batching: mobilenet_v2, 32 single-image gRPC clients vs in-process batch 8"
+  out=$(inprocess mobilenet_v2 8 "$SECONDS_LONG")
+  IN_ITEMS[mobilenet_v2/8]=$(field "$out" items_per_s)
+  echo "  in-process mobilenet_v2 batch 8: ${IN_ITEMS[mobilenet_v2/8]} items/s"
+  inferences_before=$(metric berth_inference_count_total mobilenet_v2)
+  executions_before=$(metric berth_inference_executions_total mobilenet_v2)
+  out=$(loadgen grpc mobilenet_v2 32 "$SECONDS_LONG" "$IMAGE")
+  if valid "$out"; then
+    inferences=$(($(metric berth_inference_count_total mobilenet_v2) - inferences_before))
+    executions=$(($(metric berth_inference_executions_total mobilenet_v2) - executions_before))
+    ratio_line "dynamic batching mobilenet_v2 grpc c=32" "$(field "$out" items_per_s)" \
+      "${IN_ITEMS[mobilenet_v2/8]}" img/s 0.8
+    if ((executions > 0)); then
+      echo "  mean batch size formed by the batcher (incl. warm-up): $(awk -v i="$inferences" \
+        -v e="$executions" 'BEGIN { printf "%.2f", i / e }')"
+    fi
   fi
+fi
+
+# --- (4) system shared memory --------------------------------------------------------------------
+if want 4; then
+  echo
+  echo "== (4) system shared memory: mobilenet_v2 inputs in /dev/shm vs in the HTTP binary body," \
+    "same client, outputs as binary data in both"
+  for c in 1 8; do
+    binary=$(loadgen http-binary mobilenet_v2 "$c" "$SECONDS_SHORT" "$IMAGE")
+    shm=$(loadgen http-shm mobilenet_v2 "$c" "$SECONDS_SHORT" "$IMAGE")
+    if valid "$binary" && valid "$shm"; then
+      line=$(awk -v a="$(field "$shm" items_per_s)" -v b="$(field "$binary" items_per_s)" \
+        -v pa="$(field "$shm" p50_us)" -v pb="$(field "$binary" p50_us)" -v c="$c" \
+        'BEGIN { printf "shared memory mobilenet_v2 c=%s: %.1f img/s (p50 %.0f µs) vs HTTP binary %.1f img/s (p50 %.0f µs) → %.2f", c, a, pa, b, pb, (b > 0 ? a / b : 0) }')
+      echo "$line"
+      SUMMARY+=("$line")
+    fi
+  done
 fi
 
 echo
