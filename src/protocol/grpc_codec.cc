@@ -175,7 +175,25 @@ absl::Status FromGrpcRequest(const inference::ModelInferRequest& message,
   for (const auto& out : message.outputs()) {
     ASSIGN_OR_RETURN(auto shared_memory,
                      SharedMemoryFromGrpc("output", out.name(), out.parameters()));
-    request->outputs.push_back({out.name(), std::nullopt, std::move(shared_memory)});
+    RequestedOutput& output = request->outputs.emplace_back();
+    output.name = out.name();
+    output.shared_memory = std::move(shared_memory);
+    if (auto it = out.parameters().find("classification"); it != out.parameters().end()) {
+      const inference::InferParameter& value = it->second;
+      int64_t count = -1;
+      if (value.parameter_choice_case() == inference::InferParameter::kInt64Param) {
+        count = value.int64_param();
+      } else if (value.parameter_choice_case() == inference::InferParameter::kUint64Param &&
+                 value.uint64_param() <= static_cast<uint64_t>(kMaxClassification)) {
+        count = static_cast<int64_t>(value.uint64_param());
+      }
+      if (count < 1 || count > kMaxClassification) {
+        return absl::InvalidArgumentError(
+            StrCat("output '", out.name(), "': parameter \"classification\" must be a number of "
+                   "classes from 1 to ", kMaxClassification));
+      }
+      output.classification = static_cast<uint32_t>(count);
+    }
   }
   return absl::OkStatus();
 }

@@ -47,7 +47,13 @@ struct RequestedOutput {
   std::string name;
   std::optional<bool> binary_data;  // Triton binary-data extension, per output
   std::optional<SharedMemoryRef> shared_memory;  // write the output there, not in the answer
+  // Triton's classification extension: the top `classification` classes of each batch row, as
+  // BYTES "<value>:<index>[:<label>]", instead of the raw tensor (0: the raw tensor).
+  uint32_t classification = 0;
 };
+
+// The most classes one classification output may ask for.
+inline constexpr int64_t kMaxClassification = 1 << 16;
 
 struct InferRequest {
   std::string model_name;

@@ -424,8 +424,13 @@ absl::Status ParseOutput(od::object object, InferRequest* request) {
           }
           output.binary_data = binary;
         } else if (pkey == "classification") {
-          return absl::InvalidArgumentError(
-              "the classification output parameter is not supported; request the raw output");
+          int64_t count = 0;
+          if (pvalue.get_int64().get(count) || count < 1 || count > kMaxClassification) {
+            return absl::InvalidArgumentError(
+                StrCat("output '", output.name, "': parameter \"classification\" must be a "
+                       "number of classes from 1 to ", kMaxClassification));
+          }
+          output.classification = static_cast<uint32_t>(count);
         }
       }
     }

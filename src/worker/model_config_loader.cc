@@ -1,5 +1,6 @@
 #include "worker/model_config_loader.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -24,6 +25,27 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
   std::vector<std::string> warnings;
 };
 
+// Whether the text format `text` sets `field` (the name as a whole word, then a '{' or ':'
+// after blanks), outside comments and strings as far as a line-wise look can tell.
+bool NamesField(std::string_view text, std::string_view field) {
+  const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t at = text.find(field); at != std::string_view::npos;
+       at = text.find(field, at + 1)) {
+    if (at > 0 && word(text[at - 1])) continue;
+    size_t next = at + field.size();
+    if (next < text.size() && word(text[next])) continue;
+    const size_t line_start = text.rfind('\n', at) == std::string_view::npos
+                                  ? 0 : text.rfind('\n', at) + 1;
+    const std::string_view before = text.substr(line_start, at - line_start);
+    if (before.find('#') != std::string_view::npos || before.find('"') != std::string_view::npos) {
+      continue;  // in a comment or a string
+    }
+    while (next < text.size() && std::isspace(static_cast<unsigned char>(text[next]))) ++next;
+    if (next < text.size() && (text[next] == '{' || text[next] == ':')) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::string& text,
@@ -33,6 +55,19 @@ absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::string& text,
   CollectErrors errors;
   parser.RecordErrorsTo(&errors);
   parser.AllowUnknownField(true);
+  // Unknown fields are skipped (configs written for newer Triton releases load), except the
+  // schedulers whose absence would change the answers: a model that needs them is refused
+  // (looked for before parsing, which cannot skip their list syntax).
+  if (NamesField(text, "sequence_batching")) {
+    return absl::InvalidArgumentError(StrCat(
+        source, " asks for sequence_batching, which berth does not serve (it has no sequence "
+                "batcher, so a stateful model would lose its state between requests)"));
+  }
+  if (NamesField(text, "ensemble_scheduling")) {
+    return absl::InvalidArgumentError(StrCat(
+        source, " is an ensemble (ensemble_scheduling), which berth does not serve: serve each "
+                "model of it on its own and chain them in the client"));
+  }
   if (!parser.ParseFromString(text, &config)) {
     return absl::InvalidArgumentError(StrCat(source, " is not a valid model config: ",
                                                    errors.errors));

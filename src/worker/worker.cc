@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"
+#include "worker/classification.h"
 #include "worker/image_classifier.h"
 #include "worker/request_validator.h"
 
@@ -205,10 +206,48 @@ absl::Status Worker::ResolveSharedMemory(QueuedRequest* request) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Outputs asked for as classifications are ranked once the model produced them, before
+// anything else (a shared-memory write) sees them.
+void WrapClassification(const std::shared_ptr<ModelVersion>& model, QueuedRequest* request) {
+  std::vector<std::pair<std::string, uint32_t>> wanted;
+  for (const auto& output : request->request.outputs) {
+    if (output.classification > 0) wanted.emplace_back(output.name, output.classification);
+  }
+  if (wanted.empty()) return;
+  request->done = [done = std::move(request->done), wanted = std::move(wanted),
+                   model](absl::StatusOr<protocol::InferResponse> result) {
+    if (result.ok()) {
+      const inference::ModelConfig& config = model->config();
+      const bool batched = config.max_batch_size() > 0;
+      for (auto& output : result->outputs) {
+        auto it = std::find_if(wanted.begin(), wanted.end(),
+                               [&](const auto& w) { return w.first == output.name; });
+        if (it == wanted.end()) continue;
+        // The model's labels are its first output's label file (where its config names one).
+        bool labelled = false;
+        for (const auto& configured : config.output()) {
+          if (configured.name() == output.name) labelled = !configured.label_filename().empty();
+        }
+        static const std::vector<std::string> kNoLabels;
+        absl::StatusOr<protocol::OutputTensor> classes =
+            Classify(output, it->second, batched, labelled ? model->labels() : kNoLabels);
+        if (!classes.ok()) return done(classes.status());
+        output = *std::move(classes);
+      }
+    }
+    done(std::move(result));
+  };
+}
+
+}  // namespace
+
 absl::Status Worker::Infer(std::unique_ptr<QueuedRequest> request) {
   ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model,
                    repository_->Get(request->request.model_name, request->request.model_version));
   RETURN_IF_ERROR(ResolveSharedMemory(request.get()));
+  WrapClassification(model, request.get());
   const auto& inputs = request->request.inputs;
   if (inputs.size() == 1 && inputs[0].datatype == protocol::DataType::kBytes) {
     if (auto spec = ClassifierSpecFromConfig(model->config()); spec.ok()) {
@@ -266,13 +305,13 @@ nlohmann::json Worker::ServerMetadataJson() const {
   return {{"name", kServerName},
           {"version", ServerVersion()},
           {"extensions", options_.shared_memory
-                             ? nlohmann::json{"binary_tensor_data", "model_repository",
-                                              "model_configuration", "statistics",
-                                              "schedule_policy", "parameters",
+                             ? nlohmann::json{"classification", "binary_tensor_data",
+                                              "model_repository", "model_configuration",
+                                              "statistics", "schedule_policy", "parameters",
                                               "system_shared_memory"}
-                             : nlohmann::json{"binary_tensor_data", "model_repository",
-                                              "model_configuration", "statistics",
-                                              "schedule_policy", "parameters"}}};
+                             : nlohmann::json{"classification", "binary_tensor_data",
+                                              "model_repository", "model_configuration",
+                                              "statistics", "schedule_policy", "parameters"}}};
 }
 
 namespace {

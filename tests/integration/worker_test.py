@@ -775,6 +775,37 @@ class RestInferTest(BerthTestCase):
         self.assertGreater(max(abs(v) for v in onnx_logits), 0.05)
         self.assertGreater(max(abs(p - q) for p, q in zip(onnx_logits[:10], onnx_logits[10:])), 1e-3)
 
+    def test_classification_extension(self):
+        # Triton's classification parameter: the top classes of each row as
+        # "<value>:<index>", ranked by value, in place of the raw tensor.
+        x = [((i * 37) % 101) / 101.0 - 0.5 for i in range(2 * 784)]
+        raw = MAIN.post("/v2/models/tiny_cnn/infer", {"inputs": [
+            {"name": "input", "shape": [2, 1, 28, 28], "datatype": "FP32", "data": x}]})
+        logits = parse_infer(raw)[1]["logits"]
+        r = MAIN.post("/v2/models/tiny_cnn/infer", {
+            "inputs": [{"name": "input", "shape": [2, 1, 28, 28], "datatype": "FP32", "data": x}],
+            "outputs": [{"name": "logits", "parameters": {"classification": 3}}]})
+        self.assertEqual(r.status, 200, r)
+        head, values = parse_infer(r)
+        self.assertEqual((head["outputs"][0]["datatype"], head["outputs"][0]["shape"]),
+                         ("BYTES", [2, 3]))
+        for row in range(2):
+            scores = logits[row * 10:(row + 1) * 10]
+            best = sorted(range(10), key=lambda i: (-scores[i], i))[:3]
+            got = [e.split(":") for e in values["logits"][row * 3:(row + 1) * 3]]
+            self.assertEqual([int(i) for _, i in got], best, got)
+            for (value, i) in got:
+                self.assertAlmostEqual(float(value), scores[int(i)], places=5)
+        for bad in (0, -1, "3", 1 << 20):
+            r = MAIN.post("/v2/models/tiny_cnn/infer", {
+                "inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
+                            "data": x[:784]}],
+                "outputs": [{"name": "logits", "parameters": {"classification": bad}}]})
+            self.assertError(r, 400)
+            self.assertIn("classification", r.json()["error"])
+        r = MAIN.get("/v2")
+        self.assertIn("classification", r.json()["extensions"])
+
     def test_versioned_policy(self):
         x = [1.0, 2.5, -3.0, 100.0]
         req = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": x}]}
@@ -1865,6 +1896,20 @@ class GrpcTest(BerthTestCase):
             self.call("SystemSharedMemoryUnregister", PB.svc.SystemSharedMemoryUnregisterRequest())
             seg.close()
             seg.unlink()
+
+    def test_classification_extension(self):
+        req = PB.svc.ModelInferRequest(model_name="tiny_cnn")
+        req.inputs.add(name="input", datatype="FP32", shape=[1, 1, 28, 28])
+        req.raw_input_contents.append(encode("FP32", [((i * 13) % 29) / 29.0 for i in range(784)]))
+        out = req.outputs.add(name="logits")
+        out.parameters["classification"].int64_param = 2
+        res = self.call("ModelInfer", req)
+        self.assertEqual((res.outputs[0].datatype, list(res.outputs[0].shape)), ("BYTES", [1, 2]))
+        top = [e.decode().split(":") for e in decode("BYTES", res.raw_output_contents[0])]
+        self.assertEqual(len(top), 2)
+        self.assertGreaterEqual(float(top[0][0]), float(top[1][0]))
+        out.parameters["classification"].string_param = "two"
+        self.assertCode(self.grpc.StatusCode.INVALID_ARGUMENT, "ModelInfer", req)
 
     def test_unserved_extensions_answer_with_a_reason(self):
         # Triton's C++ client takes an empty error message for success.

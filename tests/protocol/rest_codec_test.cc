@@ -231,7 +231,8 @@ TEST(RestParseTest, IdOutputsAndParameters) {
   InferRequest request;
   ASSERT_TRUE(Parse(R"({"id":"req-7","inputs":[{"name":"x","datatype":"BOOL","shape":[1],)"
                     R"("data":[true]}],"outputs":[{"name":"y","parameters":{"binary_data":true}},)"
-                    R"({"name":"z"},{"name":"w","parameters":{"binary_data":false,"other":"v"}}],)"
+                    R"({"name":"z","parameters":{"classification":5}},)"
+                    R"({"name":"w","parameters":{"binary_data":false,"other":"v"}}],)"
                     R"("parameters":{"binary_data_output":true,"priority":3,"timeout":250000,)"
                     R"("sequence_id":"ignored"}})",
                     &request)
@@ -242,6 +243,8 @@ TEST(RestParseTest, IdOutputsAndParameters) {
   EXPECT_EQ(request.outputs[0].binary_data, std::optional<bool>(true));
   EXPECT_EQ(request.outputs[1].name, "z");
   EXPECT_FALSE(request.outputs[1].binary_data.has_value());
+  EXPECT_EQ(request.outputs[1].classification, 5u);
+  EXPECT_EQ(request.outputs[0].classification, 0u);
   EXPECT_EQ(request.outputs[2].binary_data, std::optional<bool>(false));
   EXPECT_TRUE(request.binary_data_output);
   EXPECT_EQ(request.priority, 3u);
@@ -483,8 +486,11 @@ TEST(RestParseErrorTest, BadOutputs) {
       Parse(R"({"inputs":[],"outputs":[{"name":"y","parameters":{"binary_data":"yes"}}]})"),
       {"\"binary_data\" must be a boolean"});
   ExpectInvalid(
-      Parse(R"({"inputs":[],"outputs":[{"name":"y","parameters":{"classification":2}}]})"),
-      {"classification", "not supported"});
+      Parse(R"({"inputs":[],"outputs":[{"name":"y","parameters":{"classification":0}}]})"),
+      {"output 'y'", "\"classification\" must be a number of classes from 1 to 65536"});
+  ExpectInvalid(
+      Parse(R"({"inputs":[],"outputs":[{"name":"y","parameters":{"classification":"2"}}]})"),
+      {"\"classification\""});
   ExpectInvalid(Parse(R"({"inputs":[],"outputs":[{"name":"y","parameters":7}]})"),
                 {"output \"parameters\" must be an object"});
 }

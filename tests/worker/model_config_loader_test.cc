@@ -44,6 +44,25 @@ TEST(ModelConfigLoaderTest, RefusesWhatTheWorkerCannotServe) {
   EXPECT_EQ(CheckServable(batch).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ModelConfigLoaderTest, RefusesSequenceModelsAndEnsemblesNamingTheScheduler) {
+  auto sequence = ParseModelConfig(R"(
+    name: "counter"
+    max_batch_size: 8
+    sequence_batching { max_sequence_idle_microseconds: 5000000 }
+  )", "counter/config.pbtxt");
+  ASSERT_FALSE(sequence.ok());
+  EXPECT_EQ(sequence.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(sequence.status().message().find("sequence_batching"), std::string_view::npos);
+  auto ensemble = ParseModelConfig(R"(
+    name: "pipeline"
+    platform: "ensemble"
+    ensemble_scheduling { step [{ model_name: "a" model_version: -1 }] }
+  )", "pipeline/config.pbtxt");
+  ASSERT_FALSE(ensemble.ok());
+  EXPECT_NE(ensemble.status().message().find("ensemble_scheduling"), std::string_view::npos)
+      << ensemble.status();
+}
+
 TEST(ModelConfigLoaderTest, ConfigNameMustMatchItsDirectory) {
   const auto dir = std::filesystem::temp_directory_path() / "berth_config_loader_test";
   std::filesystem::create_directories(dir);
