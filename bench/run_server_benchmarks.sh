@@ -6,7 +6,10 @@
 #       `berth worker` started on the same model, to its first 200 (the engine's own cold start).
 #   (3) gateway overhead: the same small-model load (add_sub, HTTP JSON, wrk) through the
 #       gateway, straight to the worker, and through Debian's nginx (proxy_pass, keep-alive
-#       upstream) in front of the worker.
+#       upstream) in front of the worker. Each run also reports CPU time per request of the
+#       proxy in front (gateway or nginx, all its processes) and of the worker behind it, from
+#       /proc/PID/stat (utime + stime) before and after: the client shares the machine's cores,
+#       so throughput alone says little about what a proxy costs.
 # Needs a release build (cmake --preset release && cmake --build --preset release), wrk, nginx.
 # Env: BERTH_BIN (default build/release/berth), BERTH_BENCH_RUNS (default 10),
 # BERTH_BENCH_SECONDS (default 10), BERTH_BENCH_CONNECTIONS (default 8).
@@ -66,6 +69,15 @@ import glob, json, sys
 print(json.load(open(glob.glob(sys.argv[1] + "/replicas/addsub-*/ports.json")[0]))["http_port"])
 PY
 )
+REPLICA_ID=$(basename "$(dirname "$(ls "$TMP"/data/replicas/addsub-*/ports.json | head -1)")")
+WORKER_PID=$(pgrep -f -- "--replica-id $REPLICA_ID" | head -1)
+SERVER_PID=${PIDS[0]}
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {  # PID...: their utime + stime so far, in clock ticks
+  local total=0 p
+  for p in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$total"
+}
 NGINX_PORT=$(free_port)
 mkdir -p "$TMP/nginx"
 cat >"$TMP/nginx/nginx.conf" <<NGX
@@ -85,31 +97,40 @@ http {
 }
 NGX
 /usr/sbin/nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+until [ -s "$TMP/nginx/nginx.pid" ]; do :; done
 PIDS+=($(cat "$TMP/nginx/nginx.pid"))
+NGINX_PIDS="$(cat "$TMP/nginx/nginx.pid") $(pgrep -P "$(cat "$TMP/nginx/nginx.pid")" | tr '\n' ' ')"
 cat >"$TMP/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},{"name":"INPUT1","datatype":"FP32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}'
 LUA
-run_wrk() {  # NAME URL [header]   (connections: $C, default $CONNS)
+run_wrk() {  # NAME URL [header]   (connections: $C, default $CONNS; proxy pids: $PROXY)
   local name=$1 url=$2; shift 2
-  local out
+  local out proxy_before worker_before
+  proxy_before=$(cpu_ticks ${PROXY:-}); worker_before=$(cpu_ticks "$WORKER_PID")
   out=$(wrk -t1 -c"${C:-$CONNS}" -d"${SECONDS_RUN}s" --latency -s "$TMP/post.lua" "$@" "$url")
-  local rps p50
+  local proxy_ticks=$(($(cpu_ticks ${PROXY:-}) - proxy_before))
+  local worker_ticks=$(($(cpu_ticks "$WORKER_PID") - worker_before))
+  local rps p50 requests proxy_us worker_us
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-  echo "  $name: $rps req/s, p50 $p50" >&2
-  echo "$rps $p50"
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  proxy_us=$(python3 -c "print(round($proxy_ticks / $CLK_TCK * 1e6 / max($requests, 1), 1))")
+  worker_us=$(python3 -c "print(round($worker_ticks / $CLK_TCK * 1e6 / max($requests, 1), 1))")
+  echo "  $name: $rps req/s, p50 $p50; CPU per request: proxy $proxy_us us, worker $worker_us us" >&2
+  echo "$rps $p50 $proxy_us $worker_us"
 }
 to_us() { python3 -c "import re,sys; v,u=re.match(r'([\d.]+)(\w+)', sys.argv[1]).groups(); print(float(v)*{'us':1,'ms':1000,'s':1e6}[u])" "$1"; }
 wait_200 "http://127.0.0.1:$HTTP/v2/models/addsub/ready" -H "Authorization: Bearer $KEY"
-read -r W_RPS W_P50 < <(run_wrk "worker direct" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
-read -r N_RPS N_P50 < <(run_wrk "nginx -> worker" "http://127.0.0.1:$NGINX_PORT/v2/models/addsub/infer")
-read -r G_RPS G_P50 < <(run_wrk "berth gateway -> worker" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
+read -r W_RPS W_P50 W_PROXY W_WORKER < <(run_wrk "worker direct" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
+read -r N_RPS N_P50 N_PROXY N_WORKER < <(PROXY=$NGINX_PIDS run_wrk "nginx -> worker" "http://127.0.0.1:$NGINX_PORT/v2/models/addsub/infer")
+read -r G_RPS G_P50 G_PROXY G_WORKER < <(PROXY=$SERVER_PID run_wrk "berth gateway -> worker" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
 echo "  gateway/nginx throughput: $(python3 -c "print(round($G_RPS/$N_RPS, 2))")"
+echo "  proxy CPU per request: gateway ${G_PROXY} us, nginx ${N_PROXY} us (gateway/nginx $(python3 -c "print(round($G_PROXY/max($N_PROXY, 0.1), 2))")); the worker's own: ${W_WORKER} us direct, ${G_WORKER} us behind the gateway"
 echo "  gateway p50 over worker direct: +$(python3 -c "print(round($(to_us "$G_P50") - $(to_us "$W_P50")))") us (nginx: +$(python3 -c "print(round($(to_us "$N_P50") - $(to_us "$W_P50")))") us)"
 echo "== (3b) added latency without load: the same, one connection"
-read -r W1_RPS W1_P50 < <(C=1 run_wrk "worker direct, c=1" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
-read -r N1_RPS N1_P50 < <(C=1 run_wrk "nginx -> worker, c=1" "http://127.0.0.1:$NGINX_PORT/v2/models/addsub/infer")
-read -r G1_RPS G1_P50 < <(C=1 run_wrk "berth gateway -> worker, c=1" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
+read -r W1_RPS W1_P50 _ _ < <(C=1 run_wrk "worker direct, c=1" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
+read -r N1_RPS N1_P50 _ _ < <(PROXY=$NGINX_PIDS C=1 run_wrk "nginx -> worker, c=1" "http://127.0.0.1:$NGINX_PORT/v2/models/addsub/infer")
+read -r G1_RPS G1_P50 _ _ < <(PROXY=$SERVER_PID C=1 run_wrk "berth gateway -> worker, c=1" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
 echo "  gateway p50 over worker direct at c=1: +$(python3 -c "print(round($(to_us "$G1_P50") - $(to_us "$W1_P50")))") us (nginx: +$(python3 -c "print(round($(to_us "$N1_P50") - $(to_us "$W1_P50")))") us; goal: <= +100 us)"
