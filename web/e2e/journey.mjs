@@ -477,8 +477,14 @@ try {
   ro.on('pageerror', (e) => consoleErrors.push(String(e)));
   await signIn(ro, roKey);
   await ro.getByRole('link', { name: SERVICE }).waitFor();
+  // At phone width the navigation sits behind the top bar's menu button.
+  await ro.getByRole('button', { name: 'Menu' }).click();
+  await ro.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).waitFor();
   if (await ro.getByRole('link', { name: /Deploy/ }).count()) throw new Error('a read-only session is offered Deploy');
   if (await ro.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys' }).count()) throw new Error('a read-only session is offered API keys');
+  await noSidewaysScroll(ro, 'the overview (read-only, menu open)');
+  await ro.keyboard.press('Escape');
+  if (await ro.getByRole('navigation', { name: 'Main' }).count()) throw new Error('the phone menu did not close on Escape');
   await noSidewaysScroll(ro, 'the overview (read-only)');
   await ro.getByRole('link', { name: SERVICE }).click();
   const roEdit = ro.getByRole('button', { name: 'Edit deployment' });

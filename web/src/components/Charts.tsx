@@ -1,3 +1,4 @@
+import { useLayoutEffect, useRef, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatClock, formatNumber } from '../lib/format';
 import { batchSizeOf, integerTicks } from '../lib/metrics';
@@ -9,18 +10,57 @@ interface Series { key: keyof MetricPoint; name: string; color: string }
 /** The time axis every chart of a row shares: the same domain and the same ticks. */
 export interface TimeAxis { domain: [number, number]; ticks: number[] }
 
-export function timeAxis(times: number[], count = 5): TimeAxis | undefined {
+/**
+ * `minGap`: the least share of the window between two ticks, so that their labels do not touch
+ * on a narrow chart (see `minTickGap`); at most `count` ticks either way.
+ */
+export function timeAxis(times: number[], count = 5, minGap = 0): TimeAxis | undefined {
   if (times.length === 0) return undefined;
   const lo = Math.min(...times);
   const hi = Math.max(...times);
   if (hi <= lo) return { domain: [lo - 1000, hi + 1000], ticks: [lo] };
   // Ticks on whole 5-second marks, evenly spread over the window.
-  const raw = (hi - lo) / (count - 1);
+  const raw = Math.max((hi - lo) / (count - 1), (hi - lo) * minGap);
   const step = Math.max(5000, Math.ceil(raw / 5000) * 5000);
   const first = Math.ceil(lo / step) * step;
   const ticks: number[] = [];
   for (let t = first; t <= hi; t += step) ticks.push(t);
   return { domain: [lo, hi], ticks };
+}
+
+// The plot area's neighbours in a chart box: the y axis (wider with a unit) and the right margin.
+const Y_AXIS_PX = { unit: 64, plain: 44 };
+const RIGHT_MARGIN_PX = 24;
+const TICK_FONT_PX = 11;
+
+/**
+ * The least share of the time axis between two ticks in a chart box `width` px wide, so that
+ * labels like `label` stay a character apart on the narrowest plot (the one beside the widest
+ * y axis), at about 0.6 em a character. 0 when the width is not known (not laid out yet).
+ */
+export function minTickGap(width: number | undefined, label: string): number {
+  if (!width) return 0;
+  const plot = Math.max(1, width - Y_AXIS_PX.unit - RIGHT_MARGIN_PX);
+  return Math.min(1, ((label.length + 1) * TICK_FONT_PX * 0.6) / plot);
+}
+
+/** The width of the first chart box under `ref`: every chart of the grid has the same. */
+function useChartBoxWidth() {
+  const ref = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState<number>();
+  useLayoutEffect(() => {
+    const grid = ref.current;
+    if (!grid) return;
+    const measure = () => {
+      const w = Math.round(grid.querySelector('.chart-box')?.getBoundingClientRect().width ?? 0);
+      setWidth(w > 0 ? w : undefined);
+    };
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(grid);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width] as const;
 }
 
 function Chart({ title, unit, rows, series, summary, integer = false, step = false, axis }: {
@@ -48,11 +88,11 @@ function Chart({ title, unit, rows, series, summary, integer = false, step = fal
           <p className="chart-empty muted small">This server does not report this metric yet.</p>
         ) : (
           <ResponsiveContainer width="100%" height="100%" minWidth={100} minHeight={100}>
-            <LineChart data={rows} margin={{ top: 6, right: 24, bottom: 0, left: 0 }}>
+            <LineChart data={rows} margin={{ top: 6, right: RIGHT_MARGIN_PX, bottom: 0, left: 0 }}>
               <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" />
-              <XAxis dataKey="time" type="number" scale="time" tickFormatter={formatClock} stroke="var(--muted)" fontSize={11}
+              <XAxis dataKey="time" type="number" scale="time" tickFormatter={formatClock} stroke="var(--muted)" fontSize={TICK_FONT_PX}
                 {...(axis ? { domain: axis.domain, ticks: axis.ticks, interval: 0 } : { domain: ['dataMin', 'dataMax'] })} />
-              <YAxis stroke="var(--muted)" fontSize={11} unit={unit} width={unit ? 64 : 44}
+              <YAxis stroke="var(--muted)" fontSize={TICK_FONT_PX} unit={unit} width={unit ? Y_AXIS_PX.unit : Y_AXIS_PX.plain}
                 allowDecimals={!integer} {...(ticks ? { ticks, domain: [0, ticks[ticks.length - 1]], interval: 0 } : {})} />
               <Tooltip
                 labelFormatter={(l) => formatClock(l as string | number)}
@@ -90,12 +130,15 @@ export function ServiceCharts({ points }: { points: MetricPoint[] }) {
     avg_batch_size: batchSizeOf(p),
     client_errors: p.client_errors ?? 0,
   }));
-  const axis = timeAxis(rows.map((r) => Number(r.time)));
+  // One axis for all, its ticks as far apart as the charts' width needs (a phone fits fewer).
+  const [grid, boxWidth] = useChartBoxWidth();
+  const times = rows.map((r) => Number(r.time));
+  const axis = timeAxis(times, 5, minTickGap(boxWidth, times.length ? formatClock(times[0]) : ''));
   const lastWithTraffic = [...points].reverse().find((p) => p.requests > 0);
   const batchReported = points.some((p) => batchSizeOf(p) !== undefined);
   const lastBatch = [...points].reverse().map(batchSizeOf).find((b) => b != null);
   return (
-    <div className="charts">
+    <div className="charts" ref={grid}>
       <Chart axis={axis} title="Requests per second" unit="" rows={rows} summary={last ? `${formatNumber(last.qps, 2)} req/s now` : 'no data yet'}
         series={[{ key: 'qps', name: 'QPS', color: 'var(--c1)' }]} />
       <Chart axis={axis} title="Latency" unit=" ms" rows={rows}

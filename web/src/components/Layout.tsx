@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState, type MouseEvent } from 'react';
 import { NavLink, Outlet, useLocation, useNavigate } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { api } from '../lib/api';
@@ -21,9 +21,14 @@ export function Layout() {
   const client = useQueryClient();
   const location = useLocation();
   const first = useRef(true);
+  // At phone width the navigation and the account controls fold into a menu (styles.css).
+  const [menuOpen, setMenuOpen] = useState(false);
+  const menuButton = useRef<HTMLButtonElement>(null);
+  const menu = useRef<HTMLDivElement>(null);
 
   // Move focus to the page heading on navigation, so screen readers announce the new page.
   useEffect(() => {
+    setMenuOpen(false);
     if (first.current) {
       first.current = false;
       return;
@@ -34,6 +39,35 @@ export function Layout() {
       h1.focus({ preventScroll: false });
     }
   }, [location.pathname]);
+
+  // An open menu closes on Escape (focus back on its button) and on a press anywhere outside it.
+  useEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return;
+      setMenuOpen(false);
+      menuButton.current?.focus();
+    };
+    const onPress = (e: PointerEvent) => {
+      const t = e.target as Node;
+      if (!menu.current?.contains(t) && !menuButton.current?.contains(t)) setMenuOpen(false);
+    };
+    document.addEventListener('keydown', onKey);
+    document.addEventListener('pointerdown', onPress);
+    return () => {
+      document.removeEventListener('keydown', onKey);
+      document.removeEventListener('pointerdown', onPress);
+    };
+  }, [menuOpen]);
+
+  // A link in the menu closes it. Another page moves focus to its heading (above); the page
+  // already shown keeps focus on the menu button rather than on a link that has just been hidden.
+  const onNavClick = (e: MouseEvent<HTMLElement>) => {
+    const link = (e.target as Element).closest('a');
+    if (!link || !menuOpen) return;
+    setMenuOpen(false);
+    if (link.getAttribute('aria-current') === 'page') menuButton.current?.focus();
+  };
 
   const signOut = async () => {
     try {
@@ -52,30 +86,51 @@ export function Layout() {
         <NavLink to="/" className="brand" aria-label="berth console home">
           <span className="brand-mark" aria-hidden="true">⚓</span> berth
         </NavLink>
-        <nav aria-label="Main" className="mainnav">
-          <NavLink to="/" end>Overview</NavLink>
-          {canDeploy && <NavLink to="/deploy">Deploy</NavLink>}
-          <NavLink to="/models">Models</NavLink>
-          {canKeys && <NavLink to="/keys">API keys</NavLink>}
-        </nav>
-        <div className="topbar-right">
-          <button
-            type="button"
-            className="btn btn-ghost btn-small"
-            onClick={toggleTheme}
-            aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
-            title={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
-          >
-            {theme === 'dark' ? '☀' : '☾'}
-          </button>
-          {who.data && (
-            <span className="who" title={`Signed in with key ${who.data.prefix}… (${who.data.scopes.join(', ')})`}>
-              {who.data.name}
-            </span>
-          )}
-          <button type="button" className="btn btn-small" onClick={signOut}>
-            Sign out
-          </button>
+        <button
+          ref={menuButton}
+          type="button"
+          className="btn btn-small menu-toggle"
+          aria-expanded={menuOpen}
+          aria-controls="topbar-menu"
+          onClick={() => setMenuOpen((open) => !open)}
+        >
+          <span aria-hidden="true">{menuOpen ? '✕' : '☰'}</span> Menu
+        </button>
+        <div
+          id="topbar-menu"
+          ref={menu}
+          className={menuOpen ? 'topbar-menu open' : 'topbar-menu'}
+          onBlur={(e) => {
+            // Tabbing out of the open menu closes it, so that it does not cover what has focus.
+            const to = e.relatedTarget as Node | null;
+            if (to && !e.currentTarget.contains(to) && !menuButton.current?.contains(to)) setMenuOpen(false);
+          }}
+        >
+          <nav aria-label="Main" className="mainnav" onClick={onNavClick}>
+            <NavLink to="/" end>Overview</NavLink>
+            {canDeploy && <NavLink to="/deploy">Deploy</NavLink>}
+            <NavLink to="/models">Models</NavLink>
+            {canKeys && <NavLink to="/keys">API keys</NavLink>}
+          </nav>
+          <div className="topbar-right">
+            <button
+              type="button"
+              className="btn btn-ghost btn-small"
+              onClick={toggleTheme}
+              aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+              title={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+            >
+              {theme === 'dark' ? '☀' : '☾'}
+            </button>
+            {who.data && (
+              <span className="who" title={`Signed in with key ${who.data.prefix}… (${who.data.scopes.join(', ')})`}>
+                {who.data.name}
+              </span>
+            )}
+            <button type="button" className="btn btn-small" onClick={signOut}>
+              Sign out
+            </button>
+          </div>
         </div>
       </header>
       <Outlet />

@@ -132,6 +132,8 @@ export interface Service {
 export interface Revision {
   number: number;
   serving?: boolean;
+  /** Its share (0-100) of the service's traffic as the gateway routes it now; an older server omits it. */
+  traffic_percent?: number;
   status: 'Deploying' | 'Ready' | 'Failed' | 'Retired';
   reason?: string;
   spec: ServiceSpec;

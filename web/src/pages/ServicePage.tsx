@@ -214,6 +214,11 @@ function Revisions({ service }: { service: Service }) {
                   <strong>Revision {r.number}</strong>
                   <StatusBadge status={r.status} />
                   {isServing(r) && <span className="chip chip-accent">serving</span>}
+                  {r.traffic_percent ? (
+                    <span className="chip" data-testid="traffic" title="Its share of the service's traffic as the gateway routes it now">
+                      {r.traffic_percent}% of traffic
+                    </span>
+                  ) : null}
                   {r.rollback_of != null && <span className="chip">spec of revision {r.rollback_of}</span>}
                   <span className="muted small">{formatTime(r.created_at)}</span>
                   <span className="spacer" />

@@ -145,7 +145,10 @@ describe('model versions', () => {
 });
 
 function revision(number: number, spec: object, status: Revision['status'] = 'Retired'): Revision {
-  return { number, status, spec: { name: 'digits', model: 'digits', ...spec }, created_at: '2026-01-01T00:00:00Z' } as Revision;
+  return {
+    number, status, spec: { name: 'digits', model: 'digits', ...spec }, created_at: '2026-01-01T00:00:00Z',
+    traffic_percent: status === 'Ready' ? 100 : 0,
+  } as Revision;
 }
 
 describe('revisions', () => {

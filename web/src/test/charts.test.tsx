@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { render, screen, waitFor, within } from '@testing-library/react';
-import { ServiceCharts } from '../components/Charts';
+import { ServiceCharts, minTickGap, timeAxis } from '../components/Charts';
 import ServicePage from '../pages/ServicePage';
 import { integerTicks } from '../lib/metrics';
 import type { MetricPoint } from '../lib/types';
@@ -61,6 +61,48 @@ describe('replica and batch-size charts', () => {
     const qps = ticksOf('chart-requests-per-second');
     expect(qps.length).toBeGreaterThan(1);
     for (const id of ['chart-latency', 'chart-errors', 'chart-ready-replicas', 'chart-average-batch-size']) expect(ticksOf(id)).toEqual(qps);
+  });
+
+  it('draws fewer time ticks, the same on every chart, when the charts are narrow', () => {
+    // A 5-minute window: five ticks would sit 60 s apart, under 60 px apart on a phone.
+    const window5 = points(Array.from({ length: 61 }, () => ({ requests: 5, qps: 1, p50_ms: 1, p99_ms: 2, ready_replicas: 1, avg_batch_size: 1 })));
+    const ticksOf = (id: string) => [...screen.getByTestId(id).querySelectorAll('.recharts-xAxis-tick-labels text')].map((t) => t.textContent);
+    const ids = ['chart-requests-per-second', 'chart-latency', 'chart-errors', 'chart-ready-replicas', 'chart-average-batch-size'];
+    const wide = render(<ServiceCharts points={window5} />);
+    const many = ticksOf(ids[0]);
+    expect(many.length).toBeGreaterThanOrEqual(4);
+    wide.unmount();
+
+    const real = HTMLElement.prototype.getBoundingClientRect;
+    vi.spyOn(HTMLElement.prototype, 'getBoundingClientRect').mockImplementation(function (this: HTMLElement) {
+      if (!this.classList.contains('recharts-responsive-container') && !this.classList.contains('chart-box')) return real.call(this);
+      return { width: 320, height: 180, top: 0, left: 0, right: 320, bottom: 180, x: 0, y: 0, toJSON: () => ({}) } as DOMRect;
+    });
+    render(<ServiceCharts points={window5} />);
+    const few = ticksOf(ids[0]);
+    expect(few.length).toBeGreaterThan(1);
+    expect(few.length).toBeLessThan(many.length);
+    for (const id of ids) expect(ticksOf(id)).toEqual(few);
+    // Labels at least a label and a space apart on the narrowest plot (the latency chart's).
+    const xs = [...screen.getByTestId('chart-latency').querySelectorAll('.recharts-xAxis-tick-labels text')].map((t) => Number(t.getAttribute('x')));
+    for (let i = 1; i < xs.length; i++) expect(xs[i] - xs[i - 1]).toBeGreaterThanOrEqual((few[0]!.length + 1) * 11 * 0.6);
+  });
+
+  it('spaces the time ticks by what the labels need', () => {
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const window5 = Array.from({ length: 60 }, (_, i) => start + i * 5000); // 295 s
+    // Unknown width: as many as five ticks, whole 5-second steps.
+    expect(minTickGap(undefined, '07:52:50 PM')).toBe(0);
+    expect(timeAxis(window5)!.ticks.map((t) => (t - start) / 1000)).toEqual([0, 75, 150, 225]);
+    // A phone's chart box (320 px): 11-character labels need a third of the plot.
+    const phone = minTickGap(320, '07:52:50 PM');
+    expect(phone).toBeCloseTo((12 * 6.6) / (320 - 64 - 24));
+    const ticks = timeAxis(window5, 5, phone)!.ticks;
+    expect(ticks).toHaveLength(3);
+    expect(ticks[1] - ticks[0]).toBeGreaterThanOrEqual(phone * 295_000);
+    // Shorter labels fit closer; a wide chart keeps to five at most.
+    expect(minTickGap(320, '19:52:50')).toBeLessThan(phone);
+    expect(timeAxis(window5, 5, minTickGap(2000, '07:52:50 PM'))!.ticks).toHaveLength(4);
   });
 
   it('draws the reported replica counts as steps on a whole-number axis', () => {

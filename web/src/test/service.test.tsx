@@ -16,8 +16,8 @@ function service(current: number, latest: number, status = 'Ready') {
   };
 }
 
-function revision(number: number, batch: number, status: Revision['status']): Revision {
-  return { number, status, spec: spec(batch), created_at: '2026-01-01T00:00:00Z' } as Revision;
+function revision(number: number, batch: number, status: Revision['status'], traffic = status === 'Ready' ? 100 : 0): Revision {
+  return { number, status, spec: spec(batch), created_at: '2026-01-01T00:00:00Z', traffic_percent: traffic } as Revision;
 }
 
 describe('service page', () => {
@@ -43,6 +43,25 @@ describe('service page', () => {
     expect(await screen.findByText('Rolled back: revision 3 serves the spec of revision 1.', undefined, { timeout: 5000 })).toBeInTheDocument();
     const serving = within(screen.getByTestId('revisions')).getByText('serving').closest('li')!;
     expect(serving).toHaveTextContent('Revision 3');
+  });
+
+  it('shows each revision\'s share of the traffic, nothing for none', async () => {
+    mockFetch({
+      'GET /api/v1/services/digits': { json: service(2, 3, 'Deploying') },
+      'GET /api/v1/models/digits': { status: 404, json: { error: 'no' } },
+      'GET /api/v1/services/digits/revisions': { items: [
+        revision(1, 8, 'Retired'), revision(2, 4, 'Ready', 75), revision(3, 8, 'Deploying', 25),
+        // An older server sends no traffic_percent.
+        { number: 4, status: 'Failed', spec: spec(2), created_at: '2026-01-01T00:00:00Z' },
+      ] },
+    });
+    renderAt(<ServicePage />, { route: '/service/digits?tab=revisions', path: '/service/:name' });
+    const list = await screen.findByTestId('revisions');
+    const traffic = (n: number) => within(list.querySelector(`[data-revision="${n}"]`) as HTMLElement).queryByTestId('traffic');
+    expect(traffic(2)).toHaveTextContent(/^75% of traffic$/);
+    expect(traffic(3)).toHaveTextContent(/^25% of traffic$/);
+    expect(traffic(1)).toBeNull();
+    expect(traffic(4)).toBeNull();
   });
 });
 
