@@ -123,11 +123,17 @@ run_wrk() {  # NAME URL [header]   (connections: $C, default $CONNS; proxy pids:
 }
 to_us() { python3 -c "import re,sys; v,u=re.match(r'([\d.]+)(\w+)', sys.argv[1]).groups(); print(float(v)*{'us':1,'ms':1000,'s':1e6}[u])" "$1"; }
 wait_200 "http://127.0.0.1:$HTTP/v2/models/addsub/ready" -H "Authorization: Bearer $KEY"
+# What the server burns with no traffic (the controller's passes, the statistics flush), so
+# that the gateway's per-request figure can be read without it.
+idle_before=$(cpu_ticks "$SERVER_PID"); sleep 5  # an idle interval, not a wait for a state
+SERVER_IDLE_US_PER_S=$(python3 -c "print(round(($(cpu_ticks "$SERVER_PID") - $idle_before) / $CLK_TCK * 1e6 / 5))")
+echo "  the server idle: ${SERVER_IDLE_US_PER_S} us of CPU per second"
 read -r W_RPS W_P50 W_PROXY W_WORKER < <(run_wrk "worker direct" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
 read -r N_RPS N_P50 N_PROXY N_WORKER < <(PROXY=$NGINX_PIDS run_wrk "nginx -> worker" "http://127.0.0.1:$NGINX_PORT/v2/models/addsub/infer")
 read -r G_RPS G_P50 G_PROXY G_WORKER < <(PROXY=$SERVER_PID run_wrk "berth gateway -> worker" "http://127.0.0.1:$HTTP/v2/models/addsub/infer" -H "Authorization: Bearer $KEY")
 echo "  gateway/nginx throughput: $(python3 -c "print(round($G_RPS/$N_RPS, 2))")"
-echo "  proxy CPU per request: gateway ${G_PROXY} us, nginx ${N_PROXY} us (gateway/nginx $(python3 -c "print(round($G_PROXY/max($N_PROXY, 0.1), 2))")); the worker's own: ${W_WORKER} us direct, ${G_WORKER} us behind the gateway"
+G_PROXY_NET=$(python3 -c "print(round($G_PROXY - $SERVER_IDLE_US_PER_S / max($G_RPS, 1), 1))")
+echo "  proxy CPU per request: gateway ${G_PROXY} us (${G_PROXY_NET} us without its idle CPU), nginx ${N_PROXY} us (gateway/nginx $(python3 -c "print(round($G_PROXY_NET/max($N_PROXY, 0.1), 2))")); the worker's own: ${W_WORKER} us direct, ${G_WORKER} us behind the gateway"
 echo "  gateway p50 over worker direct: +$(python3 -c "print(round($(to_us "$G_P50") - $(to_us "$W_P50")))") us (nginx: +$(python3 -c "print(round($(to_us "$N_P50") - $(to_us "$W_P50")))") us)"
 echo "== (3b) added latency without load: the same, one connection"
 read -r W1_RPS W1_P50 _ _ < <(C=1 run_wrk "worker direct, c=1" "http://127.0.0.1:$WORKER_PORT/v2/models/addsub/infer")
