@@ -283,8 +283,9 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
   const bool flat = !spec;  // fields at the top level: name, model, replicas, ...
   if (flat) {
     if (auto status = reader.Map(root, "",
-                                 {"apiVersion", "kind", "metadata", "name", "model", "replicas",
-                                  "resources", "batching", "image", "inputs", "outputs"});
+                                 {"apiVersion", "kind", "metadata", "name", "model",
+                                  "model_name", "replicas", "resources", "batching", "image",
+                                  "inputs", "outputs"});
         !status.ok()) {
       return status;
     }

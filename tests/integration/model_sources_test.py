@@ -95,6 +95,41 @@ class ModelSourcesTest(unittest.TestCase):
         self.assertEqual(json.loads(payload)["outputs"][0]["data"], [x + 1 for x in range(16)])
         self.assertNotIn(SECRET, self.server.log())
 
+    def test_the_apply_examples_deploy_as_written(self):
+        # docs/api.md's two formats, from examples/: berth's Service and KServe's
+        # InferenceService, both fetching the model from the S3 endpoint.
+        body = {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 16],
+                            "data": list(range(16))},
+                           {"name": "INPUT1", "datatype": "FP32", "shape": [1, 16],
+                            "data": [1] * 16}]}
+        for example, service, v2_name in (("addsub-service.yaml", "addsub-example",
+                                           "add_sub_example"),
+                                          ("addsub-inferenceservice.yaml", "addsub-kserve",
+                                           "addsub-kserve")):
+            res = self.cli("apply", "-f", os.path.join(ROOT, "examples", example),
+                           "--timeout", "120s")
+            self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+            status, payload, _ = self.server.request("POST", "/v2/models/%s/infer" % v2_name,
+                                                     body, key=self.key)
+            self.assertEqual(status, 200, payload)
+            self.assertEqual(json.loads(payload)["outputs"][0]["data"],
+                             [x + 1 for x in range(16)])
+        status, berth = self.server.api("GET", "/services/addsub-example", key=self.key)
+        self.assertEqual((berth["replicas"], berth["spec"]["model_name"],
+                          berth["spec"]["resources"]["memory"],
+                          berth["spec"]["batching"]["max_queue_delay_us"]),
+                         (2, "add_sub_example", "512Mi", 500), berth)
+        status, kserve = self.server.api("GET", "/services/addsub-kserve", key=self.key)
+        self.assertEqual((kserve["replicas"], kserve["spec"]["resources"]["cpu"],
+                          kserve["spec"]["batching"]),
+                         (1, 1, {"max_batch_size": 4, "max_queue_delay_us": 2000}), kserve)
+        # Applying the same file again changes nothing.
+        res = self.cli("apply", "-f", os.path.join(ROOT, "examples", "addsub-service.yaml"))
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("unchanged", res.stdout + res.stderr)
+        for service in ("addsub-example", "addsub-kserve"):
+            self.assertEqual(self.cli("delete", service).returncode, 0)
+
     def test_other_content_under_a_name_is_a_new_version_and_its_file_goes_with_it(self):
         status, first = self.add("swap", "file://" + os.path.join(self.allowed, "add_sub.onnx"))
         self.assertEqual((status, first["version"]), (201, 1), first)
