@@ -238,6 +238,15 @@ struct DeployFlags {
   // Options whose presence matters (their values land in `spec`).
   CLI::Option* replicas = nullptr;
   CLI::Option* model_name = nullptr;
+  CLI::Option* scale_metric = nullptr;
+  CLI::Option* scale_target = nullptr;
+  CLI::Option* min_replicas = nullptr;
+  CLI::Option* max_replicas = nullptr;
+  CLI::Option* scale_window = nullptr;
+  CLI::Option* scale_down_delay = nullptr;
+  std::string scale_metric_value, scale_window_value, scale_down_delay_value;
+  double scale_target_value = 0;
+  int64_t min_replicas_value = 0, max_replicas_value = 0;
   CLI::Option* cpu = nullptr;
   CLI::Option* memory = nullptr;
   CLI::Option* max_batch = nullptr;
@@ -253,6 +262,12 @@ absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   DeploySpecFlags spec;
   if (flags.replicas->count() > 0) spec.replicas = flags.replicas_value;
   if (flags.model_name->count() > 0) spec.model_name = flags.model_name_value;
+  if (flags.scale_metric->count() > 0) spec.scale_metric = flags.scale_metric_value;
+  if (flags.scale_target->count() > 0) spec.target = flags.scale_target_value;
+  if (flags.min_replicas->count() > 0) spec.min_replicas = flags.min_replicas_value;
+  if (flags.max_replicas->count() > 0) spec.max_replicas = flags.max_replicas_value;
+  if (flags.scale_window->count() > 0) spec.scale_window = flags.scale_window_value;
+  if (flags.scale_down_delay->count() > 0) spec.scale_down_delay = flags.scale_down_delay_value;
   if (flags.cpu->count() > 0) spec.cpu = flags.cpu_value;
   if (flags.memory->count() > 0) spec.memory = flags.memory_value;
   if (flags.max_batch->count() > 0) spec.max_batch_size = flags.max_batch_value;
@@ -396,6 +411,22 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
       "the V2 model name the service answers to as well, for clients that name models as "
       "Triton does (e.g. densenet_onnx)");
   flags->replicas = deploy->add_option("--replicas", flags->replicas_value, "number of replicas");
+  flags->min_replicas = deploy->add_option(
+      "--min-replicas", flags->min_replicas_value,
+      "autoscale: the fewest replicas (with --max-replicas and --target)");
+  flags->max_replicas =
+      deploy->add_option("--max-replicas", flags->max_replicas_value, "autoscale: the most replicas");
+  flags->scale_metric = deploy->add_option("--scale-metric", flags->scale_metric_value,
+                                           "autoscale on: concurrency (requests in flight)");
+  flags->scale_target = deploy->add_option(
+      "--target", flags->scale_target_value,
+      "autoscale: the requests in flight one replica should carry (default 1)");
+  flags->scale_window = deploy->add_option(
+      "--scale-window", flags->scale_window_value,
+      "autoscale: the window the load is averaged over (default 60s; panic: a tenth of it)");
+  flags->scale_down_delay = deploy->add_option(
+      "--scale-down-delay", flags->scale_down_delay_value,
+      "autoscale: how long a lower load must last before replicas go (default 0s)");
   flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");
   flags->memory = deploy->add_option("--memory", flags->memory_value, "memory per replica: 2Gi");
   flags->max_batch =

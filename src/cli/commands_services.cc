@@ -133,7 +133,14 @@ absl::Status RunDescribe(const CommonFlags& common, const std::string& name) {
     std::cout << "V2 infer:    " << v2 << "\n";
   }
   std::cout << "Revision:    " << RevisionCell(service) << "\n"
-            << "Replicas:    " << ReplicasCell(service) << " ready\n"
+            << "Replicas:    " << ReplicasCell(service) << " ready\n";
+  if (service.contains("autoscaler") && service["autoscaler"].is_object()) {
+    const nlohmann::json& a = service["autoscaler"];
+    std::cout << "Autoscaler:  " << Field(a, "desired_replicas") << " replicas"
+              << (a.value("panicking", false) ? " (panicking)" : "") << ": "
+              << Field(a, "reason") << "\n";
+  }
+  std::cout
             << "Created:     " << Field(service, "created_at") << " ("
             << FormatAge(Text(service, "created_at"), now) << " ago)\n"
             << "Spec:\n"

@@ -1,6 +1,7 @@
 #include "cli/service_spec.h"
 
 #include <charconv>
+#include <chrono>
 #include <algorithm>
 #include <map>
 #include <cmath>
@@ -93,6 +94,15 @@ class FieldReader {
       return Error(node, field, StrCat("must be a whole number (got ", Show(node), ")"));
     }
     if (value < min) return Error(node, field, StrCat("must be at least ", min));
+    return value;
+  }
+
+  absl::StatusOr<double> Number(const YAML::Node& node, std::string_view field) const {
+    double value = 0;
+    if (!node.IsDefined()) return Error(node, field, "is required");
+    if (!node.IsScalar() || !YAML::convert<double>::decode(node, value) || !(value > 0)) {
+      return Error(node, field, StrCat("must be a number above 0 (got ", Show(node), ")"));
+    }
     return value;
   }
 
@@ -190,6 +200,33 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
     if (!value.ok()) return value.status();
     out["replicas"] = *value;
   }
+  if (const YAML::Node autoscaling = spec["autoscaling"]) {
+    if (auto status = reader.Map(autoscaling, field("autoscaling"),
+                                 {"metric", "target", "min_replicas", "max_replicas", "window_s",
+                                  "scale_down_delay_s"});
+        !status.ok()) {
+      return status;
+    }
+    nlohmann::json json = nlohmann::json::object();
+    if (const YAML::Node metric = autoscaling["metric"]) {
+      auto text = reader.String(metric, field("autoscaling.metric"));
+      if (!text.ok()) return text.status();
+      json["metric"] = *text;
+    }
+    if (const YAML::Node target = autoscaling["target"]) {
+      auto value = reader.Number(target, field("autoscaling.target"));
+      if (!value.ok()) return value.status();
+      json["target"] = *value;
+    }
+    for (const char* name : {"min_replicas", "max_replicas", "window_s", "scale_down_delay_s"}) {
+      if (const YAML::Node value = autoscaling[name]) {
+        auto number = reader.Integer(value, field(StrCat("autoscaling.", name)), 0);
+        if (!number.ok()) return number.status();
+        json[name] = *number;
+      }
+    }
+    out["autoscaling"] = std::move(json);
+  }
   if (const YAML::Node resources = spec["resources"]) {
     if (auto status = reader.Map(resources, field("resources"), {"cpu", "memory"}); !status.ok())
       return status;
@@ -284,8 +321,8 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
   if (flat) {
     if (auto status = reader.Map(root, "",
                                  {"apiVersion", "kind", "metadata", "name", "model",
-                                  "model_name", "replicas", "resources", "batching", "image",
-                                  "inputs", "outputs"});
+                                  "model_name", "replicas", "autoscaling", "resources",
+                                  "batching", "image", "inputs", "outputs"});
         !status.ok()) {
       return status;
     }
@@ -295,8 +332,8 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
       return status;
     }
     if (auto status =
-            reader.Map(spec, "spec", {"model", "model_name", "replicas", "resources",
-                                      "batching", "image", "inputs", "outputs"});
+            reader.Map(spec, "spec", {"model", "model_name", "replicas", "autoscaling",
+                                      "resources", "batching", "image", "inputs", "outputs"});
         !status.ok()) {
       return status;
     }
@@ -382,6 +419,32 @@ absl::Status ReadInferenceService(const FieldReader& reader, const YAML::Node& r
     auto value = reader.Integer(min_replicas, "spec.predictor.minReplicas", 0);
     if (!value.ok()) return value.status();
     document.spec["replicas"] = *value;
+  }
+  // maxReplicas above minReplicas (or a scaleTarget) asks for autoscaling, as in KServe:
+  // scaleMetric concurrency (the default) with scaleTarget requests in flight a replica.
+  const YAML::Node max_replicas = predictor["maxReplicas"];
+  const YAML::Node scale_target = predictor["scaleTarget"];
+  if (max_replicas || scale_target) {
+    nlohmann::json autoscaling = nlohmann::json::object();
+    if (document.spec.contains("replicas")) {
+      autoscaling["min_replicas"] = document.spec["replicas"];
+    }
+    if (max_replicas) {
+      auto value = reader.Integer(max_replicas, "spec.predictor.maxReplicas", 1);
+      if (!value.ok()) return value.status();
+      autoscaling["max_replicas"] = *value;
+    }
+    if (scale_target) {
+      auto value = reader.Number(scale_target, "spec.predictor.scaleTarget");
+      if (!value.ok()) return value.status();
+      autoscaling["target"] = *value;
+    }
+    if (const YAML::Node metric = predictor["scaleMetric"]) {
+      auto text = reader.String(metric, "spec.predictor.scaleMetric");
+      if (!text.ok()) return text.status();
+      autoscaling["metric"] = *text;
+    }
+    document.spec["autoscaling"] = std::move(autoscaling);
   }
   if (const YAML::Node resources = model["resources"]) {
     const std::string field = model_field + ".resources";
@@ -497,6 +560,25 @@ absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
     }
   }
   if (flags.model_name) spec["model_name"] = *flags.model_name;
+  nlohmann::json autoscaling = nlohmann::json::object();
+  if (flags.scale_metric) autoscaling["metric"] = *flags.scale_metric;
+  if (flags.target) {
+    if (!(*flags.target > 0)) return absl::InvalidArgumentError("--target: must be above 0");
+    autoscaling["target"] = *flags.target;
+  }
+  if (flags.min_replicas) autoscaling["min_replicas"] = *flags.min_replicas;
+  if (flags.max_replicas) autoscaling["max_replicas"] = *flags.max_replicas;
+  for (const auto& [flag, key, text] :
+       {std::tuple{"--scale-window", "window_s", &flags.scale_window},
+        std::tuple{"--scale-down-delay", "scale_down_delay_s", &flags.scale_down_delay}}) {
+    if (!*text) continue;
+    auto duration = ParseDuration(**text);
+    if (!duration.ok()) {
+      return absl::InvalidArgumentError(StrCat(flag, ": ", Msg(duration.status())));
+    }
+    autoscaling[key] = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
+  }
+  if (!autoscaling.empty()) spec["autoscaling"] = std::move(autoscaling);
   if (flags.replicas) {
     if (*flags.replicas < 0) return absl::InvalidArgumentError("--replicas: must be 0 or more");
     spec["replicas"] = *flags.replicas;

@@ -40,6 +40,11 @@ struct DeploySpecFlags {
   std::optional<std::string> model_version;  // a number or "latest"
   // The V2 model name the service answers to besides its own (a Triton model name).
   std::optional<std::string> model_name;
+  // Autoscaling (spec.autoscaling); durations as the CLI takes them ("60s", "5m").
+  std::optional<std::string> scale_metric;
+  std::optional<double> target;
+  std::optional<int64_t> min_replicas, max_replicas;
+  std::optional<std::string> scale_window, scale_down_delay;
   std::optional<int64_t> replicas;
   std::optional<std::string> cpu;
   std::optional<std::string> memory;

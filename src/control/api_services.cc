@@ -400,10 +400,69 @@ absl::StatusOr<ModelRecord> ControlApi::ResolveModelVersion(const json& body,
                                            "' has no version ", version, " (it has ", list, ")"));
 }
 
+namespace {
+
+// spec.autoscaling: the autoscaler's settings, each checked; what is left out takes its
+// default.
+absl::StatusOr<json> NormalizeAutoscaling(const json& a) {
+  if (!a.is_object()) {
+    return absl::InvalidArgumentError(
+        "spec.autoscaling: give an object such as {\"target\": 4, \"max_replicas\": 8}");
+  }
+  RETURN_IF_ERROR(OnlyFields(a, "spec.autoscaling", {"metric", "target", "min_replicas",
+                                                     "max_replicas", "window_s",
+                                                     "scale_down_delay_s"}));
+  json out = json::object();
+  const std::string metric = a.value("metric", "concurrency");
+  if (metric != "concurrency") {
+    return absl::InvalidArgumentError(StrCat(
+        "spec.autoscaling.metric: '", metric, "' is not measured yet; the autoscaler scales on "
+        "concurrency (requests in flight per replica)"));
+  }
+  out["metric"] = metric;
+  double target = 1;
+  if (a.contains("target")) {
+    if (!a["target"].is_number() || !(a["target"].get<double>() > 0) ||
+        a["target"].get<double>() > 10000) {
+      return absl::InvalidArgumentError(
+          "spec.autoscaling.target: the requests in flight one replica should carry, a number "
+          "above 0 and at most 10000");
+    }
+    target = a["target"].get<double>();
+  }
+  out["target"] = target;
+  ASSIGN_OR_RETURN(int64_t min_replicas,
+                   IntField(a, "min_replicas", "spec.autoscaling.min_replicas", 0, 64, 1));
+  if (min_replicas == 0) {
+    return absl::InvalidArgumentError(
+        "spec.autoscaling.min_replicas: scaling to zero needs the gateway to hold requests "
+        "while a replica starts, which it does not yet; use 1 or more");
+  }
+  ASSIGN_OR_RETURN(int64_t max_replicas,
+                   IntField(a, "max_replicas", "spec.autoscaling.max_replicas", 1, 64,
+                            std::max<int64_t>(min_replicas, 10)));
+  if (max_replicas < min_replicas) {
+    return absl::InvalidArgumentError(
+        StrCat("spec.autoscaling.max_replicas: ", max_replicas, " is below min_replicas (",
+               min_replicas, ")"));
+  }
+  ASSIGN_OR_RETURN(int64_t window,
+                   IntField(a, "window_s", "spec.autoscaling.window_s", 6, 3600, 60));
+  ASSIGN_OR_RETURN(int64_t delay, IntField(a, "scale_down_delay_s",
+                                           "spec.autoscaling.scale_down_delay_s", 0, 3600, 0));
+  out["min_replicas"] = min_replicas;
+  out["max_replicas"] = max_replicas;
+  out["window_s"] = window;
+  out["scale_down_delay_s"] = delay;
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelRecord& stored) {
   RETURN_IF_ERROR(OnlyFields(body, "spec", {"name", "model", "model_version", "model_name",
-                                            "replicas", "resources", "batching", "image",
-                                            "inputs", "outputs"}));
+                                            "replicas", "autoscaling", "resources", "batching",
+                                            "image", "inputs", "outputs"}));
   json spec;
   if (body.contains("model_name") && !body["model_name"].is_null()) {
     if (!body["model_name"].is_string() || !IsValidModelName(body["model_name"].get<std::string>())) {
@@ -478,6 +537,9 @@ absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelReco
     }
   }
   spec["resources"] = resources;
+  if (body.contains("autoscaling") && !body["autoscaling"].is_null()) {
+    ASSIGN_OR_RETURN(spec["autoscaling"], NormalizeAutoscaling(body["autoscaling"]));
+  }
   // Batching: only for models whose tensors all have a dynamic leading dimension.
   const int model_batch = model.metadata.value("max_batch_size", 0);
   json batching = json::object();
@@ -681,7 +743,9 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
                    ResolveModelVersion(body, existing_service ? &existing_service->spec : nullptr));
   ASSIGN_OR_RETURN(json spec, NormalizeSpec(body, model));
   json revision_spec = spec;
+  // How many replicas (fixed or autoscaled) is the service's, not a revision's.
   revision_spec.erase("replicas");
+  revision_spec.erase("autoscaling");
   revision_spec["model_sha256"] = model.sha256;
   revision_spec["model_format"] = model.format;
   if (rollback_of > 0) revision_spec["rollback_of"] = rollback_of;
@@ -722,12 +786,20 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
     };
     new_revision = !latest || without_origin(latest->spec) != without_origin(revision_spec);
   }
+  const bool autoscaling_changed =
+      status != 201 && service.spec.value("autoscaling", json()) != spec.value("autoscaling", json());
   const bool scaled = status != 201 &&
-                      service.spec.value("replicas", 1) != spec.value("replicas", 1);
-  if (scaled) {
+                      (service.spec.value("replicas", 1) != spec.value("replicas", 1) ||
+                       autoscaling_changed);
+  if (scaled && service.spec.value("replicas", 1) != spec.value("replicas", 1)) {
     controller_->Event(name, "service/" + name, "Scaled",
                        StrCat("replicas ", service.spec.value("replicas", 1), " -> ",
                               spec.value("replicas", 1)));
+  }
+  if (autoscaling_changed) {
+    controller_->Event(name, "service/" + name, "AutoscalingChanged",
+                       spec.contains("autoscaling") ? spec["autoscaling"].dump()
+                                                    : std::string("off: the spec's replicas"));
   }
   service.spec = spec;
   service.updated_at = now;
@@ -776,6 +848,12 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
     }
   }
   doc["ready_replicas"] = ready;
+  if (const auto decision = controller_->Recommendation(s.name)) {
+    doc["autoscaler"] = {{"desired_replicas", decision->desired},
+                         {"panicking", decision->panicking},
+                         {"observed_concurrency", decision->stable_observed},
+                         {"reason", decision->reason}};
+  }
   auto latest = store_->FindRevision(s.name, s.latest_revision);
   std::string status = "Deploying", reason;
   const int desired = s.spec.value("replicas", 1);

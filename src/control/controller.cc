@@ -519,6 +519,11 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
                              .reason = r.record.reason,
                              .created_at_ms = r.record.created_at});
   }
+  if (!service.deleting) {
+    view.autoscaled_replicas = Autoscale(service, view, now);
+  } else {
+    autoscaled_.erase(service.name);
+  }
   const Plan plan = PlanService(view, *rollout_, *scale_, now);
   for (const Action& action : plan.actions) {
     if (!Execute(service, latest, action, now)) {
@@ -532,6 +537,59 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
   } else {
     weights_[service.name] = plan.weights;
   }
+}
+
+std::optional<int> Controller::Autoscale(const ServiceRecord& service, const ServiceView& view,
+                                         int64_t now) {
+  const auto found = service.spec.find("autoscaling");
+  if (found == service.spec.end() || !found->is_object()) {
+    autoscaled_.erase(service.name);
+    return std::nullopt;
+  }
+  const nlohmann::json& settings = *found;
+  Autoscaled& a = autoscaled_[service.name];
+  if (!a.autoscaler || a.revision != view.latest_revision || a.settings != settings) {
+    AutoscalerConfig config;
+    config.metric = AutoscalerConfig::Metric::kConcurrency;
+    config.target = settings.value("target", 1.0);
+    config.min_replicas = settings.value("min_replicas", 1);
+    config.max_replicas = settings.value("max_replicas", 10);
+    config.stable_window_ms = settings.value("window_s", int64_t{60}) * 1000;
+    config.scale_down_delay_ms = settings.value("scale_down_delay_s", int64_t{0}) * 1000;
+    a = Autoscaled{.revision = view.latest_revision,
+                   .settings = settings,
+                   .autoscaler = std::make_unique<Autoscaler>(config)};
+  }
+  if (a.last && now - a.last_reading_ms < 1000) return a.last->desired;
+  // The service's requests in flight at the gateway, over all its replicas; the latest
+  // revision's ready replicas.
+  double in_flight = 0;
+  int ready = 0;
+  for (const auto& [id, r] : replicas_) {
+    if (r.record.service != service.name) continue;
+    if (r.endpoint) in_flight += r.endpoint->in_flight.load(std::memory_order_relaxed);
+    ready += r.record.revision == view.latest_revision &&
+                     r.record.state == Name(ReplicaState::kReady) && !r.stop_requested
+                 ? 1
+                 : 0;
+  }
+  a.autoscaler->Record(now, in_flight);
+  a.last_reading_ms = now;
+  const AutoscalerDecision decision = a.autoscaler->Decide(now, ready);
+  const int before = a.last ? a.last->desired : view.spec_replicas;
+  if (decision.desired != before) {
+    Event(service.name, "service/" + service.name, "Autoscaled",
+          StrCat(before, " -> ", decision.desired, " replicas: ", decision.reason));
+  }
+  a.last = decision;
+  return decision.desired;
+}
+
+std::optional<AutoscalerDecision> Controller::Recommendation(const std::string& service) {
+  std::lock_guard lock(replicas_mu_);
+  const auto it = autoscaled_.find(service);
+  if (it == autoscaled_.end()) return std::nullopt;
+  return it->second.last;
 }
 
 bool Controller::Execute(ServiceRecord& service, std::optional<RevisionRecord>& latest,

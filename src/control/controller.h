@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "control/autoscaler.h"
 #include "control/planner.h"
 #include "control/states.h"
 #include "control/store.h"
@@ -89,6 +90,8 @@ class Controller {
 
   runtime::RuntimeDriver& driver() const { return *driver_; }
   int RunningReplicas();
+  // The autoscaler's last decision for `service`; nullopt when it has no autoscaling.
+  std::optional<AutoscalerDecision> Recommendation(const std::string& service);
   // The share of `service`'s traffic each revision takes now, in percent, as the gateway routes
   // it (a revision without a ready replica takes none). Revisions that take none are absent.
   std::map<int, int> TrafficShares(const std::string& service) const;
@@ -151,7 +154,7 @@ class Controller {
   routing::TrafficStats* const traffic_;
   const Clock& clock_;
   const ImmediateRollout default_rollout_;
-  const FixedScale default_scale_;
+  const SpecScale default_scale_;
   const RolloutPolicy* const rollout_;
   const ScalePolicy* const scale_;
 
@@ -165,6 +168,20 @@ class Controller {
   std::map<std::string, Replica> replicas_ ABSL_GUARDED_BY(replicas_mu_);
   // Each service's traffic weights from its last plan that was executed whole.
   std::map<std::string, std::vector<TrafficWeight>> weights_ ABSL_GUARDED_BY(replicas_mu_);
+
+  // The autoscaler of each service whose spec asks for one, for its latest revision.
+  struct Autoscaled {
+    int revision = 0;
+    nlohmann::json settings;  // the spec's "autoscaling" it was made from
+    std::unique_ptr<Autoscaler> autoscaler;
+    int64_t last_reading_ms = -1;
+    std::optional<AutoscalerDecision> last;
+  };
+  std::map<std::string, Autoscaled> autoscaled_ ABSL_GUARDED_BY(replicas_mu_);
+  // Feeds the service's requests in flight (at most one reading a second) to its autoscaler
+  // and returns the recommendation; nullopt for a service without autoscaling.
+  std::optional<int> Autoscale(const ServiceRecord& service, const ServiceView& view,
+                               int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
 };
 
 // Directory layout of a data directory.

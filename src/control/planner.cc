@@ -33,6 +33,10 @@ int FixedScale::DesiredReplicas(const ServiceView& service, int64_t) const {
   return std::max(0, service.spec_replicas);
 }
 
+int SpecScale::DesiredReplicas(const ServiceView& service, int64_t) const {
+  return std::max(0, service.autoscaled_replicas.value_or(service.spec_replicas));
+}
+
 void ImmediateRollout::Plan(const ServiceView& service, int desired, int64_t,
                             control::Plan* plan) const {
   const int target = service.latest_revision;

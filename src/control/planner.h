@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct ServiceView {
   int latest_revision = 0;   // 0: none
   RevisionStatus latest_status = RevisionStatus::kDeploying;
   int spec_replicas = 1;                // what the latest spec asks for
+  // The autoscaler's recommendation, for a service whose spec asks for autoscaling.
+  std::optional<int> autoscaled_replicas;
   std::vector<ReplicaView> replicas;    // the service's replicas that are not terminal
 };
 
@@ -73,6 +76,12 @@ class ScalePolicy {
 
 // The spec's replica count, always.
 class FixedScale final : public ScalePolicy {
+ public:
+  int DesiredReplicas(const ServiceView& service, int64_t now_ms) const override;
+};
+
+// The autoscaler's recommendation where the service has one, else the spec's count.
+class SpecScale final : public ScalePolicy {
  public:
   int DesiredReplicas(const ServiceView& service, int64_t now_ms) const override;
 };

@@ -37,6 +37,27 @@ spec:
     "image": {"enabled": true, "labels": ["0", "1"], "top_k": 5}})"));
 }
 
+TEST(ParseServiceDocumentsTest, BerthAutoscaling) {
+  auto parsed = ParseServiceDocuments(R"(
+kind: Service
+metadata: {name: auto}
+spec:
+  model: m
+  autoscaling: {target: 3, min_replicas: 1, max_replicas: 4, window_s: 30}
+)",
+                                      "auto.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ((*parsed)[0].spec["autoscaling"], nlohmann::json::parse(R"({
+    "target": 3.0, "min_replicas": 1, "max_replicas": 4, "window_s": 30})"));
+  auto bad = ParseServiceDocuments(
+      "kind: Service\nmetadata: {name: auto}\nspec:\n  model: m\n  autoscaling: {target: -1}\n",
+      "auto.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("spec.autoscaling.target: must be a number above 0"),
+            std::string_view::npos)
+      << bad.status();
+}
+
 TEST(ParseServiceDocumentsTest, FlatFormAndWholeCpus) {
   auto parsed = ParseServiceDocuments("name: demo\nmodel: digits\nresources:\n  cpu: 2\n", "f");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
@@ -88,8 +109,24 @@ spec:
   EXPECT_EQ(document.model_to_add->uri, "https://example.com/mnist.onnx");
   EXPECT_EQ(document.spec, nlohmann::json::parse(R"({
     "name": "mnist", "model": "mnist", "replicas": 3,
+    "autoscaling": {"min_replicas": 3, "max_replicas": 5},
     "resources": {"cpu": 1, "memory": "2Gi"},
     "batching": {"max_batch_size": 16, "max_queue_delay_us": 2000}})"));
+  // KServe's scaleMetric and scaleTarget set the autoscaler's metric and target.
+  auto scaled = ParseServiceDocuments(R"(
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: busy}
+spec:
+  predictor:
+    scaleMetric: concurrency
+    scaleTarget: 4
+    model: {modelFormat: {name: onnx}, storageUri: "s3://models/busy.onnx"}
+)",
+                                      "busy.yaml");
+  ASSERT_TRUE(scaled.ok()) << scaled.status();
+  EXPECT_EQ((*scaled)[0].spec["autoscaling"],
+            nlohmann::json::parse(R"({"metric": "concurrency", "target": 4.0})"));
 }
 
 TEST(ParseServiceDocumentsTest, KServeFrameworkKeyAndRequestsOnly) {
@@ -133,7 +170,7 @@ TEST(ParseServiceDocumentsTest, ErrorsNameFileLineAndField) {
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  replicas: -1\n"),
             "svc.yaml:4: spec.replicas: must be at least 0");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  replica: 2\n"),
-            "svc.yaml:4: spec.replica: unknown field; expected one of model, model_name, replicas, "
+            "svc.yaml:4: spec.replica: unknown field; expected one of model, model_name, replicas, autoscaling, "
             "resources, batching, image, inputs, outputs");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  resources:\n"
                     "    memory: 2GB\n"),
@@ -199,6 +236,26 @@ TEST(BuildDeploySpecTest, OnlyWhatWasGiven) {
     "image": {"enabled": true, "labels": ["cat", "dog"]}})"));
   EXPECT_EQ((*BuildDeploySpec("svc", {.model = "m", .image = false}))["image"],
             nlohmann::json::parse(R"({"enabled": false})"));
+}
+
+TEST(BuildDeploySpecTest, AutoscalingFlags) {
+  DeploySpecFlags flags{.model = "m",
+                        .target = 2.5,
+                        .min_replicas = 1,
+                        .max_replicas = 6,
+                        .scale_window = "2m",
+                        .scale_down_delay = "30s"};
+  EXPECT_EQ((*BuildDeploySpec("svc", flags))["autoscaling"], nlohmann::json::parse(R"({
+    "target": 2.5, "min_replicas": 1, "max_replicas": 6, "window_s": 120,
+    "scale_down_delay_s": 30})"));
+  EXPECT_FALSE(BuildDeploySpec("svc", {.model = "m"})->contains("autoscaling"));
+  EXPECT_EQ(BuildDeploySpec("s", {.model = "m", .scale_window = "soon"})
+                .status()
+                .message()
+                .substr(0, 15),
+            "--scale-window:");
+  EXPECT_EQ(BuildDeploySpec("s", {.model = "m", .target = 0.0}).status().message(),
+            "--target: must be above 0");
 }
 
 TEST(BuildDeploySpecTest, BadValuesNameTheFlag) {

@@ -366,6 +366,56 @@ TEST_F(ControllerTest, ARestartAdoptsRunningReplicasRestartsLostOnesAndStopsOrph
   EXPECT_EQ(Rows("web")[0].state, "Ready");
 }
 
+TEST_F(ControllerTest, AnAutoscaledServiceFollowsItsRequestsInFlight) {
+  ServiceRecord service;
+  service.name = "web";
+  service.spec = {{"model", "m"},
+                  {"replicas", 1},
+                  {"autoscaling",
+                   {{"metric", "concurrency"}, {"target", 2.0}, {"min_replicas", 1},
+                    {"max_replicas", 4}, {"window_s", 6}, {"scale_down_delay_s", 0}}}};
+  service.created_at = service.updated_at = clock_.WallMs();
+  ASSERT_TRUE(store_->InsertService(service).ok());
+  ASSERT_TRUE(store_->CreateRevision("web", {{"model", "m"}}, clock_.WallMs()).ok());
+  Reconcile();
+  for (const auto& replica : driver_.All()) replica->BecomeReady();
+  Reconcile();
+  ASSERT_EQ(Routed("web").size(), 1u);
+  // 7 requests in flight at the gateway, target 2 a replica: 4 (the maximum), one reading a
+  // second.
+  auto table = router_.Snapshot();
+  const auto& endpoint = table->services.at("web").revisions.at(0).endpoints.at(0);
+  endpoint->in_flight = 7;
+  for (int s = 0; s < 5; ++s) {
+    clock_.Advance(1000);
+    Reconcile();
+    for (const auto& replica : driver_.All()) replica->BecomeReady();
+  }
+  EXPECT_EQ(driver_.launches(), 4);
+  EXPECT_GE(Events("web", "Autoscaled"), 1);
+  auto decision = controller_->Recommendation("web");
+  ASSERT_TRUE(decision.has_value());
+  EXPECT_EQ(decision->desired, 4);
+  EXPECT_NE(decision->reason.find("concurrency"), std::string::npos) << decision->reason;
+  // Quiet again: after the window (and the panic's), back to the minimum, no faster than
+  // halving per decision.
+  endpoint->in_flight = 0;
+  for (int s = 0; s < 30; ++s) {
+    clock_.Advance(1000);
+    Reconcile();
+    Reconcile();  // the drained replicas exit and are forgotten
+  }
+  decision = controller_->Recommendation("web");
+  ASSERT_TRUE(decision.has_value());
+  EXPECT_EQ(decision->desired, 1) << decision->reason;
+  int live = 0;
+  for (const ReplicaRecord& row : Rows("web")) live += row.state == "Ready" ? 1 : 0;
+  EXPECT_EQ(live, 1);
+  // A service without autoscaling has no recommendation.
+  DeployReady("fixed", 2);
+  EXPECT_FALSE(controller_->Recommendation("fixed").has_value());
+}
+
 TEST(TellingLogLineTest, TheLastErrorWithoutTimeOrLevel) {
   EXPECT_EQ(TellingLogLine("2026-12-04T19:15:07.100 I loading model 'm'\n"
                            "2026-12-04T19:15:07.555 C cannot start: model 'm' did not load\n"

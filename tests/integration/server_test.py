@@ -738,6 +738,40 @@ class ServerTest(unittest.TestCase):
         status, payload, _ = self.infer_addsub(service="simple_Add.v1")
         self.assertEqual(status, 404, payload)
 
+    def test_05e_autoscaling_settings(self):
+        # The autoscaler's settings are checked field by field; changing them makes no
+        # revision (how many replicas is the service's, not a revision's).
+        for spec, needle in (({"min_replicas": 0}, "scaling to zero"),
+                             ({"metric": "rps"}, "spec.autoscaling.metric"),
+                             ({"min_replicas": 3, "max_replicas": 2}, "below min_replicas"),
+                             ({"target": 0}, "spec.autoscaling.target"),
+                             ({"window_s": 1}, "spec.autoscaling.window_s"),
+                             ({"targett": 1}, "spec.autoscaling")):
+            status, doc = self.server.api("PUT", "/services/auto",
+                                          {"model": "addsub", "autoscaling": spec},
+                                          key=self.admin)
+            self.assertEqual(status, 400, (spec, doc))
+            self.assertIn(needle, doc["error"])
+        self.cli("deploy", "--model", "addsub", "--name", "auto", "--max-replicas", "3",
+                 "--target", "4", "--scale-window", "30s", "--timeout", "240s")
+        service = self.service("auto")
+        self.assertEqual(service["spec"]["autoscaling"],
+                         {"metric": "concurrency", "target": 4, "min_replicas": 1,
+                          "max_replicas": 3, "window_s": 30, "scale_down_delay_s": 0})
+        poll("the autoscaler's first decision",
+             lambda: self.service("auto").get("autoscaler"), timeout=30)
+        self.assertEqual(self.service("auto")["autoscaler"]["desired_replicas"], 1)
+        self.assertIn("Autoscaler:  1 replicas", self.cli("describe", "auto").stdout)
+        res = self.cli("deploy", "--model", "addsub", "--name", "auto", "--max-replicas", "2")
+        self.assertIn("scaled", res.stdout + res.stderr)
+        after = self.service("auto")
+        self.assertEqual(after["latest_revision"], service["latest_revision"])
+        self.assertEqual(after["spec"]["autoscaling"]["max_replicas"], 2)
+        self.assertIn("AutoscalingChanged", self.cli("events", "auto").stdout)
+        self.cli("delete", "auto")
+        poll("auto to be deleted",
+             lambda: self.server.api("GET", "/services/auto", key=self.admin)[0] == 404)
+
     def test_05c_model_versions_never_move_a_service_silently(self):
         versioned = os.path.join(FIXTURES, "versioned")
 
