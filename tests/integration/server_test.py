@@ -772,6 +772,36 @@ class ServerTest(unittest.TestCase):
         poll("auto to be deleted",
              lambda: self.server.api("GET", "/services/auto", key=self.admin)[0] == 404)
 
+    def test_05f_the_autoscaler_follows_real_load(self):
+        # 8 clients calling without pause keep several requests in flight at the gateway;
+        # with a target of 1 the service grows to its maximum, and shrinks back once they stop.
+        self.cli("deploy", "--model", "addsub", "--name", "elastic", "--max-replicas", "3",
+                 "--target", "1", "--scale-window", "6s", "--timeout", "240s")
+        stop = threading.Event()
+
+        def client():
+            while not stop.is_set():
+                self.infer_addsub(service="elastic")
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            poll("elastic to grow to 3 ready replicas",
+                 lambda: self.service("elastic")["ready_replicas"] == 3, timeout=90)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        events = self.cli("events", "elastic").stdout
+        self.assertIn("Autoscaled", events)
+        self.assertRegex(events, r"1 -> [23] replicas: (panic: )?concurrency")
+        poll("elastic to shrink back to 1",
+             lambda: self.service("elastic")["autoscaler"]["desired_replicas"] == 1, timeout=90)
+        self.cli("delete", "elastic")
+        poll("elastic to be deleted",
+             lambda: self.server.api("GET", "/services/elastic", key=self.admin)[0] == 404)
+
     def test_05c_model_versions_never_move_a_service_silently(self):
         versioned = os.path.join(FIXTURES, "versioned")
 
