@@ -115,6 +115,12 @@ absl::StatusOr<Admission> Dispatcher::Admit(Transport transport, control::Princi
   return admission;
 }
 
+std::string Dispatcher::ServiceNameOf(std::string_view name) const {
+  const auto table = options_.router->Snapshot();
+  const routing::ServiceRoute* route = table->Find(name);
+  return route != nullptr ? route->name : std::string(name);
+}
+
 std::vector<IndexEntry> Dispatcher::Index(const control::Principal& principal,
                                           bool ready_only) const {
   const auto table = options_.router->Snapshot();

@@ -130,6 +130,10 @@ class Dispatcher {
                                   std::string_view service,
                                   const RequestDetails& request = {}) const;
 
+  // The service `name` stands for now (itself, or the service whose V2 model name it is); the
+  // name as given when none.
+  std::string ServiceNameOf(std::string_view name) const;
+
   // The services `principal` may call, by name; only the ready ones when `ready_only`.
   std::vector<IndexEntry> Index(const control::Principal& principal, bool ready_only) const;
 

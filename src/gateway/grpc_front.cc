@@ -486,13 +486,15 @@ class GrpcFront::Service::StreamProxy final
   };
 
   // Sends the request just read to its service's replica, opening that stream on the first
-  // request for it. Needs mu_.
+  // request for it (by either of its names: one stream, so that its answers keep their order).
+  // Needs mu_.
   void RouteLocked() {
     Upstream* upstream = nullptr;
-    if (auto it = active_.find(request_.model_name()); it != active_.end()) {
+    const std::string service = service_->dispatcher_->ServiceNameOf(request_.model_name());
+    if (auto it = active_.find(service); it != active_.end()) {
       upstream = it->second;
     } else {
-      absl::StatusOr<Upstream*> opened = OpenLocked(request_.model_name());
+      absl::StatusOr<Upstream*> opened = OpenLocked(service);
       if (!opened.ok()) {
         return ReplyLocked(request_.id(), std::string(opened.status().message()), true);
       }

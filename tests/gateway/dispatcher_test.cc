@@ -112,6 +112,26 @@ TEST_F(DispatcherTest, AdmitsOnlyAKeyThatMayCallAServiceThatExists) {
   EXPECT_EQ(admission.transport, Transport::kGrpc);
 }
 
+TEST_F(DispatcherTest, AV2ModelNameStandsForItsService) {
+  auto table = std::make_shared<routing::RoutingTable>(*router_.Snapshot());
+  table->services["svc"].model_name = "svc_model.v1";
+  table->model_names["svc_model.v1"] = "svc";
+  router_.Publish(table);
+  EXPECT_EQ(dispatcher_->ServiceNameOf("svc_model.v1"), "svc");
+  EXPECT_EQ(dispatcher_->ServiceNameOf("svc"), "svc");
+  EXPECT_EQ(dispatcher_->ServiceNameOf("nope"), "nope");
+  // invoke:svc covers the service under its other name; the index lists that name.
+  auto admission = dispatcher_->Admit(Transport::kGrpc, invoker_, "svc_model.v1");
+  ASSERT_TRUE(admission.ok()) << admission.status();
+  EXPECT_EQ(admission->service(), "svc");
+  auto principal = dispatcher_->Authenticate(invoker_);
+  ASSERT_TRUE(principal.ok());
+  const auto index = dispatcher_->Index(*principal, /*ready_only=*/false);
+  ASSERT_EQ(index.size(), 1u);
+  EXPECT_EQ(index[0].name, "svc_model.v1");
+  EXPECT_EQ(index[0].state, "READY");
+}
+
 TEST_F(DispatcherTest, AKeyTurnedAwayIsCountedInTheServicesLogAndStatistics) {
   ASSERT_TRUE(absl::IsPermissionDenied(
       dispatcher_->Admit(Transport::kHttp, reader_, "svc",
