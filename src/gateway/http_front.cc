@@ -19,6 +19,7 @@
 #include "common/version.h"
 #include "control/states.h"
 #include "control/store.h"
+#include "gateway/statistics_merge.h"
 #include "models/model_fetch.h"
 #include "nlohmann/json.hpp"
 #include "net/descriptor_limit.h"
@@ -163,6 +164,14 @@ struct HttpFront::Impl {
   // GET /v2/models/stats: the statistics of every ready service `principal` may call, one
   // replica each, in the order of the repository index.
   awaitable<StringResponse> AllStatistics(const control::Principal& principal);
+  // A service's statistics (`suffix`: "/stats" or "/versions/N/stats"), summed over every
+  // ready replica, so that a client reading them before and after a run sees the service's
+  // counts, whichever replica answers. An error when no replica answered.
+  awaitable<absl::StatusOr<nlohmann::json>> ServiceStatistics(const Admission& admission,
+                                                             const std::string& suffix);
+  // GET `target` from one replica on a connection of its own; the body of a 200.
+  awaitable<absl::StatusOr<std::string>> FetchFrom(const Endpoint& endpoint,
+                                                   const std::string& target);
   // Sends the request to a replica the dispatcher picks, again to another when the first
   // did not answer, at /v2/models/{the replica's model name}`suffix`.
   awaitable<StringResponse> Proxy(http::request<http::string_body>& request, Admission& admission,
@@ -509,8 +518,15 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
           // The replica's per-caller limits (image_url downloads) count by this; a caller's
           // own value is never passed on.
           request->set(protocol::kCallerHeader, admission->principal.key_id);
-          res = co_await Proxy(*request, *admission, std::move(upstream_suffix),
-                               &details.batch_rows);
+          if (method == "GET" && upstream_suffix.ends_with("/stats")) {
+            // Statistics are the service's, summed over its replicas, not one replica's.
+            absl::StatusOr<nlohmann::json> stats =
+                co_await ServiceStatistics(*admission, upstream_suffix);
+            res = stats.ok() ? Make(200, stats->dump()) : Error(stats.status());
+          } else {
+            res = co_await Proxy(*request, *admission, std::move(upstream_suffix),
+                                 &details.batch_rows);
+          }
         }
         details.bytes_out = res.body().size();
         dispatcher->Finish(*admission, res.result_int(), details);
@@ -693,21 +709,66 @@ awaitable<StringResponse> HttpFront::Impl::AllStatistics(const control::Principa
   for (const IndexEntry& entry : dispatcher->Index(principal, /*ready_only=*/true)) {
     auto admission = dispatcher->Admit(Transport::kHttp, principal, entry.name);
     if (!admission.ok()) continue;
-    http::request<http::string_body> request{http::verb::get, "/", 11};
-    int64_t batch_rows = 0;
-    StringResponse one = co_await Proxy(request, *admission, "/stats", &batch_rows);
-    dispatcher->Finish(*admission, one.result_int(),
-                       {.method = "GET", .route = "/v2/models/stats",
-                        .bytes_out = one.body().size()});
-    // A service whose replica did not answer is left out, as an unready one is.
-    if (one.result_int() != 200) continue;
-    nlohmann::json stats = nlohmann::json::parse(one.body(), nullptr, false);
-    if (!stats.is_object() || !stats.contains("model_stats") || !stats["model_stats"].is_array()) {
-      continue;
-    }
-    for (auto& model : stats["model_stats"]) all.push_back(std::move(model));
+    absl::StatusOr<nlohmann::json> stats = co_await ServiceStatistics(*admission, "/stats");
+    dispatcher->Finish(*admission, stats.ok() ? 200 : common::HttpStatusFromStatus(stats.status()),
+                       {.method = "GET", .route = "/v2/models/stats"});
+    // A service whose replicas did not answer is left out, as an unready one is.
+    if (!stats.ok()) continue;
+    for (auto& model : (*stats)["model_stats"]) all.push_back(std::move(model));
   }
   co_return Make(200, nlohmann::json{{"model_stats", std::move(all)}}.dump());
+}
+
+awaitable<absl::StatusOr<std::string>> HttpFront::Impl::FetchFrom(const Endpoint& endpoint,
+                                                                  const std::string& target) {
+  beast::tcp_stream stream(co_await net::this_coro::executor);
+  beast::error_code ec;
+  const auto address = net::ip::make_address(endpoint.host(), ec);
+  if (ec) co_return absl::InternalError(StrCat("bad replica address ", endpoint.host()));
+  stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
+  auto [cec] = co_await stream.async_connect(
+      tcp::endpoint(address, static_cast<unsigned short>(endpoint.http_port())), kTuple);
+  if (cec) co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), ": ", cec.message()));
+  http::request<http::empty_body> request{http::verb::get, target, 11};
+  request.set(http::field::host, endpoint.url_host());
+  request.keep_alive(false);
+  auto [wec, wn] = co_await http::async_write(stream, request, kTuple);
+  if (wec) co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), ": ", wec.message()));
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(16u << 20);
+  auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
+  if (rec) co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), ": ", rec.message()));
+  if (parser.get().result_int() != 200) {
+    co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), " answered ",
+                                            parser.get().result_int()));
+  }
+  co_return parser.release().body();
+}
+
+awaitable<absl::StatusOr<nlohmann::json>> HttpFront::Impl::ServiceStatistics(
+    const Admission& admission, const std::string& suffix) {
+  std::vector<nlohmann::json> answers;
+  absl::Status last = absl::UnavailableError(StrCat(
+      "service '", admission.service(), "' has no ready replica; retry shortly"));
+  for (const routing::RevisionRoute& revision : admission.route->revisions) {
+    for (const std::shared_ptr<Endpoint>& endpoint : revision.endpoints) {
+      const std::string& model =
+          endpoint->model_name().empty() ? admission.service() : endpoint->model_name();
+      absl::StatusOr<std::string> body =
+          co_await FetchFrom(*endpoint, StrCat("/v2/models/", model, suffix));
+      if (!body.ok()) {
+        last = body.status();
+        continue;
+      }
+      nlohmann::json doc = nlohmann::json::parse(*body, nullptr, false);
+      if (doc.is_object() && doc.contains("model_stats") && doc["model_stats"].is_array()) {
+        answers.push_back(std::move(doc));
+      }
+    }
+  }
+  if (answers.empty()) co_return last;
+  co_return MergeStatistics(answers);
 }
 
 awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body>& request,

@@ -669,6 +669,18 @@ class ServerTest(unittest.TestCase):
         final = self.service("partial")
         self.assertEqual((final["replicas"], final["latest_revision"]),
                          (3, after["latest_revision"]))
+        # Statistics through the gateway are the service's, summed over its three replicas,
+        # as perf_analyzer reads them before and after a run.
+        poll("3 ready replicas", lambda: self.service("partial")["ready_replicas"] == 3)
+        for _ in range(9):
+            self.assertEqual(self.infer_addsub(service="partial")[0], 200)
+        status, payload, _ = self.server.request("GET", "/v2/models/partial/stats",
+                                                 key=self.admin)
+        self.assertEqual(status, 200, payload)
+        stats = json.loads(payload)["model_stats"]
+        self.assertEqual([(m["name"], m["inference_count"],
+                           m["inference_stats"]["success"]["count"]) for m in stats],
+                         [("partial", 9, 9)], stats)
         self.cli("delete", "partial")
         poll("partial to be deleted",
              lambda: self.server.api("GET", "/services/partial", key=self.admin)[0] == 404)
