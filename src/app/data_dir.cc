@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/strings.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::app {
 
@@ -38,11 +39,10 @@ absl::StatusOr<DataDirLock> DataDirLock::Acquire(const std::string& data_dir) {
         StrCat("a berth server", holder.empty() ? "" : StrCat(" (pid ", holder, ")"),
                " uses the data directory ", data_dir));
   }
-  // Who holds it, for the next process's message.
+  // Who holds it, for the next process's message (the lock holds without it).
   const std::string pid = StrCat(getpid(), "\n");
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    // The lock holds without it; only the message loses the pid.
-  }
+  const bool recorded = ftruncate(fd, 0) == 0 && pwrite(fd, pid.data(), pid.size(), 0) >= 0;
+  if (!recorded) spdlog::warn("cannot write the pid into {}: {}", path, strerror(errno));
   return DataDirLock(fd);
 }
 
