@@ -74,6 +74,11 @@ struct Admission {
   std::chrono::steady_clock::time_point start;
 
   const std::string& service() const { return route->name; }
+  // The name `replica` (one of this service's) serves the model under: its revision's V2
+  // model name where it has one, else the service's.
+  const std::string& ModelNameAt(const routing::Endpoint& replica) const {
+    return replica.model_name().empty() ? service() : replica.model_name();
+  }
 };
 
 // What the request log keeps of a request besides its outcome.

@@ -39,12 +39,6 @@ void SetModelName(Request* request, const std::string& name) {
   }
 }
 
-// The name the replica serves the service's model under.
-const std::string& ReplicaModelName(const routing::Endpoint& endpoint,
-                                    const Admission& admission) {
-  return endpoint.model_name().empty() ? admission.service() : endpoint.model_name();
-}
-
 }  // namespace
 
 class GrpcFront::Service final : public inference::GRPCInferenceService::CallbackService {
@@ -274,7 +268,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
       // A caller that names the service by its other name (the service's own, or its V2
       // model name) gets a copy renamed to the replica's.
       const Request* sent = request;
-      const std::string& model = ReplicaModelName(**endpoint, admission);
+      const std::string& model = admission.ModelNameAt(**endpoint);
       if (ModelNameOf(*request) != model) {
         renamed = std::make_unique<Request>(*request);
         SetModelName(renamed.get(), model);
@@ -331,8 +325,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
       }
       auto call = std::make_unique<Call>();
       call->admission = *std::move(admission);
-      call->request.set_name((*endpoint)->model_name().empty() ? call->admission.service()
-                                                              : (*endpoint)->model_name());
+      call->request.set_name(call->admission.ModelNameAt(**endpoint));
       call->request.set_version(request->version());
       call->client.set_deadline(context->deadline());
       fan_out->calls.push_back(std::move(call));
@@ -520,7 +513,7 @@ class GrpcFront::Service::StreamProxy final
                                     {.route = "ModelStreamInfer"});
       return endpoint.status();
     }
-    const std::string model = ReplicaModelName(**endpoint, *admission);
+    const std::string model = admission->ModelNameAt(**endpoint);
     auto owned = std::make_unique<Upstream>(this, name, *std::move(admission),
                                             service_->StubFor(**endpoint), model);
     Upstream* upstream = owned.get();

@@ -725,20 +725,23 @@ awaitable<absl::StatusOr<std::string>> HttpFront::Impl::FetchFrom(const Endpoint
   beast::error_code ec;
   const auto address = net::ip::make_address(endpoint.host(), ec);
   if (ec) co_return absl::InternalError(StrCat("bad replica address ", endpoint.host()));
+  const auto unavailable = [&](const beast::error_code& failed) {
+    return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), ": ", failed.message()));
+  };
   stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
   auto [cec] = co_await stream.async_connect(
       tcp::endpoint(address, static_cast<unsigned short>(endpoint.http_port())), kTuple);
-  if (cec) co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), ": ", cec.message()));
+  if (cec) co_return unavailable(cec);
   http::request<http::empty_body> request{http::verb::get, target, 11};
   request.set(http::field::host, endpoint.url_host());
   request.keep_alive(false);
   auto [wec, wn] = co_await http::async_write(stream, request, kTuple);
-  if (wec) co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), ": ", wec.message()));
+  if (wec) co_return unavailable(wec);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(16u << 20);
   auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
-  if (rec) co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), ": ", rec.message()));
+  if (rec) co_return unavailable(rec);
   if (parser.get().result_int() != 200) {
     co_return absl::UnavailableError(StrCat("replica ", endpoint.replica_id(), " answered ",
                                             parser.get().result_int()));
@@ -753,10 +756,8 @@ awaitable<absl::StatusOr<nlohmann::json>> HttpFront::Impl::ServiceStatistics(
       "service '", admission.service(), "' has no ready replica; retry shortly"));
   for (const routing::RevisionRoute& revision : admission.route->revisions) {
     for (const std::shared_ptr<Endpoint>& endpoint : revision.endpoints) {
-      const std::string& model =
-          endpoint->model_name().empty() ? admission.service() : endpoint->model_name();
-      absl::StatusOr<std::string> body =
-          co_await FetchFrom(*endpoint, StrCat("/v2/models/", model, suffix));
+      absl::StatusOr<std::string> body = co_await FetchFrom(
+          *endpoint, StrCat("/v2/models/", admission.ModelNameAt(*endpoint), suffix));
       if (!body.ok()) {
         last = body.status();
         continue;
@@ -794,9 +795,7 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     Endpoint& endpoint = **picked;
     upstream.set(http::field::host, endpoint.url_host());
     // The replica's own name for the model, whichever name the caller used.
-    upstream.target(StrCat("/v2/models/",
-                           endpoint.model_name().empty() ? service : endpoint.model_name(),
-                           suffix));
+    upstream.target(StrCat("/v2/models/", admission.ModelNameAt(endpoint), suffix));
     // After a stale pooled connection the next attempt opens a new one: the others in the
     // pool have most likely gone the same way.
     std::unique_ptr<UpstreamConnection> conn =
