@@ -549,13 +549,17 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
   const nlohmann::json& settings = *found;
   Autoscaled& a = autoscaled_[service.name];
   if (!a.autoscaler || a.revision != view.latest_revision || a.settings != settings) {
+    // The API wrote every field (ControlApi::NormalizeSpec); the config's own defaults stand
+    // in for a field a spec of an older server lacks.
     AutoscalerConfig config;
     config.metric = AutoscalerConfig::Metric::kConcurrency;
-    config.target = settings.value("target", 1.0);
-    config.min_replicas = settings.value("min_replicas", 1);
-    config.max_replicas = settings.value("max_replicas", 10);
-    config.stable_window_ms = settings.value("window_s", int64_t{60}) * 1000;
-    config.scale_down_delay_ms = settings.value("scale_down_delay_s", int64_t{0}) * 1000;
+    config.target = settings.value("target", config.target);
+    config.min_replicas = settings.value("min_replicas", config.min_replicas);
+    config.max_replicas = settings.value("max_replicas", config.max_replicas);
+    config.stable_window_ms =
+        settings.value("window_s", config.stable_window_ms / 1000) * 1000;
+    config.scale_down_delay_ms =
+        settings.value("scale_down_delay_s", config.scale_down_delay_ms / 1000) * 1000;
     a = Autoscaled{.revision = view.latest_revision,
                    .settings = settings,
                    .autoscaler = std::make_unique<Autoscaler>(config)};
