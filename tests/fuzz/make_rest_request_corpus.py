@@ -75,6 +75,20 @@ def main():
     seed('huge_shape', one('FP64', '[1000000000]', '[1]'), padded=True)
     seed('overflow_shape', one('UINT8', '[4294967296,4294967296,16]', '[1]'))
     seed('deep_nesting', one('INT8', '[1]', '[' * 40 + '1' + ']' * 40))
+    # Triton's classification parameter, in range and not.
+    seed('classification',
+         '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}],'
+         '"outputs":[{"name":"y","parameters":{"classification":3}},'
+         '{"name":"z","parameters":{"classification":-1}}]}')
+    # A shared-memory input: its element count is bounded by the byte size it names, however
+    # small the body; a shape past that, and one that overflows, are refused.
+    seed('shm_input',
+         '{"inputs":[{"name":"x","datatype":"FP32","shape":[4,1,28,28],"parameters":'
+         '{"shared_memory_region":"r","shared_memory_byte_size":12544}}]}')
+    seed('shm_input_overflow',
+         '{"inputs":[{"name":"x","datatype":"UINT8","shape":[4294967296,4294967296,16],'
+         '"parameters":{"shared_memory_region":"r","shared_memory_byte_size":'
+         '18446744073709551615}}]}', padded=True)
 
 
 if __name__ == '__main__':

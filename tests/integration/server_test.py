@@ -991,6 +991,12 @@ class ServerTest(unittest.TestCase):
             capture_output=True, text=True, timeout=60)
         self.assertEqual(second.returncode, 1, second.stdout + second.stderr)
         self.assertIn("uses the data directory", second.stdout + second.stderr)
+        # A directory that holds no server's data is named as such.
+        res = subprocess.run([BERTH, "admin", "reset-key", "--data-dir",
+                              os.path.join(self.tmp, "no-such-dir")],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        self.assertIn("no berth data directory", res.stderr)
         # While the server runs, the key cannot be reset behind its back.
         res = subprocess.run([BERTH, "admin", "reset-key", "--data-dir", self.server.data_dir],
                              capture_output=True, text=True, timeout=60)
