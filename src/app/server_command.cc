@@ -23,6 +23,7 @@
 #include "net/descriptor_limit.h"
 #include "net/destination_policy.h"
 #include "prometheus/registry.h"
+#include "routing/activator.h"
 #include "runtime/local/local_driver.h"
 #include "spdlog/spdlog.h"
 
@@ -164,6 +165,12 @@ int RunServer(ServerFlags& flags) {
     return 2;
   }
   runtime::LocalDriver driver(flags.data_dir);
+  // Requests for a service at zero wait here while it starts a replica; the first one wakes
+  // the controller.
+  control::Controller* woken = nullptr;
+  routing::Activator activator({.registry = registry.get(),
+                                .wake = [&woken] { if (woken != nullptr) woken->Wake(); },
+                                .router = &router});
   control::ControllerOptions controller_options;
   controller_options.data_dir = flags.data_dir;
   controller_options.engine_threads = flags.engine_threads;
@@ -171,7 +178,9 @@ int RunServer(ServerFlags& flags) {
   controller_options.driver = &driver;
   controller_options.router = &router;
   controller_options.traffic = &traffic;
+  controller_options.activator = &activator;
   control::Controller controller(controller_options);
+  woken = &controller;
   auto auth = control::Authenticator::Create({.store = store->get()});
   if (!auth.ok()) {
     spdlog::critical("cannot read the API keys: {}", Msg(auth.status()));
@@ -199,7 +208,8 @@ int RunServer(ServerFlags& flags) {
   }
 
   gateway::Dispatcher dispatcher(
-      {.auth = auth->get(), .router = &router, .traffic = &traffic, .registry = registry.get()});
+      {.auth = auth->get(), .router = &router, .traffic = &traffic, .activator = &activator,
+       .registry = registry.get()});
   auto http =
       gateway::HttpFront::Create(flags.http, &api, auth->get(), &router, &dispatcher, registry);
   if (!http.ok()) {
@@ -238,6 +248,7 @@ int RunServer(ServerFlags& flags) {
   worker_args.push_back(std::to_string(flags.http.max_request_bytes));
   controller.SetWorkerArgs(std::move(worker_args));
   controller.Start();
+  activator.Start();
   (*http)->Start();
   RegisterDemoModel(api, **store, flags.demo_dir);
   const std::string url = StrCat("http://", flags.http.address == "0.0.0.0" ? "127.0.0.1"
@@ -257,6 +268,7 @@ int RunServer(ServerFlags& flags) {
   int received = 0;
   sigwait(&signals, &received);
   spdlog::info("received signal {}, shutting down", received);
+  activator.Stop();  // held requests are answered while the fronts still run
   (*http)->Stop();
   (*grpc)->Stop();
   controller.Stop();

@@ -244,7 +244,10 @@ struct DeployFlags {
   CLI::Option* max_replicas = nullptr;
   CLI::Option* scale_window = nullptr;
   CLI::Option* scale_down_delay = nullptr;
-  std::string scale_metric_value, scale_window_value, scale_down_delay_value;
+  CLI::Option* scale_to_zero_after = nullptr;
+  CLI::Option* cold_start_timeout = nullptr;
+  std::string scale_metric_value, scale_window_value, scale_down_delay_value,
+      scale_to_zero_after_value, cold_start_timeout_value;
   double scale_target_value = 0;
   int64_t min_replicas_value = 0, max_replicas_value = 0;
   CLI::Option* cpu = nullptr;
@@ -268,6 +271,12 @@ absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   if (flags.max_replicas->count() > 0) spec.max_replicas = flags.max_replicas_value;
   if (flags.scale_window->count() > 0) spec.scale_window = flags.scale_window_value;
   if (flags.scale_down_delay->count() > 0) spec.scale_down_delay = flags.scale_down_delay_value;
+  if (flags.scale_to_zero_after->count() > 0) {
+    spec.scale_to_zero_after = flags.scale_to_zero_after_value;
+  }
+  if (flags.cold_start_timeout->count() > 0) {
+    spec.cold_start_timeout = flags.cold_start_timeout_value;
+  }
   if (flags.cpu->count() > 0) spec.cpu = flags.cpu_value;
   if (flags.memory->count() > 0) spec.memory = flags.memory_value;
   if (flags.max_batch->count() > 0) spec.max_batch_size = flags.max_batch_value;
@@ -413,20 +422,30 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
   flags->replicas = deploy->add_option("--replicas", flags->replicas_value, "number of replicas");
   flags->min_replicas = deploy->add_option(
       "--min-replicas", flags->min_replicas_value,
-      "autoscale: the fewest replicas (with --max-replicas and --target)");
+      "autoscale: the fewest replicas (with --max-replicas and --target); 0 scales to zero "
+      "when idle, and the gateway holds requests while the first replica starts");
   flags->max_replicas =
       deploy->add_option("--max-replicas", flags->max_replicas_value, "autoscale: the most replicas");
   flags->scale_metric = deploy->add_option("--scale-metric", flags->scale_metric_value,
-                                           "autoscale on: concurrency (requests in flight)");
+                                           "autoscale on: concurrency (requests in flight, the "
+                                           "default) or rps (requests per second)");
   flags->scale_target = deploy->add_option(
       "--target", flags->scale_target_value,
-      "autoscale: the requests in flight one replica should carry (default 1)");
+      "autoscale: what one replica should carry: requests in flight (default 1) or requests "
+      "per second (default 10)");
   flags->scale_window = deploy->add_option(
       "--scale-window", flags->scale_window_value,
       "autoscale: the window the load is averaged over (default 60s; panic: a tenth of it)");
   flags->scale_down_delay = deploy->add_option(
       "--scale-down-delay", flags->scale_down_delay_value,
       "autoscale: how long a lower load must last before replicas go (default 0s)");
+  flags->scale_to_zero_after = deploy->add_option(
+      "--scale-to-zero-after", flags->scale_to_zero_after_value,
+      "with --min-replicas 0: how long without a request before the last replica goes "
+      "(default 60s)");
+  flags->cold_start_timeout = deploy->add_option(
+      "--cold-start-timeout", flags->cold_start_timeout_value,
+      "with --min-replicas 0: how long a request waits for a replica to start (default 60s)");
   flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");
   flags->memory = deploy->add_option("--memory", flags->memory_value, "memory per replica: 2Gi");
   flags->max_batch =

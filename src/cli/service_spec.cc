@@ -203,7 +203,8 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
   if (const YAML::Node autoscaling = spec["autoscaling"]) {
     if (auto status = reader.Map(autoscaling, field("autoscaling"),
                                  {"metric", "target", "min_replicas", "max_replicas", "window_s",
-                                  "scale_down_delay_s"});
+                                  "scale_down_delay_s", "scale_to_zero_after_s",
+                                  "cold_start_timeout_s"});
         !status.ok()) {
       return status;
     }
@@ -218,7 +219,8 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
       if (!value.ok()) return value.status();
       json["target"] = *value;
     }
-    for (const char* name : {"min_replicas", "max_replicas", "window_s", "scale_down_delay_s"}) {
+    for (const char* name : {"min_replicas", "max_replicas", "window_s", "scale_down_delay_s",
+                             "scale_to_zero_after_s", "cold_start_timeout_s"}) {
       if (const YAML::Node value = autoscaling[name]) {
         auto number = reader.Integer(value, field(StrCat("autoscaling.", name)), 0);
         if (!number.ok()) return number.status();
@@ -421,10 +423,12 @@ absl::Status ReadInferenceService(const FieldReader& reader, const YAML::Node& r
     document.spec["replicas"] = *value;
   }
   // maxReplicas above minReplicas (or a scaleTarget) asks for autoscaling, as in KServe:
-  // scaleMetric concurrency (the default) with scaleTarget requests in flight a replica.
+  // scaleMetric concurrency (the default) with scaleTarget requests in flight a replica;
+  // minReplicas 0 is KServe's scale to zero, which is autoscaling too.
   const YAML::Node max_replicas = predictor["maxReplicas"];
   const YAML::Node scale_target = predictor["scaleTarget"];
-  if (max_replicas || scale_target) {
+  const bool to_zero = document.spec.value("replicas", 1) == 0;
+  if (max_replicas || scale_target || to_zero) {
     nlohmann::json autoscaling = nlohmann::json::object();
     if (document.spec.contains("replicas")) {
       autoscaling["min_replicas"] = document.spec["replicas"];
@@ -445,6 +449,8 @@ absl::Status ReadInferenceService(const FieldReader& reader, const YAML::Node& r
       autoscaling["metric"] = *text;
     }
     document.spec["autoscaling"] = std::move(autoscaling);
+    // How many replicas the autoscaler's say, not a fixed count.
+    if (to_zero) document.spec.erase("replicas");
   }
   if (const YAML::Node resources = model["resources"]) {
     const std::string field = model_field + ".resources";
@@ -570,7 +576,9 @@ absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
   if (flags.max_replicas) autoscaling["max_replicas"] = *flags.max_replicas;
   for (const auto& [flag, key, text] :
        {std::tuple{"--scale-window", "window_s", &flags.scale_window},
-        std::tuple{"--scale-down-delay", "scale_down_delay_s", &flags.scale_down_delay}}) {
+        std::tuple{"--scale-down-delay", "scale_down_delay_s", &flags.scale_down_delay},
+        std::tuple{"--scale-to-zero-after", "scale_to_zero_after_s", &flags.scale_to_zero_after},
+        std::tuple{"--cold-start-timeout", "cold_start_timeout_s", &flags.cold_start_timeout}}) {
     if (!*text) continue;
     auto duration = ParseDuration(**text);
     if (!duration.ok()) {

@@ -44,7 +44,8 @@ struct DeploySpecFlags {
   std::optional<std::string> scale_metric;
   std::optional<double> target;
   std::optional<int64_t> min_replicas, max_replicas;
-  std::optional<std::string> scale_window, scale_down_delay;
+  std::optional<std::string> scale_window, scale_down_delay, scale_to_zero_after,
+      cold_start_timeout;
   std::optional<int64_t> replicas;
   std::optional<std::string> cpu;
   std::optional<std::string> memory;

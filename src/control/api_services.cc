@@ -409,35 +409,42 @@ absl::StatusOr<json> NormalizeAutoscaling(const json& a) {
     return absl::InvalidArgumentError(
         "spec.autoscaling: give an object such as {\"target\": 4, \"max_replicas\": 8}");
   }
-  RETURN_IF_ERROR(OnlyFields(a, "spec.autoscaling", {"metric", "target", "min_replicas",
-                                                     "max_replicas", "window_s",
-                                                     "scale_down_delay_s"}));
+  RETURN_IF_ERROR(OnlyFields(a, "spec.autoscaling",
+                             {"metric", "target", "min_replicas", "max_replicas", "window_s",
+                              "scale_down_delay_s", "scale_to_zero_after_s",
+                              "cold_start_timeout_s"}));
   json out = json::object();
+  if (a.contains("metric") && !a["metric"].is_string()) {
+    return absl::InvalidArgumentError(
+        "spec.autoscaling.metric: give concurrency (requests in flight per replica) or rps "
+        "(requests per second per replica)");
+  }
   const std::string metric = a.value("metric", "concurrency");
-  if (metric != "concurrency") {
+  if (metric == "cpu") {
+    return absl::InvalidArgumentError(
+        "spec.autoscaling.metric: cpu is not measured yet; the autoscaler scales on "
+        "concurrency (requests in flight per replica) or rps (requests per second per replica)");
+  }
+  if (metric != "concurrency" && metric != "rps") {
     return absl::InvalidArgumentError(StrCat(
-        "spec.autoscaling.metric: '", metric, "' is not measured yet; the autoscaler scales on "
-        "concurrency (requests in flight per replica)"));
+        "spec.autoscaling.metric: '", metric, "' is not a metric; give concurrency (requests in "
+        "flight per replica) or rps (requests per second per replica)"));
   }
   out["metric"] = metric;
-  double target = 1;
+  double target = metric == "rps" ? 10 : 1;
   if (a.contains("target")) {
     if (!a["target"].is_number() || !(a["target"].get<double>() > 0) ||
-        a["target"].get<double>() > 10000) {
-      return absl::InvalidArgumentError(
-          "spec.autoscaling.target: the requests in flight one replica should carry, a number "
-          "above 0 and at most 10000");
+        a["target"].get<double>() > 100000) {
+      return absl::InvalidArgumentError(StrCat(
+          "spec.autoscaling.target: ",
+          metric == "rps" ? "the requests per second" : "the requests in flight",
+          " one replica should carry, a number above 0 and at most 100000"));
     }
     target = a["target"].get<double>();
   }
   out["target"] = target;
   ASSIGN_OR_RETURN(int64_t min_replicas,
                    IntField(a, "min_replicas", "spec.autoscaling.min_replicas", 0, 64, 1));
-  if (min_replicas == 0) {
-    return absl::InvalidArgumentError(
-        "spec.autoscaling.min_replicas: scaling to zero needs the gateway to hold requests "
-        "while a replica starts, which it does not yet; use 1 or more");
-  }
   ASSIGN_OR_RETURN(int64_t max_replicas,
                    IntField(a, "max_replicas", "spec.autoscaling.max_replicas", 1, 64,
                             std::max<int64_t>(min_replicas, 10)));
@@ -450,6 +457,24 @@ absl::StatusOr<json> NormalizeAutoscaling(const json& a) {
                    IntField(a, "window_s", "spec.autoscaling.window_s", 6, 3600, 60));
   ASSIGN_OR_RETURN(int64_t delay, IntField(a, "scale_down_delay_s",
                                            "spec.autoscaling.scale_down_delay_s", 0, 3600, 0));
+  if (min_replicas > 0) {
+    for (const char* field : {"scale_to_zero_after_s", "cold_start_timeout_s"}) {
+      if (a.contains(field)) {
+        return absl::InvalidArgumentError(StrCat(
+            "spec.autoscaling.", field, ": only a service that scales to zero (min_replicas "
+            "0) has it"));
+      }
+    }
+  } else {
+    ASSIGN_OR_RETURN(int64_t grace,
+                     IntField(a, "scale_to_zero_after_s", "spec.autoscaling.scale_to_zero_after_s",
+                              1, 86400, 60));
+    ASSIGN_OR_RETURN(int64_t cold_start,
+                     IntField(a, "cold_start_timeout_s", "spec.autoscaling.cold_start_timeout_s",
+                              1, 3600, 60));
+    out["scale_to_zero_after_s"] = grace;
+    out["cold_start_timeout_s"] = cold_start;
+  }
   out["min_replicas"] = min_replicas;
   out["max_replicas"] = max_replicas;
   out["window_s"] = window;
@@ -848,15 +873,21 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
     }
   }
   doc["ready_replicas"] = ready;
+  int desired = s.spec.value("replicas", 1);
+  bool autoscaled = false;
   if (const auto decision = controller_->Recommendation(s.name)) {
     doc["autoscaler"] = {{"desired_replicas", decision->desired},
                          {"panicking", decision->panicking},
-                         {"observed_concurrency", decision->stable_observed},
+                         {"observed", decision->stable_observed},
+                         {"metric", s.spec.value("autoscaling", json::object())
+                                        .value("metric", "concurrency")},
                          {"reason", decision->reason}};
+    desired = decision->desired;
+    autoscaled = true;
+    doc["replicas"] = desired;  // what the service wants now: the autoscaler's say
   }
   auto latest = store_->FindRevision(s.name, s.latest_revision);
   std::string status = "Deploying", reason;
-  const int desired = s.spec.value("replicas", 1);
   if (s.deleting) {
     status = "Deleting";
   } else if (latest.ok() && *latest && (*latest)->status == "Failed") {
@@ -866,6 +897,10 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
   } else if (s.current_revision > 0 && s.current_revision == s.latest_revision) {
     status = ready >= desired ? "Ready" : "Degraded";
     if (ready < desired) reason = StrCat(ready, " of ", desired, " replicas ready");
+    if (autoscaled && desired == 0 && ready == 0) {
+      reason = "scaled to zero: the next request starts a replica (the gateway holds it "
+               "meanwhile)";
+    }
   }
   doc["status"] = status;
   doc["reason"] = reason;

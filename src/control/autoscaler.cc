@@ -125,18 +125,24 @@ AutoscalerDecision Autoscaler::Decide(int64_t now_ms, int ready_replicas) {
     }
   }
 
-  // Zero only for a revision allowed to go there, after its idle grace.
+  // Zero only for a revision allowed to go there, after a whole idle grace with no request;
+  // once there, it stays until a request comes (then any reading above zero wants one).
   if (desired == 0) {
     const int64_t idle_ms = now_ms - last_active_ms_;
     if (c.min_replicas > 0) {
       desired = c.min_replicas;
-    } else if (idle_ms < c.scale_to_zero_after_ms && ready > 0) {
+    } else if (at_zero_) {
+      StrAppend(&d.reason, "; no request: at zero");
+    } else if (idle_ms < c.scale_to_zero_after_ms) {
       desired = 1;
       StrAppend(&d.reason, "; idle for ", Seconds(idle_ms), " of the ",
                 Seconds(c.scale_to_zero_after_ms), " before scaling to zero");
     } else {
+      at_zero_ = true;
       StrAppend(&d.reason, "; idle for ", Seconds(idle_ms), ": scaled to zero");
     }
+  } else {
+    at_zero_ = false;
   }
   const int bounded = std::clamp(desired, std::max(c.min_replicas, 0),
                                  std::max(c.max_replicas, std::max(c.min_replicas, 0)));

@@ -34,7 +34,9 @@ struct AutoscalerConfig {
   double max_scale_up_rate = 1000;
   double max_scale_down_rate = 2;
   int64_t scale_down_delay_ms = 0;
-  int64_t scale_to_zero_after_ms = 30'000;  // idle grace before the last replica goes
+  // With min_replicas 0: how long the revision must have had no request before its last
+  // replica goes (a new revision starts with one, so that the deploy proves it serves).
+  int64_t scale_to_zero_after_ms = 60'000;
 };
 
 // What one decision came to, and why.
@@ -79,6 +81,7 @@ class Autoscaler {
   int64_t over_threshold_ms_ = 0;  // while panicking: the last decision over the threshold
   int panic_floor_ = 0;            // the most replicas desired in this panic
   int64_t last_active_ms_ = -1;    // the last reading above zero (or the first one)
+  bool at_zero_ = false;           // it scaled to zero and no request has come since
   std::deque<std::pair<int64_t, int>> recent_desires_;  // within the scale-down delay
 };
 

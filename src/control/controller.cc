@@ -552,7 +552,9 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
     // The API wrote every field (ControlApi::NormalizeSpec); the config's own defaults stand
     // in for a field a spec of an older server lacks.
     AutoscalerConfig config;
-    config.metric = AutoscalerConfig::Metric::kConcurrency;
+    config.metric = settings.value("metric", "concurrency") == "rps"
+                        ? AutoscalerConfig::Metric::kRps
+                        : AutoscalerConfig::Metric::kConcurrency;
     config.target = settings.value("target", config.target);
     config.min_replicas = settings.value("min_replicas", config.min_replicas);
     config.max_replicas = settings.value("max_replicas", config.max_replicas);
@@ -560,26 +562,69 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
         settings.value("window_s", config.stable_window_ms / 1000) * 1000;
     config.scale_down_delay_ms =
         settings.value("scale_down_delay_s", config.scale_down_delay_ms / 1000) * 1000;
+    config.scale_to_zero_after_ms =
+        settings.value("scale_to_zero_after_s", config.scale_to_zero_after_ms / 1000) * 1000;
+    const uint64_t arrivals =
+        options_.activator ? options_.activator->Arrivals(service.name) : 0;
     a = Autoscaled{.revision = view.latest_revision,
                    .settings = settings,
-                   .autoscaler = std::make_unique<Autoscaler>(config)};
+                   .autoscaler = std::make_unique<Autoscaler>(config),
+                   .held_arrivals = arrivals};
   }
-  if (a.last && now - a.last_reading_ms < 1000) return a.last->desired;
-  // The service's requests in flight at the gateway, over all its replicas; the latest
-  // revision's ready replicas.
+  const size_t held = options_.activator ? options_.activator->Held(service.name) : 0;
+  // A service at zero that holds a request is read at once: that request waits for it.
+  const bool woken_at_zero = held > 0 && a.last && a.last->desired == 0;
+  if (a.last && now - a.last_reading_ms < 1000 && !woken_at_zero) return a.last->desired;
+  const int64_t elapsed_ms = a.last_reading_ms < 0 ? 1000 : std::max<int64_t>(
+                                                                 now - a.last_reading_ms, 1);
+  // The service's load over all its replicas; the latest revision's ready replicas.
   double in_flight = 0;
+  uint64_t attempts = 0, busy_us = 0;
   int ready = 0;
-  for (const auto& [id, r] : replicas_) {
+  for (auto& [id, r] : replicas_) {
     if (r.record.service != service.name) continue;
-    if (r.endpoint) in_flight += r.endpoint->in_flight.load(std::memory_order_relaxed);
+    if (r.endpoint) {
+      if (r.counted != r.endpoint.get()) {
+        r.counted = r.endpoint.get();
+        r.counted_attempts = r.counted_busy_us = 0;
+      }
+      const uint64_t now_attempts = r.endpoint->attempts.load(std::memory_order_relaxed);
+      const uint64_t now_busy = r.endpoint->busy_us.load(std::memory_order_relaxed);
+      attempts += now_attempts - r.counted_attempts;
+      busy_us += now_busy - r.counted_busy_us;
+      r.counted_attempts = now_attempts;
+      r.counted_busy_us = now_busy;
+      in_flight += r.endpoint->in_flight.load(std::memory_order_relaxed);
+    }
     ready += r.record.revision == view.latest_revision &&
                      r.record.state == Name(ReplicaState::kReady) && !r.stop_requested
                  ? 1
                  : 0;
   }
-  a.autoscaler->Record(now, in_flight);
+  const uint64_t arrivals = options_.activator ? options_.activator->Arrivals(service.name) : 0;
+  const uint64_t new_held = arrivals - std::min(arrivals, a.held_arrivals);
+  a.held_arrivals = arrivals;
+  const double seconds = static_cast<double>(elapsed_ms) / 1000;
+  const double reading =
+      a.autoscaler->config().metric == AutoscalerConfig::Metric::kRps
+          ? static_cast<double>(attempts + new_held) / seconds
+          : std::max(in_flight, static_cast<double>(busy_us) / 1e6 / seconds) +
+                static_cast<double>(held);
+  a.autoscaler->Record(now, reading);
   a.last_reading_ms = now;
-  const AutoscalerDecision decision = a.autoscaler->Decide(now, ready);
+  AutoscalerDecision decision = a.autoscaler->Decide(now, ready);
+  if (decision.desired == 0) {
+    // A replica that is still loading is never stopped for want of traffic: it may be the
+    // one a request was held for.
+    for (const ReplicaView& r : view.replicas) {
+      if (r.revision == view.latest_revision && !r.stopping &&
+          r.state == ReplicaState::kStarting) {
+        decision.desired = 1;
+        StrAppend(&decision.reason, "; kept at 1 while replica ", r.id, " starts");
+        break;
+      }
+    }
+  }
   const int before = a.last ? a.last->desired : view.spec_replicas;
   if (decision.desired != before) {
     Event(service.name, "service/" + service.name, "Autoscaled",
@@ -768,9 +813,17 @@ void Controller::PublishRoutes() {
     if (traffic_) {
       traffic_->SetReplicas(s.name, clock_.WallMs(), static_cast<int>(route.ReadyReplicas()));
     }
+    // A service that can be at zero holds requests while it has no ready replica.
+    const nlohmann::json autoscaling = s.spec.value("autoscaling", nlohmann::json());
+    if (autoscaling.is_object() && autoscaling.value("min_replicas", 1) == 0) {
+      route.cold_start_timeout_ms = autoscaling.value("cold_start_timeout_s", 60) * 1000;
+      const double target = autoscaling.value("target", 1.0);
+      route.hold_limit = static_cast<size_t>(std::max(10.0, std::ceil(10 * target)));
+    }
     table->services.emplace(s.name, std::move(route));
   }
-  router_->Publish(std::move(table));
+  router_->Publish(table);
+  if (options_.activator != nullptr) options_.activator->Published(*table);
 }
 
 }  // namespace berth::control

@@ -21,6 +21,7 @@
 #include "control/planner.h"
 #include "control/states.h"
 #include "control/store.h"
+#include "routing/activator.h"
 #include "routing/routing.h"
 #include "routing/traffic_stats.h"
 #include "common/clock.h"
@@ -45,6 +46,9 @@ struct ControllerOptions {
   runtime::RuntimeDriver* driver = nullptr;
   routing::Router* router = nullptr;
   routing::TrafficStats* traffic = nullptr;
+  // Requests held for services at zero (optional): they count as load, and every published
+  // table goes to it so that it can release them.
+  routing::Activator* activator = nullptr;
   const Clock* clock = &RealClock();
   // Between reconcile passes (10 ms while a replica is starting). 0: Start() runs no thread
   // and the caller drives passes with ReconcileOnce().
@@ -112,6 +116,10 @@ class Controller {
     int liveness_failures = 0;
     bool stop_requested = false;  // draining or failed: its exit is not a crash
     bool term_sent = false;
+    // The endpoint's counters at the autoscaler's last reading.
+    const routing::Endpoint* counted = nullptr;
+    uint64_t counted_attempts = 0;
+    uint64_t counted_busy_us = 0;
   };
 
   void Run();
@@ -175,11 +183,15 @@ class Controller {
     nlohmann::json settings;  // the spec's "autoscaling" it was made from
     std::unique_ptr<Autoscaler> autoscaler;
     int64_t last_reading_ms = -1;
+    uint64_t held_arrivals = 0;  // the activator's count at the last reading
     std::optional<AutoscalerDecision> last;
   };
   std::map<std::string, Autoscaled> autoscaled_ ABSL_GUARDED_BY(replicas_mu_);
-  // Feeds the service's requests in flight (at most one reading a second) to its autoscaler
-  // and returns the recommendation; nullopt for a service without autoscaling.
+  // Feeds the service's load (at most one reading a second, at once when a service at zero
+  // holds a request) to its autoscaler and returns the recommendation; nullopt for a service
+  // without autoscaling. Concurrency is the mean over the interval (the busy time its
+  // replicas' requests added, divided by the interval; the requests in flight when that is
+  // more), requests per second the attempts sent; requests the activator holds count in both.
   std::optional<int> Autoscale(const ServiceRecord& service, const ServiceView& view,
                                int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
 };

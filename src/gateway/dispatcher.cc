@@ -132,8 +132,10 @@ std::vector<IndexEntry> Dispatcher::Index(const control::Principal& principal,
     // Triton's clients call a model by the name the index gives.
     out.push_back({route.model_name.empty() ? name : route.model_name,
                    ready ? "READY" : "UNAVAILABLE",
-                   ready ? "" : StrCat("no replica is ready; berth describe ", name,
-                                       " shows why")});
+                   ready                             ? ""
+                   : route.cold_start_timeout_ms > 0 ? "scaled to zero: a request starts a replica"
+                                                     : StrCat("no replica is ready; berth "
+                                                              "describe ", name, " shows why")});
   }
   std::sort(out.begin(), out.end(),
             [](const IndexEntry& a, const IndexEntry& b) { return a.name < b.name; });
@@ -154,8 +156,60 @@ absl::StatusOr<std::shared_ptr<routing::Endpoint>> Dispatcher::Pick(Admission& a
   admission.endpoint = endpoint;
   ++admission.attempts;
   admission.in_flight = true;
+  admission.attempt_start = std::chrono::steady_clock::now();
   endpoint->in_flight.fetch_add(1, std::memory_order_relaxed);
+  endpoint->attempts.fetch_add(1, std::memory_order_relaxed);
   return endpoint;
+}
+
+bool Dispatcher::ShouldHold(const Admission& admission) const {
+  return options_.activator != nullptr && !admission.held && admission.attempts == 0 &&
+         admission.route->cold_start_timeout_ms > 0 && admission.route->ReadyReplicas() == 0;
+}
+
+void Dispatcher::Hold(Admission& admission, std::function<void(absl::Status)> done) const {
+  admission.held = true;
+  const routing::ServiceRoute& route = *admission.route;
+  const std::string service = route.name;
+  const int64_t timeout_ms = route.cold_start_timeout_ms;
+  // Looks the service up again in the latest table: the one it was admitted under has no
+  // replica for it.
+  auto refresh = [this, &admission, service]() -> absl::Status {
+    admission.table = options_.router->Snapshot();
+    admission.route = admission.table->Find(service);
+    if (admission.route != nullptr) return absl::OkStatus();
+    return absl::NotFoundError(StrCat("service '", service, "' was deleted while it started"));
+  };
+  const routing::Activator::HoldResult result = options_.activator->Hold(
+      service, route.hold_limit, options_.clock->MonotonicMs() + timeout_ms,
+      [refresh, done, service, timeout_ms](routing::Activator::Outcome outcome) {
+        switch (outcome) {
+          case routing::Activator::Outcome::kReleased:
+            done(refresh());
+            return;
+          case routing::Activator::Outcome::kTimedOut:
+            done(absl::UnavailableError(StrCat(
+                "service '", service, "' is starting a replica and none was ready within its "
+                "cold-start timeout of ", timeout_ms / 1000.0, " s; retry shortly (berth "
+                "describe ", service, " shows why)")));
+            return;
+          case routing::Activator::Outcome::kStopped:
+            done(absl::UnavailableError("the server is shutting down; retry shortly"));
+            return;
+        }
+      });
+  switch (result) {
+    case routing::Activator::HoldResult::kHeld:
+      return;
+    case routing::Activator::HoldResult::kReadyNow:
+      done(refresh());
+      return;
+    case routing::Activator::HoldResult::kFull:
+      done(absl::UnavailableError(StrCat(
+          "service '", service, "' is starting a replica and already holds ", route.hold_limit,
+          " requests waiting for it; retry shortly")));
+      return;
+  }
 }
 
 bool Dispatcher::Complete(Admission& admission, AttemptOutcome outcome) const {
@@ -163,6 +217,10 @@ bool Dispatcher::Complete(Admission& admission, AttemptOutcome outcome) const {
   routing::Endpoint& endpoint = *admission.endpoint;
   if (admission.in_flight) {
     endpoint.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - admission.attempt_start);
+    endpoint.busy_us.fetch_add(static_cast<uint64_t>(std::max<int64_t>(took.count(), 0)),
+                               std::memory_order_relaxed);
     admission.in_flight = false;
   }
   bool retry = false;

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "control/auth.h"
+#include "routing/activator.h"
 #include "routing/routing.h"
 #include "routing/traffic_stats.h"
 
@@ -34,6 +36,10 @@ class Family;
 namespace berth::gateway {
 
 enum class Transport { kHttp, kGrpc };
+
+// Which revision served an answer: an HTTP response header, and gRPC trailing metadata.
+inline constexpr char kRevisionHeader[] = "Berth-Revision";
+inline constexpr char kRevisionMetadata[] = "berth-revision";
 
 // What one attempt on a replica came to, as its transport saw it.
 enum class AttemptOutcome {
@@ -72,6 +78,8 @@ struct Admission {
   // False once the request cannot be sent again (a stream whose messages went up).
   bool retryable = true;
   std::chrono::steady_clock::time_point start;
+  std::chrono::steady_clock::time_point attempt_start;  // of the attempt in flight
+  bool held = false;             // it waited for a replica to start (once at most)
 
   const std::string& service() const { return route->name; }
   // The name `replica` (one of this service's) serves the model under: its revision's V2
@@ -109,6 +117,8 @@ struct DispatcherOptions {
   control::Authenticator* auth = nullptr;
   routing::Router* router = nullptr;
   routing::TrafficStats* traffic = nullptr;  // may be null
+  // Holds requests for services that scale from zero; null: they are refused while at zero.
+  routing::Activator* activator = nullptr;
   prometheus::Registry* registry = nullptr;  // may be null
   const Clock* clock = &RealClock();
   // Attempts per request, the first included; retries go to another replica when there is
@@ -146,6 +156,16 @@ class Dispatcher {
   // last attempt's while there is one (the only replica gets the retry itself). Unavailable
   // when the service has no ready replica.
   absl::StatusOr<std::shared_ptr<routing::Endpoint>> Pick(Admission& admission) const;
+
+  // Whether the request should wait for a replica rather than be refused: Pick found none,
+  // its service holds requests while it starts one (it scales to zero) and it has not waited
+  // already.
+  bool ShouldHold(const Admission& admission) const;
+  // Holds the request until its service has a ready replica. `done` is called once (possibly
+  // before Hold returns, on any thread) with OK when the request should be picked again (the
+  // admission then routes by the latest table), NotFound when the service is gone, or
+  // Unavailable when its queue is full or the service's cold-start timeout passed first.
+  void Hold(Admission& admission, std::function<void(absl::Status)> done) const;
 
   // Ends the attempt Pick began. Returns true when the request should be tried again (Pick
   // again, then send): the replica did not answer, or a stale pooled connection was used, and

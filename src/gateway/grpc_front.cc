@@ -260,7 +260,15 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     std::unique_ptr<Request> renamed;  // the request under the replica's model name
 
     void Run(const std::shared_ptr<Attempt>& self) {
-      auto endpoint = service->dispatcher_->Pick(admission);
+      Dispatcher& dispatcher = *service->dispatcher_;
+      auto endpoint = dispatcher.Pick(admission);
+      if (!endpoint.ok() && dispatcher.ShouldHold(admission)) {
+        // The service is starting a replica: this call waits for it, then tries again.
+        return dispatcher.Hold(admission, [self](absl::Status held) {
+          if (!held.ok()) return self->Done(ToGrpc(held));
+          self->Run(self);
+        });
+      }
       if (!endpoint.ok()) return Done(ToGrpc(endpoint.status()));
       client = std::make_unique<grpc::ClientContext>();
       client->set_deadline(server_context->deadline());
@@ -289,6 +297,10 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
       details.bytes_in = request->ByteSizeLong();
       details.bytes_out = status.ok() ? response->ByteSizeLong() : 0;
       service->dispatcher_->Finish(admission, static_cast<int>(status.error_code()), details);
+      if (admission.endpoint) {
+        server_context->AddTrailingMetadata(kRevisionMetadata,
+                                            std::to_string(admission.endpoint->revision()));
+      }
       reactor->Finish(status);
     }
   };

@@ -176,6 +176,8 @@ struct HttpFront::Impl {
   // did not answer, at /v2/models/{the replica's model name}`suffix`.
   awaitable<StringResponse> Proxy(http::request<http::string_body>& request, Admission& admission,
                                   std::string suffix, int64_t* batch_rows);
+  // Waits while the activator holds the request (Dispatcher::Hold); what Hold answered.
+  awaitable<absl::Status> Hold(Admission& admission);
   // The console's files, read once at start (LoadConsole), so that serving one does no disk
   // access on an event loop.
   struct ConsoleFile {
@@ -786,11 +788,17 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
   upstream.version(11);
   upstream.keep_alive(true);
   upstream.prepare_payload();
-  const std::string& service = admission.service();
+  // A copy: a held request moves to a newer routing table, and the old one may go.
+  const std::string service = admission.service();
 
   bool fresh = false;  // the next attempt opens a new connection
   while (true) {
     absl::StatusOr<std::shared_ptr<Endpoint>> picked = dispatcher->Pick(admission);
+    if (!picked.ok() && dispatcher->ShouldHold(admission)) {
+      const absl::Status held = co_await Hold(admission);
+      if (!held.ok()) co_return Error(held);
+      continue;
+    }
     if (!picked.ok()) co_return Error(picked.status());
     Endpoint& endpoint = **picked;
     upstream.set(http::field::host, endpoint.url_host());
@@ -867,8 +875,24 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
       response.erase(it);
     }
     response.set(http::field::server, "berth");
+    response.set(kRevisionHeader, std::to_string(endpoint.revision()));
     co_return response;
   }
+}
+
+awaitable<absl::Status> HttpFront::Impl::Hold(Admission& admission) {
+  auto executor = co_await net::this_coro::executor;
+  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(absl::Status)>(
+      [&](auto handler) {
+        // The activator's callback is copyable; the coroutine's handler is not.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        dispatcher->Hold(admission, [shared, executor](absl::Status status) {
+          net::post(executor, [shared, status = std::move(status)]() mutable {
+            (*shared)(std::move(status));
+          });
+        });
+      },
+      net::use_awaitable);
 }
 
 void HttpFront::Impl::LoadConsole() {

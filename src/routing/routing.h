@@ -64,6 +64,11 @@ class Endpoint {
   const std::string& model_name() const { return model_name_; }
 
   std::atomic<int> in_flight{0};
+  // For the autoscaler: attempts sent to it, and the time they took in all (microseconds,
+  // added when each ends), so that its mean concurrency over a second is the busy time added
+  // in it. Relaxed counters.
+  std::atomic<uint64_t> attempts{0};
+  std::atomic<uint64_t> busy_us{0};
 
   bool Ejected(int64_t now_ms) const { return ejected_until_ms_.load() > now_ms; }
   // Passive health: kFailuresToEject failures in a row eject the replica for kEjectMs; its idle
@@ -106,6 +111,10 @@ struct ServiceRoute {
   std::string model_name;  // the V2 model name it answers to as well; empty when none
   bool image = false;  // the classification stage is on
   std::vector<RevisionRoute> revisions;
+  // A service that can be at zero replicas (it scales to zero) holds requests while it has no
+  // ready replica, at most `hold_limit` of them, each for at most this long; 0: refused.
+  int64_t cold_start_timeout_ms = 0;
+  size_t hold_limit = 0;
 
   size_t ReadyReplicas() const;
 };

@@ -127,6 +127,21 @@ spec:
   ASSERT_TRUE(scaled.ok()) << scaled.status();
   EXPECT_EQ((*scaled)[0].spec["autoscaling"],
             nlohmann::json::parse(R"({"metric": "concurrency", "target": 4.0})"));
+  // minReplicas 0 is KServe's scale to zero: autoscaling from zero, not a stopped service.
+  auto serverless = ParseServiceDocuments(R"(
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: idle}
+spec:
+  predictor:
+    minReplicas: 0
+    model: {modelFormat: {name: onnx}, storageUri: "s3://models/idle.onnx"}
+)",
+                                          "idle.yaml");
+  ASSERT_TRUE(serverless.ok()) << serverless.status();
+  EXPECT_FALSE((*serverless)[0].spec.contains("replicas")) << (*serverless)[0].spec;
+  EXPECT_EQ((*serverless)[0].spec["autoscaling"],
+            nlohmann::json::parse(R"({"min_replicas": 0})"));
 }
 
 TEST(ParseServiceDocumentsTest, KServeFrameworkKeyAndRequestsOnly) {

@@ -128,6 +128,34 @@ TEST(AutoscalerTest, ScalesToZeroOnlyAfterTheStableWindowAndTheGrace) {
   EXPECT_EQ(again.Decide(200'000, 0).desired, 1);
 }
 
+TEST(AutoscalerTest, ANewRevisionKeepsOneReplicaWhileItLoadsAndStaysAtZeroOnceThere) {
+  AutoscalerConfig config;
+  config.min_replicas = 0;
+  config.scale_to_zero_after_ms = 30'000;
+  Autoscaler autoscaler(config);
+  // No replica is ready yet (the model is loading) and nothing has asked for it: the one it
+  // starts with is kept for the whole grace, not dropped because none is ready.
+  for (int64_t s = 0; s < 30; ++s) {
+    autoscaler.Record(s * 1000, 0);
+    EXPECT_EQ(autoscaler.Decide(s * 1000, 0).desired, 1) << "second " << s;
+  }
+  autoscaler.Record(30'000, 0);
+  const AutoscalerDecision zero = autoscaler.Decide(30'000, 1);
+  EXPECT_EQ(zero.desired, 0);
+  EXPECT_NE(zero.reason.find("scaled to zero"), std::string::npos) << zero.reason;
+  // At zero with no request it stays there, whatever the ready count says meanwhile.
+  for (int64_t s = 31; s < 100; ++s) {
+    autoscaler.Record(s * 1000, 0);
+    const AutoscalerDecision d = autoscaler.Decide(s * 1000, s < 35 ? 1 : 0);
+    EXPECT_EQ(d.desired, 0) << "second " << s << ": " << d.reason;
+  }
+  // One held request wants a replica at once, and the grace starts again from it.
+  autoscaler.Record(100'000, 1);
+  EXPECT_EQ(autoscaler.Decide(100'000, 0).desired, 1);
+  autoscaler.Record(101'000, 0);
+  EXPECT_EQ(autoscaler.Decide(101'000, 1).desired, 1);
+}
+
 TEST(AutoscalerTest, WithAMinimumItNeverGoesBelowIt) {
   AutoscalerConfig config;
   config.min_replicas = 2;

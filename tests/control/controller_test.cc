@@ -44,6 +44,7 @@ class ControllerTest : public ::testing::Test {
     options.store = failing_.get();
     options.driver = &driver_;
     options.router = &router_;
+    options.activator = &activator_;
     options.clock = &clock_;
     options.reconcile_period_ms = 0;
     auto controller = std::make_unique<Controller>(options);
@@ -140,6 +141,7 @@ class ControllerTest : public ::testing::Test {
   runtime::FakeDriver driver_;
   routing::Router router_;
   FakeClock clock_;
+  routing::Activator activator_{{.clock = &clock_, .router = &router_}};
   std::unique_ptr<Controller> controller_;
 };
 
@@ -414,6 +416,79 @@ TEST_F(ControllerTest, AnAutoscaledServiceFollowsItsRequestsInFlight) {
   // A service without autoscaling has no recommendation.
   DeployReady("fixed", 2);
   EXPECT_FALSE(controller_->Recommendation("fixed").has_value());
+}
+
+TEST_F(ControllerTest, AServiceScalesToZeroWhenIdleAndAHeldRequestBringsAReplicaBack) {
+  ServiceRecord service;
+  service.name = "web";
+  service.spec = {{"model", "m"},
+                  {"replicas", 1},
+                  {"autoscaling",
+                   {{"metric", "concurrency"}, {"target", 1.0}, {"min_replicas", 0},
+                    {"max_replicas", 2}, {"window_s", 6}, {"scale_down_delay_s", 0},
+                    {"scale_to_zero_after_s", 2}, {"cold_start_timeout_s", 30}}}};
+  service.created_at = service.updated_at = clock_.WallMs();
+  ASSERT_TRUE(store_->InsertService(service).ok());
+  ASSERT_TRUE(store_->CreateRevision("web", {{"model", "m"}}, clock_.WallMs()).ok());
+  Reconcile();
+  ASSERT_EQ(driver_.launches(), 1);
+  // The first replica loads for longer than the idle grace: it is never stopped meanwhile.
+  for (int s = 0; s < 20; ++s) {
+    clock_.Advance(1000);
+    Reconcile();
+  }
+  auto first = driver_.All().at(0);
+  EXPECT_EQ(first->stops + first->kills, 0);
+  first->BecomeReady();
+  Reconcile();
+  ASSERT_EQ(Routed("web").size(), 1u);
+  {
+    auto table = router_.Snapshot();
+    const routing::ServiceRoute& route = table->services.at("web");
+    EXPECT_EQ(route.cold_start_timeout_ms, 30'000);
+    EXPECT_EQ(route.hold_limit, 10u);
+  }
+  // One request came and went: the grace counts from it.
+  auto table = router_.Snapshot();
+  const auto endpoint = table->services.at("web").revisions.at(0).endpoints.at(0);
+  endpoint->attempts = 1;
+  endpoint->busy_us = 2000;
+  clock_.Advance(1000);
+  Reconcile();
+  // No request since: once the window has no load and the grace has passed, it goes.
+  for (int s = 0; s < 12 && Routed("web").size() == 1; ++s) {
+    clock_.Advance(1000);
+    Reconcile();
+  }
+  EXPECT_TRUE(Routed("web").empty());
+  Reconcile();  // asked to stop
+  Reconcile();  // exited: forgotten
+  EXPECT_TRUE(Rows("web").empty());
+  auto decision = controller_->Recommendation("web");
+  ASSERT_TRUE(decision.has_value());
+  EXPECT_EQ(decision->desired, 0);
+  EXPECT_NE(decision->reason.find("scaled to zero"), std::string::npos) << decision->reason;
+  // It stays at zero with no request.
+  for (int s = 0; s < 10; ++s) {
+    clock_.Advance(1000);
+    Reconcile();
+  }
+  EXPECT_EQ(driver_.launches(), 1);
+  // A held request is load at once (no waiting for the next second's reading) and is
+  // released by the table in which the new replica is ready.
+  std::vector<routing::Activator::Outcome> outcomes;
+  ASSERT_EQ(activator_.Hold("web", 10, clock_.MonotonicMs() + 30'000,
+                            [&](routing::Activator::Outcome o) { outcomes.push_back(o); }),
+            routing::Activator::HoldResult::kHeld);
+  clock_.Advance(10);
+  Reconcile();
+  ASSERT_EQ(driver_.launches(), 2);
+  EXPECT_TRUE(outcomes.empty());
+  driver_.All().back()->BecomeReady();
+  Reconcile();
+  EXPECT_EQ(outcomes, std::vector<routing::Activator::Outcome>{
+                          routing::Activator::Outcome::kReleased});
+  EXPECT_EQ(Routed("web").size(), 1u);
 }
 
 TEST(TellingLogLineTest, TheLastErrorWithoutTimeOrLevel) {

@@ -273,6 +273,67 @@ TEST_F(DispatcherTest, NoReadyReplicaIsUnavailableNamingTheService) {
             1);
 }
 
+TEST_F(DispatcherTest, AServiceAtZeroHoldsARequestUntilAReplicaIsReady) {
+  routing::Activator activator({.clock = &clock_, .router = &router_});
+  Dispatcher dispatcher(DispatcherOptions{
+      .auth = auth_.get(), .router = &router_, .activator = &activator, .clock = &clock_});
+  // A service that does not scale to zero is never held, replicas or not.
+  for (const char* name : {"svc", "empty"}) {
+    auto admission = dispatcher.Admit(Transport::kHttp, admin_, name);
+    ASSERT_TRUE(admission.ok());
+    EXPECT_FALSE(dispatcher.ShouldHold(*admission)) << name;
+  }
+  const auto publish = [&](std::vector<std::shared_ptr<Endpoint>> endpoints) {
+    auto table = std::make_shared<routing::RoutingTable>();
+    routing::ServiceRoute& zero = table->services["zero"];
+    zero.name = "zero";
+    zero.cold_start_timeout_ms = 5000;
+    zero.hold_limit = 1;
+    zero.revisions.push_back({.revision = 2, .weight = 100, .endpoints = std::move(endpoints)});
+    router_.Publish(table);
+    activator.Published(*table);
+  };
+  publish({});
+  auto admission = dispatcher.Admit(Transport::kHttp, admin_, "zero");
+  ASSERT_TRUE(admission.ok());
+  ASSERT_FALSE(dispatcher.Pick(*admission).ok());
+  ASSERT_TRUE(dispatcher.ShouldHold(*admission));
+  std::vector<absl::Status> answers;
+  dispatcher.Hold(*admission, [&](absl::Status s) { answers.push_back(std::move(s)); });
+  EXPECT_TRUE(answers.empty());
+  EXPECT_EQ(activator.Held("zero"), 1u);
+  // A second one finds the queue (of one) full: 503 with the reason.
+  auto second = dispatcher.Admit(Transport::kHttp, admin_, "zero");
+  ASSERT_TRUE(second.ok());
+  std::vector<absl::Status> refused;
+  dispatcher.Hold(*second, [&](absl::Status s) { refused.push_back(std::move(s)); });
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_TRUE(absl::IsUnavailable(refused[0]));
+  EXPECT_NE(refused[0].message().find("already holds 1"), std::string_view::npos) << refused[0];
+  // The replica is ready: the held request routes by the new table and is never held again.
+  publish({a_});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_TRUE(answers[0].ok()) << answers[0];
+  auto picked = dispatcher.Pick(*admission);
+  ASSERT_TRUE(picked.ok()) << picked.status();
+  EXPECT_EQ(*picked, a_);
+  dispatcher.Complete(*admission, AttemptOutcome::kAnswered);
+  EXPECT_FALSE(dispatcher.ShouldHold(*admission));
+  EXPECT_EQ(a_->attempts.load(), 1u);
+  // Back at zero, a request that waits past the cold-start timeout is told so.
+  publish({});
+  auto late = dispatcher.Admit(Transport::kGrpc, admin_, "zero");
+  ASSERT_TRUE(late.ok());
+  std::vector<absl::Status> timed_out;
+  dispatcher.Hold(*late, [&](absl::Status s) { timed_out.push_back(std::move(s)); });
+  clock_.Advance(5000);
+  activator.ExpireDue();
+  ASSERT_EQ(timed_out.size(), 1u);
+  EXPECT_TRUE(absl::IsUnavailable(timed_out[0]));
+  EXPECT_NE(timed_out[0].message().find("cold-start timeout of 5 s"), std::string_view::npos)
+      << timed_out[0];
+}
+
 TEST_F(DispatcherTest, TheRouteOfAnAdmittedRequestOutlivesANewTable) {
   Admission admission = Admitted();
   Publish({});

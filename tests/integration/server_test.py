@@ -753,8 +753,12 @@ class ServerTest(unittest.TestCase):
     def test_05e_autoscaling_settings(self):
         # The autoscaler's settings are checked field by field; changing them makes no
         # revision (how many replicas is the service's, not a revision's).
-        for spec, needle in (({"min_replicas": 0}, "scaling to zero"),
-                             ({"metric": "rps"}, "spec.autoscaling.metric"),
+        for spec, needle in (({"min_replicas": 1, "scale_to_zero_after_s": 30},
+                              "only a service that scales to zero"),
+                             ({"min_replicas": 0, "cold_start_timeout_s": 0},
+                              "spec.autoscaling.cold_start_timeout_s"),
+                             ({"metric": "cpu"}, "cpu is not measured yet"),
+                             ({"metric": "latency"}, "is not a metric"),
                              ({"min_replicas": 3, "max_replicas": 2}, "below min_replicas"),
                              ({"target": 0}, "spec.autoscaling.target"),
                              ({"window_s": 1}, "spec.autoscaling.window_s"),
@@ -813,6 +817,51 @@ class ServerTest(unittest.TestCase):
         self.cli("delete", "elastic")
         poll("elastic to be deleted",
              lambda: self.server.api("GET", "/services/elastic", key=self.admin)[0] == 404)
+
+    def test_05g_scale_to_zero_and_back_with_no_failed_request(self):
+        # With --min-replicas 0 the service's last replica goes once it has had no request for
+        # the window and the grace; requests that come then are held by the gateway while a
+        # replica starts, and all of them are answered.
+        self.cli("deploy", "--model", "addsub", "--name", "napper", "--min-replicas", "0",
+                 "--max-replicas", "2", "--scale-window", "6s", "--scale-to-zero-after", "2s",
+                 "--cold-start-timeout", "90s", "--timeout", "240s")
+        spec = self.service("napper")["spec"]["autoscaling"]
+        self.assertEqual((spec["min_replicas"], spec["scale_to_zero_after_s"],
+                          spec["cold_start_timeout_s"]), (0, 2, 90))
+        status, payload, headers = self.infer_addsub(service="napper")
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(headers.get("Berth-Revision"), "1")
+        poll("napper to scale to zero",
+             lambda: (self.service("napper")["ready_replicas"],
+                      self.service("napper")["replicas"]) == (0, 0), timeout=90)
+        self.assertIn("scaled to zero", self.cli("events", "napper").stdout)
+        self.assertIn("scaled to zero", self.cli("describe", "napper").stdout)
+        status, index = self.server.request("POST", "/v2/repository/index", {},
+                                            key=self.admin)[:2]
+        entry = [e for e in json.loads(index) if e["name"] == "napper"][0]
+        self.assertIn("scaled to zero", entry["reason"])
+        # Six callers at once while nothing runs: every one is answered, by revision 1.
+        results = []
+
+        def call():
+            results.append(self.infer_addsub(service="napper"))
+
+        threads = [threading.Thread(target=call) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        self.assertEqual(len(results), 6)
+        for status, payload, headers in results:
+            self.assertEqual(status, 200, payload)
+            out = json.loads(payload)["outputs"]
+            self.assertEqual(out[0]["data"], [i + 1 for i in range(16)])
+            self.assertEqual(headers.get("Berth-Revision"), "1")
+        metrics = self.server.request("GET", "/metrics")[1].decode()
+        self.assertRegex(metrics, r'berth_cold_start_seconds_count\{service="napper"\} [1-9]')
+        self.cli("delete", "napper")
+        poll("napper to be deleted",
+             lambda: self.server.api("GET", "/services/napper", key=self.admin)[0] == 404)
 
     def test_05c_model_versions_never_move_a_service_silently(self):
         versioned = os.path.join(FIXTURES, "versioned")
