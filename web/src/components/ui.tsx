@@ -206,6 +206,28 @@ export function Pagination({ page, pages, setPage, total, noun }: {
   );
 }
 
+/**
+ * A section that folds away (the WAI-ARIA disclosure pattern): its heading is a button that says
+ * whether it is open, with a one-line summary beside it so that a folded section still says what
+ * it holds. The body stays mounted while folded, so its fields keep their values and checks.
+ */
+export function Disclosure({ id, title, summary, open, onToggle, children }: {
+  id: string; title: string; summary: ReactNode; open: boolean; onToggle: () => void; children: ReactNode;
+}) {
+  return (
+    <section className="disclosure" aria-labelledby={`${id}-toggle`}>
+      <h3 className="disclosure-head">
+        <button type="button" id={`${id}-toggle`} className="disclosure-toggle" aria-expanded={open} aria-controls={`${id}-body`}
+          onClick={onToggle}>
+          <span className="disclosure-mark" aria-hidden="true">{open ? '▾' : '▸'}</span>{title}
+        </button>
+        <span className="disclosure-summary" data-testid={`${id}-summary`}>{summary}</span>
+      </h3>
+      <div id={`${id}-body`} className="disclosure-body" hidden={!open}>{children}</div>
+    </section>
+  );
+}
+
 /** An inline "are you sure?" that replaces a destructive button until confirmed or cancelled. */
 export function ConfirmButton({
   label, confirmLabel, question, onConfirm, disabled, busy, className = 'btn btn-small btn-danger',

@@ -3,7 +3,7 @@
 // the person back to sign-in.
 import type {
   ApiKey, BerthEvent, CreatedKey, Items, Metrics, Model, ModelVersion, Replica, RequestRecord, Revision,
-  ServerInfo, Service, ServiceSpec, SessionInfo,
+  RolloutStatus, ServerInfo, Service, ServiceSpec, SessionInfo,
 } from './types';
 
 export const CONSOLE_HEADER = 'X-Berth-Console';
@@ -149,6 +149,13 @@ export const api = {
     request<Service>(`/api/v1/services/${enc(name)}/rollback`, {
       method: 'POST', ...(revision != null ? { json: { revision } } : {}),
     }),
+  rollout: (name: string) => request<RolloutStatus>(`/api/v1/services/${enc(name)}/rollout`),
+  /** Moves the canary on a step (or to all traffic at the last); 409 when no rollout is in progress. */
+  promoteRollout: (name: string) =>
+    request<RolloutStatus>(`/api/v1/services/${enc(name)}/rollout/promote`, { method: 'POST' }),
+  /** Sends the traffic back to the stable revision and drains the canary; 409 when none is in progress. */
+  abortRollout: (name: string) =>
+    request<RolloutStatus>(`/api/v1/services/${enc(name)}/rollout/abort`, { method: 'POST' }),
   sampleRequest: (name: string) => request<unknown>(`/api/v1/services/${enc(name)}/sample-request`),
   requests: (name: string, limit = 200) =>
     request<Items<RequestRecord>>(`/api/v1/services/${enc(name)}/requests?limit=${limit}`),

@@ -105,6 +105,77 @@ export interface ServiceSpec {
   /** A declared signature (both or neither); TorchScript models need one. */
   inputs?: TensorSpec[];
   outputs?: TensorSpec[];
+  /** The replica count follows the load instead of `replicas`; null in a merge patch removes it. */
+  autoscaling?: Autoscaling | null;
+  /** Each new revision rolls out as a canary beside the serving one instead of replacing it at once. */
+  rollout?: RolloutSpec | null;
+}
+
+export type ScaleMetric = 'concurrency' | 'rps';
+
+/** spec.autoscaling; the server fills in what is left out (window_s 60, scale_down_delay_s 0, ...). */
+export interface Autoscaling {
+  metric?: ScaleMetric;
+  /** Requests in flight (concurrency) or per second (rps) one replica should carry. */
+  target?: number;
+  /** 0 scales to zero. */
+  min_replicas?: number;
+  max_replicas?: number;
+  window_s?: number;
+  scale_down_delay_s?: number;
+  /** Only with min_replicas 0 (null in a merge patch removes it). */
+  scale_to_zero_after_s?: number | null;
+  /** Only with min_replicas 0: how long the gateway holds a request while a replica starts. */
+  cold_start_timeout_s?: number | null;
+}
+
+/** spec.rollout: traffic steps (percent, increasing), gates judged at the end of each interval. */
+export interface RolloutSpec {
+  steps: number[];
+  /** 0: each step waits for Promote; the gates apply only with a positive interval. */
+  interval_s: number;
+  /** A fraction: 0.01 is 1%. The gates are optional (null in a merge patch removes one). */
+  max_error_rate?: number | null;
+  max_p99_ms?: number | null;
+  min_requests?: number | null;
+}
+
+/** The autoscaler's latest decision, on a service that has spec.autoscaling. */
+export interface AutoscalerStatus {
+  desired_replicas: number;
+  panicking: boolean;
+  /** The load over the stable window, in the metric's unit. */
+  observed: number;
+  metric: ScaleMetric | string;
+  reason: string;
+}
+
+export type RolloutPhase =
+  | 'starting' | 'progressing' | 'waiting' | 'paused' | 'promoting' | 'promoted' | 'halted' | 'aborting' | 'aborted';
+
+export interface RolloutFigures {
+  requests: number;
+  /** A fraction. */
+  error_rate: number;
+  p99_ms: number;
+}
+
+/** GET /api/v1/services/{name}/rollout, and `rollout_status` on the service. */
+export interface RolloutStatus {
+  revision: number;
+  stable_revision: number;
+  phase: RolloutPhase;
+  /** The canary's share of the traffic, 0-100. */
+  weight: number;
+  /** Index into `steps` of the step in progress. */
+  step: number;
+  steps: number[];
+  interval_s: number;
+  step_started_at?: string | null;
+  next_step_at?: string | null;
+  gates?: { max_error_rate?: number; max_p99_ms?: number; min_requests?: number };
+  last_check?: { canary: RolloutFigures; stable: RolloutFigures; passed: boolean } | null;
+  message?: string;
 }
 
 export type ServiceStatus = 'Deploying' | 'Ready' | 'Degraded' | 'Failed' | 'Deleting';
@@ -122,11 +193,15 @@ export interface Service {
   model_version?: number;
   current_revision?: number;
   latest_revision?: number;
+  /** Desired: with autoscaling, what the autoscaler wants now. */
   replicas: number;
   ready_replicas: number;
   spec: ServiceSpec;
   created_at: string;
   updated_at: string;
+  autoscaler?: AutoscalerStatus;
+  /** The service's canary rollout, while it has one (and after it ended, until the next). */
+  rollout_status?: RolloutStatus | null;
 }
 
 export interface Revision {

@@ -1,10 +1,13 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { useForm, useWatch } from 'react-hook-form';
+import { useForm, useWatch, type FieldErrors } from 'react-hook-form';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router';
 import { api } from '../lib/api';
 import { dnsLabelError, parseMemory } from '../lib/format';
 import { isImageModel } from '../lib/samples';
+import {
+  SCALING_DEFAULTS, buildAutoscaling, buildRollout, intError, mergePatchOf, scalingFromSpec, type ScalingForm,
+} from '../lib/scaling';
 import { reasonText, useCan, useCanInvoke } from '../lib/session';
 import {
   blankRow, canBatch, hasSignature, servedModel, toRows, toTensors, type SignatureRow,
@@ -12,6 +15,7 @@ import {
 import type { Model, ModelVersion, Service, ServiceSpec } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { Endpoints, SampleCode } from '../components/SampleCode';
+import { AUTOSCALING_FIELDS, AutoscalingFields, CANARY_FIELDS, CanaryFields } from '../components/ScalingFields';
 import { TensorRows } from '../components/SignatureFields';
 import { ErrorBox, Loading, StatusBadge, TensorTable } from '../components/ui';
 
@@ -24,7 +28,7 @@ export const PRESETS: { cpu: number | null; memory: string | null; label: string
   { cpu: 8, memory: '32Gi', label: '8 CPU / 32 GiB', hint: 'heavy models, high traffic' },
 ];
 
-export interface DeployForm {
+export interface DeployForm extends ScalingForm {
   model: string;
   /** '' = the server's default (latest for a new service, the served one for an existing one), 'latest' or a number. */
   modelVersion: string;
@@ -42,14 +46,19 @@ export interface DeployForm {
   outputs: SignatureRow[];
 }
 
-/** `declare`: send the signature rows as spec.inputs / spec.outputs (they have been validated). */
-export function buildSpec(f: DeployForm, imageModel: boolean, declare = false): ServiceSpec {
+/**
+ * `declare`: send the signature rows as spec.inputs / spec.outputs (they have been validated).
+ * `canary`: the form offers the canary section (an update of a service that exists).
+ */
+export function buildSpec(f: DeployForm, imageModel: boolean, declare = false, canary = false): ServiceSpec {
   const p = PRESETS[f.preset] ?? PRESETS[0];
   const spec: ServiceSpec = {
     name: f.name.trim(),
     model: f.model,
     ...(f.modelVersion ? { model_version: f.modelVersion === 'latest' ? 'latest' : Number(f.modelVersion) } : {}),
-    replicas: Number(f.replicas),
+    // The autoscaler sets the count: it is sent instead of replicas.
+    ...(f.autoscale ? { autoscaling: buildAutoscaling(f) } : { replicas: Number(f.replicas) }),
+    ...(canary && f.canary ? { rollout: buildRollout(f) } : {}),
     ...(p.cpu != null && p.memory != null ? { resources: { cpu: p.cpu, memory: p.memory } } : {}),
     batching: { max_batch_size: Number(f.maxBatchSize), max_queue_delay_us: Number(f.maxQueueDelayUs) },
   };
@@ -82,15 +91,7 @@ export function defaultBatch(model: Model | undefined): number {
 }
 
 function intRule(label: string, min: number, max: number) {
-  return {
-    validate: (v: unknown) => {
-      const n = Number(v);
-      if (v === '' || v == null || Number.isNaN(n)) return `${label}: enter a number.`;
-      if (!Number.isInteger(n)) return `${label}: use a whole number.`;
-      if (n < min || n > max) return `${label}: must be between ${min} and ${max}.`;
-      return true;
-    },
-  };
+  return { validate: (v: unknown) => intError(label, v, min, max) ?? true };
 }
 
 /** After PUT: poll the service until the new revision takes traffic (or fails). */
@@ -167,8 +168,12 @@ export function Deploy() {
     defaultValues: {
       model: params.get('model') ?? '', modelVersion: '', name: params.get('model') ?? '', preset: 0, maxBatchSize: 0, maxQueueDelayUs: 0,
       replicas: 1, imageEnabled: true, labels: '', topK: 5, override: false, inputs: [blankRow()], outputs: [blankRow()],
+      ...SCALING_DEFAULTS,
     },
   });
+  // The autoscaling and canary sections start folded, and open for a service that has them.
+  const [openAutoscaling, setOpenAutoscaling] = useState(false);
+  const [openCanary, setOpenCanary] = useState(false);
   // The model the signature rows were last filled for (see below); the rows are shown only once
   // they have been, so that they mount with their values instead of being replaced under the cursor.
   const rowsFor = useRef<string | null>(null);
@@ -188,7 +193,10 @@ export function Deploy() {
       maxQueueDelayUs: s.batching?.max_queue_delay_us ?? 0, replicas: s.replicas ?? 1,
       imageEnabled: s.image?.enabled ?? true, labels: (s.image?.labels ?? []).join(', '), topK: s.image?.top_k ?? 5,
       override: declared, inputs: declared ? toRows(s.inputs) : [blankRow()], outputs: declared ? toRows(s.outputs) : [blankRow()],
+      ...scalingFromSpec(s),
     });
+    setOpenAutoscaling(Boolean(s.autoscaling));
+    setOpenCanary(Boolean(s.rollout));
   }, [existing.data, reset, editing]);
 
   const modelName = useWatch({ control, name: 'model' });
@@ -197,6 +205,12 @@ export function Deploy() {
   const override = useWatch({ control, name: 'override' });
   const inputRows = useWatch({ control, name: 'inputs' });
   const outputRows = useWatch({ control, name: 'outputs' });
+  const autoscale = useWatch({ control, name: 'autoscale' });
+  const typedName = useWatch({ control, name: 'name' });
+  // The canary section is for a new revision of a service that exists: the one being edited,
+  // or the name typed in the blank form.
+  const services = useQuery({ queryKey: ['services'], queryFn: api.services, enabled: !editing });
+  const canaryApplies = Boolean(editing) || Boolean(services.data?.items.some((x) => x.name === (typedName ?? '').trim()));
   const items = useMemo(() => models.data?.items ?? [], [models.data]);
   const model = items.find((m) => m.name === modelName);
   const modelDetail = useQuery({ queryKey: ['model', modelName], queryFn: () => api.model(modelName), enabled: Boolean(modelName) });
@@ -259,7 +273,7 @@ export function Deploy() {
       if (editing) return api.putService(spec);
       const { items } = await api.services();
       const exists = items.some((service) => service.name === spec.name);
-      return exists ? api.patchService(spec.name, spec) : api.putService(spec);
+      return exists ? api.patchService(spec.name, mergePatchOf(spec)) : api.putService(spec);
     },
     onSuccess: (s) => {
       client.setQueryData(['service', s.name], s);
@@ -288,12 +302,15 @@ export function Deploy() {
 
   const onSubmit = (f: DeployForm) => {
     setDeployed(null);
-    deploy.mutate(buildSpec(f, imageModel, declaring));
+    deploy.mutate(buildSpec(f, imageModel, declaring, canaryApplies));
   };
   // A new attempt that does not pass the checks must not leave the last attempt's result on screen.
-  const onInvalid = () => {
+  const onInvalid = (failed: FieldErrors<DeployForm>) => {
     setDeployed(null);
     deploy.reset();
+    // A check that failed in a folded section opens it, so that its message is seen (and focused).
+    if (AUTOSCALING_FIELDS.some((k) => failed[k])) setOpenAutoscaling(true);
+    if (CANARY_FIELDS.some((k) => failed[k])) setOpenCanary(true);
   };
 
   const p = PRESETS[preset] ?? PRESETS[0];
@@ -452,13 +469,29 @@ export function Deploy() {
               <p id="d-delay-help" className="help">How long a request may wait for others to fill a batch.</p>
               <p id="d-delay-error" className="field-error">{errors.maxQueueDelayUs?.message}</p>
             </div>
-            <div className="field">
-              <label htmlFor="d-replicas">Replicas</label>
-              <input id="d-replicas" type="number" inputMode="numeric" min={0} max={64} aria-invalid={errors.replicas ? true : undefined}
-                aria-describedby="d-replicas-help d-replicas-error" {...register('replicas', intRule('Replicas', 0, 64))} />
-              <p id="d-replicas-help" className="help">Fixed number of worker processes (0 stops serving).</p>
-              <p id="d-replicas-error" className="field-error">{errors.replicas?.message}</p>
-            </div>
+            {autoscale ? (
+              <div className="field" data-testid="replicas-autoscaled">
+                <span className="label">Replicas</span>
+                <p className="help">Set by the autoscaler, between the min and max replicas under Autoscaling.</p>
+              </div>
+            ) : (
+              <div className="field">
+                <label htmlFor="d-replicas">Replicas</label>
+                <input id="d-replicas" type="number" inputMode="numeric" min={0} max={64} aria-invalid={errors.replicas ? true : undefined}
+                  aria-describedby="d-replicas-help d-replicas-error" {...register('replicas', intRule('Replicas', 0, 64))} />
+                <p id="d-replicas-help" className="help">Fixed number of worker processes (0 stops serving); or autoscale below.</p>
+                <p id="d-replicas-error" className="field-error">{errors.replicas?.message}</p>
+              </div>
+            )}
+          </div>
+
+          <div className="disclosures">
+            <AutoscalingFields register={register} errors={errors} control={control} setValue={setValue}
+              open={openAutoscaling} onToggle={() => setOpenAutoscaling((o) => !o)} />
+            {canaryApplies && (
+              <CanaryFields register={register} errors={errors} control={control} setValue={setValue}
+                open={openCanary} onToggle={() => setOpenCanary((o) => !o)} />
+            )}
           </div>
 
           {imageModel && (
@@ -489,7 +522,7 @@ export function Deploy() {
           )}
 
           <p className="help" data-testid="not-yet">
-            Autoscaling and accelerators are not available on this server yet: the replica count above is what runs.
+            Accelerators are not available on this server yet: replicas run on the CPU.
           </p>
           <p className="help">
             Input formats: every service accepts V2 JSON, the binary tensor extension and gRPC/Protobuf; no choice is needed.

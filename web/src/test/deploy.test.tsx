@@ -69,9 +69,11 @@ describe('deploy form', () => {
     expect(screen.getByTestId('preset-value')).toHaveTextContent('4 CPU / 16 GiB');
     expect(screen.getByRole('checkbox', { name: /Accept images/ })).toBeChecked();
     await userEvent.type(screen.getByLabelText('Labels (optional)'), 'zero, one');
-    // Autoscaling is one line saying it is not there yet.
-    expect(screen.getByTestId('not-yet')).toHaveTextContent('Autoscaling and accelerators are not available');
+    // Autoscaling is folded and off; a new service has no canary section.
+    expect(screen.getByRole('button', { name: 'Autoscaling' })).toHaveAttribute('aria-expanded', 'false');
+    expect(screen.getByTestId('autoscaling-summary')).toHaveTextContent('Off: a fixed number of replicas');
     expect(screen.queryByLabelText('Min replicas')).not.toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Canary' })).not.toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Deploy' }));
 
     await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
