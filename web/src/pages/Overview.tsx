@@ -3,6 +3,7 @@ import { Link, useNavigate } from 'react-router';
 import { api } from '../lib/api';
 import { formatBytes, formatNumber, oneLineReason, parseMemory } from '../lib/format';
 import { Gate, useCan } from '../lib/session';
+import { scaledToZero } from '../lib/scaling';
 import type { Metrics, Service } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { Empty, ErrorBox, Loading, Pagination, StatusBadge, usePage } from '../components/ui';
@@ -133,7 +134,7 @@ export function Overview() {
                         </td>
                         <td className="num">{last ? formatNumber(last.qps) : '—'}</td>
                         <td className="num">{last && last.requests > 0 ? `${formatNumber(last.p99_ms)} ms` : '—'}</td>
-                        <td className="num">{s.ready_replicas} / {s.replicas}</td>
+                        <td className="num">{scaledToZero(s) ? <span title="The next request starts a replica">scaled to zero</span> : `${s.ready_replicas} / ${s.replicas}`}</td>
                       </tr>
                     );
                   })}

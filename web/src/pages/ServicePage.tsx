@@ -3,13 +3,15 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { ApiError, api } from '../lib/api';
 import { diffSpecs, showValue } from '../lib/diff';
-import { formatBytes, formatClock, formatTime, oneLineReason, relativeTime } from '../lib/format';
+import { formatBytes, formatClock, formatNumber, formatTime, oneLineReason, relativeTime } from '../lib/format';
 import { pointsInWindow } from '../lib/metrics';
+import { rolloutActive, scaledToZero } from '../lib/scaling';
 import { Gate, reasonText, useCan, useCanInvoke } from '../lib/session';
 import { servedModel } from '../lib/signature';
 import type { BerthEvent, Model, Revision, Service } from '../lib/types';
 import { usePageTitle } from '../components/Layout';
 import { ServiceCharts } from '../components/Charts';
+import { RolloutPanel } from '../components/RolloutPanel';
 import { Endpoints, SampleCode } from '../components/SampleCode';
 import { TryIt } from '../components/TryIt';
 import {
@@ -27,7 +29,7 @@ const TABS: { id: Tab; label: string }[] = [
   { id: 'api', label: 'Endpoint & code' },
 ];
 
-function Replicas({ name }: { name: string }) {
+function Replicas({ name, atZero }: { name: string; atZero: boolean }) {
   const q = useQuery({ queryKey: ['replicas', name], queryFn: () => api.replicas(name), refetchInterval: 3000 });
   const now = useNow();
   const items = (q.data?.items ?? []).filter((r) => r.state !== 'Terminated');
@@ -36,7 +38,9 @@ function Replicas({ name }: { name: string }) {
       <h2 id="replicas-title">Replicas</h2>
       <ErrorBox error={q.error} onRetry={() => q.refetch()} />
       {q.isPending && <Loading />}
-      {q.data && items.length === 0 && <Empty title="No replicas running" />}
+      {q.data && items.length === 0 && (
+        <Empty title="No replicas running">{atZero ? 'Scaled to zero: the next request starts a replica.' : null}</Empty>
+      )}
       {items.length > 0 && (
         <div className="table-wrap">
           <table>
@@ -60,6 +64,45 @@ function Replicas({ name }: { name: string }) {
             </tbody>
           </table>
         </div>
+      )}
+    </section>
+  );
+}
+
+/** spec.autoscaling and the autoscaler's latest decision (`autoscaler` on the service). */
+function Autoscaling({ service }: { service: Service }) {
+  const a = service.spec?.autoscaling;
+  const d = service.autoscaler;
+  if (!a && !d) return null;
+  const metric = d?.metric ?? a?.metric ?? 'concurrency';
+  const unit = metric === 'rps' ? 'requests/s' : 'requests in flight';
+  const min = a?.min_replicas ?? 1;
+  return (
+    <section className="card" aria-labelledby="autoscaling-title">
+      <h2 id="autoscaling-title">Autoscaling</h2>
+      <p data-testid="autoscaler">
+        {d ? `Autoscaler: ${d.desired_replicas} replica${d.desired_replicas === 1 ? '' : 's'} — ${d.reason}` : 'Autoscaler: no decision yet.'}
+        {d?.panicking && <> <span className="badge badge-warn" title="The short window asks for twice the ready replicas: no scale-down until it calms">panicking</span></>}
+      </p>
+      {a && (
+        <dl className="facts" data-testid="autoscaling-settings">
+          <dt>Scales on</dt>
+          <dd>
+            {metric === 'rps' ? 'requests per second' : 'concurrency (requests in flight)'}, target{' '}
+            {formatNumber(a.target ?? (metric === 'rps' ? 10 : 1), 2)} per replica
+          </dd>
+          <dt>Replicas</dt>
+          <dd>{min} to {a.max_replicas ?? Math.max(min, 10)}{min === 0 ? ' (scales to zero)' : ''}</dd>
+          {d && <><dt>Load</dt><dd>{formatNumber(d.observed, 2)} {unit}, over the window</dd></>}
+          <dt>Window</dt>
+          <dd>{a.window_s ?? 60} s{a.scale_down_delay_s ? `, scale-down delay ${a.scale_down_delay_s} s` : ''}</dd>
+          {min === 0 && (
+            <>
+              <dt>Scale to zero after</dt><dd>{a.scale_to_zero_after_s ?? 60} s without a request</dd>
+              <dt>Cold-start timeout</dt><dd>{a.cold_start_timeout_s ?? 60} s</dd>
+            </>
+          )}
+        </dl>
       )}
     </section>
   );
@@ -175,6 +218,8 @@ function Revisions({ service }: { service: Service }) {
   const current = service.current_revision;
   const previous = items.find((r) => current != null && r.number < current && r.status !== 'Failed');
   const isServing = (r: Revision) => r.serving ?? r.number === current;
+  // The revisions of a rollout in progress are marked as the panel above names them.
+  const rollout = rolloutActive(service.rollout_status) ? service.rollout_status : null;
   return (
     <section className="card" aria-labelledby="rev-title">
       <div className="section-head">
@@ -214,6 +259,8 @@ function Revisions({ service }: { service: Service }) {
                   <strong>Revision {r.number}</strong>
                   <StatusBadge status={r.status} />
                   {isServing(r) && <span className="chip chip-accent">serving</span>}
+                  {rollout && r.number === rollout.revision && <span className="chip" data-testid="rollout-role">canary</span>}
+                  {rollout && r.number === rollout.stable_revision && <span className="chip" data-testid="rollout-role">stable</span>}
                   {r.traffic_percent ? (
                     <span className="chip" data-testid="traffic" title="Its share of the service's traffic as the gateway routes it now">
                       {r.traffic_percent}% of traffic
@@ -452,7 +499,9 @@ export default function ServicePage() {
           <p className="muted small">
             model <Link to="/models">{s.model}</Link>
             {(s.model_version ?? s.spec?.model_version) != null && <span data-testid="served-version"> version {s.model_version ?? s.spec.model_version}</span>}
-            {' '}· {s.ready_replicas}/{s.replicas} replicas ready · revision{' '}
+            {' '}· {scaledToZero(s)
+              ? <span data-testid="scaled-to-zero">Scaled to zero — the next request starts a replica</span>
+              : `${s.ready_replicas}/${s.replicas} replicas ready`} · revision{' '}
             {s.current_revision ?? '—'}{s.latest_revision != null && s.latest_revision !== s.current_revision ? ` (revision ${s.latest_revision} rolling out)` : ''}
             {' '}· updated {relativeTime(s.updated_at, now)}
           </p>
@@ -472,8 +521,10 @@ export default function ServicePage() {
       <ErrorBox error={svc.error} title="Could not refresh" />
       <Tabs label="Service sections" tabs={tabs} value={tab} onChange={setTab} idPrefix={prefix} />
       <TabPanel id="overview" active={tab === 'overview'} idPrefix={prefix}>
+        {s.rollout_status && <RolloutPanel service={s} />}
         <Metrics name={name} createdAt={s.created_at} />
-        <Replicas name={name} />
+        <Autoscaling service={s} />
+        <Replicas name={name} atZero={scaledToZero(s)} />
       </TabPanel>
       <TabPanel id="try" active={tab === 'try'} idPrefix={prefix}>
         <div className="card">
@@ -481,6 +532,7 @@ export default function ServicePage() {
         </div>
       </TabPanel>
       <TabPanel id="revisions" active={tab === 'revisions'} idPrefix={prefix}>
+        {s.rollout_status && <RolloutPanel service={s} />}
         <Revisions service={s} />
       </TabPanel>
       <TabPanel id="requests" active={tab === 'requests'} idPrefix={prefix}>
