@@ -19,6 +19,11 @@ Default set (small; committed under tests/fixtures/models/):
   versioned    ONNX, versions 1..3, y = x + <version>, x/y FP32 [-1,4],
                config keeps the latest 2 versions (2 and 3).
   broken       1/model.onnx holding bytes that are not an ONNX model.
+  flaky        ONNX, versioned's signature (x/y FP32 [-1,4]), y = x + 1 +
+               C[int(x)] with C eight zeros: answers like versioned 1 for
+               elements in [-8, 8) and fails at run time (HTTP 500) for any
+               other, so that a caller chooses which requests fail (a canary
+               that errors on some of its traffic).
 
 --bench adds mobilenet_v2 and resnet50 (random seeded weights, ONNX opset 13,
 "input" FP32 [-1,3,224,224] -> "output" FP32 [-1,1000]).
@@ -47,7 +52,8 @@ OPSET = 13
 IR_VERSION = 7  # the lowest IR version that carries opset 13; widest runtime support
 PRODUCER = "berth-gen-models"
 
-DEFAULT_MODELS = ["add_sub", "identity_all", "tiny_cnn", "tiny_cnn_pt", "versioned", "broken"]
+DEFAULT_MODELS = ["add_sub", "identity_all", "tiny_cnn", "tiny_cnn_pt", "versioned", "broken",
+                  "flaky"]
 BENCH_MODELS = ["mobilenet_v2", "resnet50"]
 
 # V2 datatype -> ONNX element type, for identity_all.
@@ -203,6 +209,25 @@ def gen_versioned(out):
         + _io_cfg("input", [("x", "TYPE_FP32", [4])])
         + _io_cfg("output", [("y", "TYPE_FP32", [4])]),
     )
+
+
+def gen_flaky(out):
+    zeros = numpy_helper.from_array(np.zeros(8, dtype=np.float32), "table")
+    one = numpy_helper.from_array(np.array([1.0], dtype=np.float32), "one")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["idx"], name="to_index", to=TensorProto.INT64),
+            helper.make_node("Gather", ["table", "idx"], ["picked"], name="lookup", axis=0),
+            helper.make_node("Add", ["x", "one"], ["plus_one"], name="add_one"),
+            helper.make_node("Add", ["plus_one", "picked"], ["y"], name="add"),
+        ],
+        "flaky",
+        [_vi("x", TensorProto.FLOAT, ["batch", 4])],
+        [_vi("y", TensorProto.FLOAT, ["batch", 4])],
+        initializer=[zeros, one],
+    )
+    _save_onnx(_finish(graph, doc="y = x + 1 + zeros[int(x)]: fails for x outside [-8, 8)"),
+               os.path.join(out, "flaky", "1", "model.onnx"))
 
 
 def gen_broken(out):
@@ -499,6 +524,7 @@ def main(argv=None):
         "identity_all": gen_identity_all,
         "versioned": gen_versioned,
         "broken": gen_broken,
+        "flaky": gen_flaky,
     }
     for name in names:
         if name in generators:

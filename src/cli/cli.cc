@@ -14,6 +14,7 @@ void AddCliCommands(CLI::App& app, int* exit_code) {
   AddModelCommands(app, exit_code);
   AddDeployCommands(app, exit_code);
   AddServiceCommands(app, exit_code);
+  AddRolloutCommands(app, exit_code);
 
   auto shell = std::make_shared<std::string>();
   CLI::App* completion = app.add_subcommand(

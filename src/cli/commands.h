@@ -14,6 +14,7 @@ void AddAccessCommands(CLI::App& app, int* exit_code);   // login, keys
 void AddModelCommands(CLI::App& app, int* exit_code);    // models
 void AddServiceCommands(CLI::App& app, int* exit_code);  // services, describe, events, logs, ...
 void AddDeployCommands(CLI::App& app, int* exit_code);   // deploy, apply
+void AddRolloutCommands(CLI::App& app, int* exit_code);  // rollout status|promote|abort|set
 
 // Streams `file` to POST /api/v1/models?name=NAME, with a progress bar when stderr is a terminal.
 absl::StatusOr<nlohmann::json> UploadModel(const Session& session, const std::string& file,

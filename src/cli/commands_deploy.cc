@@ -100,6 +100,20 @@ absl::StatusOr<nlohmann::json> WaitForRevision(const Session& session, const std
         Text(service, "status") == "Ready") {
       return service;
     }
+    // A canary is deployed once it takes its share; its rollout goes on without the CLI.
+    if (const auto it = service.find("rollout_status");
+        it != service.end() && it->is_object() && IntField(*it, "revision") == revision) {
+      const std::string phase = Text(*it, "phase");
+      if (phase == "progressing" || phase == "waiting" || phase == "paused" ||
+          phase == "promoting" || phase == "promoted") {
+        return service;
+      }
+      if (phase == "halted" || phase == "aborted") {
+        return absl::FailedPreconditionError(
+            StrCat("the canary revision ", revision, " of service ", name, " stopped: ",
+                   Field(*it, "message"), "; see berth rollout status ", name));
+      }
+    }
     ASSIGN_OR_RETURN(nlohmann::json revisions,
                      session.client->Get(ApiPath("services", name, "revisions")));
     for (const auto& item : Items(revisions)) {
@@ -197,6 +211,18 @@ absl::StatusOr<nlohmann::json> ApplyService(const Session& session, const std::s
 
 void PrintReady(const Session& session, const nlohmann::json& service) {
   if (session.PrintDocument(service)) return;
+  if (const auto it = service.find("rollout_status");
+      it != service.end() && it->is_object() &&
+      IntField(*it, "revision") == IntField(service, "latest_revision") &&
+      IntField(service, "current_revision") != IntField(service, "latest_revision")) {
+    std::cout << "service " << Field(service, "name") << ": canary revision "
+              << Field(*it, "revision") << " takes " << Field(*it, "weight")
+              << "% of the traffic (revision " << Field(*it, "stable_revision")
+              << " the rest): " << Field(*it, "message") << "\n"
+              << "follow it with berth rollout status " << Field(service, "name")
+              << "; berth rollout promote or abort ends it\n";
+    return;
+  }
   std::cout << "service " << Field(service, "name") << " is ready\n"
             << "endpoint: " << Field(service, "endpoint") << "\n";
   if (const std::string v2 = Field(service, "v2_endpoint");
@@ -250,6 +276,14 @@ struct DeployFlags {
       scale_to_zero_after_value, cold_start_timeout_value;
   double scale_target_value = 0;
   int64_t min_replicas_value = 0, max_replicas_value = 0;
+  CLI::Option* canary = nullptr;
+  CLI::Option* canary_steps = nullptr;
+  CLI::Option* canary_interval = nullptr;
+  CLI::Option* max_error_rate = nullptr;
+  CLI::Option* max_p99 = nullptr;
+  CLI::Option* min_requests = nullptr;
+  int64_t canary_value = 0, min_requests_value = 0;
+  std::string canary_steps_value, canary_interval_value, max_error_rate_value, max_p99_value;
   CLI::Option* cpu = nullptr;
   CLI::Option* memory = nullptr;
   CLI::Option* max_batch = nullptr;
@@ -277,6 +311,12 @@ absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   if (flags.cold_start_timeout->count() > 0) {
     spec.cold_start_timeout = flags.cold_start_timeout_value;
   }
+  if (flags.canary->count() > 0) spec.canary = flags.canary_value;
+  if (flags.canary_steps->count() > 0) spec.canary_steps = flags.canary_steps_value;
+  if (flags.canary_interval->count() > 0) spec.canary_interval = flags.canary_interval_value;
+  if (flags.max_error_rate->count() > 0) spec.max_error_rate = flags.max_error_rate_value;
+  if (flags.max_p99->count() > 0) spec.max_p99 = flags.max_p99_value;
+  if (flags.min_requests->count() > 0) spec.min_requests = flags.min_requests_value;
   if (flags.cpu->count() > 0) spec.cpu = flags.cpu_value;
   if (flags.memory->count() > 0) spec.memory = flags.memory_value;
   if (flags.max_batch->count() > 0) spec.max_batch_size = flags.max_batch_value;
@@ -446,6 +486,25 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
   flags->cold_start_timeout = deploy->add_option(
       "--cold-start-timeout", flags->cold_start_timeout_value,
       "with --min-replicas 0: how long a request waits for a replica to start (default 60s)");
+  flags->canary = deploy->add_option(
+      "--canary", flags->canary_value,
+      "roll new revisions out as a canary taking this percent of the traffic until berth "
+      "rollout promote (or abort)");
+  flags->canary_steps = deploy->add_option(
+      "--canary-steps", flags->canary_steps_value,
+      "canary percents to step through, e.g. 10,25,50 (then 100%), with --canary-interval");
+  flags->canary_interval = deploy->add_option(
+      "--canary-interval", flags->canary_interval_value,
+      "how long each canary step lasts before its gates are judged (e.g. 30s)");
+  flags->max_error_rate = deploy->add_option(
+      "--max-error-rate", flags->max_error_rate_value,
+      "canary gate: the most server errors it may answer, e.g. 1% (and more than the stable)");
+  flags->max_p99 = deploy->add_option(
+      "--max-p99", flags->max_p99_value,
+      "canary gate: its highest p99 latency, e.g. 250ms (and more than the stable's)");
+  flags->min_requests = deploy->add_option(
+      "--min-requests", flags->min_requests_value,
+      "canary gate: requests a step needs before its gates are judged (default 20)");
   flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");
   flags->memory = deploy->add_option("--memory", flags->memory_value, "memory per replica: 2Gi");
   flags->max_batch =

@@ -229,6 +229,41 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
     }
     out["autoscaling"] = std::move(json);
   }
+  if (const YAML::Node rollout = spec["rollout"]) {
+    if (auto status = reader.Map(rollout, field("rollout"),
+                                 {"steps", "interval_s", "max_error_rate", "max_p99_ms",
+                                  "min_requests"});
+        !status.ok()) {
+      return status;
+    }
+    nlohmann::json json = nlohmann::json::object();
+    if (const YAML::Node steps = rollout["steps"]) {
+      if (!steps.IsSequence()) {
+        return reader.Error(steps, field("rollout.steps"), "must be a list of percents");
+      }
+      json["steps"] = nlohmann::json::array();
+      for (size_t i = 0; i < steps.size(); ++i) {
+        auto step = reader.Integer(steps[i], field(StrCat("rollout.steps[", i, "]")), 1);
+        if (!step.ok()) return step.status();
+        json["steps"].push_back(*step);
+      }
+    }
+    for (const char* name : {"interval_s", "min_requests"}) {
+      if (const YAML::Node value = rollout[name]) {
+        auto number = reader.Integer(value, field(StrCat("rollout.", name)), 0);
+        if (!number.ok()) return number.status();
+        json[name] = *number;
+      }
+    }
+    for (const char* name : {"max_error_rate", "max_p99_ms"}) {
+      if (const YAML::Node value = rollout[name]) {
+        auto number = reader.Number(value, field(StrCat("rollout.", name)));
+        if (!number.ok()) return number.status();
+        json[name] = *number;
+      }
+    }
+    out["rollout"] = std::move(json);
+  }
   if (const YAML::Node resources = spec["resources"]) {
     if (auto status = reader.Map(resources, field("resources"), {"cpu", "memory"}); !status.ok())
       return status;
@@ -323,8 +358,8 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
   if (flat) {
     if (auto status = reader.Map(root, "",
                                  {"apiVersion", "kind", "metadata", "name", "model",
-                                  "model_name", "replicas", "autoscaling", "resources",
-                                  "batching", "image", "inputs", "outputs"});
+                                  "model_name", "replicas", "autoscaling", "rollout",
+                                  "resources", "batching", "image", "inputs", "outputs"});
         !status.ok()) {
       return status;
     }
@@ -334,7 +369,7 @@ absl::Status ReadBerthService(const FieldReader& reader, const YAML::Node& root,
       return status;
     }
     if (auto status =
-            reader.Map(spec, "spec", {"model", "model_name", "replicas", "autoscaling",
+            reader.Map(spec, "spec", {"model", "model_name", "replicas", "autoscaling", "rollout",
                                       "resources", "batching", "image", "inputs", "outputs"});
         !status.ok()) {
       return status;
@@ -545,6 +580,77 @@ absl::StatusOr<std::vector<ServiceDocument>> ParseServiceDocuments(std::string_v
   return documents;
 }
 
+namespace {
+
+// spec.rollout from the canary flags; {} when none is given. The server checks the ranges.
+absl::StatusOr<nlohmann::json> BuildRollout(const DeploySpecFlags& flags) {
+  nlohmann::json rollout = nlohmann::json::object();
+  if (flags.canary && flags.canary_steps) {
+    return absl::InvalidArgumentError(
+        "--canary and --canary-steps: give one (--canary N is --canary-steps N)");
+  }
+  if (flags.canary) {
+    // One step that waits for a person: no interval, so no gates (null clears what an earlier
+    // rollout of the service had, in a merge patch).
+    rollout["steps"] = nlohmann::json::array({*flags.canary});
+    rollout["interval_s"] = 0;
+    rollout["max_error_rate"] = nullptr;
+    rollout["max_p99_ms"] = nullptr;
+  }
+  if (flags.canary_steps) {
+    nlohmann::json steps = nlohmann::json::array();
+    std::string_view text = *flags.canary_steps;
+    while (!text.empty()) {
+      const size_t comma = text.find(',');
+      std::string_view item = text.substr(0, comma);
+      text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+      if (item.ends_with('%')) item.remove_suffix(1);
+      int64_t percent = 0;
+      const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), percent);
+      if (ec != std::errc() || end != item.data() + item.size()) {
+        return absl::InvalidArgumentError(StrCat(
+            "--canary-steps: '", item, "' is not a percent (e.g. --canary-steps 10,25,50)"));
+      }
+      // 100 is where every rollout ends: not a step of its own.
+      if (percent != 100) steps.push_back(percent);
+    }
+    rollout["steps"] = std::move(steps);
+  }
+  if (flags.canary_interval) {
+    auto interval = ParseDuration(*flags.canary_interval);
+    if (!interval.ok()) {
+      return absl::InvalidArgumentError(StrCat("--canary-interval: ", Msg(interval.status())));
+    }
+    rollout["interval_s"] = std::chrono::duration_cast<std::chrono::seconds>(*interval).count();
+  }
+  if (flags.max_error_rate) {
+    std::string_view text = *flags.max_error_rate;
+    const bool percent = text.ends_with('%');
+    if (percent) text.remove_suffix(1);
+    double value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      return absl::InvalidArgumentError(StrCat("--max-error-rate: '", *flags.max_error_rate,
+                                               "' is not a rate (1% or 0.01)"));
+    }
+    rollout["max_error_rate"] = percent ? value / 100 : value;
+  }
+  if (flags.max_p99) {
+    auto p99 = ParseDuration(*flags.max_p99);
+    if (!p99.ok()) return absl::InvalidArgumentError(StrCat("--max-p99: ", Msg(p99.status())));
+    rollout["max_p99_ms"] = p99->count();
+  }
+  if (flags.min_requests) rollout["min_requests"] = *flags.min_requests;
+  if (!rollout.empty() && !rollout.contains("steps")) {
+    return absl::InvalidArgumentError(
+        "--canary-interval, --max-error-rate, --max-p99 and --min-requests shape a canary "
+        "rollout: give --canary PERCENT or --canary-steps too");
+  }
+  return rollout;
+}
+
+}  // namespace
+
 absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
                                                const DeploySpecFlags& flags) {
   if (auto status = ValidateName(name, "--name"); !status.ok()) return status;
@@ -587,6 +693,9 @@ absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
     autoscaling[key] = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
   }
   if (!autoscaling.empty()) spec["autoscaling"] = std::move(autoscaling);
+  auto rollout = BuildRollout(flags);
+  if (!rollout.ok()) return rollout.status();
+  if (!rollout->empty()) spec["rollout"] = *std::move(rollout);
   if (flags.replicas) {
     if (*flags.replicas < 0) return absl::InvalidArgumentError("--replicas: must be 0 or more");
     spec["replicas"] = *flags.replicas;

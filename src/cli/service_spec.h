@@ -46,6 +46,11 @@ struct DeploySpecFlags {
   std::optional<int64_t> min_replicas, max_replicas;
   std::optional<std::string> scale_window, scale_down_delay, scale_to_zero_after,
       cold_start_timeout;
+  // A canary rollout (spec.rollout): --canary PERCENT is one manual step; --canary-steps
+  // with --canary-interval advance by the gates.
+  std::optional<int64_t> canary;
+  std::optional<std::string> canary_steps, canary_interval, max_error_rate, max_p99;
+  std::optional<int64_t> min_requests;
   std::optional<int64_t> replicas;
   std::optional<std::string> cpu;
   std::optional<std::string> memory;

@@ -51,6 +51,7 @@ ControlApi::ControlApi(const ApiOptions& options, Store* store, Controller* cont
   AddKeyRoutes();
   AddModelRoutes();
   AddServiceRoutes();
+  AddRolloutRoutes();
   AddServerRoutes();
 }
 

@@ -110,7 +110,13 @@ class ControlApi {
   void AddKeyRoutes();
   void AddModelRoutes();
   void AddServiceRoutes();
+  void AddRolloutRoutes();
   void AddServerRoutes();
+  // A rollout command (promote, abort, set weights): `change` edits the state of the rollout
+  // in progress; Aborted (409) when there is none. Answers the new state.
+  absl::StatusOr<ApiResponse> ChangeRollout(
+      const std::string& name, const std::string& what,
+      const std::function<absl::Status(nlohmann::json& state)>& change);
 
   absl::StatusOr<ApiResponse> AddModel(ApiRequest& r);
   absl::StatusOr<ServiceRecord> FindService(const std::string& name);  // NotFound naming it

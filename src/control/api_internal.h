@@ -36,4 +36,11 @@ absl::StatusOr<std::string> StringField(const nlohmann::json& obj, const char* k
 absl::Status OnlyFields(const nlohmann::json& obj, const std::string& path,
                         std::initializer_list<const char*> allowed);
 
+// spec.rollout (control/canary_rollout.h), each field checked; what is left out takes its
+// default.
+absl::StatusOr<nlohmann::json> NormalizeRollout(const nlohmann::json& rollout);
+
+// A service's rollout state as the API shows it (times as text, the next step's time).
+nlohmann::json RolloutJson(const nlohmann::json& state);
+
 }  // namespace berth::control::api_internal

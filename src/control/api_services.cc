@@ -14,6 +14,7 @@
 #include "common/strings.h"
 #include "control/api.h"
 #include "control/api_internal.h"
+#include "control/canary_rollout.h"
 #include "control/states.h"
 #include "google/protobuf/text_format.h"
 #include "model_config.pb.h"
@@ -486,8 +487,8 @@ absl::StatusOr<json> NormalizeAutoscaling(const json& a) {
 
 absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelRecord& stored) {
   RETURN_IF_ERROR(OnlyFields(body, "spec", {"name", "model", "model_version", "model_name",
-                                            "replicas", "autoscaling", "resources", "batching",
-                                            "image", "inputs", "outputs"}));
+                                            "replicas", "autoscaling", "rollout", "resources",
+                                            "batching", "image", "inputs", "outputs"}));
   json spec;
   if (body.contains("model_name") && !body["model_name"].is_null()) {
     if (!body["model_name"].is_string() || !IsValidModelName(body["model_name"].get<std::string>())) {
@@ -562,6 +563,9 @@ absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelReco
     }
   }
   spec["resources"] = resources;
+  if (body.contains("rollout") && !body["rollout"].is_null()) {
+    ASSIGN_OR_RETURN(spec["rollout"], NormalizeRollout(body["rollout"]));
+  }
   if (body.contains("autoscaling") && !body["autoscaling"].is_null()) {
     ASSIGN_OR_RETURN(spec["autoscaling"], NormalizeAutoscaling(body["autoscaling"]));
   }
@@ -768,9 +772,11 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
                    ResolveModelVersion(body, existing_service ? &existing_service->spec : nullptr));
   ASSIGN_OR_RETURN(json spec, NormalizeSpec(body, model));
   json revision_spec = spec;
-  // How many replicas (fixed or autoscaled) is the service's, not a revision's.
+  // How many replicas (fixed or autoscaled) and how revisions roll out are the service's, not
+  // a revision's.
   revision_spec.erase("replicas");
   revision_spec.erase("autoscaling");
+  revision_spec.erase("rollout");
   revision_spec["model_sha256"] = model.sha256;
   revision_spec["model_format"] = model.format;
   if (rollback_of > 0) revision_spec["rollback_of"] = rollback_of;
@@ -886,6 +892,7 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
     autoscaled = true;
     doc["replicas"] = desired;  // what the service wants now: the autoscaler's say
   }
+  if (!s.rollout.empty()) doc["rollout_status"] = RolloutJson(s.rollout);
   auto latest = store_->FindRevision(s.name, s.latest_revision);
   std::string status = "Deploying", reason;
   if (s.deleting) {
@@ -901,6 +908,9 @@ json ControlApi::ServiceJson(const ServiceRecord& s, const std::string& host) {
       reason = "scaled to zero: the next request starts a replica (the gateway holds it "
                "meanwhile)";
     }
+  }
+  if (RolloutActive(s.rollout.value("phase", "")) && !s.deleting) {
+    reason = s.rollout.value("message", "");
   }
   doc["status"] = status;
   doc["reason"] = reason;

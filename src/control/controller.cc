@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/strings.h"
+#include "control/canary_rollout.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::control {
@@ -519,6 +520,22 @@ void Controller::ReconcileService(ServiceRecord& service, int64_t now) {
                              .reason = r.record.reason,
                              .created_at_ms = r.record.created_at});
   }
+  view.rollout_spec = service.spec.value("rollout", nlohmann::json());
+  view.rollout_state = service.rollout;
+  view.wall_ms = clock_.WallMs();
+  if (traffic_ != nullptr && RolloutActive(service.rollout.value("phase", ""))) {
+    // The figures the gates judge: both revisions' requests since the step began.
+    const int64_t since = service.rollout.value("step_started_ms", int64_t{0});
+    const auto figures = [&](int revision) {
+      const routing::WindowFigures f = traffic_->Window(service.name, revision, since,
+                                                        view.wall_ms);
+      return RevisionFigures{.requests = f.requests, .errors = f.errors, .p99_ms = f.p99_ms};
+    };
+    if (since > 0) {
+      view.canary_figures = figures(service.rollout.value("revision", 0));
+      view.stable_figures = figures(service.rollout.value("stable_revision", 0));
+    }
+  }
   if (!service.deleting) {
     view.autoscaled_replicas = Autoscale(service, view, now);
   } else {
@@ -577,7 +594,12 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
   if (a.last && now - a.last_reading_ms < 1000 && !woken_at_zero) return a.last->desired;
   const int64_t elapsed_ms = a.last_reading_ms < 0 ? 1000 : std::max<int64_t>(
                                                                  now - a.last_reading_ms, 1);
-  // The service's load over all its replicas; the latest revision's ready replicas.
+  // The service's load over all its replicas; the ready replicas of the revision the count
+  // applies to (the serving one while a canary rolls out beside it, else the latest).
+  const int scaled_revision = view.latest_status == RevisionStatus::kDeploying &&
+                                      view.serving_revision > 0
+                                  ? view.serving_revision
+                                  : view.latest_revision;
   double in_flight = 0;
   uint64_t attempts = 0, busy_us = 0;
   int ready = 0;
@@ -596,7 +618,7 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
       r.counted_busy_us = now_busy;
       in_flight += r.endpoint->in_flight.load(std::memory_order_relaxed);
     }
-    ready += r.record.revision == view.latest_revision &&
+    ready += r.record.revision == scaled_revision &&
                      r.record.state == Name(ReplicaState::kReady) && !r.stop_requested
                  ? 1
                  : 0;
@@ -670,9 +692,28 @@ bool Controller::Execute(ServiceRecord& service, std::optional<RevisionRecord>& 
             r.stop_requested || Terminal(r.record.state)) {
           continue;
         }
+        if (r.record.state == Name(ReplicaState::kReady)) {
+          // A canary's replica takes traffic until the table without it is published: it
+          // drains, so that what it holds is answered.
+          BeginDrain(r, target.reason);
+          continue;
+        }
         r.stop_requested = true;
         if (r.handle) r.handle->Kill();
         SetState(r, ReplicaState::kFailed, target.reason);
+      }
+      return true;
+    }
+    case Action::Kind::kSetRollout: {
+      const int64_t generation = service.rollout.value("generation", int64_t{0});
+      nlohmann::json state = action.rollout;
+      state["generation"] = generation + 1;
+      const absl::Status status = store_->UpdateRollout(service.name, state, generation);
+      if (absl::IsAborted(status)) return false;  // someone's command came first: plan again
+      if (!Stored(status, "record the rollout of " + service.name)) return false;
+      service.rollout = std::move(state);
+      if (!action.reason.empty()) {
+        Event(service.name, "service/" + service.name, "Rollout", action.reason);
       }
       return true;
     }

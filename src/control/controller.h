@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "control/autoscaler.h"
+#include "control/canary_rollout.h"
 #include "control/planner.h"
 #include "control/states.h"
 #include "control/store.h"
@@ -161,7 +162,7 @@ class Controller {
   routing::Router* const router_;
   routing::TrafficStats* const traffic_;
   const Clock& clock_;
-  const ImmediateRollout default_rollout_;
+  const CanaryRollout default_rollout_;
   const SpecScale default_scale_;
   const RolloutPolicy* const rollout_;
   const ScalePolicy* const scale_;

@@ -3,31 +3,12 @@
 #include <algorithm>
 
 #include "common/strings.h"
+#include "control/plan_steps.h"
 
 namespace berth::control {
-namespace {
-
-std::vector<const ReplicaView*> LiveOf(const ServiceView& service, int revision) {
-  std::vector<const ReplicaView*> live;
-  for (const ReplicaView& r : service.replicas) {
-    if (r.revision == revision && !r.stopping) live.push_back(&r);
-  }
-  return live;
-}
-
-void Create(int revision, int count, const std::string& reason, Plan* plan) {
-  for (int i = 0; i < count; ++i) {
-    plan->actions.push_back({.kind = Action::Kind::kCreateReplica, .revision = revision,
-                             .reason = reason});
-  }
-}
-
-void Drain(const ReplicaView& replica, std::string reason, Plan* plan) {
-  plan->actions.push_back({.kind = Action::Kind::kDrain, .revision = replica.revision,
-                           .replica_id = replica.id, .reason = std::move(reason)});
-}
-
-}  // namespace
+using plan_steps::Create;
+using plan_steps::Drain;
+using plan_steps::LiveOf;
 
 int FixedScale::DesiredReplicas(const ServiceView& service, int64_t) const {
   return std::max(0, service.spec_replicas);
@@ -46,12 +27,8 @@ void ImmediateRollout::Plan(const ServiceView& service, int desired, int64_t,
 
   if (deploying) {
     std::vector<const ReplicaView*> live = LiveOf(service, target);
-    int crashes = 0;
     std::string reason;
-    for (const ReplicaView* r : live) {
-      crashes = std::max(crashes, r->crashes_in_a_row);
-      if (!r->reason.empty()) reason = r->reason;
-    }
+    const int crashes = plan_steps::CrashesOf(live, &reason);
     if (crashes >= crashes_to_fail_) {
       plan->actions.push_back({.kind = Action::Kind::kFailRevision, .revision = target,
                                .reason = reason.empty() ? "its replicas keep crashing" : reason});
@@ -60,8 +37,7 @@ void ImmediateRollout::Plan(const ServiceView& service, int desired, int64_t,
     }
     const int missing = desired - static_cast<int>(live.size());
     Create(target, missing, StrCat("replica for revision ", target), plan);
-    int ready = 0;
-    for (const ReplicaView* r : live) ready += r->state == ReplicaState::kReady ? 1 : 0;
+    const int ready = plan_steps::ReadyOf(live);
     if (ready >= desired) {
       plan->actions.push_back({.kind = Action::Kind::kPromote, .revision = target,
                                .reason = StrCat(ready, " of ", desired, " replicas ready")});
@@ -70,20 +46,13 @@ void ImmediateRollout::Plan(const ServiceView& service, int desired, int64_t,
       promoted = true;
     }
   }
-  if (serving > 0 && serving == target &&
-      (promoted || service.latest_status == RevisionStatus::kReady)) {
-    // The serving revision at the wanted count.
-    std::vector<const ReplicaView*> live = LiveOf(service, target);
-    Create(target, desired - static_cast<int>(live.size()), "scaling up", plan);
-    // Scale down: not-ready ones before ready ones, the youngest first.
-    std::sort(live.begin(), live.end(), [](const ReplicaView* a, const ReplicaView* b) {
-      const bool ar = a->state == ReplicaState::kReady, br = b->state == ReplicaState::kReady;
-      if (ar != br) return !ar;
-      return a->created_at_ms > b->created_at_ms;
-    });
-    for (size_t i = 0; i + static_cast<size_t>(std::max(desired, 0)) < live.size(); ++i) {
-      Drain(*live[i], "scaling down", plan);
-    }
+  // The serving revision at the wanted count: the latest once it serves, or an older one
+  // while the latest has failed.
+  const bool settled = serving == target
+                           ? promoted || service.latest_status == RevisionStatus::kReady
+                           : !deploying;
+  if (serving > 0 && settled) {
+    plan_steps::ScaleTo(serving, LiveOf(service, serving), desired, "scaling up", plan);
   }
   // Replicas of revisions that neither serve nor are being rolled out drain away.
   for (const ReplicaView& r : service.replicas) {

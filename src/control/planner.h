@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "control/states.h"
+#include "nlohmann/json.hpp"
 
 namespace berth::control {
 
@@ -28,6 +29,16 @@ struct ReplicaView {
   int64_t created_at_ms = 0;
 };
 
+// A revision's requests over a stretch of time, as the gateway counted them.
+struct RevisionFigures {
+  uint64_t requests = 0;
+  uint64_t errors = 0;  // the server's (5xx, or gRPC's server codes)
+  double p99_ms = 0;
+  double error_rate() const {
+    return requests == 0 ? 0 : static_cast<double>(errors) / static_cast<double>(requests);
+  }
+};
+
 struct ServiceView {
   std::string name;
   bool deleting = false;
@@ -38,6 +49,14 @@ struct ServiceView {
   // The autoscaler's recommendation, for a service whose spec asks for autoscaling.
   std::optional<int> autoscaled_replicas;
   std::vector<ReplicaView> replicas;    // the service's replicas that are not terminal
+  // Canary rollouts (control/canary_rollout.h): the spec's "rollout" (null: none), the state
+  // the store keeps for it, wall-clock now, and the latest and the serving revision's
+  // requests since the state's current step began.
+  nlohmann::json rollout_spec;
+  nlohmann::json rollout_state = nlohmann::json::object();
+  int64_t wall_ms = 0;
+  RevisionFigures canary_figures;
+  RevisionFigures stable_figures;
 };
 
 struct Action {
@@ -47,11 +66,13 @@ struct Action {
     kFailRevision,   // `revision`; its live replicas are stopped; `reason` says why
     kPromote,        // `revision` takes the traffic; the one serving before retires
     kDeleteService,  // every replica is gone
+    kSetRollout,     // `rollout` is the service's new rollout state; `reason` is its event
   };
   Kind kind;
   int revision = 0;
   std::string replica_id;
   std::string reason;
+  nlohmann::json rollout;
 
   bool operator==(const Action&) const = default;
 };

@@ -141,6 +141,10 @@ UPDATE revisions SET spec = json_set(spec, '$.model_version', 1)
   WHERE json_extract(spec, '$.model') IN (SELECT name FROM models);
 DROP TABLE models;
 )sql",
+    // Canary rollouts: each service's rollout state.
+    R"sql(
+ALTER TABLE services ADD COLUMN rollout TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 ApiKeyRecord ReadKey(const Statement& s) {
@@ -186,11 +190,13 @@ ServiceRecord ReadService(const Statement& s) {
   r.deleting = s.Int(4) != 0;
   r.created_at = s.Int(5);
   r.updated_at = s.Int(6);
+  r.rollout = s.Json(7);
+  if (!r.rollout.is_object()) r.rollout = nlohmann::json::object();
   return r;
 }
 constexpr char kServiceColumns[] =
-    "SELECT name, spec, current_revision, latest_revision, deleting, created_at, updated_at "
-    "FROM services";
+    "SELECT name, spec, current_revision, latest_revision, deleting, created_at, updated_at, "
+    "rollout FROM services";
 
 RevisionRecord ReadRevision(const Statement& s) {
   RevisionRecord r;
@@ -432,6 +438,22 @@ absl::Status SqliteStore::UpdateService(const ServiceRecord& r) {
               "deleting = ?, updated_at = ? WHERE name = ?");
   return s.Run({r.spec.dump(), int64_t{r.current_revision}, int64_t{r.latest_revision},
                 int64_t{r.deleting}, r.updated_at, r.name});
+}
+
+absl::Status SqliteStore::UpdateRollout(const std::string& service, const nlohmann::json& rollout,
+                                        int64_t expected_generation) {
+  std::lock_guard lock(mu_);
+  Statement s(db_,
+              "UPDATE services SET rollout = ? WHERE name = ? AND "
+              "coalesce(json_extract(rollout, '$.generation'), 0) = ?");
+  RETURN_IF_ERROR(s.Run({rollout.dump(), service, expected_generation}));
+  if (sqlite3_changes(db_) == 1) return absl::OkStatus();
+  Statement exists(db_, "SELECT 1 FROM services WHERE name = ?");
+  RETURN_IF_ERROR(exists.Bind({service}));
+  ASSIGN_OR_RETURN(const bool found, exists.Step());
+  if (!found) return absl::NotFoundError(StrCat("no service named '", service, "'"));
+  return absl::AbortedError(
+      StrCat("the rollout of service '", service, "' changed meanwhile; read it again"));
 }
 
 absl::StatusOr<std::optional<ServiceRecord>> SqliteStore::FindService(const std::string& name) {

@@ -43,6 +43,8 @@ class SqliteStore final : public Store {
   // latest_revision in one transaction; it returns the new number.
   absl::Status InsertService(const ServiceRecord& service) override;
   absl::Status UpdateService(const ServiceRecord& service) override;
+  absl::Status UpdateRollout(const std::string& service, const nlohmann::json& rollout,
+                             int64_t expected_generation) override;
   absl::StatusOr<std::optional<ServiceRecord>> FindService(const std::string& name) override;
   absl::StatusOr<std::vector<ServiceRecord>> ListServices() override;
   // With its revisions and replicas.

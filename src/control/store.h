@@ -56,6 +56,10 @@ struct ServiceRecord {
   bool deleting = false;
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
+  // The state of its canary rollout (control/canary_rollout.h); {} when none. Written by
+  // UpdateRollout only (UpdateService leaves it), so that an API write of the spec and the
+  // controller's write of the rollout never undo each other.
+  nlohmann::json rollout = nlohmann::json::object();
 };
 
 struct RevisionRecord {
@@ -133,6 +137,11 @@ class Store {
   // latest_revision in one transaction; it returns the new number.
   virtual absl::Status InsertService(const ServiceRecord& service) = 0;
   virtual absl::Status UpdateService(const ServiceRecord& service) = 0;
+  // Replaces the service's rollout state if its "generation" (0 when it has none) is still
+  // `expected_generation`; Aborted when another write came first, NotFound with no such
+  // service. The caller sets the new state's generation (expected + 1).
+  virtual absl::Status UpdateRollout(const std::string& service, const nlohmann::json& rollout,
+                                     int64_t expected_generation) = 0;
   virtual absl::StatusOr<std::optional<ServiceRecord>> FindService(const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<ServiceRecord>> ListServices() = 0;
   // With its revisions and replicas.

@@ -63,6 +63,29 @@ void TrafficStats::Record(const std::string& service, int64_t now_ms, double lat
   if (entry != nullptr) AppendToLog(s, std::move(*entry));
 }
 
+WindowFigures TrafficStats::Window(const std::string& service, int64_t revision,
+                                  int64_t from_ms, int64_t to_ms) {
+  WindowFigures figures;
+  const std::shared_ptr<Service> service_stats = Get(service);
+  Service& s = *service_stats;
+  const int64_t interval_ms = kIntervalS * 1000;
+  const int64_t last = to_ms / interval_ms;
+  const int64_t first = std::max(from_ms / interval_ms, last - kBuckets + 1);
+  std::array<uint32_t, kLatencyBins> latency{};
+  std::lock_guard lock(s.mu);
+  const Buckets* buckets = RevisionBuckets(s, revision, false);
+  if (buckets == nullptr) return figures;
+  for (int64_t slot = first; slot <= last; ++slot) {
+    const Bucket& b = (*buckets)[static_cast<size_t>(slot % kBuckets)];
+    if (b.slot != slot) continue;
+    figures.requests += b.requests;
+    figures.errors += b.errors;
+    for (size_t i = 0; i < latency.size(); ++i) latency[i] += b.latency[i];
+  }
+  figures.p99_ms = Quantile(latency, figures.requests, 0.99);
+  return figures;
+}
+
 TrafficStats::Buckets* TrafficStats::RevisionBuckets(Service& s, int64_t revision, bool make) {
   for (auto& [number, buckets] : s.revisions) {
     if (number == revision) return buckets.get();

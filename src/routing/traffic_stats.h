@@ -43,6 +43,16 @@ enum class RequestResult {
   kServerError,  // the server's or a replica's (HTTP 5xx; gRPC INTERNAL, UNAVAILABLE, ...)
 };
 
+// A revision's requests over a stretch of time, for judging a canary.
+struct WindowFigures {
+  uint64_t requests = 0;
+  uint64_t errors = 0;  // the server's (5xx)
+  double p99_ms = 0;
+  double error_rate() const {
+    return requests == 0 ? 0 : static_cast<double>(errors) / static_cast<double>(requests);
+  }
+};
+
 class TrafficStats {
  public:
   static constexpr int kIntervalS = 5;
@@ -67,6 +77,10 @@ class TrafficStats {
   // ready_replicas stays the service's.
   nlohmann::json Series(const std::string& service, int64_t now_ms, int64_t revision = 0);
   void Forget(const std::string& service);
+  // The revision's requests in the intervals from the one holding `from_ms` to the one holding
+  // `to_ms` (wall-clock), at most the 15 minutes kept.
+  WindowFigures Window(const std::string& service, int64_t revision, int64_t from_ms,
+                       int64_t to_ms);
 
   // The request log (filled by Record): the last kLoggedRequests requests of each service, in
   // memory only.

@@ -186,7 +186,7 @@ TEST(ParseServiceDocumentsTest, ErrorsNameFileLineAndField) {
             "svc.yaml:4: spec.replicas: must be at least 0");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  replica: 2\n"),
             "svc.yaml:4: spec.replica: unknown field; expected one of model, model_name, replicas, autoscaling, "
-            "resources, batching, image, inputs, outputs");
+            "rollout, resources, batching, image, inputs, outputs");
   EXPECT_EQ(ErrorOf("metadata: {name: demo}\nspec:\n  model: d\n  resources:\n"
                     "    memory: 2GB\n"),
             "svc.yaml:5: spec.resources.memory: \"2GB\" is not a memory size: write it like "
@@ -271,6 +271,32 @@ TEST(BuildDeploySpecTest, AutoscalingFlags) {
             "--scale-window:");
   EXPECT_EQ(BuildDeploySpec("s", {.model = "m", .target = 0.0}).status().message(),
             "--target: must be above 0");
+}
+
+TEST(BuildDeploySpecTest, CanaryFlags) {
+  DeploySpecFlags flags{.model = "m",
+                        .canary_steps = "10,25%,50,100",
+                        .canary_interval = "30s",
+                        .max_error_rate = "1%",
+                        .max_p99 = "250ms",
+                        .min_requests = 40};
+  EXPECT_EQ((*BuildDeploySpec("svc", flags))["rollout"], nlohmann::json::parse(R"({
+    "steps": [10, 25, 50], "interval_s": 30, "max_error_rate": 0.01, "max_p99_ms": 250,
+    "min_requests": 40})"));
+  EXPECT_EQ((*BuildDeploySpec("svc", {.model = "m", .canary = 10}))["rollout"],
+            nlohmann::json::parse(R"({"steps": [10], "interval_s": 0, "max_error_rate": null,
+                                      "max_p99_ms": null})"));
+  EXPECT_EQ((*BuildDeploySpec("svc", {.model = "m", .canary = 5, .canary_interval = "10s",
+                                      .max_error_rate = "0.02"}))["rollout"]["max_error_rate"],
+            0.02);
+  EXPECT_NE(BuildDeploySpec("s", {.model = "m", .max_p99 = "250ms"})
+                .status()
+                .message()
+                .find("give --canary PERCENT or --canary-steps too"),
+            std::string::npos);
+  EXPECT_EQ(BuildDeploySpec("s", {.model = "m", .canary_steps = "10,lots"}).status().message(),
+            "--canary-steps: 'lots' is not a percent (e.g. --canary-steps 10,25,50)");
+  EXPECT_FALSE(BuildDeploySpec("s", {.model = "m", .canary = 10, .canary_steps = "20"}).ok());
 }
 
 TEST(BuildDeploySpecTest, BadValuesNameTheFlag) {

@@ -200,6 +200,10 @@ const std::map<std::string, Access> kExpected = {
     {"GET services/{name}/requests", Access::kRead},
     {"GET services/{name}/logs", Access::kRead},
     {"POST services/{name}/rollback", Access::kDeploy},
+    {"GET services/{name}/rollout", Access::kRead},
+    {"POST services/{name}/rollout/promote", Access::kDeploy},
+    {"POST services/{name}/rollout/abort", Access::kDeploy},
+    {"PUT services/{name}/rollout/weights", Access::kDeploy},
     {"GET events", Access::kRead},
     {"GET server", Access::kRead},
 };

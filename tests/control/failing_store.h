@@ -98,6 +98,11 @@ class FailingStore final : public Store {
     if (Fails("UpdateService")) return Failure("UpdateService");
     return inner_->UpdateService(service);
   }
+  absl::Status UpdateRollout(const std::string& service, const nlohmann::json& rollout,
+                             int64_t expected_generation) override {
+    if (Fails("UpdateRollout")) return Failure("UpdateRollout");
+    return inner_->UpdateRollout(service, rollout, expected_generation);
+  }
   absl::StatusOr<std::optional<ServiceRecord>> FindService(const std::string& name) override {
     if (Fails("FindService")) return Failure("FindService");
     return inner_->FindService(name);

@@ -180,6 +180,26 @@ TEST_P(StoreContractTest, AServiceUpdateKeepsItsSpecAndFlags) {
   EXPECT_EQ(store_->ListServices()->size(), 1u);
 }
 
+TEST_P(StoreContractTest, ARolloutIsReplacedOnlyFromTheGenerationItWasReadAt) {
+  ServiceRecord s = Service("a");
+  ASSERT_TRUE(store_->InsertService(s).ok());
+  EXPECT_EQ((*store_->FindService("a"))->rollout, nlohmann::json::object());
+  ASSERT_TRUE(store_->UpdateRollout("a", {{"generation", 1}, {"weight", 10}}, 0).ok());
+  // A writer that read it before that write is refused, and changes nothing.
+  EXPECT_TRUE(absl::IsAborted(store_->UpdateRollout("a", {{"generation", 1}, {"weight", 50}}, 0)));
+  EXPECT_TRUE(absl::IsNotFound(store_->UpdateRollout("nosuch", {{"generation", 1}}, 0)));
+  // A spec update leaves the rollout as it was.
+  s.spec["replicas"] = 3;
+  ASSERT_TRUE(store_->UpdateService(s).ok());
+  Reopen();
+  auto found = store_->FindService("a");
+  ASSERT_TRUE(found.ok() && *found);
+  EXPECT_EQ((*found)->rollout, (nlohmann::json{{"generation", 1}, {"weight", 10}}));
+  EXPECT_EQ((*found)->spec["replicas"], 3);
+  ASSERT_TRUE(store_->UpdateRollout("a", {{"generation", 2}, {"weight", 25}}, 1).ok());
+  EXPECT_EQ((*store_->FindService("a"))->rollout["weight"], 25);
+}
+
 TEST_P(StoreContractTest, ModelsInUseAreThoseOfServiceSpecsAndLiveRevisions) {
   ServiceRecord a = Service("a"), b = Service("b"), c = Service("c");
   a.spec = {{"model", "n"}, {"model_version", 1}};  // moved on from m
@@ -306,6 +326,7 @@ PRAGMA user_version = 1;
   EXPECT_EQ((*model)->sha256, "abc");
   EXPECT_EQ((*model)->metadata["max_batch_size"], 8);
   EXPECT_EQ((**(*store)->FindService("demo")).spec["model_version"], 1);
+  EXPECT_EQ((**(*store)->FindService("demo")).rollout, nlohmann::json::object());
   EXPECT_EQ((**(*store)->FindRevision("demo", 1)).spec["model_version"], 1);
   EXPECT_EQ(*(*store)->ServicesUsingModel("digits", 1), std::vector<std::string>{"demo"});
   // The next upload is version 2.

@@ -863,6 +863,121 @@ class ServerTest(unittest.TestCase):
         poll("napper to be deleted",
              lambda: self.server.api("GET", "/services/napper", key=self.admin)[0] == 404)
 
+    def test_05h_canaries_promoted_by_their_gates_halted_by_them_and_steered_by_hand(self):
+        versioned = os.path.join(FIXTURES, "versioned")
+        for version in (1, 2):
+            self.cli("models", "upload", os.path.join(versioned, str(version), "model.onnx"),
+                     "--name", "steady")
+        self.cli("models", "upload", os.path.join(FIXTURES, "flaky", "1", "model.onnx"),
+                 "--name", "flaky")
+        self.cli("deploy", "--model", "steady", "--model-version", "1", "--name", "canaried",
+                 "--replicas", "2", "--timeout", "240s")
+
+        def call(x=0.0):
+            body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4],
+                                "data": [x] * 4}]}
+            status, payload, headers = self.server.request(
+                "POST", "/v2/models/canaried/infer", body, key=self.admin)
+            y = json.loads(payload)["outputs"][0]["data"][0] if status == 200 else None
+            return status, y, headers.get("Berth-Revision")
+
+        class Traffic:
+            """Callers in the background for as long as a phase lasts: what they were told."""
+
+            def __init__(self, make_x=lambda i: 0.0):
+                self.seen, self.stop = [], threading.Event()
+                self.threads = [threading.Thread(target=self.run, args=(make_x,))
+                                for _ in range(2)]
+                for t in self.threads:
+                    t.start()
+
+            def run(self, make_x):
+                i = 0
+                while not self.stop.is_set():
+                    self.seen.append((make_x(i),) + call(make_x(i)))
+                    i += 1
+
+            def end(self):
+                self.stop.set()
+                for t in self.threads:
+                    t.join(timeout=60)
+                return self.seen
+
+        def phase():
+            return self.service("canaried").get("rollout_status", {}).get("phase")
+
+        # 1. A canary that keeps its gates: 50% for one 5-second step, then promoted; no
+        # caller sees an error, and both revisions answer meanwhile.
+        traffic = Traffic()
+        out = self.cli("deploy", "--model", "steady", "--model-version", "2", "--name",
+                       "canaried", "--canary-steps", "50", "--canary-interval", "5s",
+                       "--max-error-rate", "1%", "--min-requests", "10").stdout
+        self.assertIn("canary revision 2 takes 50% of the traffic", out)
+        try:
+            poll("the canary to be promoted", lambda: phase() == "promoted", timeout=90)
+        finally:
+            seen = traffic.end()
+        self.assertEqual([s for s in seen if s[1] != 200], [])
+        self.assertEqual({(y, rev) for _, _, y, rev in seen} - {(1.0, "1"), (2.0, "2")}, set())
+        self.assertEqual({rev for _, _, _, rev in seen}, {"1", "2"})
+        self.assertEqual(self.service("canaried")["current_revision"], 2)
+        poll("revision 2 to take everything", lambda: call()[2] == "2", timeout=30)
+        self.assertIn("gates passed over", self.cli("events", "canaried").stdout)
+        rollout = self.server.api("GET", "/services/canaried/rollout", key=self.admin)[1]
+        self.assertEqual((rollout["revision"], rollout["weight"], rollout["last_check"]["passed"]),
+                         (2, 100, True))
+
+        # 2. A canary that fails on a tenth of its inputs is halted by its error-rate gate at
+        # the end of its first interval; the stable revision keeps serving.
+        traffic = Traffic(make_x=lambda i: 100.0 if i % 10 == 0 else 0.0)
+        self.cli("deploy", "--model", "flaky", "--name", "canaried", "--canary-steps", "50",
+                 "--canary-interval", "5s", "--max-error-rate", "1%", "--min-requests", "10")
+        try:
+            poll("the failing canary to be halted", lambda: phase() == "halted", timeout=90)
+        finally:
+            traffic.end()
+        service = self.service("canaried")
+        self.assertEqual((service["current_revision"], service["latest_revision"]), (2, 3))
+        self.assertIn("canary halted: error rate", service["rollout_status"]["message"])
+        revisions = self.server.api("GET", "/services/canaried/revisions", key=self.admin)[1]
+        failed = [r for r in revisions["items"] if r["number"] == 3][0]
+        self.assertEqual(failed["status"], "Failed")
+        self.assertIn("canary halted: error rate", failed["reason"])
+        for _ in range(10):
+            self.assertEqual(call(100.0), (200, 102.0, "2"))
+        self.assertIn("canary halted", self.cli("events", "canaried").stdout)
+
+        # 3. A manual canary (one step, no interval): set by hand, then aborted.
+        self.cli("deploy", "--model", "steady", "--model-version", "1", "--name", "canaried",
+                 "--canary", "20")
+        self.assertEqual(phase(), "waiting")
+        status = self.cli("rollout", "status", "canaried").stdout
+        self.assertIn("Canary:      revision 4 (20%)", status)
+        self.assertIn("each on berth rollout promote", status)
+        res = self.cli("rollout", "set", "canaried", "--weights", "2=50,3=50", check=False)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("revision 3 takes no part in this rollout", res.stderr)
+        self.cli("rollout", "set", "canaried", "--weights", "2=0,4=100")
+        poll("revision 4 to take everything", lambda: all(call()[2] == "4" for _ in range(5)),
+             timeout=30)
+        self.assertEqual(phase(), "paused")
+        self.assertIn("aborted", self.cli("rollout", "abort", "canaried").stdout +
+                      self.cli("rollout", "status", "canaried").stdout)
+        poll("the abort to take effect", lambda: phase() == "aborted", timeout=30)
+        poll("revision 2 to take everything again",
+             lambda: all(call()[2] == "2" for _ in range(5)), timeout=30)
+        status, doc = self.server.api("POST", "/services/canaried/rollout/promote", {},
+                                      key=self.admin)
+        self.assertEqual(status, 409, doc)
+        self.assertIn("no rollout in progress", doc["error"])
+        status, doc = self.server.api("PUT", "/services/canaried", {
+            "model": "steady", "rollout": {"steps": [50, 40]}}, key=self.admin)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("spec.rollout.steps", doc["error"])
+        self.cli("delete", "canaried")
+        poll("canaried to be deleted",
+             lambda: self.server.api("GET", "/services/canaried", key=self.admin)[0] == 404)
+
     def test_05c_model_versions_never_move_a_service_silently(self):
         versioned = os.path.join(FIXTURES, "versioned")
 

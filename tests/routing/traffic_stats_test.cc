@@ -28,6 +28,33 @@ TEST(TrafficStatsTest, CountsRequestsErrorsAndLatencyPerInterval) {
   EXPECT_EQ(last["avg_batch_size"], 0.0);  // no request said which batch it ran in
 }
 
+TEST(TrafficStatsTest, AWindowSumsARevisionsIntervalsFromTheOneHoldingItsStart) {
+  TrafficStats stats;
+  const int64_t t0 = 2000 * kInterval;
+  // Revision 3: 40 fast requests before the window, 95 fast and 5 slow server errors in it
+  // (over three intervals); revision 4 alone has some too.
+  for (int i = 0; i < 40; ++i) stats.Record("svc", t0 - kInterval, 1.0, RequestResult::kSuccess, 0, 3);
+  for (int i = 0; i < 95; ++i) {
+    stats.Record("svc", t0 + (i % 3) * kInterval + 1, 1.0, RequestResult::kSuccess, 0, 3);
+  }
+  for (int i = 0; i < 5; ++i) {
+    stats.Record("svc", t0 + 2 * kInterval, 800.0, RequestResult::kServerError, 0, 3);
+  }
+  for (int i = 0; i < 7; ++i) stats.Record("svc", t0, 1.0, RequestResult::kClientError, 0, 4);
+  const WindowFigures w = stats.Window("svc", 3, t0 + 100, t0 + 2 * kInterval + 10);
+  EXPECT_EQ(w.requests, 100u);
+  EXPECT_EQ(w.errors, 5u);
+  EXPECT_DOUBLE_EQ(w.error_rate(), 0.05);
+  EXPECT_GT(w.p99_ms, 500.0);
+  // Client errors are not the server's.
+  const WindowFigures other = stats.Window("svc", 4, t0, t0 + kInterval);
+  EXPECT_EQ(other.requests, 7u);
+  EXPECT_EQ(other.errors, 0u);
+  // A revision with no requests, and a window past what is kept, count nothing.
+  EXPECT_EQ(stats.Window("svc", 9, t0, t0 + kInterval).requests, 0u);
+  EXPECT_EQ(stats.Window("svc", 3, t0, t0 + 1000 * kInterval).requests, 0u);
+}
+
 TEST(TrafficStatsTest, CallersErrorsAreCountedApartFromTheServers) {
   TrafficStats stats;
   const int64_t t0 = 2000 * kInterval;
