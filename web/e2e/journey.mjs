@@ -6,6 +6,7 @@
 //   -> update, a partial update from the blank form (labels kept), roll back to a chosen revision
 //   -> a re-upload under the same name is model version 2 while the service keeps version 1
 //   -> deploy a TorchScript model with a signature declared in the form
+//   -> deploy with autoscaling down to zero (a bad max explained first): the page says it is scaled to zero
 //   -> a read-only session sees no Deploy button; every page at phone width (390 px) has no
 //      sideways scroll
 // Drives Debian's chromium through playwright-core and saves a screenshot of each page into
@@ -42,6 +43,7 @@ const SUFFIX = Date.now().toString(36).slice(-5);
 const MODEL_NAME = `digits-${SUFFIX}`;
 const SERVICE = `digits-${SUFFIX}`;
 const TORCH = `tiny-cnn-${SUFFIX}`;
+const AUTO = `auto-${SUFFIX}`;
 
 if (!ADMIN) {
   console.error('journey: set BERTH_ADMIN_KEY to an admin key of the server at BERTH_URL');
@@ -469,6 +471,35 @@ try {
   }
   console.log(`  ${TORCH}: INPUT__0 [2,1,28,28] -> OUTPUT__0 ${JSON.stringify(outShape)}`);
 
+  step('deploy with autoscaling down to zero');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Deploy' }).click();
+  await page.getByRole('heading', { name: 'Deploy a model' }).waitFor();
+  await page.getByLabel('Model', { exact: true }).selectOption(MODEL_NAME);
+  await page.getByLabel('Service name').fill(AUTO);
+  await page.getByRole('button', { name: 'Autoscaling' }).click();
+  await page.getByRole('checkbox', { name: /Scale the replica count with the load/ }).check();
+  await page.getByLabel('Min replicas').fill('0');
+  // A maximum of 0 is explained in the form, and nothing is sent.
+  await page.getByLabel('Max replicas').fill('0');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.getByText('Max replicas: must be between 1 and 64.').waitFor();
+  if ((await apiCall('GET', '/api/v1/services')).items.some((x) => x.name === AUTO)) throw new Error('a spec with max_replicas 0 was sent');
+  await page.getByLabel('Max replicas').fill('2');
+  await page.getByLabel('Scale to zero after (s)').fill('1');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await settle('the autoscaled deployment', page.getByRole('heading', { name: `${AUTO} is ready` }),
+    page.getByRole('alert').or(page.locator('.field-error:not(:empty)')), 120000);
+  const autoSpec = (await apiCall('GET', `/api/v1/services/${AUTO}`)).spec;
+  if (autoSpec.autoscaling?.min_replicas !== 0 || autoSpec.autoscaling?.max_replicas !== 2 || autoSpec.autoscaling?.scale_to_zero_after_s !== 1) {
+    throw new Error(`the autoscaled service's spec is ${JSON.stringify(autoSpec)}`);
+  }
+  await page.getByRole('link', { name: 'Open the service' }).click();
+  await page.getByTestId('autoscaling-settings').getByText('0 to 2 (scales to zero)').waitFor();
+  await page.getByTestId('scaled-to-zero').waitFor({ timeout: 60000 });
+  await page.getByTestId('autoscaler').filter({ hasText: /^Autoscaler: 0 replicas — / }).waitFor();
+  console.log(`  ${AUTO}: ${await page.getByTestId('autoscaler').innerText()}`);
+  await shot('17-service-scaled-to-zero');
+
   step('a read-only session at phone width');
   const roKey = (await apiCall('POST', '/api/v1/keys', { name: `e2e-ro-${SUFFIX}`, scopes: ['read'], expires_in_days: 1 })).key;
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'light', baseURL: BASE, isMobile: true, hasTouch: true });
@@ -508,6 +539,19 @@ try {
     await ph.waitForLoadState('networkidle').catch(() => {});
     await noSidewaysScroll(ph, path);
   }
+  // The update form with both folding sections open and on.
+  await ph.goto(`/deploy?service=${SERVICE}`);
+  await until('the update form to load the current spec', async () => (await ph.getByLabel('Max batch size').inputValue()) === '8');
+  await ph.getByRole('button', { name: 'Autoscaling' }).click();
+  await ph.getByRole('checkbox', { name: /Scale the replica count with the load/ }).check();
+  await ph.getByLabel('Min replicas').fill('0');
+  await ph.getByRole('button', { name: 'Canary' }).click();
+  await ph.getByRole('checkbox', { name: /Roll each new revision out as a canary/ }).check();
+  await ph.getByLabel('Max error rate (%)').waitFor();
+  await noSidewaysScroll(ph, 'the update form with Autoscaling and Canary open');
+  await ph.goto(`/service/${AUTO}`);
+  await ph.getByTestId('autoscaling-settings').waitFor();
+  await noSidewaysScroll(ph, 'an autoscaled service');
   await ph.goto(`/service/${SERVICE}`);
   await ph.getByRole('tab', { name: 'Overview', selected: true }).waitFor();
   for (const [id, label] of [['overview', 'Overview'], ['try', 'Try it'], ['revisions', 'Revisions'], ['requests', 'Requests'],
