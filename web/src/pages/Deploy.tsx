@@ -6,7 +6,8 @@ import { api } from '../lib/api';
 import { dnsLabelError, parseMemory } from '../lib/format';
 import { isImageModel } from '../lib/samples';
 import {
-  SCALING_DEFAULTS, buildAutoscaling, buildRollout, intError, mergePatchOf, scalingFromSpec, type ScalingForm,
+  SCALING_DEFAULTS, buildAutoscaling, buildRollout, canaryShare, intError, mergePatchOf, rolloutActive, scalingFromSpec,
+  type ScalingForm,
 } from '../lib/scaling';
 import { reasonText, useCan, useCanInvoke } from '../lib/session';
 import {
@@ -94,17 +95,30 @@ function intRule(label: string, min: number, max: number) {
   return { validate: (v: unknown) => intError(label, v, min, max) ?? true };
 }
 
-/** After PUT: poll the service until the new revision takes traffic (or fails). */
+/** The rollout of the service's newest revision, when it rolls out as a canary. */
+function canaryOf(s: Service | undefined) {
+  const r = s?.rollout_status;
+  return r && r.revision === s.latest_revision ? r : null;
+}
+const stopped = (phase: string | undefined) => phase === 'halted' || phase === 'aborted';
+
+/**
+ * After PUT: poll the service until the new revision takes traffic (or fails). A canary
+ * rollout can take minutes or wait for a person: the page says so and points to the service's
+ * page, where its panel and Promote / Abort are.
+ */
 export function DeployProgress({ name, model }: { name: string; model: Model | undefined }) {
   const svc = useQuery({
     queryKey: ['service', name],
     queryFn: () => api.service(name),
     refetchInterval: (q) => {
       const s = q.state.data as Service | undefined;
-      return s && (settled(s) || s.status === 'Failed') ? false : 1000;
+      if (s && (settled(s) || s.status === 'Failed' || stopped(canaryOf(s)?.phase))) return false;
+      return rolloutActive(canaryOf(s)) ? 3000 : 1000;
     },
   });
   const s = svc.data;
+  const canary = canaryOf(s);
   const canInvoke = useCanInvoke(name);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const ready = s ? settled(s) : false;
@@ -114,10 +128,27 @@ export function DeployProgress({ name, model }: { name: string; model: Model | u
   return (
     <section className="card card-highlight" aria-labelledby="deploy-result-title" aria-live="polite">
       <h2 id="deploy-result-title" ref={headingRef} tabIndex={-1}>
-        {!s ? `Deploying ${name}…` : ready ? `${name} is ready` : s.status === 'Failed' ? `${name} failed to deploy` : `Deploying ${name}…`}
+        {!s ? `Deploying ${name}…` : ready ? `${name} is ready` : s.status === 'Failed' ? `${name} failed to deploy`
+          : canary && stopped(canary.phase) ? `${name}: the canary of revision ${canary.revision} was ${canary.phase}`
+          : rolloutActive(canary) ? `${name}: revision ${canary!.revision} is rolling out as a canary` : `Deploying ${name}…`}
       </h2>
       <ErrorBox error={svc.error} onRetry={() => svc.refetch()} />
-      {s && !ready && s.status !== 'Failed' && (
+      {s && !ready && canary && rolloutActive(canary) && (
+        <p data-testid="deploy-canary">
+          <span className={`badge badge-${canary.phase === 'waiting' || canary.phase === 'paused' ? 'warn' : 'progress'}`}>{canary.phase}</span>{' '}
+          {canaryShare(canary)}% of the traffic{canary.message ? ` — ${canary.message}` : ''}.{' '}
+          <Link to={`/service/${name}`}>Follow the rollout</Link> on the service's page, where Promote and Abort are.
+        </p>
+      )}
+      {s && !ready && canary && stopped(canary.phase) && (
+        <div className="alert alert-error" role="alert">
+          <span>
+            {canary.message || `The rollout was ${canary.phase}.`} Revision {canary.stable_revision} keeps the traffic;{' '}
+            see <Link to={`/service/${name}`}>the service's page</Link>.
+          </span>
+        </div>
+      )}
+      {s && !ready && s.status !== 'Failed' && !(rolloutActive(canary) || stopped(canary?.phase)) && (
         <p>
           <span className="spinner" aria-hidden="true" /> <StatusBadge status={s.status} /> {s.ready_replicas} of {s.replicas} replicas ready
           {s.reason ? ` — ${s.reason}` : ''}. This usually takes a few seconds.

@@ -247,6 +247,29 @@ describe('deploy form: canary', () => {
     expect(sent(calls, 'PUT')[0].rollout).toEqual({ steps: [20, 60], interval_s: 0 });
   });
 
+  it('after the update, says the new revision rolls out as a canary and where to follow it, or that it was halted', async () => {
+    const rollout = { steps: [10, 50], interval_s: 0 };
+    const status = {
+      revision: 2, stable_revision: 1, phase: 'waiting', weight: 10, step: 0, steps: [10, 50], interval_s: 0,
+      next_step_at: null, last_check: null, message: 'step 1 of 2: 10% of the traffic; berth rollout promote moves it on',
+    };
+    let phase = 'waiting';
+    const rolling = () => ({ ...service({ rollout }), current_revision: 1, latest_revision: 2, rollout_status: { ...status, phase } });
+    mockFetch({
+      'GET /api/v1/models': { items: [addSub] },
+      'GET /api/v1/services/add-sub': () => ({ json: rolling() }),
+      'PUT /api/v1/services/add-sub': () => ({ json: rolling() }),
+    });
+    renderAt(<Deploy />, { route: '/deploy?service=add-sub' });
+    await userEvent.click(await screen.findByRole('button', { name: 'Update service' }));
+    expect(await screen.findByRole('heading', { name: 'add-sub: revision 2 is rolling out as a canary' })).toBeInTheDocument();
+    expect(screen.getByTestId('deploy-canary')).toHaveTextContent('waiting 10% of the traffic — step 1 of 2');
+    expect(screen.getByRole('link', { name: 'Follow the rollout' })).toHaveAttribute('href', '/service/add-sub');
+    phase = 'halted';
+    expect(await screen.findByRole('heading', { name: 'add-sub: the canary of revision 2 was halted' }, { timeout: 5000 })).toBeInTheDocument();
+    expect(screen.getByRole('alert')).toHaveTextContent('Revision 1 keeps the traffic');
+  });
+
   it('starts an update from the service\'s rollout, the error rate as a percentage', async () => {
     const rollout = { steps: [5, 50], interval_s: 60, max_error_rate: 0.042, min_requests: 100 };
     const calls = mockFetch({
