@@ -69,6 +69,43 @@ Dispatcher::Dispatcher(const DispatcherOptions& options)
                   .Help("Requests sent again to another replica after the first did not answer")
                   .Register(*options_.registry)
                   .Add({});
+  retries_refused_ = &prometheus::BuildCounter()
+                          .Name("berth_gateway_retries_refused_total")
+                          .Help("Retries the retry budget refused (retries in flight at their "
+                                "share of the active requests)")
+                          .Register(*options_.registry)
+                          .Add({});
+  ejections_ = &prometheus::BuildCounter()
+                    .Name("berth_gateway_ejections_total")
+                    .Help("Replicas ejected from balancing after failures in a row")
+                    .Register(*options_.registry)
+                    .Add({});
+}
+
+namespace {
+
+// A count held while the token lives.
+std::shared_ptr<void> CountWhileHeld(const std::shared_ptr<std::atomic<int64_t>>& count) {
+  count->fetch_add(1, std::memory_order_relaxed);
+  return std::shared_ptr<void>(nullptr, [count](void*) {
+    count->fetch_sub(1, std::memory_order_relaxed);
+  });
+}
+
+}  // namespace
+
+bool Dispatcher::MayEject(const Admission& admission, const routing::Endpoint& endpoint,
+                          int64_t now_ms) const {
+  for (const routing::RevisionRoute& revision : admission.route->revisions) {
+    if (revision.revision != endpoint.revision()) continue;
+    size_t ejected = 0;
+    for (const auto& e : revision.endpoints) ejected += e->Ejected(now_ms) ? 1 : 0;
+    const auto allowed = std::max<size_t>(
+        1, static_cast<size_t>(options_.max_ejected_share *
+                               static_cast<double>(revision.endpoints.size())));
+    return ejected + 1 <= allowed;
+  }
+  return true;  // not in the table it was admitted under: nothing to protect
 }
 
 absl::StatusOr<control::Principal> Dispatcher::Authenticate(std::string_view authorization) const {
@@ -157,6 +194,7 @@ absl::StatusOr<std::shared_ptr<routing::Endpoint>> Dispatcher::Pick(Admission& a
   ++admission.attempts;
   admission.in_flight = true;
   admission.attempt_start = std::chrono::steady_clock::now();
+  if (!admission.active_token) admission.active_token = CountWhileHeld(active_);
   endpoint->in_flight.fetch_add(1, std::memory_order_relaxed);
   endpoint->attempts.fetch_add(1, std::memory_order_relaxed);
   return endpoint;
@@ -223,13 +261,20 @@ bool Dispatcher::Complete(Admission& admission, AttemptOutcome outcome) const {
                                std::memory_order_relaxed);
     admission.in_flight = false;
   }
+  admission.retry_token.reset();  // this attempt, if it was a retry, is over
   bool retry = false;
+  const auto failure = [&] {
+    const int64_t now = options_.clock->MonotonicMs();
+    if (endpoint.RecordFailure(now, MayEject(admission, endpoint, now)) && ejections_) {
+      ejections_->Increment();
+    }
+  };
   switch (outcome) {
     case AttemptOutcome::kAnswered:
       endpoint.RecordSuccess();
       break;
     case AttemptOutcome::kUnreachable:
-      endpoint.RecordFailure(options_.clock->MonotonicMs());
+      failure();
       retry = true;
       break;
     case AttemptOutcome::kStaleConnection:
@@ -237,14 +282,27 @@ bool Dispatcher::Complete(Admission& admission, AttemptOutcome outcome) const {
       break;
     case AttemptOutcome::kTimedOut:
       // It may still be working on it: sending it again elsewhere would double the work.
-      endpoint.RecordFailure(options_.clock->MonotonicMs());
+      failure();
       break;
     case AttemptOutcome::kLocalResources:
       break;
   }
   retry = retry && admission.retryable && admission.attempts < options_.max_attempts;
-  if (retry && retries_ != nullptr) retries_->Increment();
-  return retry;
+  if (!retry) return false;
+  // A stale pooled connection never reached the replica: its retry is the first real attempt
+  // and costs no budget.
+  if (outcome != AttemptOutcome::kStaleConnection) {
+    const double budget = std::max<double>(
+        options_.retry_budget_min,
+        options_.retry_budget * static_cast<double>(active_->load(std::memory_order_relaxed)));
+    if (static_cast<double>(retrying_->load(std::memory_order_relaxed)) + 1 > budget) {
+      if (retries_refused_ != nullptr) retries_refused_->Increment();
+      return false;
+    }
+    admission.retry_token = CountWhileHeld(retrying_);
+  }
+  if (retries_ != nullptr) retries_->Increment();
+  return true;
 }
 
 bool Dispatcher::IsServerError(Transport transport, int code) {

@@ -80,6 +80,11 @@ struct Admission {
   std::chrono::steady_clock::time_point start;
   std::chrono::steady_clock::time_point attempt_start;  // of the attempt in flight
   bool held = false;             // it waited for a replica to start (once at most)
+  // The retry budget's counts (Dispatcher): held while the request is active, and while a
+  // retry of it is in flight. Shared, so that copies count once and the count ends with the
+  // last of them.
+  std::shared_ptr<void> active_token;
+  std::shared_ptr<void> retry_token;
 
   const std::string& service() const { return route->name; }
   // The name `replica` (one of this service's) serves the model under: its revision's V2
@@ -124,6 +129,12 @@ struct DispatcherOptions {
   // Attempts per request, the first included; retries go to another replica when there is
   // one.
   int max_attempts = 2;
+  // The retry budget: retries in flight at most this share of the requests active, or
+  // retry_budget_min when that is more, so that a failing revision never makes a retry storm.
+  double retry_budget = 0.2;
+  int retry_budget_min = 3;
+  // At most this share of a revision's replicas is ejected at once (at least one may be).
+  double max_ejected_share = 0.5;
 };
 
 class Dispatcher {
@@ -168,9 +179,10 @@ class Dispatcher {
   void Hold(Admission& admission, std::function<void(absl::Status)> done) const;
 
   // Ends the attempt Pick began. Returns true when the request should be tried again (Pick
-  // again, then send): the replica did not answer, or a stale pooled connection was used, and
-  // attempts remain. A replica that did not answer counts a failure toward its ejection;
-  // stale connections and the gateway's own shortages never count against it.
+  // again, then send): the replica did not answer, or a stale pooled connection was used,
+  // attempts remain and the retry budget allows it. A replica that did not answer (or timed
+  // out) counts a failure toward its ejection; stale connections and the gateway's own
+  // shortages never count against it.
   bool Complete(Admission& admission, AttemptOutcome outcome) const;
 
   // Ends the request: `code` is the HTTP status (HTTP) or the gRPC status code (gRPC). Counts
@@ -195,6 +207,15 @@ class Dispatcher {
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
   prometheus::Counter* retries_ = nullptr;
+  prometheus::Counter* retries_refused_ = nullptr;
+  prometheus::Counter* ejections_ = nullptr;
+  // Whether `endpoint` may be ejected now: the share of its revision's replicas ejected stays
+  // within max_ejected_share.
+  bool MayEject(const Admission& admission, const routing::Endpoint& endpoint,
+                int64_t now_ms) const;
+  // For the retry budget.
+  std::shared_ptr<std::atomic<int64_t>> active_ = std::make_shared<std::atomic<int64_t>>(0);
+  std::shared_ptr<std::atomic<int64_t>> retrying_ = std::make_shared<std::atomic<int64_t>>(0);
   // Tells apart dispatchers in one process for the per-thread metric caches.
   const uint64_t instance_;
 };

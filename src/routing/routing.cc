@@ -1,16 +1,23 @@
 #include "routing/routing.h"
 
+#include <algorithm>
+
 #include <poll.h>
 
 #include <random>
 
 namespace berth::routing {
 
-void Endpoint::RecordFailure(int64_t now_ms) {
-  if (consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1 >= kFailuresToEject) {
-    ejected_until_ms_.store(now_ms + kEjectMs);
-  }
+bool Endpoint::RecordFailure(int64_t now_ms, bool may_eject) {
   CloseIdle();
+  const int failures = consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (failures < kFailuresToEject || !may_eject || Ejected(now_ms)) return false;
+  // Back long enough since the last ejection: this one counts as the first.
+  if (now_ms - ejected_until_ms_.load() >= kMaxEjectMs) ejections_.store(0);
+  const int times = ejections_.fetch_add(1) + 1;
+  ejected_until_ms_.store(now_ms + std::min<int64_t>(kEjectMs * times, kMaxEjectMs));
+  consecutive_failures_.store(0, std::memory_order_relaxed);
+  return true;
 }
 
 namespace {

@@ -33,8 +33,13 @@ struct UpstreamConnection {
 // One ready replica as the gateway sees it. Times are monotonic milliseconds (Clock).
 class Endpoint {
  public:
-  static constexpr int kFailuresToEject = 2;
-  static constexpr int64_t kEjectMs = 5000;
+  // Passive health (circuit breaking): this many failures in a row eject the replica for
+  // kEjectMs times the ejections it has had in a row (at most kMaxEjectMs); a replica back
+  // for kMaxEjectMs starts again from one. The dispatcher keeps at most half of a revision's
+  // replicas ejected.
+  static constexpr int kFailuresToEject = 5;
+  static constexpr int64_t kEjectMs = 30'000;
+  static constexpr int64_t kMaxEjectMs = 300'000;
   // A pooled connection is dropped after this long idle: well before a worker closes its idle
   // connections (120 s), so that the gateway does not find them closed.
   static constexpr int64_t kMaxIdleMs = 50'000;
@@ -71,9 +76,11 @@ class Endpoint {
   std::atomic<uint64_t> busy_us{0};
 
   bool Ejected(int64_t now_ms) const { return ejected_until_ms_.load() > now_ms; }
-  // Passive health: kFailuresToEject failures in a row eject the replica for kEjectMs; its idle
-  // connections are closed on every failure.
-  void RecordFailure(int64_t now_ms);
+  // A failure toward its ejection (which `may_eject` allows); its idle connections are closed
+  // on every failure. True when this one ejected it.
+  bool RecordFailure(int64_t now_ms, bool may_eject = true);
+  // How many times in a row it has been ejected (the multiplier of the next ejection).
+  int ejections() const { return ejections_.load(std::memory_order_relaxed); }
   void RecordSuccess() { consecutive_failures_.store(0, std::memory_order_relaxed); }
 
   // The most recently used pooled connection that is still open and was idle under
@@ -93,6 +100,7 @@ class Endpoint {
   const std::string model_name_;
   std::atomic<int> consecutive_failures_{0};
   std::atomic<int64_t> ejected_until_ms_{0};
+  std::atomic<int> ejections_{0};
   std::mutex mu_;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_ ABSL_GUARDED_BY(mu_);
 };

@@ -210,8 +210,9 @@ TEST_F(DispatcherTest, RetryDecisionsByOutcome) {
     SCOPED_TRACE(static_cast<int>(c.outcome));
     auto fresh = std::make_shared<Endpoint>("fresh", 3, "127.0.0.1", 9100, 9101);
     Publish({fresh});
-    // Twice, so that a counted failure ejects the replica.
-    for (int i = 0; i < 2; ++i) {
+    // Enough times that counted failures eject the replica (the retry budget's minimum
+    // allows each one retry, none being in flight).
+    for (int i = 0; i < Endpoint::kFailuresToEject; ++i) {
       Admission admission = Admitted();
       ASSERT_EQ(*dispatcher_->Pick(admission), fresh);
       EXPECT_EQ(dispatcher_->Complete(admission, c.outcome), c.retried);
@@ -243,6 +244,50 @@ TEST_F(DispatcherTest, AnEjectedReplicaGetsNoTrafficUntilItsTimeIsUp) {
     dispatcher_->Complete(admission, AttemptOutcome::kAnswered);
   }
   EXPECT_TRUE(a_again);
+}
+
+TEST_F(DispatcherTest, AtMostHalfOfARevisionsReplicasAreEjected) {
+  const auto fail = [&](const std::shared_ptr<Endpoint>& target) {
+    for (int i = 0; i < Endpoint::kFailuresToEject; ++i) {
+      Publish({target});  // so that Pick takes it
+      Admission admission = Admitted();
+      ASSERT_EQ(*dispatcher_->Pick(admission), target);
+      Publish({a_, b_});
+      admission.route = &router_.Snapshot()->services.at("svc");
+      admission.table = router_.Snapshot();
+      dispatcher_->Complete(admission, AttemptOutcome::kUnreachable);
+    }
+  };
+  fail(a_);
+  EXPECT_TRUE(a_->Ejected(clock_.MonotonicMs()));
+  fail(b_);
+  EXPECT_FALSE(b_->Ejected(clock_.MonotonicMs())) << "the other half stays in";
+  EXPECT_EQ(Counter("berth_gateway_ejections_total", {}), 1);
+}
+
+TEST_F(DispatcherTest, TheRetryBudgetCapsRetriesInFlight) {
+  // Ten requests in flight, every first attempt unreachable: max(3, 20% of 10) retries go.
+  std::vector<Admission> admissions;
+  for (int i = 0; i < 10; ++i) {
+    admissions.push_back(Admitted());
+    ASSERT_TRUE(dispatcher_->Pick(admissions.back()).ok());
+  }
+  int retried = 0;
+  for (Admission& admission : admissions) {
+    retried += dispatcher_->Complete(admission, AttemptOutcome::kUnreachable) ? 1 : 0;
+  }
+  EXPECT_EQ(retried, 3);
+  EXPECT_EQ(Counter("berth_gateway_retries_refused_total", {}), 7);
+  // A retry that ends gives its place back; a stale pooled connection costs none.
+  Admission& first = admissions.front();
+  ASSERT_TRUE(dispatcher_->Pick(first).ok());
+  EXPECT_FALSE(dispatcher_->Complete(first, AttemptOutcome::kAnswered));
+  Admission fresh = Admitted();
+  ASSERT_TRUE(dispatcher_->Pick(fresh).ok());
+  EXPECT_TRUE(dispatcher_->Complete(fresh, AttemptOutcome::kUnreachable));
+  Admission stale = Admitted();
+  ASSERT_TRUE(dispatcher_->Pick(stale).ok());
+  EXPECT_TRUE(dispatcher_->Complete(stale, AttemptOutcome::kStaleConnection));
 }
 
 TEST_F(DispatcherTest, TheOnlyReplicaGetsTheRetryItself) {

@@ -63,15 +63,28 @@ TEST(RouterTest, EjectedReplicasOnlyWhenNothingElseIsLeft) {
   EXPECT_FALSE(a->Ejected(now + Endpoint::kEjectMs));
 }
 
-TEST(RouterTest, OneFailureDoesNotEjectAndASuccessResetsTheCount) {
+TEST(RouterTest, FailuresInARowEjectASuccessResetsTheCountAndEjectionsGrow) {
   auto a = MakeEndpoint("a");
-  a->RecordFailure(0);
-  EXPECT_FALSE(a->Ejected(0));
+  for (int i = 0; i + 1 < Endpoint::kFailuresToEject; ++i) EXPECT_FALSE(a->RecordFailure(0));
   a->RecordSuccess();
-  a->RecordFailure(0);
+  for (int i = 0; i + 1 < Endpoint::kFailuresToEject; ++i) EXPECT_FALSE(a->RecordFailure(0));
   EXPECT_FALSE(a->Ejected(0));
-  a->RecordFailure(0);
+  EXPECT_TRUE(a->RecordFailure(0));
   EXPECT_TRUE(a->Ejected(0));
+  EXPECT_FALSE(a->Ejected(Endpoint::kEjectMs));
+  // Failing again as soon as it is back: ejected for twice as long.
+  int64_t now = Endpoint::kEjectMs;
+  for (int i = 0; i < Endpoint::kFailuresToEject; ++i) a->RecordFailure(now);
+  EXPECT_EQ(a->ejections(), 2);
+  EXPECT_TRUE(a->Ejected(now + 2 * Endpoint::kEjectMs - 1));
+  EXPECT_FALSE(a->Ejected(now + 2 * Endpoint::kEjectMs));
+  // Back for long enough, it starts from one again; and no ejection is what the caller forbids.
+  now += 2 * Endpoint::kEjectMs + Endpoint::kMaxEjectMs;
+  for (int i = 0; i < Endpoint::kFailuresToEject; ++i) a->RecordFailure(now, /*may_eject=*/false);
+  EXPECT_FALSE(a->Ejected(now));
+  a->RecordFailure(now);
+  EXPECT_EQ(a->ejections(), 1);
+  EXPECT_FALSE(a->Ejected(now + Endpoint::kEjectMs));
 }
 
 TEST(RouterTest, RevisionsShareTrafficByWeight) {
