@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../lib/api';
 import { formatClock, formatNumber, relativeTime } from '../lib/format';
@@ -14,7 +15,7 @@ const PHASE_BADGE: Record<string, string> = {
 const PHASE_TEXT: Record<string, string> = {
   starting: 'The new revision gets its share once a replica of it is ready.',
   progressing: 'The steps advance when the gates pass.',
-  waiting: 'This step waits for Promote.',
+  waiting: 'Waiting for Promote or Abort.',
   paused: 'The weights were set by hand; the steps wait.',
   promoting: 'The new revision is getting the full replica count and all the traffic.',
   promoted: 'The new revision serves all the traffic.',
@@ -81,9 +82,16 @@ function Checks({ r }: { r: RolloutStatus }) {
   ];
   return (
     <div className="table-wrap">
-      <table className="compact nowrap rollout-checks" data-testid="rollout-checks">
+      <table className="compact rollout-checks" data-testid="rollout-checks">
         <caption>
-          {c ? <>Last check: <span className={`badge badge-${c.passed ? 'ok' : 'bad'}`}>{c.passed ? 'passed' : 'failed'}</span></> : 'No check yet'}
+          {c ? (
+            <>
+              Last check{c.at ? ` at ${formatClock(c.at)}` : ''}:{' '}
+              {c.passed == null
+                ? <span className="badge badge-muted">too few requests</span>
+                : <span className={`badge badge-${c.passed ? 'ok' : 'bad'}`}>{c.passed ? 'passed' : 'failed'}</span>}
+            </>
+          ) : 'No check yet'}
         </caption>
         <thead>
           <tr>
@@ -127,6 +135,10 @@ export function RolloutPanel({ service }: { service: Service }) {
   const routedCanary = find(r.revision);
   const routedStable = find(r.stable_revision);
   const canary = routedCanary != null && routedStable != null && routedCanary + routedStable === 100 ? routedCanary : canaryShare(r);
+  // A move of the rollout changes the split: read the revisions' shares again at once.
+  useEffect(() => {
+    client.invalidateQueries({ queryKey: ['revisions', name] });
+  }, [client, name, r.phase, r.step, r.weight]);
 
   const done = (next: RolloutStatus) => {
     client.setQueryData<Service>(['service', name], (old) => (old ? { ...old, rollout_status: next } : old));
@@ -136,8 +148,6 @@ export function RolloutPanel({ service }: { service: Service }) {
   const promote = useMutation({ mutationFn: () => api.promoteRollout(name), onSuccess: done });
   const abort = useMutation({ mutationFn: () => api.abortRollout(name), onSuccess: done });
   const active = rolloutActive(r);
-  const lastStep = r.step >= r.steps.length - 1 || r.phase === 'promoting';
-  const next = r.steps[r.step + 1];
   const timed = r.interval_s > 0;
 
   return (
@@ -150,7 +160,7 @@ export function RolloutPanel({ service }: { service: Service }) {
           <div className="row">
             <Gate action={canDeploy} label="Promote">
               <ConfirmButton className="btn btn-primary" label="Promote" confirmLabel="Promote"
-                question={lastStep ? `Give revision ${r.revision} all of the traffic?` : `Move revision ${r.revision} on to ${next}% of the traffic?`}
+                question={`Give revision ${r.revision} all of the traffic? It gets the full replica count first.`}
                 busy={promote.isPending} disabled={abort.isPending} onConfirm={() => { abort.reset(); promote.mutate(); }} />
             </Gate>
             <Gate action={canDeploy} label="Abort" className="btn btn-danger">
@@ -165,7 +175,7 @@ export function RolloutPanel({ service }: { service: Service }) {
       <StepsTrack r={r} />
       <p className="small muted" data-testid="rollout-timing">
         {PHASE_TEXT[r.phase] ?? ''}{' '}
-        {timed ? `Steps every ${r.interval_s} s` : 'Manual: each step waits for Promote'}
+        {timed ? `Steps every ${r.interval_s} s` : 'Manual: Promote gives it all the traffic'}
         {r.step_started_at && active ? `; this step started ${relativeTime(r.step_started_at, now)}` : ''}
         {r.next_step_at && active ? `; next check at ${formatClock(r.next_step_at)} (${relativeTime(r.next_step_at, now)})` : ''}.
       </p>

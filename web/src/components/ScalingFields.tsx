@@ -1,6 +1,6 @@
 import { useWatch, type Control, type FieldErrors, type UseFormRegister, type UseFormSetValue } from 'react-hook-form';
 import {
-  DEFAULT_TARGET, autoscalingSummary, canarySummary, gateErrors, intError, maxReplicasError, parseSteps, targetError,
+  DEFAULT_TARGET, autoscalingSummary, canarySummary, gateErrors, intError, intervalError, maxReplicasError, parseSteps, targetError,
   type ScalingForm,
 } from '../lib/scaling';
 import type { ScaleMetric } from '../lib/types';
@@ -127,18 +127,18 @@ export function CanaryFields({ register, errors, control, open, onToggle }: Fiel
               <p id="d-steps-error" className="field-error">{errors.canarySteps?.message}</p>
             </div>
             <NumberField id="d-interval" label="Step interval (s)" min={0} max={86400} error={errors.canaryIntervalS?.message}
-              help="0: manual, each step waits for Promote on the service's page. Otherwise the gates are checked at the end of each interval."
-              inputProps={register('canaryIntervalS', { validate: (v) => check(intError('Step interval', v, 0, 86400)) })} />
+              help="At the end of each interval the gates are checked and the next step begins. 0: manual, the first step waits for Promote on the service's page."
+              inputProps={register('canaryIntervalS', { validate: (v) => check(intervalError(v)) })} />
           </div>
           {timed ? (
             <fieldset className="field">
               <legend>Gates (optional)</legend>
               <div className="grid-3">
-                <NumberField id="d-gate-errors" label="Max error rate (%)" step="any" min={0} max={100} error={errors.canaryMaxErrorPct?.message}
+                <NumberField id="d-gate-errors" label="Max error rate (%)" step="any" min={0} max={99.99} error={errors.canaryMaxErrorPct?.message}
                   inputProps={register('canaryMaxErrorPct', { validate: gate('canaryMaxErrorPct') })} />
                 <NumberField id="d-gate-p99" label="Max p99 latency (ms)" step="any" min={0} error={errors.canaryMaxP99Ms?.message}
                   inputProps={register('canaryMaxP99Ms', { validate: gate('canaryMaxP99Ms') })} />
-                <NumberField id="d-gate-requests" label="Min requests" min={0} error={errors.canaryMinRequests?.message}
+                <NumberField id="d-gate-requests" label="Min requests" min={1} max={1000000} error={errors.canaryMinRequests?.message}
                   inputProps={register('canaryMinRequests', { validate: gate('canaryMinRequests') })} />
               </div>
               <p className="help">
@@ -147,7 +147,7 @@ export function CanaryFields({ register, errors, control, open, onToggle }: Fiel
               </p>
             </fieldset>
           ) : (
-            <p className="help">Gates apply to timed steps only: with a manual interval you judge each step and press Promote or Abort.</p>
+            <p className="help">Gates apply to timed steps only: with a manual interval you judge the canary and press Promote or Abort.</p>
           )}
           <p className="help">Applies when the update makes a new revision; a change of the replica count or autoscaling alone makes none.</p>
         </>

@@ -150,7 +150,7 @@ export const api = {
       method: 'POST', ...(revision != null ? { json: { revision } } : {}),
     }),
   rollout: (name: string) => request<RolloutStatus>(`/api/v1/services/${enc(name)}/rollout`),
-  /** Moves the canary on a step (or to all traffic at the last); 409 when no rollout is in progress. */
+  /** Gives the canary the full replica count, then all the traffic; 409 when no rollout is in progress. */
   promoteRollout: (name: string) =>
     request<RolloutStatus>(`/api/v1/services/${enc(name)}/rollout/promote`, { method: 'POST' }),
   /** Sends the traffic back to the stable revision and drains the canary; 409 when none is in progress. */

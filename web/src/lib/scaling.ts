@@ -28,6 +28,10 @@ export const DEFAULT_TARGET: Record<ScaleMetric, number> = { concurrency: 1, rps
 const DEFAULT_WINDOW_S = 60;
 const DEFAULT_SCALE_DOWN_DELAY_S = 0;
 const MAX_TARGET = 100000;
+/** The server's bounds for spec.rollout (api_rollout.cc NormalizeRollout). */
+const MAX_STEPS = 20;
+const MIN_TIMED_INTERVAL_S = 5;
+const MAX_P99_MS = 3600000;
 
 export const SCALING_DEFAULTS: ScalingForm = {
   autoscale: false, scaleMetric: 'concurrency', scaleTarget: DEFAULT_TARGET.concurrency, minReplicas: 1, maxReplicas: 10,
@@ -67,6 +71,7 @@ export function maxReplicasError(v: unknown, min: unknown): string | null {
 export function parseSteps(text: string): { steps: number[] } | { error: string } {
   const tokens = text.split(/[\s,]+/).map((t) => t.replace(/%$/, '')).filter(Boolean);
   if (!tokens.length) return { error: 'Steps: give at least one percentage of the traffic, e.g. 10, 25, 50.' };
+  if (tokens.length > MAX_STEPS) return { error: `Steps: at most ${MAX_STEPS}.` };
   const steps: number[] = [];
   for (const t of tokens) {
     if (!/^\d+$/.test(t)) return { error: `Steps: '${t}' is not a whole number.` };
@@ -79,15 +84,23 @@ export function parseSteps(text: string): { steps: number[] } | { error: string 
   return { steps };
 }
 
+/** 0 (manual), or at least 5 s: the gateway counts requests in 5-second intervals. */
+export function intervalError(v: unknown): string | null {
+  const message = `Step interval: 0 (manual) or from ${MIN_TIMED_INTERVAL_S} to 86400 seconds (the gateway counts requests in 5-second intervals).`;
+  if (intError('Step interval', v, 0, 86400)) return message;
+  const n = Number(v);
+  return n > 0 && n < MIN_TIMED_INTERVAL_S ? message : null;
+}
+
 export function gateErrors(f: Pick<ScalingForm, 'canaryMaxErrorPct' | 'canaryMaxP99Ms' | 'canaryMinRequests'>) {
   const pct = Number(f.canaryMaxErrorPct);
   const p99 = Number(f.canaryMaxP99Ms);
   return {
-    canaryMaxErrorPct: blank(f.canaryMaxErrorPct) || (Number.isFinite(pct) && pct >= 0 && pct <= 100)
-      ? null : 'Max error rate: a percentage from 0 to 100, or empty for no gate.',
-    canaryMaxP99Ms: blank(f.canaryMaxP99Ms) || (Number.isFinite(p99) && p99 > 0 && p99 <= 600000)
-      ? null : 'Max p99 latency: milliseconds above 0 (at most 600000), or empty for no gate.',
-    canaryMinRequests: blank(f.canaryMinRequests) ? null : intError('Min requests', f.canaryMinRequests, 0, 1000000),
+    canaryMaxErrorPct: blank(f.canaryMaxErrorPct) || (Number.isFinite(pct) && pct >= 0 && pct < 100)
+      ? null : 'Max error rate: a percentage from 0 to below 100, or empty for no gate.',
+    canaryMaxP99Ms: blank(f.canaryMaxP99Ms) || (Number.isFinite(p99) && p99 > 0 && p99 <= MAX_P99_MS)
+      ? null : `Max p99 latency: milliseconds above 0 (at most ${MAX_P99_MS}), or empty for no gate.`,
+    canaryMinRequests: blank(f.canaryMinRequests) ? null : intError('Min requests', f.canaryMinRequests, 1, 1000000),
   };
 }
 
@@ -176,7 +189,7 @@ export function canarySummary(f: ScalingForm): string {
   const parsed = parseSteps(f.canarySteps);
   const steps = 'steps' in parsed ? `${parsed.steps.join('% → ')}% → 100%` : 'steps to fix';
   const interval = Number(f.canaryIntervalS);
-  return `${steps}, ${interval > 0 ? `every ${interval} s` : 'each step on Promote'}`;
+  return `${steps}, ${interval > 0 ? `every ${interval} s` : 'waits for Promote'}`;
 }
 
 /** A rollout that still has a canary taking, or about to take, traffic: Promote and Abort apply. */

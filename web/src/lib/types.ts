@@ -174,7 +174,8 @@ export interface RolloutStatus {
   step_started_at?: string | null;
   next_step_at?: string | null;
   gates?: { max_error_rate?: number; max_p99_ms?: number; min_requests?: number };
-  last_check?: { canary: RolloutFigures; stable: RolloutFigures; passed: boolean } | null;
+  /** `passed` null: too few canary requests to judge the gates yet. */
+  last_check?: { canary: RolloutFigures; stable: RolloutFigures; passed: boolean | null; at?: string } | null;
   message?: string;
 }
 

@@ -521,7 +521,7 @@ export default function ServicePage() {
       <ErrorBox error={svc.error} title="Could not refresh" />
       <Tabs label="Service sections" tabs={tabs} value={tab} onChange={setTab} idPrefix={prefix} />
       <TabPanel id="overview" active={tab === 'overview'} idPrefix={prefix}>
-        {s.rollout_status && <RolloutPanel service={s} />}
+        {rolloutActive(s.rollout_status) && <RolloutPanel service={s} />}
         <Metrics name={name} createdAt={s.created_at} />
         <Autoscaling service={s} />
         <Replicas name={name} atZero={scaledToZero(s)} />

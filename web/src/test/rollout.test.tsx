@@ -26,7 +26,7 @@ const halted: RolloutStatus = {
 
 const progressing: RolloutStatus = {
   ...halted, phase: 'progressing', weight: 25, step: 1, next_step_at: new Date(Date.now() + 20000).toISOString(),
-  last_check: { canary: { requests: 300, error_rate: 0.001, p99_ms: 11 }, stable: { requests: 2900, error_rate: 0.002, p99_ms: 9 }, passed: true },
+  last_check: { canary: { requests: 300, error_rate: 0.001, p99_ms: 11 }, stable: { requests: 2900, error_rate: 0.002, p99_ms: 9 }, passed: true, at: '2026-12-04T21:00:30.000Z' },
   message: 'step 2 of 3: 25% of the traffic',
 };
 
@@ -49,7 +49,12 @@ describe('rollout panel', () => {
     mockFetch(routes(halted, {
       'GET /api/v1/services/digits/revisions': { items: [revision(1, 0, 'Retired'), revision(2, 100), revision(3, 0, 'Failed')] },
     }));
-    renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
+    // A rollout that has ended is shown with the revisions, not on the overview.
+    const { unmount } = renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
+    await screen.findByRole('heading', { name: 'Live metrics' });
+    expect(screen.queryByTestId('rollout')).not.toBeInTheDocument();
+    unmount();
+    renderAt(<ServicePage />, { route: '/service/digits?tab=revisions', path: '/service/:name' });
     const panel = await screen.findByTestId('rollout');
     expect(within(panel).getByRole('heading', { name: /Rollout of revision 3/ })).toBeInTheDocument();
     expect(within(panel).getByTestId('rollout-phase')).toHaveTextContent('halted');
@@ -88,6 +93,7 @@ describe('rollout panel', () => {
     expect(steps[1]).toHaveAttribute('aria-current', 'step');
     expect(within(panel).getByTestId('rollout-timing')).toHaveTextContent(/Steps every 30 s; this step started .*; next check at .* \(in 2\d seconds\)/);
     expect(within(within(panel).getByTestId('rollout-checks')).getByText('passed')).toBeInTheDocument();
+    expect(within(panel).getByTestId('rollout-checks')).toHaveTextContent(/Last check at \d/);
     // The Revisions tab below says the same shares, and which revision is which.
     const list = screen.getByTestId('revisions');
     const rev = (n: number) => list.querySelector(`[data-revision="${n}"]`) as HTMLElement;
@@ -102,36 +108,42 @@ describe('rollout panel', () => {
     renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
     const panel = await screen.findByTestId('rollout');
     expect(within(panel).getByTestId('weight-canary')).toHaveTextContent('Revision 3 (canary) 25%');
-    expect(within(panel).getByTestId('rollout-timing')).toHaveTextContent('This step waits for Promote. Manual: each step waits for Promote');
+    expect(within(panel).getByTestId('rollout-timing')).toHaveTextContent('Waiting for Promote or Abort. Manual: Promote gives it all the traffic');
     expect(within(panel).queryByTestId('rollout-checks')).not.toBeInTheDocument();
+  });
+
+  it('says when the last check had too few requests to judge', async () => {
+    mockFetch(routes({ ...progressing, last_check: { ...progressing.last_check!, passed: null } }));
+    renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
+    const checks = await screen.findByTestId('rollout-checks');
+    expect(within(checks).getByText('too few requests')).toHaveClass('badge-muted');
   });
 
   it('promotes and aborts after confirmation, with the console header, and shows a 409 in the server\'s words', async () => {
     let promoted = false;
+    const promoting: RolloutStatus = { ...progressing, phase: 'promoting', message: 'promoting revision 3 as asked; it gets the full replica count first' };
     const calls = mockFetch(routes(progressing, {
-      'GET /api/v1/services/digits': () => ({ json: service({ rollout_status: promoted ? { ...progressing, weight: 50, step: 2 } : progressing }) }),
+      'GET /api/v1/services/digits': () => ({ json: service({ rollout_status: promoted ? promoting : progressing }) }),
       'POST /api/v1/services/digits/rollout/promote': () => {
         promoted = true;
-        return { json: { ...progressing, weight: 50, step: 2 } };
+        return { json: promoting };
       },
       'POST /api/v1/services/digits/rollout/abort': { status: 409, json: { error: 'no rollout in progress for digits' } },
     }));
     renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
     const panel = await screen.findByTestId('rollout');
     await userEvent.click(within(panel).getByRole('button', { name: 'Promote' }));
-    expect(within(panel).getByRole('group', { name: 'Move revision 3 on to 50% of the traffic?' })).toBeInTheDocument();
+    expect(within(panel).getByRole('group', { name: 'Give revision 3 all of the traffic? It gets the full replica count first.' })).toBeInTheDocument();
     expect(calls.some((c) => c.method === 'POST')).toBe(false);
     await userEvent.click(within(panel).getByRole('button', { name: 'Promote' }));
     await waitFor(() => expect(calls.filter((c) => c.method === 'POST')).toHaveLength(1));
     const post = calls.find((c) => c.method === 'POST')!;
     expect(post.url).toBe('/api/v1/services/digits/rollout/promote');
     expect(post.headers['X-Berth-Console']).toBe('1');
-    await waitFor(() => expect(within(panel).getByTestId('weight-canary')).toHaveTextContent('50%'));
-    expect(within(panel).getAllByRole('listitem')[2]).toHaveAttribute('aria-current', 'step');
-    // At the last step, Promote gives all of the traffic.
-    await userEvent.click(within(panel).getByRole('button', { name: 'Promote' }));
-    expect(within(panel).getByRole('group', { name: 'Give revision 3 all of the traffic?' })).toBeInTheDocument();
-    await userEvent.click(within(panel).getByRole('button', { name: 'Cancel' }));
+    // The answer is the new state: promoting, the full promotion marked as the current step.
+    await waitFor(() => expect(within(panel).getByTestId('rollout-phase')).toHaveTextContent('promoting'));
+    expect(within(panel).getAllByRole('listitem')[3]).toHaveAttribute('aria-current', 'step');
+    expect(within(panel).getByTestId('rollout-message')).toHaveTextContent('promoting revision 3 as asked');
 
     await userEvent.click(within(panel).getByRole('button', { name: 'Abort' }));
     expect(within(panel).getByRole('group', { name: 'Send all the traffic back to revision 2 and drain revision 3?' })).toBeInTheDocument();

@@ -229,19 +229,28 @@ describe('deploy form: canary', () => {
       await userEvent.click(submit);
       expect(await screen.findByText(message)).toBeInTheDocument();
     }
+    await fill('Traffic steps (%)', Array.from({ length: 21 }, (_, i) => i + 1).join(', '));
+    await userEvent.click(submit);
+    expect(await screen.findByText('Steps: at most 20.')).toBeInTheDocument();
     await fill('Traffic steps (%)', '20%, 60%');
-    await fill('Max error rate (%)', '120');
+    await fill('Max error rate (%)', '100');
+    await fill('Min requests', '0');
     await userEvent.click(submit);
-    expect(await screen.findByText('Max error rate: a percentage from 0 to 100, or empty for no gate.')).toBeInTheDocument();
-    await fill('Step interval (s)', '-1');
-    await userEvent.click(submit);
-    expect(await screen.findByText('Step interval: must be between 0 and 86400.')).toBeInTheDocument();
+    expect(await screen.findByText('Max error rate: a percentage from 0 to below 100, or empty for no gate.')).toBeInTheDocument();
+    expect(screen.getByText('Min requests: must be between 1 and 1000000.')).toBeInTheDocument();
+    await fill('Max error rate (%)', '5');
+    await fill('Min requests', '50');
+    for (const interval of ['-1', '3', '86401']) {
+      await fill('Step interval (s)', interval);
+      await userEvent.click(submit);
+      expect(await screen.findByText(/^Step interval: 0 \(manual\) or from 5 to 86400 seconds/)).toBeInTheDocument();
+    }
     expect(sent(calls, 'PUT')).toHaveLength(0);
 
     // Manual: the gates are not shown, and not sent.
     await fill('Step interval (s)', '0');
     expect(screen.queryByLabelText('Max error rate (%)')).not.toBeInTheDocument();
-    expect(screen.getByTestId('canary-summary')).toHaveTextContent('20% → 60% → 100%, each step on Promote');
+    expect(screen.getByTestId('canary-summary')).toHaveTextContent('20% → 60% → 100%, waits for Promote');
     await userEvent.click(submit);
     await waitFor(() => expect(sent(calls, 'PUT')).toHaveLength(1));
     expect(sent(calls, 'PUT')[0].rollout).toEqual({ steps: [20, 60], interval_s: 0 });
