@@ -2,6 +2,8 @@
 
 #include <deque>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -503,11 +505,74 @@ class GrpcFront::Service::StreamProxy final
       if (!opened.ok()) {
         return ReplyLocked(request_.id(), std::string(opened.status().message()), true);
       }
+      if (*opened == nullptr) return;  // held until a replica is ready (HoldLocked)
       upstream = *opened;
     }
     upstream->Send(request_);
   }
 
+  // A request for a service at zero waits in the activator: the caller's next request is read
+  // once this one went up (or was answered), as for any other.
+  struct PendingHold {
+    std::string name;
+    Admission admission;
+    std::mutex mu;
+    bool calling = true;  // Hold has not returned yet
+    std::optional<absl::Status> early;  // what it answered before returning
+  };
+
+  void HoldLocked(const std::string& name, Admission admission) {
+    auto pending = std::make_shared<PendingHold>();
+    pending->name = name;
+    pending->admission = std::move(admission);
+    ++live_upstreams_;  // the stream (and this proxy) lives until the hold ends
+    service_->dispatcher_->Hold(pending->admission, [this, pending](absl::Status status) {
+      {
+        std::lock_guard hold_lock(pending->mu);
+        // Answered from inside Hold, on the thread that holds mu_: handled when it returns.
+        if (pending->calling) {
+          pending->early = std::move(status);
+          return;
+        }
+      }
+      bool last;
+      {
+        std::lock_guard lock(mu_);
+        ResumeLocked(*pending, status);
+        last = downstream_done_ && live_upstreams_ == 0;
+      }
+      if (last) delete this;
+    });
+    std::optional<absl::Status> early;
+    {
+      std::lock_guard hold_lock(pending->mu);
+      pending->calling = false;
+      early = std::move(pending->early);
+    }
+    if (early) ResumeLocked(*pending, *early);
+  }
+
+  void ResumeLocked(PendingHold& pending, const absl::Status& held) {
+    --live_upstreams_;
+    Dispatcher& dispatcher = *service_->dispatcher_;
+    absl::Status status = held;
+    if (finished_ || cancelling_) {
+      status = absl::CancelledError("the caller cancelled the stream");
+    }
+    const absl::StatusOr<std::shared_ptr<routing::Endpoint>> endpoint =
+        status.ok() ? dispatcher.Pick(pending.admission)
+                    : absl::StatusOr<std::shared_ptr<routing::Endpoint>>(status);
+    if (!endpoint.ok()) {
+      dispatcher.Finish(pending.admission, static_cast<int>(endpoint.status().code()),
+                        {.route = "ModelStreamInfer"});
+      if (finished_ || cancelling_) return MaybeFinishLocked();
+      return ReplyLocked(request_.id(), std::string(endpoint.status().message()), true);
+    }
+    OpenWithLocked(pending.name, std::move(pending.admission), **endpoint)->Send(request_);
+  }
+
+  // Admits the service and opens the stream to one of its replicas; null when the request is
+  // held for a service at zero (it goes up when a replica is ready).
   absl::StatusOr<Upstream*> OpenLocked(const std::string& name) {
     if (active_.size() >= kMaxServicesPerStream) {
       return absl::ResourceExhaustedError(
@@ -520,14 +585,24 @@ class GrpcFront::Service::StreamProxy final
     // A stream's requests are consumed as they go up: none is sent again elsewhere.
     admission->retryable = false;
     auto endpoint = service_->dispatcher_->Pick(*admission);
+    if (!endpoint.ok() && service_->dispatcher_->ShouldHold(*admission)) {
+      HoldLocked(name, *std::move(admission));
+      return nullptr;
+    }
     if (!endpoint.ok()) {
       service_->dispatcher_->Finish(*admission, static_cast<int>(grpc::StatusCode::UNAVAILABLE),
                                     {.route = "ModelStreamInfer"});
       return endpoint.status();
     }
-    const std::string model = admission->ModelNameAt(**endpoint);
-    auto owned = std::make_unique<Upstream>(this, name, *std::move(admission),
-                                            service_->StubFor(**endpoint), model);
+    return OpenWithLocked(name, *std::move(admission), **endpoint);
+  }
+
+  // Opens the stream to `endpoint`, the replica `admission` picked.
+  Upstream* OpenWithLocked(const std::string& name, Admission admission,
+                           const routing::Endpoint& endpoint) {
+    const std::string model = admission.ModelNameAt(endpoint);
+    auto owned = std::make_unique<Upstream>(this, name, std::move(admission),
+                                            service_->StubFor(endpoint), model);
     Upstream* upstream = owned.get();
     upstreams_.push_back(std::move(owned));
     active_[name] = upstream;

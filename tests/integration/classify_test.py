@@ -391,6 +391,46 @@ class ClassifyTest(unittest.TestCase):
         answers = list(stub.ModelStreamInfer(requests([7]), metadata=metadata, timeout=60))
         self.assertEqual(len(answers), 1)
 
+    def test_grpc_calls_are_held_while_a_service_at_zero_starts(self):
+        # Unary and streaming gRPC requests for a service that scaled to zero wait for its
+        # replica instead of failing, and answers say which revision served them.
+        grpc, pb, stub = self.grpc_modules()
+        metadata = [("authorization", "Bearer " + self.key)]
+        env = dict(os.environ, BERTH_SERVER=self.server.url(""), BERTH_API_KEY=self.key,
+                   XDG_CONFIG_HOME=os.path.join(self.tmp, "config"))
+        res = subprocess.run([BERTH, "deploy", "--demo", "--name", "sleepy", "--min-replicas",
+                              "0", "--scale-window", "6s", "--scale-to-zero-after", "1s",
+                              "--timeout", "240s"],
+                             env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+
+        def at_zero():
+            status, payload, _ = self.server.request("GET", "/api/v1/services/sleepy/replicas",
+                                                     key=self.key)
+            return status == 200 and not json.loads(payload)["items"]
+
+        def digit_request(n, i=0):
+            r = pb.ModelInferRequest(model_name="sleepy", id=str(i))
+            r.inputs.add(name="image", datatype="BYTES",
+                         shape=[1]).contents.bytes_contents.append(digit_png(n))
+            return r
+
+        def label_of(response):
+            names = [o.name for o in response.outputs]
+            return _bytes_elements(response.raw_output_contents[names.index("label")])[0].decode()
+
+        poll("sleepy to scale to zero", at_zero, timeout=90)
+        response, call = stub.ModelInfer.with_call(digit_request(3), metadata=metadata,
+                                                   timeout=120)
+        self.assertEqual(label_of(response), "3")
+        self.assertIn(("berth-revision", "1"), list(call.trailing_metadata()))
+        poll("sleepy to scale to zero again", at_zero, timeout=90)
+        answers = list(stub.ModelStreamInfer(iter([digit_request(7, 0), digit_request(2, 1)]),
+                                             metadata=metadata, timeout=120))
+        self.assertEqual([a.error_message for a in answers], ["", ""])
+        self.assertEqual([label_of(a.infer_response) for a in answers], ["7", "2"])
+        subprocess.run([BERTH, "delete", "sleepy"], env=env, capture_output=True, timeout=60)
+
     def test_bad_inputs_get_a_400_naming_the_problem(self):
         cases = [
             ({"image_url": "http://127.0.0.1:1/x.png"}, "cannot fetch"),
