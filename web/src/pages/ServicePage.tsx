@@ -477,6 +477,14 @@ export default function ServicePage() {
   const tabs = TABS.map((t) => (t.id === 'try' && !canInvoke.allowed ? { ...t, disabledReason: reasonText(canInvoke.reason) } : t));
   const s = svc.data;
   const served = servedModel(model.data, s?.spec);
+  // The overview shows a rollout while it is in progress, and its end when that came while the
+  // page was open (a Promote or Abort pressed here); an older one is on the Revisions tab.
+  const rolloutNow = s?.rollout_status;
+  const [watched, setWatched] = useState<number | null>(null);
+  useEffect(() => {
+    if (rolloutNow && rolloutActive(rolloutNow)) setWatched(rolloutNow.revision);
+  }, [rolloutNow]);
+  const rolloutOnOverview = Boolean(rolloutNow && (rolloutActive(rolloutNow) || watched === rolloutNow.revision));
   const prefix = 'svc';
 
   if (svc.isPending) return <main className="page" id="main"><h1>{name}</h1><Loading /></main>;
@@ -521,7 +529,7 @@ export default function ServicePage() {
       <ErrorBox error={svc.error} title="Could not refresh" />
       <Tabs label="Service sections" tabs={tabs} value={tab} onChange={setTab} idPrefix={prefix} />
       <TabPanel id="overview" active={tab === 'overview'} idPrefix={prefix}>
-        {rolloutActive(s.rollout_status) && <RolloutPanel service={s} />}
+        {rolloutOnOverview && <RolloutPanel service={s} />}
         <Metrics name={name} createdAt={s.created_at} />
         <Autoscaling service={s} />
         <Replicas name={name} atZero={scaledToZero(s)} />

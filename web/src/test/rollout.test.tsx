@@ -130,6 +130,7 @@ describe('rollout panel', () => {
       },
       'POST /api/v1/services/digits/rollout/abort': { status: 409, json: { error: 'no rollout in progress for digits' } },
     }));
+    // (the panel stays on the overview when the rollout it showed ends: see the next test)
     renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
     const panel = await screen.findByTestId('rollout');
     await userEvent.click(within(panel).getByRole('button', { name: 'Promote' }));
@@ -152,6 +153,24 @@ describe('rollout panel', () => {
     const abort = calls.filter((c) => c.method === 'POST')[1];
     expect(abort.url).toBe('/api/v1/services/digits/rollout/abort');
     expect(abort.headers['X-Berth-Console']).toBe('1');
+  });
+
+  it('keeps showing a rollout on the overview when it ends while the page is open', async () => {
+    let done = false;
+    mockFetch(routes(progressing, {
+      'GET /api/v1/services/digits': () => ({ json: service({ rollout_status: done ? { ...progressing, phase: 'promoted', weight: 100 } : progressing }) }),
+      'POST /api/v1/services/digits/rollout/promote': () => {
+        done = true;
+        return { json: { ...progressing, phase: 'promoting' } };
+      },
+    }));
+    renderAt(<ServicePage />, { route: '/service/digits', path: '/service/:name' });
+    const panel = await screen.findByTestId('rollout');
+    await userEvent.click(within(panel).getByRole('button', { name: 'Promote' }));
+    await userEvent.click(within(panel).getByRole('button', { name: 'Promote' }));
+    await waitFor(() => expect(screen.getByTestId('rollout-phase')).toHaveTextContent('promoted'));
+    expect(screen.getByTestId('weight-canary')).toHaveTextContent('100%');
+    expect(screen.queryByRole('button', { name: 'Promote' })).not.toBeInTheDocument();
   });
 
   it('a session without the deploy scope sees Promote and Abort disabled, with the reason', async () => {
