@@ -282,8 +282,10 @@ struct DeployFlags {
   CLI::Option* max_error_rate = nullptr;
   CLI::Option* max_p99 = nullptr;
   CLI::Option* min_requests = nullptr;
+  CLI::Option* route_header = nullptr;
   int64_t canary_value = 0, min_requests_value = 0;
-  std::string canary_steps_value, canary_interval_value, max_error_rate_value, max_p99_value;
+  std::string canary_steps_value, canary_interval_value, max_error_rate_value, max_p99_value,
+      route_header_value;
   CLI::Option* cpu = nullptr;
   CLI::Option* memory = nullptr;
   CLI::Option* max_batch = nullptr;
@@ -317,6 +319,7 @@ absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   if (flags.max_error_rate->count() > 0) spec.max_error_rate = flags.max_error_rate_value;
   if (flags.max_p99->count() > 0) spec.max_p99 = flags.max_p99_value;
   if (flags.min_requests->count() > 0) spec.min_requests = flags.min_requests_value;
+  if (flags.route_header->count() > 0) spec.route_header = flags.route_header_value;
   if (flags.cpu->count() > 0) spec.cpu = flags.cpu_value;
   if (flags.memory->count() > 0) spec.memory = flags.memory_value;
   if (flags.max_batch->count() > 0) spec.max_batch_size = flags.max_batch_value;
@@ -505,6 +508,9 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
   flags->min_requests = deploy->add_option(
       "--min-requests", flags->min_requests_value,
       "canary gate: requests a step needs before its gates are judged (default 20)");
+  flags->route_header = deploy->add_option(
+      "--route-header", flags->route_header_value,
+      "A/B: requests with this header value go to the canary, e.g. X-Variant=b");
   flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");
   flags->memory = deploy->add_option("--memory", flags->memory_value, "memory per replica: 2Gi");
   flags->max_batch =

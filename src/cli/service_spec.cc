@@ -232,7 +232,7 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
   if (const YAML::Node rollout = spec["rollout"]) {
     if (auto status = reader.Map(rollout, field("rollout"),
                                  {"steps", "interval_s", "max_error_rate", "max_p99_ms",
-                                  "min_requests"});
+                                  "min_requests", "route_header"});
         !status.ok()) {
       return status;
     }
@@ -261,6 +261,17 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
         if (!number.ok()) return number.status();
         json[name] = *number;
       }
+    }
+    if (const YAML::Node pin = rollout["route_header"]) {
+      if (auto status = reader.Map(pin, field("rollout.route_header"), {"name", "value"});
+          !status.ok()) {
+        return status;
+      }
+      auto name = reader.String(pin["name"], field("rollout.route_header.name"));
+      if (!name.ok()) return name.status();
+      auto value = reader.String(pin["value"], field("rollout.route_header.value"));
+      if (!value.ok()) return value.status();
+      json["route_header"] = {{"name", *name}, {"value", *value}};
     }
     out["rollout"] = std::move(json);
   }
@@ -641,10 +652,19 @@ absl::StatusOr<nlohmann::json> BuildRollout(const DeploySpecFlags& flags) {
     rollout["max_p99_ms"] = p99->count();
   }
   if (flags.min_requests) rollout["min_requests"] = *flags.min_requests;
+  if (flags.route_header) {
+    const size_t eq = flags.route_header->find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(StrCat("--route-header: '", *flags.route_header,
+                                               "' is not NAME=VALUE (e.g. X-Variant=b)"));
+    }
+    rollout["route_header"] = {{"name", flags.route_header->substr(0, eq)},
+                               {"value", flags.route_header->substr(eq + 1)}};
+  }
   if (!rollout.empty() && !rollout.contains("steps")) {
     return absl::InvalidArgumentError(
-        "--canary-interval, --max-error-rate, --max-p99 and --min-requests shape a canary "
-        "rollout: give --canary PERCENT or --canary-steps too");
+        "--canary-interval, --max-error-rate, --max-p99, --min-requests and --route-header "
+        "shape a canary rollout: give --canary PERCENT or --canary-steps too");
   }
   return rollout;
 }

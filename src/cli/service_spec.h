@@ -50,6 +50,7 @@ struct DeploySpecFlags {
   // with --canary-interval advance by the gates.
   std::optional<int64_t> canary;
   std::optional<std::string> canary_steps, canary_interval, max_error_rate, max_p99;
+  std::optional<std::string> route_header;  // NAME=VALUE: those requests go to the canary
   std::optional<int64_t> min_requests;
   std::optional<int64_t> replicas;
   std::optional<std::string> cpu;

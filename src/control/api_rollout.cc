@@ -1,7 +1,10 @@
 // /api/v1/services/{name}/rollout: the state of a service's canary rollout, and the commands
 // people give it (promote, abort, set weights). The controller's CanaryRollout policy acts on
 // the phase a command writes, on its next pass (woken at once).
+#include <algorithm>
+#include <cctype>
 #include <functional>
+#include <set>
 
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -30,8 +33,44 @@ absl::StatusOr<json> NormalizeRollout(const json& given) {
   }
   RETURN_IF_ERROR(OnlyFields(rollout, "spec.rollout",
                              {"steps", "interval_s", "max_error_rate", "max_p99_ms",
-                              "min_requests"}));
+                              "min_requests", "route_header"}));
   json out = json::object();
+  if (rollout.contains("route_header")) {
+    const json& pin = rollout["route_header"];
+    static constexpr char kUsage[] =
+        "spec.rollout.route_header: {\"name\": \"x-variant\", \"value\": \"b\"} sends the "
+        "requests that carry that header value to the canary";
+    if (!pin.is_object() || !pin.contains("name") || !pin["name"].is_string() ||
+        !pin.contains("value") || !pin["value"].is_string() || pin.size() != 2) {
+      return absl::InvalidArgumentError(kUsage);
+    }
+    std::string name = pin["name"].get<std::string>();
+    const std::string value = pin["value"].get<std::string>();
+    const bool token = !name.empty() && name.size() <= 64 &&
+                       std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                         return std::isalnum(c) || c == '-' || c == '_';
+                       });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    static const std::set<std::string> kReserved = {
+        "authorization", "cookie", "host", "content-length", "content-type", "connection",
+        "transfer-encoding", "te", "upgrade", "grpc-timeout", "grpc-encoding"};
+    if (!token || kReserved.contains(name)) {
+      return absl::InvalidArgumentError(StrCat(
+          "spec.rollout.route_header.name: '", pin["name"].get<std::string>(),
+          "' is not a header berth can route by (letters, digits, - and _, at most 64; not a "
+          "header HTTP or gRPC itself uses)"));
+    }
+    const bool printable = !value.empty() && value.size() <= 256 &&
+                           std::all_of(value.begin(), value.end(), [](unsigned char c) {
+                             return c >= 0x21 && c <= 0x7e;
+                           });
+    if (!printable) {
+      return absl::InvalidArgumentError(
+          "spec.rollout.route_header.value: 1 to 256 visible ASCII characters, no spaces");
+    }
+    out["route_header"] = {{"name", name}, {"value", value}};
+  }
   const json steps = rollout.value("steps", json::array({10}));
   if (!steps.is_array() || steps.empty() || steps.size() > 20) {
     return absl::InvalidArgumentError(

@@ -854,6 +854,14 @@ void Controller::PublishRoutes() {
     if (traffic_) {
       traffic_->SetReplicas(s.name, clock_.WallMs(), static_cast<int>(route.ReadyReplicas()));
     }
+    // A/B by header, while a canary rolls out.
+    const nlohmann::json pin =
+        s.spec.value("rollout", nlohmann::json::object()).value("route_header", nlohmann::json());
+    if (pin.is_object() && RolloutActive(s.rollout.value("phase", ""))) {
+      route.pin_header = pin.value("name", "");
+      route.pin_value = pin.value("value", "");
+      route.pin_revision = s.rollout.value("revision", 0);
+    }
     // A service that can be at zero holds requests while it has no ready replica.
     const nlohmann::json autoscaling = s.spec.value("autoscaling", nlohmann::json());
     if (autoscaling.is_object() && autoscaling.value("min_replicas", 1) == 0) {

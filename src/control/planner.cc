@@ -35,12 +35,15 @@ void ImmediateRollout::Plan(const ServiceView& service, int desired, int64_t,
       if (serving > 0) plan->weights.push_back({serving, 100});
       return;
     }
-    const int missing = desired - static_cast<int>(live.size());
+    // An autoscaled revision proves it serves with one ready replica before it takes the
+    // traffic, even when the autoscaler wants none (a service at zero).
+    const int needed = service.autoscaled_replicas.has_value() ? std::max(desired, 1) : desired;
+    const int missing = needed - static_cast<int>(live.size());
     Create(target, missing, StrCat("replica for revision ", target), plan);
     const int ready = plan_steps::ReadyOf(live);
-    if (ready >= desired) {
+    if (ready >= needed) {
       plan->actions.push_back({.kind = Action::Kind::kPromote, .revision = target,
-                               .reason = StrCat(ready, " of ", desired, " replicas ready")});
+                               .reason = StrCat(ready, " of ", needed, " replicas ready")});
       serving = target;
       deploying = false;
       promoted = true;

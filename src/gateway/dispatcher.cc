@@ -180,8 +180,9 @@ std::vector<IndexEntry> Dispatcher::Index(const control::Principal& principal,
 }
 
 absl::StatusOr<std::shared_ptr<routing::Endpoint>> Dispatcher::Pick(Admission& admission) const {
-  std::shared_ptr<routing::Endpoint> endpoint = routing::Router::Pick(
-      *admission.route, admission.endpoint.get(), options_.clock->MonotonicMs());
+  std::shared_ptr<routing::Endpoint> endpoint =
+      routing::Router::Pick(*admission.route, admission.endpoint.get(),
+                            options_.clock->MonotonicMs(), nullptr, admission.pinned_revision);
   // A retry with no other replica goes to the same one again.
   if (!endpoint && admission.attempts > 0) endpoint = admission.endpoint;
   if (!endpoint) {

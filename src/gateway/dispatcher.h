@@ -80,6 +80,7 @@ struct Admission {
   std::chrono::steady_clock::time_point start;
   std::chrono::steady_clock::time_point attempt_start;  // of the attempt in flight
   bool held = false;             // it waited for a replica to start (once at most)
+  int64_t pinned_revision = 0;   // the revision its header asks for (PinByHeader)
   // The retry budget's counts (Dispatcher): held while the request is active, and while a
   // retry of it is in flight. Shared, so that copies count once and the count ends with the
   // last of them.
@@ -167,6 +168,15 @@ class Dispatcher {
   // last attempt's while there is one (the only replica gets the retry itself). Unavailable
   // when the service has no ready replica.
   absl::StatusOr<std::shared_ptr<routing::Endpoint>> Pick(Admission& admission) const;
+
+  // A/B by header: `header_value` is the request's value of its route's pin_header (empty
+  // when absent); a match sends its attempts to the route's pin_revision.
+  static void PinByHeader(Admission& admission, std::string_view header_value) {
+    const routing::ServiceRoute& route = *admission.route;
+    if (!route.pin_header.empty() && header_value == route.pin_value) {
+      admission.pinned_revision = route.pin_revision;
+    }
+  }
 
   // Whether the request should wait for a replica rather than be refused: Pick found none,
   // its service holds requests while it starts one (it scales to zero) and it has not waited

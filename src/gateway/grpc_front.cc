@@ -202,11 +202,20 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     return reactor;
   }
 
-  static std::string_view Authorization(grpc::CallbackServerContext* context) {
+  static std::string_view Metadata(grpc::CallbackServerContext* context, std::string_view key) {
     const auto& metadata = context->client_metadata();
-    auto it = metadata.find("authorization");
+    auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
     if (it == metadata.end()) return {};
     return std::string_view(it->second.data(), it->second.size());
+  }
+  static std::string_view Authorization(grpc::CallbackServerContext* context) {
+    return Metadata(context, "authorization");
+  }
+  // A/B by header: gRPC metadata keys are lowercase, as the route's pin_header is.
+  static void Pin(grpc::CallbackServerContext* context, Admission& admission) {
+    if (!admission.route->pin_header.empty()) {
+      Dispatcher::PinByHeader(admission, Metadata(context, admission.route->pin_header));
+    }
   }
 
   absl::StatusOr<control::Principal> Authenticate(grpc::CallbackServerContext* context) {
@@ -240,6 +249,7 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
     auto admission =
         dispatcher_->Admit(Transport::kGrpc, Authorization(context), model, {.route = rpc});
     if (!admission.ok()) return Finish(context, ToGrpc(admission.status()));
+    Pin(context, *admission);
     auto* reactor = context->DefaultReactor();
     auto attempt = std::make_shared<Attempt<Request, Response, Call>>(
         Attempt<Request, Response, Call>{this, reactor, context, *std::move(admission), rpc,
@@ -582,6 +592,7 @@ class GrpcFront::Service::StreamProxy final
     auto admission = service_->dispatcher_->Admit(Transport::kGrpc, principal_, name,
                                                   {.route = "ModelStreamInfer"});
     if (!admission.ok()) return admission.status();
+    Service::Pin(context_, *admission);
     // A stream's requests are consumed as they go up: none is sent again elsewhere.
     admission->retryable = false;
     auto endpoint = service_->dispatcher_->Pick(*admission);

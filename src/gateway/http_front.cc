@@ -506,6 +506,10 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
                  !admission.ok()) {
         res = Error(admission.status());
       } else {
+        if (const std::string& pin = admission->route->pin_header; !pin.empty()) {
+          const auto value = h[pin];
+          Dispatcher::PinByHeader(*admission, std::string_view(value.data(), value.size()));
+        }
         // Reading the body moves the parser that `h` and `path` point into: copy them first.
         const std::string method(h.method_string());
         const std::string route(path);

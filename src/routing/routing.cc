@@ -106,17 +106,25 @@ bool HasCandidate(const RevisionRoute& revision, const Endpoint* exclude) {
 }  // namespace
 
 std::shared_ptr<Endpoint> Router::Pick(const ServiceRoute& route, const Endpoint* exclude,
-                                       int64_t now_ms, uint64_t (*random)()) {
+                                       int64_t now_ms, uint64_t (*random)(),
+                                       int64_t only_revision) {
   if (random == nullptr) random = DefaultRandom;
-  // The revision: by weight, among those that have a replica to offer.
+  // The revision: the one asked for, else by weight among those that have a replica to
+  // offer.
   const RevisionRoute* chosen_revision = nullptr;
+  if (only_revision > 0) {
+    for (const RevisionRoute& r : route.revisions) {
+      if (r.revision == only_revision && HasCandidate(r, exclude)) chosen_revision = &r;
+    }
+  }
   uint64_t total = 0;
   for (const RevisionRoute& r : route.revisions) {
     if (r.weight > 0 && HasCandidate(r, exclude)) total += static_cast<uint64_t>(r.weight);
   }
-  if (total == 0) return nullptr;
-  uint64_t point = route.revisions.size() == 1 ? 0 : random() % total;
+  if (total == 0 && chosen_revision == nullptr) return nullptr;
+  uint64_t point = route.revisions.size() == 1 || total == 0 ? 0 : random() % total;
   for (const RevisionRoute& r : route.revisions) {
+    if (chosen_revision != nullptr) break;
     if (r.weight <= 0 || !HasCandidate(r, exclude)) continue;
     if (point < static_cast<uint64_t>(r.weight)) {
       chosen_revision = &r;

@@ -123,6 +123,11 @@ struct ServiceRoute {
   // ready replica, at most `hold_limit` of them, each for at most this long; 0: refused.
   int64_t cold_start_timeout_ms = 0;
   size_t hold_limit = 0;
+  // A/B by header: requests whose `pin_header` (lowercase) is `pin_value` go to
+  // `pin_revision` while it has a ready replica; empty: none.
+  std::string pin_header;
+  std::string pin_value;
+  int64_t pin_revision = 0;
 
   size_t ReadyReplicas() const;
 };
@@ -147,8 +152,10 @@ class Router {
   // of two choices on outstanding requests among its replicas that are not ejected at `now_ms`
   // (ejected ones only when it has nothing else), never `exclude`. Null when none. `random`
   // draws the choices (tests pass their own).
+  // With `only_revision`, that revision whenever it has a replica to offer.
   static std::shared_ptr<Endpoint> Pick(const ServiceRoute& route, const Endpoint* exclude,
-                                        int64_t now_ms, uint64_t (*random)() = nullptr);
+                                        int64_t now_ms, uint64_t (*random)() = nullptr,
+                                        int64_t only_revision = 0);
 
   // Closes every idle upstream connection of the published table's replicas.
   void CloseIdle() const;

@@ -193,6 +193,26 @@ TEST(PlannerTest, TheScalePolicyDecidesTheCount) {
             std::vector<Action>({Drain("a", 1, "scaling down")}));
 }
 
+TEST(PlannerTest, AnAutoscaledRevisionAtZeroTakesTheTrafficOnlyOnceOneReplicaIsReady) {
+  const ImmediateRollout rollout;
+  const SpecScale scale;
+  // The autoscaler wants none (its grace passed while the first replica kept crashing): the
+  // revision still needs one ready replica to be promoted.
+  ServiceView service = Service(0, 1, RevisionStatus::kDeploying, 1,
+                                {Replica("a", 1, ReplicaState::kCrashLoopBackOff)});
+  service.autoscaled_replicas = 0;
+  EXPECT_EQ(PlanService(service, rollout, scale, 0).actions, std::vector<Action>{});
+  // Once it is ready the revision serves, then goes to zero as the autoscaler wants.
+  service.replicas = {Replica("a", 1, ReplicaState::kReady)};
+  EXPECT_EQ(PlanService(service, rollout, scale, 0).actions,
+            std::vector<Action>({Promote(1, "1 of 1 replicas ready"),
+                                 Drain("a", 1, "scaling down")}));
+  // With none at all it starts one.
+  service.replicas.clear();
+  EXPECT_EQ(PlanService(service, rollout, scale, 0).actions,
+            std::vector<Action>({Create(1, "replica for revision 1")}));
+}
+
 TEST(PlannerTest, TheCrashThresholdIsThePolicys) {
   const FixedScale scale;
   const ServiceView service = Service(1, 2, RevisionStatus::kDeploying, 1,

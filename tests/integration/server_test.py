@@ -947,10 +947,16 @@ class ServerTest(unittest.TestCase):
             self.assertEqual(call(100.0), (200, 102.0, "2"))
         self.assertIn("canary halted", self.cli("events", "canaried").stdout)
 
-        # 3. A manual canary (one step, no interval): set by hand, then aborted.
+        # 3. A manual canary (one step, no interval) with A/B by header: set by hand, then
+        # aborted.
         self.cli("deploy", "--model", "steady", "--model-version", "1", "--name", "canaried",
-                 "--canary", "20")
+                 "--canary", "20", "--route-header", "X-Variant=b")
         self.assertEqual(phase(), "waiting")
+        body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [0] * 4}]}
+        for _ in range(10):
+            status, _, headers = self.server.request("POST", "/v2/models/canaried/infer", body,
+                                                     key=self.admin, headers={"X-Variant": "b"})
+            self.assertEqual((status, headers.get("Berth-Revision")), (200, "4"))
         status = self.cli("rollout", "status", "canaried").stdout
         self.assertIn("Canary:      revision 4 (20%)", status)
         self.assertIn("each on berth rollout promote", status)
