@@ -33,7 +33,7 @@ start_berth_server
 for m in $MODEL_NAMES; do
   MODEL=$MODELS/$m/1/model.onnx
   REQ=$TMP/$m.json
-  python3 - "$MODEL" "$REQ" <<'PY'
+  /usr/bin/python3 - "$MODEL" "$REQ" <<'PY'
 import json, sys
 import onnx
 model = onnx.load(sys.argv[1], load_external_data=False)

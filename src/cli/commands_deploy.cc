@@ -283,7 +283,8 @@ struct DeployFlags {
   CLI::Option* max_p99 = nullptr;
   CLI::Option* min_requests = nullptr;
   CLI::Option* route_header = nullptr;
-  int64_t canary_value = 0, min_requests_value = 0;
+  CLI::Option* shadow = nullptr;
+  int64_t canary_value = 0, min_requests_value = 0, shadow_value = 0;
   std::string canary_steps_value, canary_interval_value, max_error_rate_value, max_p99_value,
       route_header_value;
   CLI::Option* cpu = nullptr;
@@ -320,6 +321,7 @@ absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   if (flags.max_p99->count() > 0) spec.max_p99 = flags.max_p99_value;
   if (flags.min_requests->count() > 0) spec.min_requests = flags.min_requests_value;
   if (flags.route_header->count() > 0) spec.route_header = flags.route_header_value;
+  if (flags.shadow->count() > 0) spec.shadow = flags.shadow_value;
   if (flags.cpu->count() > 0) spec.cpu = flags.cpu_value;
   if (flags.memory->count() > 0) spec.memory = flags.memory_value;
   if (flags.max_batch->count() > 0) spec.max_batch_size = flags.max_batch_value;
@@ -511,6 +513,10 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
   flags->route_header = deploy->add_option(
       "--route-header", flags->route_header_value,
       "A/B: requests with this header value go to the canary, e.g. X-Variant=b");
+  flags->shadow = deploy->add_option(
+      "--shadow", flags->shadow_value,
+      "copy this percent of the stable's requests to the canary, whose answers are measured "
+      "for its gates and discarded (HTTP)");
   flags->cpu = deploy->add_option("--cpu", flags->cpu_value, "CPU per replica: 1, 0.5 or 500m");
   flags->memory = deploy->add_option("--memory", flags->memory_value, "memory per replica: 2Gi");
   flags->max_batch =

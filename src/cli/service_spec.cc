@@ -232,7 +232,7 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
   if (const YAML::Node rollout = spec["rollout"]) {
     if (auto status = reader.Map(rollout, field("rollout"),
                                  {"steps", "interval_s", "max_error_rate", "max_p99_ms",
-                                  "min_requests", "route_header"});
+                                  "min_requests", "route_header", "shadow_percent"});
         !status.ok()) {
       return status;
     }
@@ -248,7 +248,7 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
         json["steps"].push_back(*step);
       }
     }
-    for (const char* name : {"interval_s", "min_requests"}) {
+    for (const char* name : {"interval_s", "min_requests", "shadow_percent"}) {
       if (const YAML::Node value = rollout[name]) {
         auto number = reader.Integer(value, field(StrCat("rollout.", name)), 0);
         if (!number.ok()) return number.status();
@@ -652,6 +652,7 @@ absl::StatusOr<nlohmann::json> BuildRollout(const DeploySpecFlags& flags) {
     rollout["max_p99_ms"] = p99->count();
   }
   if (flags.min_requests) rollout["min_requests"] = *flags.min_requests;
+  if (flags.shadow) rollout["shadow_percent"] = *flags.shadow;
   if (flags.route_header) {
     const size_t eq = flags.route_header->find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -663,8 +664,8 @@ absl::StatusOr<nlohmann::json> BuildRollout(const DeploySpecFlags& flags) {
   }
   if (!rollout.empty() && !rollout.contains("steps")) {
     return absl::InvalidArgumentError(
-        "--canary-interval, --max-error-rate, --max-p99, --min-requests and --route-header "
-        "shape a canary rollout: give --canary PERCENT or --canary-steps too");
+        "--canary-interval, --max-error-rate, --max-p99, --min-requests, --route-header and "
+        "--shadow shape a canary rollout: give --canary PERCENT or --canary-steps too");
   }
   return rollout;
 }

@@ -51,6 +51,7 @@ struct DeploySpecFlags {
   std::optional<int64_t> canary;
   std::optional<std::string> canary_steps, canary_interval, max_error_rate, max_p99;
   std::optional<std::string> route_header;  // NAME=VALUE: those requests go to the canary
+  std::optional<int64_t> shadow;            // percent of requests copied to the canary
   std::optional<int64_t> min_requests;
   std::optional<int64_t> replicas;
   std::optional<std::string> cpu;

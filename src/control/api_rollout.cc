@@ -33,7 +33,7 @@ absl::StatusOr<json> NormalizeRollout(const json& given) {
   }
   RETURN_IF_ERROR(OnlyFields(rollout, "spec.rollout",
                              {"steps", "interval_s", "max_error_rate", "max_p99_ms",
-                              "min_requests", "route_header"}));
+                              "min_requests", "route_header", "shadow_percent"}));
   json out = json::object();
   if (rollout.contains("route_header")) {
     const json& pin = rollout["route_header"];
@@ -117,6 +117,11 @@ absl::StatusOr<json> NormalizeRollout(const json& given) {
           "milliseconds, above 0");
     }
     out["max_p99_ms"] = p99.get<double>();
+  }
+  if (rollout.contains("shadow_percent")) {
+    ASSIGN_OR_RETURN(const int64_t shadow,
+                     IntField(rollout, "shadow_percent", "spec.rollout.shadow_percent", 1, 100, 0));
+    out["shadow_percent"] = shadow;
   }
   ASSIGN_OR_RETURN(const int64_t min_requests,
                    IntField(rollout, "min_requests", "spec.rollout.min_requests", 1, 1'000'000,

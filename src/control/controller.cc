@@ -862,6 +862,13 @@ void Controller::PublishRoutes() {
       route.pin_value = pin.value("value", "");
       route.pin_revision = s.rollout.value("revision", 0);
     }
+    // Shadow traffic to the canary, while its rollout runs.
+    const int shadow =
+        s.spec.value("rollout", nlohmann::json::object()).value("shadow_percent", 0);
+    if (shadow > 0 && RolloutActive(s.rollout.value("phase", ""))) {
+      route.shadow_percent = shadow;
+      route.shadow_revision = s.rollout.value("revision", 0);
+    }
     // A service that can be at zero holds requests while it has no ready replica.
     const nlohmann::json autoscaling = s.spec.value("autoscaling", nlohmann::json());
     if (autoscaling.is_object() && autoscaling.value("min_replicas", 1) == 0) {

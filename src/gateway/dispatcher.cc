@@ -80,6 +80,56 @@ Dispatcher::Dispatcher(const DispatcherOptions& options)
                     .Help("Replicas ejected from balancing after failures in a row")
                     .Register(*options_.registry)
                     .Add({});
+  auto& shadows = prometheus::BuildCounter()
+                      .Name("berth_gateway_shadow_requests_total")
+                      .Help("Shadow copies of requests by outcome: sent to the shadow revision, "
+                            "or dropped because it had no replica with room")
+                      .Register(*options_.registry);
+  shadows_sent_ = &shadows.Add({{"outcome", "sent"}});
+  shadows_dropped_ = &shadows.Add({{"outcome", "dropped"}});
+}
+
+std::shared_ptr<routing::Endpoint> Dispatcher::PickShadow(const Admission& admission,
+                                                          const routing::Endpoint& served) const {
+  const routing::ServiceRoute& route = *admission.route;
+  if (route.shadow_percent <= 0 || route.shadow_revision <= 0 ||
+      served.revision() == route.shadow_revision) {
+    return nullptr;
+  }
+  thread_local uint64_t sampled = 0;
+  // Every request counts; one in (100 / percent) is copied, evenly spread.
+  const uint64_t n = ++sampled;
+  if ((n * static_cast<uint64_t>(route.shadow_percent)) / 100 ==
+      ((n - 1) * static_cast<uint64_t>(route.shadow_percent)) / 100) {
+    return nullptr;
+  }
+  std::shared_ptr<routing::Endpoint> best;
+  for (const routing::RevisionRoute& revision : route.revisions) {
+    if (revision.revision != route.shadow_revision) continue;
+    for (const auto& e : revision.endpoints) {
+      if (e->Ejected(options_.clock->MonotonicMs())) continue;
+      if (!best || e->in_flight.load() < best->in_flight.load()) best = e;
+    }
+  }
+  if (!best || best->in_flight.load(std::memory_order_relaxed) >= kMaxShadowInFlight) {
+    if (shadows_dropped_ != nullptr) shadows_dropped_->Increment();
+    return nullptr;
+  }
+  best->in_flight.fetch_add(1, std::memory_order_relaxed);
+  best->attempts.fetch_add(1, std::memory_order_relaxed);
+  if (shadows_sent_ != nullptr) shadows_sent_->Increment();
+  return best;
+}
+
+void Dispatcher::EndShadow(const Admission& admission, routing::Endpoint& replica, int code,
+                           double latency_ms) const {
+  replica.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  replica.busy_us.fetch_add(static_cast<uint64_t>(std::max(latency_ms, 0.0) * 1000),
+                            std::memory_order_relaxed);
+  if (options_.traffic != nullptr) {
+    options_.traffic->RecordShadow(admission.service(), options_.clock->WallMs(), latency_ms,
+                                   ResultOf(admission.transport, code), replica.revision());
+  }
 }
 
 namespace {

@@ -178,6 +178,19 @@ class Dispatcher {
     }
   }
 
+  // Shadow traffic: a replica of the route's shadow revision to copy this request to, or null
+  // (not sampled, the shadow revision is the one that served it, or it has no replica with
+  // room: a shadow copy is dropped, never queued, when the shadow revision is busy). The
+  // replica is counted in flight until EndShadow.
+  std::shared_ptr<routing::Endpoint> PickShadow(const Admission& admission,
+                                                const routing::Endpoint& served) const;
+  // Ends a shadow attempt: its figures go to the shadow revision's statistics only.
+  void EndShadow(const Admission& admission, routing::Endpoint& replica, int code,
+                 double latency_ms) const;
+  // A shadow copy is dropped when every replica of the shadow revision has this many
+  // requests in flight.
+  static constexpr int kMaxShadowInFlight = 4;
+
   // Whether the request should wait for a replica rather than be refused: Pick found none,
   // its service holds requests while it starts one (it scales to zero) and it has not waited
   // already.
@@ -219,6 +232,8 @@ class Dispatcher {
   prometheus::Counter* retries_ = nullptr;
   prometheus::Counter* retries_refused_ = nullptr;
   prometheus::Counter* ejections_ = nullptr;
+  prometheus::Counter* shadows_sent_ = nullptr;
+  prometheus::Counter* shadows_dropped_ = nullptr;
   // Whether `endpoint` may be ejected now: the share of its revision's replicas ejected stays
   // within max_ejected_share.
   bool MayEject(const Admission& admission, const routing::Endpoint& endpoint,

@@ -178,6 +178,10 @@ struct HttpFront::Impl {
                                   std::string suffix, int64_t* batch_rows);
   // Waits while the activator holds the request (Dispatcher::Hold); what Hold answered.
   awaitable<absl::Status> Hold(Admission& admission);
+  // Sends a shadow copy of a request to `replica` on a connection of its own, reads the answer
+  // and discards it; its figures go to the shadow revision's statistics.
+  awaitable<void> Shadow(std::shared_ptr<http::request<http::string_body>> request,
+                         Admission admission, std::shared_ptr<Endpoint> replica);
   // The console's files, read once at start (LoadConsole), so that serving one does no disk
   // access on an event loop.
   struct ConsoleFile {
@@ -808,6 +812,19 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     upstream.set(http::field::host, endpoint.url_host());
     // The replica's own name for the model, whichever name the caller used.
     upstream.target(StrCat("/v2/models/", admission.ModelNameAt(endpoint), suffix));
+    if (admission.attempts == 1 && upstream.method() == http::verb::post) {
+      if (auto shadow = dispatcher->PickShadow(admission, endpoint)) {
+        auto copy = std::make_shared<http::request<http::string_body>>(upstream);
+        copy->target(StrCat("/v2/models/", admission.ModelNameAt(*shadow), suffix));
+        Admission shadow_admission;
+        shadow_admission.transport = Transport::kHttp;
+        shadow_admission.table = admission.table;
+        shadow_admission.route = admission.route;
+        net::co_spawn(co_await net::this_coro::executor,
+                      Shadow(std::move(copy), std::move(shadow_admission), std::move(shadow)),
+                      net::detached);
+      }
+    }
     // After a stale pooled connection the next attempt opens a new one: the others in the
     // pool have most likely gone the same way.
     std::unique_ptr<UpstreamConnection> conn =
@@ -882,6 +899,35 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     response.set(kRevisionHeader, std::to_string(endpoint.revision()));
     co_return response;
   }
+}
+
+awaitable<void> HttpFront::Impl::Shadow(std::shared_ptr<http::request<http::string_body>> request,
+                                        Admission admission, std::shared_ptr<Endpoint> replica) {
+  const auto start = std::chrono::steady_clock::now();
+  int code = 502;  // no answer
+  beast::tcp_stream stream(co_await net::this_coro::executor);
+  beast::error_code ec;
+  const auto address = net::ip::make_address(replica->host(), ec);
+  if (!ec) {
+    stream.expires_after(std::chrono::milliseconds(options.request_timeout_ms));
+    auto [cec] = co_await stream.async_connect(
+        tcp::endpoint(address, static_cast<unsigned short>(replica->http_port())), kTuple);
+    if (!cec) {
+      request->set(http::field::host, replica->url_host());
+      request->keep_alive(false);
+      auto [wec, wn] = co_await http::async_write(stream, *request, kTuple);
+      if (!wec) {
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(std::numeric_limits<uint64_t>::max());
+        auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
+        if (!rec) code = parser.get().result_int();
+      }
+    }
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  dispatcher->EndShadow(admission, *replica, code, ms);
 }
 
 awaitable<absl::Status> HttpFront::Impl::Hold(Admission& admission) {

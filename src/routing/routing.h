@@ -128,6 +128,10 @@ struct ServiceRoute {
   std::string pin_header;
   std::string pin_value;
   int64_t pin_revision = 0;
+  // Shadow traffic: this percent of the requests the other revisions serve is copied to
+  // `shadow_revision`, whose answers are measured and discarded; 0: none.
+  int shadow_percent = 0;
+  int64_t shadow_revision = 0;
 
   size_t ReadyReplicas() const;
 };

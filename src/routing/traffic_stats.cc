@@ -63,6 +63,16 @@ void TrafficStats::Record(const std::string& service, int64_t now_ms, double lat
   if (entry != nullptr) AppendToLog(s, std::move(*entry));
 }
 
+void TrafficStats::RecordShadow(const std::string& service, int64_t now_ms, double latency_ms,
+                                RequestResult result, int64_t revision) {
+  if (revision <= 0) return;
+  const std::shared_ptr<Service> service_stats = Get(service);
+  Service& s = *service_stats;
+  std::lock_guard lock(s.mu);
+  Add(Current(*RevisionBuckets(s, revision, true), now_ms / (kIntervalS * 1000)), latency_ms,
+      result, 0);
+}
+
 WindowFigures TrafficStats::Window(const std::string& service, int64_t revision,
                                   int64_t from_ms, int64_t to_ms) {
   WindowFigures figures;

@@ -66,6 +66,10 @@ class TrafficStats {
   void Record(const std::string& service, int64_t now_ms, double latency_ms,
               RequestResult result, int64_t batch_rows = 0, int64_t revision = 0,
               RequestEntry* entry = nullptr);
+  // A shadow request (a copy sent to a revision whose answer was discarded): counted in the
+  // revision's figures only, not in the service's, which count what callers got.
+  void RecordShadow(const std::string& service, int64_t now_ms, double latency_ms,
+                    RequestResult result, int64_t revision);
   // The service's ready replicas now (the controller reports them on every pass).
   void SetReplicas(const std::string& service, int64_t now_ms, int ready);
   // {"interval_s", "points": [{"time", "requests", "errors", "client_errors", "qps", "p50_ms",

@@ -290,6 +290,51 @@ TEST_F(DispatcherTest, TheRetryBudgetCapsRetriesInFlight) {
   EXPECT_TRUE(dispatcher_->Complete(stale, AttemptOutcome::kStaleConnection));
 }
 
+TEST_F(DispatcherTest, ShadowCopiesAreSampledAndDroppedWhenTheShadowIsBusy) {
+  auto canary = std::make_shared<Endpoint>("r-c", 4, "127.0.0.1", 9200, 9201);
+  auto table = std::make_shared<routing::RoutingTable>();
+  routing::ServiceRoute& svc = table->services["svc"];
+  svc.name = "svc";
+  svc.shadow_percent = 25;
+  svc.shadow_revision = 4;
+  svc.revisions.push_back({.revision = 3, .weight = 100, .endpoints = {a_}});
+  svc.revisions.push_back({.revision = 4, .weight = 0, .endpoints = {canary}});
+  router_.Publish(table);
+  int copied = 0;
+  for (int i = 0; i < 100; ++i) {
+    Admission admission = Admitted();
+    ASSERT_EQ(*dispatcher_->Pick(admission), a_);
+    if (auto shadow = dispatcher_->PickShadow(admission, *a_)) {
+      EXPECT_EQ(shadow, canary);
+      ++copied;
+      dispatcher_->EndShadow(admission, *shadow, 200, 1.5);
+    }
+    dispatcher_->Complete(admission, AttemptOutcome::kAnswered);
+  }
+  EXPECT_EQ(copied, 25);
+  EXPECT_EQ(canary->in_flight, 0);
+  // Counted in the canary's figures only: the service's count is what callers got.
+  const routing::WindowFigures shadowed =
+      traffic_.Window("svc", 4, clock_.WallMs() - 5000, clock_.WallMs());
+  EXPECT_EQ(shadowed.requests, 25u);
+  // Busy: dropped, not queued.
+  canary->in_flight = Dispatcher::kMaxShadowInFlight;
+  int dropped_copies = 0;
+  for (int i = 0; i < 8; ++i) {
+    Admission admission = Admitted();
+    ASSERT_TRUE(dispatcher_->Pick(admission).ok());
+    dropped_copies += dispatcher_->PickShadow(admission, *a_) == nullptr ? 1 : 0;
+  }
+  EXPECT_EQ(dropped_copies, 8);
+  EXPECT_EQ(Counter("berth_gateway_shadow_requests_total", {{"outcome", "dropped"}}), 2);
+  // A request the shadow revision served itself is not copied to it.
+  canary->in_flight = 0;
+  for (int i = 0; i < 8; ++i) {
+    Admission admission = Admitted();
+    EXPECT_EQ(dispatcher_->PickShadow(admission, *canary), nullptr);
+  }
+}
+
 TEST_F(DispatcherTest, TheOnlyReplicaGetsTheRetryItself) {
   Publish({a_});
   Admission admission = Admitted();

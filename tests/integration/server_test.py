@@ -972,6 +972,25 @@ class ServerTest(unittest.TestCase):
         poll("the abort to take effect", lambda: phase() == "aborted", timeout=30)
         poll("revision 2 to take everything again",
              lambda: all(call()[2] == "2" for _ in range(5)), timeout=30)
+        # 4. Shadow traffic: every request copied to a canary that callers never reach; its
+        # answers are counted in its own figures only.
+        self.cli("deploy", "--model", "steady", "--model-version", "2", "--name", "canaried",
+                 "--canary", "1", "--shadow", "100")
+        self.cli("rollout", "set", "canaried", "--weights", "2=100,5=0")
+        for _ in range(20):
+            self.assertEqual(call(), (200, 2.0, "2"))
+
+        def shadowed():
+            series = self.server.api("GET", "/services/canaried/metrics?revision=5",
+                                     key=self.admin)[1]
+            return sum(p["requests"] for p in series["points"])
+
+        poll("the shadow copies to be counted", lambda: shadowed() >= 15, timeout=30)
+        metrics = self.server.request("GET", "/metrics")[1].decode()
+        self.assertRegex(metrics,
+                         r'berth_gateway_shadow_requests_total\{outcome="sent"\} [1-9]')
+        self.cli("rollout", "abort", "canaried")
+        poll("the shadow rollout to end", lambda: phase() == "aborted", timeout=30)
         status, doc = self.server.api("POST", "/services/canaried/rollout/promote", {},
                                       key=self.admin)
         self.assertEqual(status, 409, doc)
