@@ -5,6 +5,11 @@ requests sent, answered 200, failed (other statuses and connection errors, with 
 latency percentiles. Standard library only.
 
   load.py URL --rate 200 --seconds 30 --body FILE [--header 'Authorization: Bearer KEY']
+          [--alt-body FILE --alt-every N] [--count-header Berth-Revision]
+
+--alt-body sends another body as every Nth request (inputs a model fails on, say);
+--count-header counts the answers by that response header's value, with the times (seconds
+from the start) of the first and the last answer carrying each value.
 """
 import argparse
 import http.client
@@ -24,9 +29,14 @@ def main():
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--content-type", default="application/json")
+    parser.add_argument("--alt-body")
+    parser.add_argument("--alt-every", type=int, default=0)
+    parser.add_argument("--count-header")
     args = parser.parse_args()
     url = urllib.parse.urlsplit(args.url)
     body = open(args.body, "rb").read()
+    alt_body = open(args.alt_body, "rb").read() if args.alt_body else None
+    counted = {}  # header value -> {"count", "first_s", "last_s"}
     headers = {"Content-Type": args.content_type}
     for h in args.header:
         name, value = h.split(":", 1)
@@ -46,14 +56,17 @@ def main():
                 return
             error = None
             status = 0
+            value = None
             t0 = time.monotonic()
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-                conn.request("POST", url.path, body=body, headers=headers)
+                alt = alt_body is not None and args.alt_every > 0 and item % args.alt_every == 0
+                conn.request("POST", url.path, body=alt_body if alt else body, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 status = response.status
+                value = response.getheader(args.count_header) if args.count_header else None
             except Exception as e:  # connection reset, refused, timeout
                 error = f"{type(e).__name__}: {e}"
                 if conn is not None:
@@ -62,6 +75,12 @@ def main():
             elapsed = time.monotonic() - t0
             with lock:
                 statuses[status] = statuses.get(status, 0) + 1
+                if value is not None:
+                    c = counted.setdefault(value, {"count": 0, "first_s": None, "last_s": None})
+                    c["count"] += 1
+                    at_s = round(t0 + elapsed - start, 3)
+                    c["first_s"] = at_s if c["first_s"] is None else min(c["first_s"], at_s)
+                    c["last_s"] = at_s if c["last_s"] is None else max(c["last_s"], at_s)
                 if status == 200:
                     latencies.append(elapsed)
                 else:
@@ -89,7 +108,8 @@ def main():
     print(json.dumps({"sent": total, "ok": statuses.get(200, 0), "failed": len(failures),
                       "statuses": {str(k): v for k, v in statuses.items()},
                       "seconds": round(time.monotonic() - start, 2),
-                      "p50_ms": pct(0.5), "p99_ms": pct(0.99), "failures": failures[:20]}))
+                      "p50_ms": pct(0.5), "p99_ms": pct(0.99), "failures": failures[:20],
+                      "header_values": counted}))
 
 
 if __name__ == "__main__":
