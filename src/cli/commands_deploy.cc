@@ -473,11 +473,12 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
       deploy->add_option("--max-replicas", flags->max_replicas_value, "autoscale: the most replicas");
   flags->scale_metric = deploy->add_option("--scale-metric", flags->scale_metric_value,
                                            "autoscale on: concurrency (requests in flight, the "
-                                           "default) or rps (requests per second)");
+                                           "default), rps (requests per second) or cpu (percent "
+                                           "of the --cpu limit)");
   flags->scale_target = deploy->add_option(
       "--target", flags->scale_target_value,
-      "autoscale: what one replica should carry: requests in flight (default 1) or requests "
-      "per second (default 10)");
+      "autoscale: what one replica should carry: requests in flight (default 1), requests "
+      "per second (default 10) or CPU percent of its limit (default 80)");
   flags->scale_window = deploy->add_option(
       "--scale-window", flags->scale_window_value,
       "autoscale: the window the load is averaged over (default 60s; panic: a tenth of it)");

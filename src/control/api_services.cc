@@ -421,25 +421,24 @@ absl::StatusOr<json> NormalizeAutoscaling(const json& a) {
         "(requests per second per replica)");
   }
   const std::string metric = a.value("metric", "concurrency");
-  if (metric == "cpu") {
-    return absl::InvalidArgumentError(
-        "spec.autoscaling.metric: cpu is not measured yet; the autoscaler scales on "
-        "concurrency (requests in flight per replica) or rps (requests per second per replica)");
-  }
-  if (metric != "concurrency" && metric != "rps") {
+  if (metric != "concurrency" && metric != "rps" && metric != "cpu") {
     return absl::InvalidArgumentError(StrCat(
         "spec.autoscaling.metric: '", metric, "' is not a metric; give concurrency (requests in "
-        "flight per replica) or rps (requests per second per replica)"));
+        "flight per replica), rps (requests per second per replica) or cpu (percent of a "
+        "replica's CPU limit)"));
   }
   out["metric"] = metric;
-  double target = metric == "rps" ? 10 : 1;
+  double target = metric == "rps" ? 10 : metric == "cpu" ? 80 : 1;
   if (a.contains("target")) {
+    const double most = metric == "cpu" ? 100 : 100000;
     if (!a["target"].is_number() || !(a["target"].get<double>() > 0) ||
-        a["target"].get<double>() > 100000) {
+        a["target"].get<double>() > most) {
       return absl::InvalidArgumentError(StrCat(
           "spec.autoscaling.target: ",
-          metric == "rps" ? "the requests per second" : "the requests in flight",
-          " one replica should carry, a number above 0 and at most 100000"));
+          metric == "rps"   ? "the requests per second"
+          : metric == "cpu" ? "the percent of its CPU limit"
+                            : "the requests in flight",
+          " one replica should carry, a number above 0 and at most ", most));
     }
     target = a["target"].get<double>();
   }
@@ -568,6 +567,13 @@ absl::StatusOr<json> ControlApi::NormalizeSpec(const json& body, const ModelReco
   }
   if (body.contains("autoscaling") && !body["autoscaling"].is_null()) {
     ASSIGN_OR_RETURN(spec["autoscaling"], NormalizeAutoscaling(body["autoscaling"]));
+    const bool limited = body.contains("resources") && body["resources"].is_object() &&
+                         body["resources"].contains("cpu");
+    if (spec["autoscaling"]["metric"] == "cpu" && !limited) {
+      return absl::InvalidArgumentError(
+          "spec.autoscaling.metric: cpu is measured in percent of each replica's CPU limit; "
+          "give spec.resources.cpu too (berth deploy --cpu 1)");
+    }
   }
   // Batching: only for models whose tensors all have a dynamic leading dimension.
   const int model_batch = model.metadata.value("max_batch_size", 0);

@@ -33,13 +33,13 @@ const char* MetricName(AutoscalerConfig::Metric metric) {
 
 Autoscaler::Autoscaler(const AutoscalerConfig& config) : config_(config) {}
 
-void Autoscaler::Record(int64_t now_ms, double total) {
+void Autoscaler::Record(int64_t now_ms, double total, bool active) {
   if (!(total >= 0)) total = 0;  // a negative or NaN reading counts as none
   readings_.push_back({now_ms, total});
   while (!readings_.empty() && readings_.front().time_ms <= now_ms - config_.stable_window_ms) {
     readings_.pop_front();
   }
-  if (total > 0 || last_active_ms_ < 0) last_active_ms_ = now_ms;
+  if (active || last_active_ms_ < 0) last_active_ms_ = now_ms;
 }
 
 double Autoscaler::Average(int64_t now_ms, int64_t window_ms) const {

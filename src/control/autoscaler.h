@@ -60,7 +60,10 @@ class Autoscaler {
   // One reading of the revision's metric at `now_ms`, summed over its replicas (requests in
   // flight, requests per second, CPU percent). Readings are expected about once a second; the
   // windows average whatever readings fall inside them.
-  void Record(int64_t now_ms, double total);
+  void Record(int64_t now_ms, double total) { Record(now_ms, total, total > 0); }
+  // With whether the revision had any request in it (for scale to zero: a CPU reading is never
+  // quite zero).
+  void Record(int64_t now_ms, double total, bool active);
 
   // The replica count for the revision at `now_ms`, given how many are ready.
   AutoscalerDecision Decide(int64_t now_ms, int ready_replicas);

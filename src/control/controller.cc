@@ -569,9 +569,10 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
     // The API wrote every field (ControlApi::NormalizeSpec); the config's own defaults stand
     // in for a field a spec of an older server lacks.
     AutoscalerConfig config;
-    config.metric = settings.value("metric", "concurrency") == "rps"
-                        ? AutoscalerConfig::Metric::kRps
-                        : AutoscalerConfig::Metric::kConcurrency;
+    const std::string metric = settings.value("metric", "concurrency");
+    config.metric = metric == "rps"   ? AutoscalerConfig::Metric::kRps
+                    : metric == "cpu" ? AutoscalerConfig::Metric::kCpu
+                                      : AutoscalerConfig::Metric::kConcurrency;
     config.target = settings.value("target", config.target);
     config.min_replicas = settings.value("min_replicas", config.min_replicas);
     config.max_replicas = settings.value("max_replicas", config.max_replicas);
@@ -602,6 +603,8 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
                                   : view.latest_revision;
   double in_flight = 0;
   uint64_t attempts = 0, busy_us = 0;
+  double cpu_percent = 0;
+  const double cpu_limit = Cpus(service.spec);
   int ready = 0;
   for (auto& [id, r] : replicas_) {
     if (r.record.service != service.name) continue;
@@ -618,6 +621,16 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
       r.counted_busy_us = now_busy;
       in_flight += r.endpoint->in_flight.load(std::memory_order_relaxed);
     }
+    if (r.handle && cpu_limit > 0 &&
+        a.autoscaler->config().metric == AutoscalerConfig::Metric::kCpu) {
+      const std::optional<double> cpu = r.handle->CpuSeconds();
+      if (cpu && r.counted_cpu_seconds >= 0 && r.record.state == Name(ReplicaState::kReady)) {
+        const double cores = std::max(0.0, *cpu - r.counted_cpu_seconds) /
+                             (static_cast<double>(elapsed_ms) / 1000);
+        cpu_percent += 100 * cores / cpu_limit;
+      }
+      r.counted_cpu_seconds = cpu.value_or(-1);
+    }
     ready += r.record.revision == scaled_revision &&
                      r.record.state == Name(ReplicaState::kReady) && !r.stop_requested
                  ? 1
@@ -627,12 +640,22 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
   const uint64_t new_held = arrivals - std::min(arrivals, a.held_arrivals);
   a.held_arrivals = arrivals;
   const double seconds = static_cast<double>(elapsed_ms) / 1000;
-  const double reading =
-      a.autoscaler->config().metric == AutoscalerConfig::Metric::kRps
-          ? static_cast<double>(attempts + new_held) / seconds
-          : std::max(in_flight, static_cast<double>(busy_us) / 1e6 / seconds) +
+  double reading = 0;
+  switch (a.autoscaler->config().metric) {
+    case AutoscalerConfig::Metric::kRps:
+      reading = static_cast<double>(attempts + new_held) / seconds;
+      break;
+    case AutoscalerConfig::Metric::kCpu:
+      // A held request wants a replica whatever the CPU says.
+      reading = cpu_percent + static_cast<double>(held) * a.autoscaler->config().target;
+      break;
+    case AutoscalerConfig::Metric::kConcurrency:
+      reading = std::max(in_flight, static_cast<double>(busy_us) / 1e6 / seconds) +
                 static_cast<double>(held);
-  a.autoscaler->Record(now, reading);
+      break;
+  }
+  const bool active = attempts > 0 || held > 0 || in_flight > 0 || new_held > 0;
+  a.autoscaler->Record(now, reading, active);
   a.last_reading_ms = now;
   AutoscalerDecision decision = a.autoscaler->Decide(now, ready);
   if (decision.desired == 0) {

@@ -121,6 +121,7 @@ class Controller {
     const routing::Endpoint* counted = nullptr;
     uint64_t counted_attempts = 0;
     uint64_t counted_busy_us = 0;
+    double counted_cpu_seconds = -1;  // its CPU time at the last reading (-1: none yet)
   };
 
   void Run();
@@ -192,7 +193,8 @@ class Controller {
   // holds a request) to its autoscaler and returns the recommendation; nullopt for a service
   // without autoscaling. Concurrency is the mean over the interval (the busy time its
   // replicas' requests added, divided by the interval; the requests in flight when that is
-  // more), requests per second the attempts sent; requests the activator holds count in both.
+  // more), requests per second the attempts sent, CPU the percent of each replica's CPU limit
+  // it used over the interval (summed); requests the activator holds count in each.
   std::optional<int> Autoscale(const ServiceRecord& service, const ServiceView& view,
                                int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
 };

@@ -66,6 +66,9 @@ class ReplicaHandle {
   virtual std::string recovery_key() const = 0;
   // The operating system's process id, where the replica is a local process (0 otherwise).
   virtual int pid() const { return 0; }
+  // The CPU time (user and system) the replica has used so far, in seconds, where the driver
+  // can tell; nullopt otherwise.
+  virtual std::optional<double> CpuSeconds() { return std::nullopt; }
 };
 
 // Thread-safe.

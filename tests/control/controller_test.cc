@@ -491,6 +491,40 @@ TEST_F(ControllerTest, AServiceScalesToZeroWhenIdleAndAHeldRequestBringsAReplica
   EXPECT_EQ(Routed("web").size(), 1u);
 }
 
+TEST_F(ControllerTest, TheCpuMetricIsThePercentOfEachReplicasLimitItUsed) {
+  ServiceRecord service;
+  service.name = "web";
+  service.spec = {{"model", "m"},
+                  {"replicas", 1},
+                  {"resources", {{"cpu", 0.5}}},
+                  {"autoscaling",
+                   {{"metric", "cpu"}, {"target", 80.0}, {"min_replicas", 1},
+                    {"max_replicas", 4}, {"window_s", 6}, {"scale_down_delay_s", 0}}}};
+  service.created_at = service.updated_at = clock_.WallMs();
+  ASSERT_TRUE(store_->InsertService(service).ok());
+  ASSERT_TRUE(store_->CreateRevision("web", {{"model", "m"}, {"resources", {{"cpu", 0.5}}}},
+                                     clock_.WallMs())
+                  .ok());
+  Reconcile();
+  auto first = driver_.All().at(0);
+  first->BecomeReady();
+  first->cpu_seconds = 10.0;
+  Reconcile();
+  // 0.45 of a core a second against a 0.5 limit: 90% > 80%, two replicas (the seed's rule:
+  // scale out when CPU is over 80%).
+  for (int s = 1; s <= 8; ++s) {
+    clock_.Advance(1000);
+    first->cpu_seconds = 10.0 + 0.45 * s;
+    Reconcile();
+    for (const auto& replica : driver_.All()) replica->BecomeReady();
+  }
+  auto decision = controller_->Recommendation("web");
+  ASSERT_TRUE(decision.has_value());
+  EXPECT_EQ(decision->desired, 2) << decision->reason;
+  EXPECT_NE(decision->reason.find("cpu 90.0"), std::string::npos) << decision->reason;
+  EXPECT_EQ(driver_.launches(), 2);
+}
+
 TEST(TellingLogLineTest, TheLastErrorWithoutTimeOrLevel) {
   EXPECT_EQ(TellingLogLine("2026-12-04T19:15:07.100 I loading model 'm'\n"
                            "2026-12-04T19:15:07.555 C cannot start: model 'm' did not load\n"

@@ -757,7 +757,7 @@ class ServerTest(unittest.TestCase):
                               "only a service that scales to zero"),
                              ({"min_replicas": 0, "cold_start_timeout_s": 0},
                               "spec.autoscaling.cold_start_timeout_s"),
-                             ({"metric": "cpu"}, "cpu is not measured yet"),
+                             ({"metric": "cpu"}, "give spec.resources.cpu too"),
                              ({"metric": "latency"}, "is not a metric"),
                              ({"min_replicas": 3, "max_replicas": 2}, "below min_replicas"),
                              ({"target": 0}, "spec.autoscaling.target"),
@@ -785,6 +785,16 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(after["spec"]["autoscaling"]["max_replicas"], 2)
         self.assertIn("AutoscalingChanged", self.cli("events", "auto").stdout)
         self.cli("delete", "auto")
+        # CPU in percent of the replica's limit, read from its process (the seed's rule).
+        self.cli("deploy", "--model", "addsub", "--name", "cpuscaled", "--cpu", "0.5",
+                 "--scale-metric", "cpu", "--target", "80", "--max-replicas", "2",
+                 "--timeout", "240s")
+        for _ in range(20):
+            self.assertEqual(self.infer_addsub(service="cpuscaled")[0], 200)
+        poll("a CPU reading", lambda: re.search(
+            r"^cpu \d+\.\d over", self.service("cpuscaled").get("autoscaler", {}).get(
+                "reason", "")), timeout=30)
+        self.cli("delete", "cpuscaled")
         poll("auto to be deleted",
              lambda: self.server.api("GET", "/services/auto", key=self.admin)[0] == 404)
 

@@ -25,6 +25,7 @@ class FakeHandle final : public ReplicaHandle {
   }
   std::optional<ReplicaAddress> Address() override { return replica_->address; }
   std::string recovery_key() const override { return replica_->recovery_key; }
+  std::optional<double> CpuSeconds() override { return replica_->cpu_seconds; }
 
  private:
   std::shared_ptr<FakeReplica> replica_;

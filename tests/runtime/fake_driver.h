@@ -25,6 +25,7 @@ struct FakeReplica {
   int stops = 0;
   int kills = 0;
   int probes = 0;
+  std::optional<double> cpu_seconds;  // what CpuSeconds() says (a test sets it)
   bool released = false;
   bool forgotten = false;
   std::string log;

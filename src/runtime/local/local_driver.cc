@@ -99,6 +99,9 @@ class LocalReplica final : public ReplicaHandle {
     return StrCat(process_.pid(), ":", process_.start_time());
   }
   int pid() const override { return process_.pid(); }
+  std::optional<double> CpuSeconds() override {
+    return ProcessCpuSeconds(process_.pid(), process_.start_time());
+  }
 
  private:
   Process process_;

@@ -57,6 +57,24 @@ uint64_t ProcessStartTime(int pid) {
   return std::strtoull(field.c_str(), nullptr, 10);
 }
 
+std::optional<double> ProcessCpuSeconds(int pid, uint64_t start_time) {
+  const std::string stat = ReadFile(StrCat("/proc/", pid, "/stat"));
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0, started = 0;
+  for (int i = 3; i <= 22; ++i) {
+    if (!(rest >> field)) return std::nullopt;
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 22) started = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  if (started != start_time) return std::nullopt;
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  return static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
+}
+
 Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
     if (pidfd_ >= 0) close(pidfd_);

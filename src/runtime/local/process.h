@@ -39,6 +39,10 @@ class Process {
 // is still the process that started at `start_time`.
 std::optional<Process> OpenProcess(int pid, uint64_t start_time);
 
+// The CPU time (utime + stime, /proc/PID/stat) the process has used, in seconds; nullopt when
+// it cannot be read (gone, or another process under that pid: `start_time` tells).
+std::optional<double> ProcessCpuSeconds(int pid, uint64_t start_time);
+
 // Opens a pidfd on our own child `pid` (just spawned); kills and reaps it when that fails.
 std::optional<Process> OwnChild(int pid);
 
