@@ -87,6 +87,8 @@ Controller::Controller(const ControllerOptions& options)
       traffic_(options.traffic),
       clock_(*options.clock),
       default_rollout_(options.crashes_to_fail_revision),
+      default_placer_(LocalPlacer::OfThisMachine()),
+      placer_(options.placer ? options.placer : &default_placer_),
       rollout_(options.rollout ? options.rollout : &default_rollout_),
       scale_(options.scale ? options.scale : &default_scale_) {}
 
@@ -679,6 +681,26 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
   return decision.desired;
 }
 
+Resources Controller::Reserved() {
+  Resources reserved;
+  std::map<std::pair<std::string, int>, Resources> per_revision;
+  for (const auto& [id, r] : replicas_) {
+    const std::optional<ReplicaState> state = ReplicaStateFromName(r.record.state);
+    if (!state || IsTerminal(*state)) continue;
+    const auto key = std::make_pair(r.record.service, r.record.revision);
+    auto it = per_revision.find(key);
+    if (it == per_revision.end()) {
+      Resources each;
+      if (auto revision = store_->FindRevision(key.first, key.second); revision.ok() && *revision) {
+        each = {.cpus = Cpus((*revision)->spec), .memory_bytes = MemoryBytes((*revision)->spec)};
+      }
+      it = per_revision.emplace(key, each).first;
+    }
+    reserved += it->second;
+  }
+  return reserved;
+}
+
 std::optional<AutoscalerDecision> Controller::Recommendation(const std::string& service) {
   std::lock_guard lock(replicas_mu_);
   const auto it = autoscaled_.find(service);
@@ -690,6 +712,22 @@ bool Controller::Execute(ServiceRecord& service, std::optional<RevisionRecord>& 
                          const Action& action, int64_t now) {
   switch (action.kind) {
     case Action::Kind::kCreateReplica: {
+      auto revision = store_->FindRevision(service.name, action.revision);
+      if (!revision.ok() || !*revision) return false;
+      const Resources ask{.cpus = Cpus((*revision)->spec),
+                          .memory_bytes = MemoryBytes((*revision)->spec)};
+      if (absl::Status fits = placer_->Fits(Reserved(), ask); !fits.ok()) {
+        // It waits: the next pass asks again (a replica elsewhere may have gone meanwhile).
+        const std::string why = StrCat(Msg(fits), "; replica for revision ", action.revision,
+                                       " waits for room");
+        if (capacity_refusals_[service.name] != why) {
+          capacity_refusals_[service.name] = why;
+          Event(service.name, StrCat("revision/", service.name, "-", action.revision),
+                "NoCapacity", why);
+        }
+        return true;
+      }
+      capacity_refusals_.erase(service.name);
       Replica* r = AddReplica(service.name, action.revision, now, action.reason);
       if (r == nullptr) return false;
       LaunchReplica(*r, now);

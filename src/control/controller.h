@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "control/autoscaler.h"
 #include "control/canary_rollout.h"
+#include "control/placer.h"
 #include "control/planner.h"
 #include "control/states.h"
 #include "control/store.h"
@@ -50,6 +51,9 @@ struct ControllerOptions {
   // Requests held for services at zero (optional): they count as load, and every published
   // table goes to it so that it can release them.
   routing::Activator* activator = nullptr;
+  // Whether a new replica fits beside the live ones' reservations; null: a LocalPlacer of
+  // this machine.
+  const Placer* placer = nullptr;
   const Clock* clock = &RealClock();
   // Between reconcile passes (10 ms while a replica is starting). 0: Start() runs no thread
   // and the caller drives passes with ReconcileOnce().
@@ -165,6 +169,12 @@ class Controller {
   const Clock& clock_;
   const CanaryRollout default_rollout_;
   const SpecScale default_scale_;
+  const LocalPlacer default_placer_;
+  const Placer* const placer_;
+  // What the live replicas have reserved (their revisions' resources).
+  Resources Reserved() ABSL_EXCLUSIVE_LOCKS_REQUIRED(replicas_mu_);
+  // The last capacity refusal told per service, so that a wait is one event, not one a pass.
+  std::map<std::string, std::string> capacity_refusals_ ABSL_GUARDED_BY(replicas_mu_);
   const RolloutPolicy* const rollout_;
   const ScalePolicy* const scale_;
 

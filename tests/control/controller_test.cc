@@ -45,6 +45,7 @@ class ControllerTest : public ::testing::Test {
     options.driver = &driver_;
     options.router = &router_;
     options.activator = &activator_;
+    options.placer = &placer_;
     options.clock = &clock_;
     options.reconcile_period_ms = 0;
     auto controller = std::make_unique<Controller>(options);
@@ -142,6 +143,7 @@ class ControllerTest : public ::testing::Test {
   routing::Router router_;
   FakeClock clock_;
   routing::Activator activator_{{.clock = &clock_, .router = &router_}};
+  LocalPlacer placer_{{.cpus = 2, .memory_bytes = 8ull << 30}};
   std::unique_ptr<Controller> controller_;
 };
 
@@ -523,6 +525,35 @@ TEST_F(ControllerTest, TheCpuMetricIsThePercentOfEachReplicasLimitItUsed) {
   EXPECT_EQ(decision->desired, 2) << decision->reason;
   EXPECT_NE(decision->reason.find("cpu 90.0"), std::string::npos) << decision->reason;
   EXPECT_EQ(driver_.launches(), 2);
+}
+
+TEST_F(ControllerTest, AReplicaThatDoesNotFitWaitsWithAnEventInsteadOfOvercommitting) {
+  // Three replicas of 0.75 CPU on a machine of 2: two start, the third waits.
+  ServiceRecord service;
+  service.name = "web";
+  service.spec = {{"model", "m"}, {"replicas", 3}};
+  service.created_at = service.updated_at = clock_.WallMs();
+  ASSERT_TRUE(store_->InsertService(service).ok());
+  ASSERT_TRUE(store_->CreateRevision("web", {{"model", "m"}, {"resources", {{"cpu", 0.75}}}},
+                                     clock_.WallMs())
+                  .ok());
+  Reconcile();
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 2);
+  EXPECT_EQ(Events("web", "NoCapacity"), 1);  // once, not once a pass
+  auto events = store_->ListEvents("web", 0, 1000);
+  ASSERT_TRUE(events.ok());
+  bool told = false;
+  for (const EventRecord& e : *events) {
+    told = told || (e.reason == "NoCapacity" &&
+                    e.message.starts_with("no capacity: 1.5 of 2 CPUs reserved, 0.75 more asked"));
+  }
+  EXPECT_TRUE(told);
+  // Room again (the service asks for two): nothing waits, nothing more is told.
+  Scale("web", 2);
+  Reconcile();
+  EXPECT_EQ(driver_.launches(), 2);
+  EXPECT_EQ(Events("web", "NoCapacity"), 1);
 }
 
 TEST(TellingLogLineTest, TheLastErrorWithoutTimeOrLevel) {
