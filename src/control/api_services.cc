@@ -822,6 +822,17 @@ absl::StatusOr<ApiResponse> ControlApi::ApplyService(const std::string& name, co
       return spec;
     };
     new_revision = !latest || without_origin(latest->spec) != without_origin(revision_spec);
+    // The spec of a revision that failed (or a canary that was halted or aborted), sent again
+    // as it was: a new try, not "unchanged". A call that only scales makes none.
+    auto scale_free = [](json s) {
+      s.erase("replicas");
+      s.erase("autoscaling");
+      return s;
+    };
+    const bool only_scaled = spec != service.spec && scale_free(spec) == scale_free(service.spec);
+    if (!new_revision && latest && latest->status == "Failed" && !only_scaled) {
+      new_revision = true;
+    }
   }
   const bool autoscaling_changed =
       status != 201 && service.spec.value("autoscaling", json()) != spec.value("autoscaling", json());

@@ -1001,6 +1001,15 @@ class ServerTest(unittest.TestCase):
                          r'berth_gateway_shadow_requests_total\{outcome="sent"\} [1-9]')
         self.cli("rollout", "abort", "canaried")
         poll("the shadow rollout to end", lambda: phase() == "aborted", timeout=30)
+        # The same deploy again is a new try of the aborted spec (revision 6), not "unchanged";
+        # scaling alone makes no revision.
+        res = self.cli("deploy", "--model", "steady", "--model-version", "2", "--name",
+                       "canaried", "--canary", "1", "--shadow", "100")
+        self.assertIn("revision 6 created", res.stdout + res.stderr)
+        self.cli("rollout", "abort", "canaried")
+        poll("the retried rollout to end", lambda: phase() == "aborted", timeout=30)
+        self.cli("scale", "canaried", "--replicas", "3")
+        self.assertEqual(self.service("canaried")["latest_revision"], 6)
         status, doc = self.server.api("POST", "/services/canaried/rollout/promote", {},
                                       key=self.admin)
         self.assertEqual(status, 409, doc)
