@@ -810,6 +810,22 @@ awaitable<StringResponse> HttpFront::Impl::Proxy(http::request<http::string_body
     if (!picked.ok()) co_return Error(picked.status());
     Endpoint& endpoint = **picked;
     upstream.set(http::field::host, endpoint.url_host());
+    {
+      // How long the gateway still waits for this request: the replica drops it unanswered
+      // from its queue once that has passed. A caller's own value may only shorten it.
+      const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - admission.start);
+      int64_t budget = options.request_timeout_ms * 1000 - waited.count();
+      if (auto given = upstream.find(protocol::kTimeoutHeader); given != upstream.end()) {
+        int64_t asked = 0;
+        const auto value = given->value();
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), asked);
+        if (ec == std::errc() && end == value.data() + value.size() && asked > 0) {
+          budget = std::min(budget, asked);
+        }
+      }
+      upstream.set(protocol::kTimeoutHeader, std::to_string(std::max<int64_t>(budget, 1)));
+    }
     // The replica's own name for the model, whichever name the caller used.
     upstream.target(StrCat("/v2/models/", admission.ModelNameAt(endpoint), suffix));
     if (admission.attempts == 1 && upstream.method() == http::verb::post) {

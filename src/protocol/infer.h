@@ -90,6 +90,10 @@ inline constexpr char kBatchRowsHeader[] = "Berth-Batch-Rows";
 // which the replica shares per-caller resources (image_url downloads). A replica trusts it
 // only with --trust-caller-header (which the server passes to the replicas it launches).
 inline constexpr char kCallerHeader[] = "Berth-Caller";
+// Set by the gateway on requests it forwards: how long (microseconds) the request may still
+// take before the gateway gives up on it. A worker drops the request unanswered by then from
+// its queue (a 504 nobody waits for is work saved); it can only shorten a request's timeout.
+inline constexpr char kTimeoutHeader[] = "Berth-Timeout-Us";
 
 struct InferResponse {
   std::string model_name;

@@ -107,6 +107,12 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<QueuedRequest> request) {
     timeout = std::min(request->request.timeout_us, kMaxRequestTimeoutUs);
   }
   if (timeout > 0) request->deadline = request->enqueued + std::chrono::microseconds(timeout);
+  if (request->budget_us > 0) {
+    const Clock::time_point by =
+        request->arrival + std::chrono::microseconds(std::min(request->budget_us,
+                                                              kMaxRequestTimeoutUs));
+    request->deadline = std::min(request->deadline, by);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {

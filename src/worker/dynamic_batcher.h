@@ -31,6 +31,10 @@ struct QueuedRequest {
   Clock::time_point arrival;         // when the worker received it
   Clock::time_point enqueued;        // set by Enqueue
   Clock::time_point deadline = Clock::time_point::max();  // set by Enqueue
+  // The time the one who sent it still waits for the answer (the gateway's Berth-Timeout-Us,
+  // a gRPC deadline), microseconds from `arrival`; 0: none. It shortens the timeout, never
+  // lengthens it, whatever the model's queue policy allows callers.
+  uint64_t budget_us = 0;
   InferCallback done;                // called exactly once, from an executor thread
   std::shared_ptr<const void> model;  // keeps the model version serving it alive
 };

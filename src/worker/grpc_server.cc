@@ -14,6 +14,20 @@
 namespace berth::worker {
 using net::ToGrpc;
 
+namespace {
+
+// The time left before a call's deadline, in microseconds, as a request's budget (0: the call
+// has none; 1 when it has passed already, so that the request expires at once).
+uint64_t BudgetOf(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) return 0;
+  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+                        deadline - std::chrono::system_clock::now())
+                        .count();
+  return left > 0 ? static_cast<uint64_t>(left) : 1;
+}
+
+}  // namespace
+
 class GrpcServer::Service final : public inference::GRPCInferenceService::CallbackService {
  public:
   explicit Service(Worker* worker) : worker_(worker) {}
@@ -202,6 +216,7 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
       grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
       auto queued = std::make_unique<QueuedRequest>();
       queued->arrival = Clock::now();
+      queued->budget_us = BudgetOf(context->deadline());
       absl::Status status = protocol::FromGrpcRequest(*request, &queued->request);
       if (!status.ok()) {
         reactor->Finish(ToGrpc(status));
@@ -223,8 +238,8 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
   }
 
   grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-  ModelStreamInfer(grpc::CallbackServerContext*) override {
-    return new StreamReactor(worker_);
+  ModelStreamInfer(grpc::CallbackServerContext* context) override {
+    return new StreamReactor(worker_, context);
   }
 
  private:
@@ -232,7 +247,10 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
   class StreamReactor final : public grpc::ServerBidiReactor<inference::ModelInferRequest,
                                                              inference::ModelStreamInferResponse> {
    public:
-    explicit StreamReactor(Worker* worker) : worker_(worker) { StartRead(&request_); }
+    StreamReactor(Worker* worker, grpc::CallbackServerContext* context)
+        : worker_(worker), context_(context) {
+      StartRead(&request_);
+    }
 
     void OnReadDone(bool ok) override {
       if (!ok) {
@@ -262,6 +280,7 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     void Submit() {
       auto queued = std::make_unique<QueuedRequest>();
       queued->arrival = Clock::now();
+      queued->budget_us = BudgetOf(context_->deadline());
       absl::Status status = protocol::FromGrpcRequest(request_, &queued->request);
       if (!status.ok()) return Respond(status);
       queued->done = [this](absl::StatusOr<protocol::InferResponse> result) {
@@ -283,6 +302,7 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     }
 
     Worker* worker_;
+    grpc::CallbackServerContext* context_;  // the stream's (its deadline)
     inference::ModelInferRequest request_;
     inference::ModelStreamInferResponse response_;
   };

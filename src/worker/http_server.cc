@@ -624,6 +624,12 @@ class Session : public std::enable_shared_from_this<Session> {
     queued->arrival = Clock::now();
     queued->request.model_name = std::string(model);
     queued->request.model_version = std::string(model_version);
+    if (auto budget = request.find(protocol::kTimeoutHeader); budget != request.end()) {
+      uint64_t us = 0;
+      const auto value = budget->value();
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), us);
+      if (ec == std::errc() && end == value.data() + value.size()) queued->budget_us = us;
+    }
     auto body = std::make_shared<std::string>(std::move(request.body()));
     // The JSON header's length (binary data extension) counts bytes of the decoded body.
     std::optional<std::string> header_length;

@@ -638,6 +638,21 @@ class RestInferTest(BerthTestCase):
         _, vals = parse_infer(r)
         self.assertEqual([f32(v) for v in vals["OUTPUT0"]], expected_add_sub(a, b)[0])
 
+    def test_a_deadline_the_gateway_gives_drops_an_expired_request_unrun(self):
+        # Berth-Timeout-Us (what the gateway still waits) shortens the request's timeout; one
+        # that has passed by the time the batcher takes it is answered 504 and never run.
+        a, b = add_sub_rows(1)
+        r = MAIN.post("/v2/models/add_sub/infer", add_sub_request(a, b),
+                      headers={"Berth-Timeout-Us": "1"})
+        self.assertEqual(r.status, 504, r)
+        self.assertIn("waited longer than its timeout", r.body.decode())
+        r = MAIN.post("/v2/models/add_sub/infer", add_sub_request(a, b),
+                      headers={"Berth-Timeout-Us": "30000000"})
+        self.assertEqual(r.status, 200, r)
+        r = MAIN.post("/v2/models/add_sub/infer", add_sub_request(a, b),
+                      headers={"Berth-Timeout-Us": "soon"})
+        self.assertEqual(r.status, 200, r)  # not a number: no budget, as if absent
+
     def test_identity_all_json_round_trip(self):
         req = {"inputs": [{"name": "IN_" + t, "datatype": t, "shape": [len(v)], "data": v}
                           for t, v in IDENTITY_VALUES.items()]}
