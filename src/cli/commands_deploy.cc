@@ -268,6 +268,7 @@ struct DeployFlags {
   CLI::Option* scale_target = nullptr;
   CLI::Option* min_replicas = nullptr;
   CLI::Option* max_replicas = nullptr;
+  CLI::Option* initial_replicas = nullptr;
   CLI::Option* scale_window = nullptr;
   CLI::Option* scale_down_delay = nullptr;
   CLI::Option* scale_to_zero_after = nullptr;
@@ -275,7 +276,7 @@ struct DeployFlags {
   std::string scale_metric_value, scale_window_value, scale_down_delay_value,
       scale_to_zero_after_value, cold_start_timeout_value;
   double scale_target_value = 0;
-  int64_t min_replicas_value = 0, max_replicas_value = 0;
+  int64_t min_replicas_value = 0, max_replicas_value = 0, initial_replicas_value = 0;
   CLI::Option* canary = nullptr;
   CLI::Option* canary_steps = nullptr;
   CLI::Option* canary_interval = nullptr;
@@ -306,6 +307,7 @@ absl::StatusOr<DeploySpecFlags> CollectSpecFlags(const DeployFlags& flags) {
   if (flags.scale_target->count() > 0) spec.target = flags.scale_target_value;
   if (flags.min_replicas->count() > 0) spec.min_replicas = flags.min_replicas_value;
   if (flags.max_replicas->count() > 0) spec.max_replicas = flags.max_replicas_value;
+  if (flags.initial_replicas->count() > 0) spec.initial_replicas = flags.initial_replicas_value;
   if (flags.scale_window->count() > 0) spec.scale_window = flags.scale_window_value;
   if (flags.scale_down_delay->count() > 0) spec.scale_down_delay = flags.scale_down_delay_value;
   if (flags.scale_to_zero_after->count() > 0) {
@@ -471,6 +473,10 @@ void AddDeployCommands(CLI::App& app, int* exit_code) {
       "when idle, and the gateway holds requests while the first replica starts");
   flags->max_replicas =
       deploy->add_option("--max-replicas", flags->max_replicas_value, "autoscale: the most replicas");
+  flags->initial_replicas = deploy->add_option(
+      "--initial-replicas", flags->initial_replicas_value,
+      "autoscale: replicas a new revision starts with and keeps for its first window "
+      "(default: the minimum, at least 1)");
   flags->scale_metric = deploy->add_option("--scale-metric", flags->scale_metric_value,
                                            "autoscale on: concurrency (requests in flight, the "
                                            "default), rps (requests per second) or cpu (percent "

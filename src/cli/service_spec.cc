@@ -204,7 +204,7 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
     if (auto status = reader.Map(autoscaling, field("autoscaling"),
                                  {"metric", "target", "min_replicas", "max_replicas", "window_s",
                                   "scale_down_delay_s", "scale_to_zero_after_s",
-                                  "cold_start_timeout_s"});
+                                  "cold_start_timeout_s", "initial_replicas"});
         !status.ok()) {
       return status;
     }
@@ -220,7 +220,8 @@ absl::Status ReadBerthSpec(const FieldReader& reader, const YAML::Node& spec,
       json["target"] = *value;
     }
     for (const char* name : {"min_replicas", "max_replicas", "window_s", "scale_down_delay_s",
-                             "scale_to_zero_after_s", "cold_start_timeout_s"}) {
+                             "scale_to_zero_after_s", "cold_start_timeout_s",
+                             "initial_replicas"}) {
       if (const YAML::Node value = autoscaling[name]) {
         auto number = reader.Integer(value, field(StrCat("autoscaling.", name)), 0);
         if (!number.ok()) return number.status();
@@ -701,6 +702,7 @@ absl::StatusOr<nlohmann::json> BuildDeploySpec(std::string_view name,
   }
   if (flags.min_replicas) autoscaling["min_replicas"] = *flags.min_replicas;
   if (flags.max_replicas) autoscaling["max_replicas"] = *flags.max_replicas;
+  if (flags.initial_replicas) autoscaling["initial_replicas"] = *flags.initial_replicas;
   for (const auto& [flag, key, text] :
        {std::tuple{"--scale-window", "window_s", &flags.scale_window},
         std::tuple{"--scale-down-delay", "scale_down_delay_s", &flags.scale_down_delay},

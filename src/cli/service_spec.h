@@ -43,7 +43,7 @@ struct DeploySpecFlags {
   // Autoscaling (spec.autoscaling); durations as the CLI takes them ("60s", "5m").
   std::optional<std::string> scale_metric;
   std::optional<double> target;
-  std::optional<int64_t> min_replicas, max_replicas;
+  std::optional<int64_t> min_replicas, max_replicas, initial_replicas;
   std::optional<std::string> scale_window, scale_down_delay, scale_to_zero_after,
       cold_start_timeout;
   // A canary rollout (spec.rollout): --canary PERCENT is one manual step; --canary-steps

@@ -413,7 +413,7 @@ absl::StatusOr<json> NormalizeAutoscaling(const json& a) {
   RETURN_IF_ERROR(OnlyFields(a, "spec.autoscaling",
                              {"metric", "target", "min_replicas", "max_replicas", "window_s",
                               "scale_down_delay_s", "scale_to_zero_after_s",
-                              "cold_start_timeout_s"}));
+                              "cold_start_timeout_s", "initial_replicas"}));
   json out = json::object();
   if (a.contains("metric") && !a["metric"].is_string()) {
     return absl::InvalidArgumentError(
@@ -452,6 +452,16 @@ absl::StatusOr<json> NormalizeAutoscaling(const json& a) {
     return absl::InvalidArgumentError(
         StrCat("spec.autoscaling.max_replicas: ", max_replicas, " is below min_replicas (",
                min_replicas, ")"));
+  }
+  if (a.contains("initial_replicas") && !a["initial_replicas"].is_null()) {
+    ASSIGN_OR_RETURN(int64_t initial, IntField(a, "initial_replicas",
+                                               "spec.autoscaling.initial_replicas", 1, 64, 1));
+    if (initial < min_replicas || initial > max_replicas) {
+      return absl::InvalidArgumentError(StrCat(
+          "spec.autoscaling.initial_replicas: ", initial, " is outside min_replicas (",
+          min_replicas, ") to max_replicas (", max_replicas, ")"));
+    }
+    out["initial_replicas"] = initial;
   }
   ASSIGN_OR_RETURN(int64_t window,
                    IntField(a, "window_s", "spec.autoscaling.window_s", 6, 3600, 60));

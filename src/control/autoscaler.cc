@@ -69,6 +69,7 @@ AutoscalerDecision Autoscaler::Decide(int64_t now_ms, int ready_replicas) {
   d.stable_desired = desire(d.stable_observed);
   d.panic_desired = desire(d.panic_observed);
   if (last_active_ms_ < 0) last_active_ms_ = now_ms;
+  if (first_decision_ms_ < 0) first_decision_ms_ = now_ms;
 
   // Panic: entered when the short window asks for the threshold's multiple of what is ready,
   // left once it has not for a whole stable window; no scale-down meanwhile.
@@ -143,6 +144,13 @@ AutoscalerDecision Autoscaler::Decide(int64_t now_ms, int ready_replicas) {
     }
   } else {
     at_zero_ = false;
+  }
+  if (c.initial_replicas > 0 && desired < c.initial_replicas &&
+      now_ms - first_decision_ms_ < c.stable_window_ms) {
+    desired = c.initial_replicas;
+    at_zero_ = false;
+    StrAppend(&d.reason, "; held at the initial ", desired, " for the first ",
+              Seconds(c.stable_window_ms));
   }
   const int bounded = std::clamp(desired, std::max(c.min_replicas, 0),
                                  std::max(c.max_replicas, std::max(c.min_replicas, 0)));

@@ -37,6 +37,9 @@ struct AutoscalerConfig {
   // With min_replicas 0: how long the revision must have had no request before its last
   // replica goes (a new revision starts with one, so that the deploy proves it serves).
   int64_t scale_to_zero_after_ms = 60'000;
+  // Replicas a new revision starts with and keeps for its first stable window, whatever the
+  // load says (Knative's initial scale); 0: the minimum (at least one).
+  int initial_replicas = 0;
 };
 
 // What one decision came to, and why.
@@ -84,6 +87,7 @@ class Autoscaler {
   int64_t over_threshold_ms_ = 0;  // while panicking: the last decision over the threshold
   int panic_floor_ = 0;            // the most replicas desired in this panic
   int64_t last_active_ms_ = -1;    // the last reading above zero (or the first one)
+  int64_t first_decision_ms_ = -1;
   bool at_zero_ = false;           // it scaled to zero and no request has come since
   std::deque<std::pair<int64_t, int>> recent_desires_;  // within the scale-down delay
 };

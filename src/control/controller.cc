@@ -584,6 +584,7 @@ std::optional<int> Controller::Autoscale(const ServiceRecord& service, const Ser
         settings.value("scale_down_delay_s", config.scale_down_delay_ms / 1000) * 1000;
     config.scale_to_zero_after_ms =
         settings.value("scale_to_zero_after_s", config.scale_to_zero_after_ms / 1000) * 1000;
+    config.initial_replicas = settings.value("initial_replicas", config.initial_replicas);
     const uint64_t arrivals =
         options_.activator ? options_.activator->Arrivals(service.name) : 0;
     a = Autoscaled{.revision = view.latest_revision,

@@ -156,6 +156,20 @@ TEST(AutoscalerTest, ANewRevisionKeepsOneReplicaWhileItLoadsAndStaysAtZeroOnceTh
   EXPECT_EQ(autoscaler.Decide(101'000, 1).desired, 1);
 }
 
+TEST(AutoscalerTest, InitialReplicasHoldForTheFirstWindowThenTheLoadDecides) {
+  AutoscalerConfig config;
+  config.min_replicas = 0;
+  config.initial_replicas = 3;
+  config.scale_to_zero_after_ms = 1000;
+  Autoscaler autoscaler(config);
+  const auto steps = Replay(autoscaler, 200, [](int64_t) { return 0.0; }, 3);
+  for (int s = 0; s < 60; ++s) EXPECT_EQ(steps[static_cast<size_t>(s)].decision.desired, 3) << s;
+  EXPECT_NE(steps[10].decision.reason.find("held at the initial 3"), std::string::npos);
+  // Then the idle revision goes down (no faster than halving) and to zero.
+  EXPECT_LT(steps[61].decision.desired, 3);
+  EXPECT_EQ(steps.back().decision.desired, 0);
+}
+
 TEST(AutoscalerTest, WithAMinimumItNeverGoesBelowIt) {
   AutoscalerConfig config;
   config.min_replicas = 2;

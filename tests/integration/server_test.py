@@ -759,6 +759,8 @@ class ServerTest(unittest.TestCase):
                               "spec.autoscaling.cold_start_timeout_s"),
                              ({"metric": "cpu"}, "give spec.resources.cpu too"),
                              ({"metric": "latency"}, "is not a metric"),
+                             ({"max_replicas": 2, "initial_replicas": 3},
+                              "initial_replicas: 3 is outside min_replicas (1) to max_replicas (2)"),
                              ({"min_replicas": 3, "max_replicas": 2}, "below min_replicas"),
                              ({"target": 0}, "spec.autoscaling.target"),
                              ({"window_s": 1}, "spec.autoscaling.window_s"),
