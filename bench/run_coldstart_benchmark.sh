@@ -67,14 +67,7 @@ PY
   done
   bare=()
   for i in $(seq 1 "$TRIALS"); do
-    mkdir -p "$TMP/repo-$m-$i/$m/1" && cp "$MODEL" "$TMP/repo-$m-$i/$m/1/model.onnx"
-    WP=$(free_port)
-    t0=$(now_ms)
-    "$BERTH" worker --model-repository "$TMP/repo-$m-$i" --http-port "$WP" --grpc-port 0 >/dev/null 2>&1 &
-    wpid=$!
-    wait_200 "http://127.0.0.1:$WP/v2/models/$m/infer" -H 'Content-Type: application/json' --data-binary @"$REQ"
-    bare+=($(( $(now_ms) - t0 )))
-    kill "$wpid"; wait "$wpid" 2>/dev/null || true
+    bare+=($(bare_worker_ms "$MODEL" "$m" "$REQ" "$TMP/repo-$m-$i"))
   done
   C=$(printf '%s\n' "${cold[@]}" | p50); B=$(printf '%s\n' "${bare[@]}" | p50)
   echo "  berth, held request from zero: $(printf '%s\n' "${cold[@]}" | stats)  (0 failed of $TRIALS)"

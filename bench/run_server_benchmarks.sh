@@ -48,14 +48,7 @@ for i in $(seq 1 "$RUNS"); do
   deploy_ms+=($(( $(now_ms) - t0 )))
   "$BERTH" delete "mnv2-$i" >/dev/null
   # Baseline: a bare worker on the same model, to its first 200.
-  mkdir -p "$TMP/repo$i/mnv2/1" && cp "$MODEL" "$TMP/repo$i/mnv2/1/model.onnx"
-  WP=$(free_port)
-  t0=$(now_ms)
-  "$BERTH" worker --model-repository "$TMP/repo$i" --http-port "$WP" --grpc-port 0 >/dev/null 2>&1 &
-  wpid=$!
-  wait_200 "http://127.0.0.1:$WP/v2/models/mnv2/infer" -H 'Content-Type: application/json' --data-binary @"$REQ"
-  worker_ms+=($(( $(now_ms) - t0 )))
-  kill "$wpid"; wait "$wpid" 2>/dev/null || true
+  worker_ms+=($(bare_worker_ms "$MODEL" mnv2 "$REQ" "$TMP/repo$i"))
 done
 D=$(printf '%s\n' "${deploy_ms[@]}" | median); W=$(printf '%s\n' "${worker_ms[@]}" | median)
 echo "  berth deploy -> first 200: median ${D} ms  (runs: ${deploy_ms[*]})"
