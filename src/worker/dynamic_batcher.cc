@@ -125,6 +125,21 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<QueuedRequest> request) {
                                                  "' is full (", options_.max_queue_size,
                                                  " requests); retry later"));
     }
+    // Admission by queue time: the batches ahead of it (and its own), shared by the instances.
+    const int64_t batch_us = batch_us_.load(std::memory_order_relaxed);
+    if (request->deadline != Clock::time_point::max() && batch_us > 0) {
+      const int64_t per_batch = options_.batching ? std::max(options_.max_batch_size, 1) : 1;
+      const auto instances = static_cast<int64_t>(std::max<size_t>(instances_.size(), 1));
+      const int64_t batches = (static_cast<int64_t>(queued_) + per_batch) / per_batch;
+      const auto wait = std::chrono::microseconds((batches + instances - 1) / instances * batch_us);
+      if (request->enqueued + wait > request->deadline) {
+        metrics_.rejected_queue_time->Increment();
+        return absl::UnavailableError(StrCat(
+            "model '", config_->name(), "' would keep this request about ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
+            " ms in its queue (", queued_, " ahead), past its deadline; retry shortly"));
+      }
+    }
     queues_[QueueIndex(request->request.priority)].push_back(std::move(request));
     ++queued_;
     metrics_.queue_depth->Set(static_cast<double>(queued_));
@@ -235,7 +250,17 @@ void DynamicBatcher::ExecutorLoop(size_t instance_index) {
                         "the request waited longer than its timeout in the queue of model '",
                         config_->name(), "' and was not run")));
     }
-    if (!batch.empty()) Execute(instance, batch, scratch);
+    if (!batch.empty()) {
+      const auto started = Clock::now();
+      Execute(instance, batch, scratch);
+      const int64_t took = std::chrono::duration_cast<std::chrono::microseconds>(
+                               Clock::now() - started)
+                               .count();
+      // A moving average over about the last eight batches.
+      const int64_t before = batch_us_.load(std::memory_order_relaxed);
+      batch_us_.store(before == 0 ? took : before + (took - before) / 8,
+                      std::memory_order_relaxed);
+    }
     lock.lock();
   }
 }

@@ -3,6 +3,7 @@
 // queue delay), runs them and scatters the results. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -107,6 +108,10 @@ class DynamicBatcher {
   std::condition_variable cv_;
   std::vector<std::deque<std::unique_ptr<QueuedRequest>>> queues_;  // guarded by mu_
   size_t queued_ = 0;       // guarded by mu_
+  // How long a batch takes to run, a moving average (microseconds; 0 until one ran): with the
+  // queue's length it says how long a new request would wait, so that one that would outwait
+  // its deadline is refused at once (admission by queue time) instead of timing out later.
+  std::atomic<int64_t> batch_us_{0};
   bool stopping_ = false;   // guarded by mu_
   std::vector<std::thread> executors_;
 };

@@ -84,6 +84,7 @@ ModelMetrics WorkerMetrics::ForModel(const std::string& model, const std::string
   m.failure = &requests_.Add(with("outcome", "failure"));
   m.rejected_queue_full = &rejected_.Add(with("reason", "queue_full"));
   m.rejected_timeout = &rejected_.Add(with("reason", "timeout"));
+  m.rejected_queue_time = &rejected_.Add(with("reason", "queue_time"));
   m.inferences = &inferences_.Add(labels);
   m.executions = &executions_.Add(labels);
   m.request_seconds = &request_seconds_.Add(labels, LatencyBuckets());

@@ -19,6 +19,7 @@ struct ModelMetrics {
   prometheus::Counter* failure = nullptr;
   prometheus::Counter* rejected_queue_full = nullptr;
   prometheus::Counter* rejected_timeout = nullptr;
+  prometheus::Counter* rejected_queue_time = nullptr;  // would outwait its deadline
   prometheus::Counter* inferences = nullptr;  // batch rows, summed
   prometheus::Counter* executions = nullptr;
   prometheus::Histogram* request_seconds = nullptr;

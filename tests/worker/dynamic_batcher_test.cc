@@ -39,6 +39,10 @@ class GatedIdentity : public backends::ModelInstance {
     open_ = true;
     cv_.notify_all();
   }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = false;
+  }
   // Waits until `n` executions have started (deadline: 10 s).
   bool WaitEntered(int n) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -208,6 +212,36 @@ TEST_F(BatcherTest, ExpiredRequestsAreAnsweredAndNeverRun) {
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(FirstValue(*ok), 7.0f);
   EXPECT_EQ(model_->batches(), (std::vector<int64_t>{1, 1}));
+}
+
+TEST_F(BatcherTest, ARequestThatWouldOutwaitItsDeadlineIsRefusedAtOnce) {
+  auto& batcher = Make(Batching(), /*max_batch_size=*/1);
+  // One batch that takes about 40 ms teaches the batcher how long a batch takes.
+  Result first;
+  ASSERT_TRUE(batcher.Enqueue(Request(0, 1, &first)).ok());
+  ASSERT_TRUE(model_->WaitEntered(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));  // the batch's run time
+  model_->Open();
+  ASSERT_TRUE(first.future.get().ok());
+  model_->Close();
+  Result running, queued, hurried, patient;
+  ASSERT_TRUE(batcher.Enqueue(Request(1, 1, &running)).ok());
+  ASSERT_TRUE(model_->WaitEntered(2));
+  ASSERT_TRUE(batcher.Enqueue(Request(2, 1, &queued)).ok());
+  // Two batches of ~40 ms before it: a 10 ms budget cannot be kept, so it is refused now, with
+  // the reason, rather than timing out in the queue.
+  auto hurry = Request(3, 1, &hurried);
+  hurry->budget_us = 10'000;
+  const absl::Status refused = batcher.Enqueue(std::move(hurry));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.message().find("past its deadline"), std::string_view::npos) << refused;
+  auto wait = Request(4, 1, &patient);
+  wait->budget_us = 10'000'000;
+  ASSERT_TRUE(batcher.Enqueue(std::move(wait)).ok());
+  model_->Open();
+  EXPECT_TRUE(running.future.get().ok());
+  EXPECT_TRUE(queued.future.get().ok());
+  EXPECT_TRUE(patient.future.get().ok());
 }
 
 TEST_F(BatcherTest, AHugeTimeoutIsClampedNotAnInstantExpiry) {
