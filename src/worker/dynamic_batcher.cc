@@ -125,12 +125,13 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<QueuedRequest> request) {
                                                  "' is full (", options_.max_queue_size,
                                                  " requests); retry later"));
     }
-    // Admission by queue time: the batches ahead of it (and its own), shared by the instances.
+    // Admission by queue time: the batches queued ahead of it, shared by the instances (its
+    // deadline bounds its wait in the queue, not its own run).
     const int64_t batch_us = batch_us_.load(std::memory_order_relaxed);
-    if (request->deadline != Clock::time_point::max() && batch_us > 0) {
+    if (request->deadline != Clock::time_point::max() && batch_us > 0 && queued_ > 0) {
       const int64_t per_batch = options_.batching ? std::max(options_.max_batch_size, 1) : 1;
       const auto instances = static_cast<int64_t>(std::max<size_t>(instances_.size(), 1));
-      const int64_t batches = (static_cast<int64_t>(queued_) + per_batch) / per_batch;
+      const int64_t batches = (static_cast<int64_t>(queued_) + per_batch - 1) / per_batch;
       const auto wait = std::chrono::microseconds((batches + instances - 1) / instances * batch_us);
       if (request->enqueued + wait > request->deadline) {
         metrics_.rejected_queue_time->Increment();

@@ -228,8 +228,8 @@ TEST_F(BatcherTest, ARequestThatWouldOutwaitItsDeadlineIsRefusedAtOnce) {
   ASSERT_TRUE(batcher.Enqueue(Request(1, 1, &running)).ok());
   ASSERT_TRUE(model_->WaitEntered(2));
   ASSERT_TRUE(batcher.Enqueue(Request(2, 1, &queued)).ok());
-  // Two batches of ~40 ms before it: a 10 ms budget cannot be kept, so it is refused now, with
-  // the reason, rather than timing out in the queue.
+  // A batch of ~40 ms queued before it: a 10 ms budget cannot be kept, so it is refused now,
+  // with the reason, rather than timing out in the queue.
   auto hurry = Request(3, 1, &hurried);
   hurry->budget_us = 10'000;
   const absl::Status refused = batcher.Enqueue(std::move(hurry));
