@@ -41,6 +41,7 @@ struct ServerFlags {
   std::string demo_dir;
   std::string s3_endpoint, s3_region = "us-east-1";
   int engine_threads = 0;
+  int max_in_flight_per_replica = 64;
   std::string log_format = "text";
   std::string log_level = "info";
   bool stop_replicas_on_exit = true;
@@ -209,7 +210,7 @@ int RunServer(ServerFlags& flags) {
 
   gateway::Dispatcher dispatcher(
       {.auth = auth->get(), .router = &router, .traffic = &traffic, .activator = &activator,
-       .registry = registry.get()});
+       .registry = registry.get(), .max_in_flight_per_replica = flags.max_in_flight_per_replica});
   auto http =
       gateway::HttpFront::Create(flags.http, &api, auth->get(), &router, &dispatcher, registry);
   if (!http.ok()) {
@@ -317,6 +318,11 @@ void AddServerCommand(CLI::App& app, int* exit_code) {
                   "Deadline for a data-plane request through the gateway")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{3600000}));
+  cmd->add_option("--max-in-flight-per-replica", f.max_in_flight_per_replica,
+                  "Overload: refuse a request (503, before reading its body) when every replica "
+                  "that could take it has this many in flight; 0: no limit")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
   cmd->add_option("--public-url", f.public_url,
                   "Base URL that endpoints and sample commands use (default: the Host header)");
   cmd->add_option("--console-dir", f.http.console_dir,

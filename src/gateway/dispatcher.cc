@@ -80,6 +80,12 @@ Dispatcher::Dispatcher(const DispatcherOptions& options)
                     .Help("Replicas ejected from balancing after failures in a row")
                     .Register(*options_.registry)
                     .Add({});
+  shed_ = &prometheus::BuildCounter()
+               .Name("berth_gateway_shed_total")
+               .Help("Requests refused before their body was read because every replica that "
+                     "could take them was at its in-flight limit")
+               .Register(*options_.registry)
+               .Add({});
   auto& shadows = prometheus::BuildCounter()
                       .Name("berth_gateway_shadow_requests_total")
                       .Help("Shadow copies of requests by outcome: sent to the shadow revision, "
@@ -87,6 +93,24 @@ Dispatcher::Dispatcher(const DispatcherOptions& options)
                       .Register(*options_.registry);
   shadows_sent_ = &shadows.Add({{"outcome", "sent"}});
   shadows_dropped_ = &shadows.Add({{"outcome", "dropped"}});
+}
+
+absl::Status Dispatcher::CheckCapacity(const Admission& admission) const {
+  const int limit = options_.max_in_flight_per_replica;
+  if (limit <= 0) return absl::OkStatus();
+  size_t replicas = 0;
+  for (const routing::RevisionRoute& revision : admission.route->revisions) {
+    if (revision.weight <= 0 && revision.revision != admission.pinned_revision) continue;
+    for (const auto& e : revision.endpoints) {
+      if (e->in_flight.load(std::memory_order_relaxed) < limit) return absl::OkStatus();
+      ++replicas;
+    }
+  }
+  if (replicas == 0) return absl::OkStatus();
+  if (shed_ != nullptr) shed_->Increment();
+  return absl::UnavailableError(StrCat(
+      "service '", admission.service(), "' is at capacity: its ", replicas, " replica(s) hold ",
+      limit, " requests each; retry shortly"));
 }
 
 std::shared_ptr<routing::Endpoint> Dispatcher::PickShadow(const Admission& admission,

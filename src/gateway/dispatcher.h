@@ -136,6 +136,9 @@ struct DispatcherOptions {
   int retry_budget_min = 3;
   // At most this share of a revision's replicas is ejected at once (at least one may be).
   double max_ejected_share = 0.5;
+  // Overload: a request is refused (503, before its body is read) when every replica that
+  // could take it already has this many requests in flight; 0: no limit.
+  int max_in_flight_per_replica = 64;
 };
 
 class Dispatcher {
@@ -191,6 +194,11 @@ class Dispatcher {
   // requests in flight.
   static constexpr int kMaxShadowInFlight = 4;
 
+  // Unavailable when every ready replica the request could go to has max_in_flight_per_replica
+  // requests in flight (the fronts answer it before reading its body, so that a refusal costs
+  // next to nothing); OK otherwise, and when there is no replica (Pick or Hold decides then).
+  absl::Status CheckCapacity(const Admission& admission) const;
+
   // Whether the request should wait for a replica rather than be refused: Pick found none,
   // its service holds requests while it starts one (it scales to zero) and it has not waited
   // already.
@@ -232,6 +240,7 @@ class Dispatcher {
   prometheus::Counter* retries_ = nullptr;
   prometheus::Counter* retries_refused_ = nullptr;
   prometheus::Counter* ejections_ = nullptr;
+  prometheus::Counter* shed_ = nullptr;
   prometheus::Counter* shadows_sent_ = nullptr;
   prometheus::Counter* shadows_dropped_ = nullptr;
   // Whether `endpoint` may be ejected now: the share of its revision's replicas ejected stays

@@ -250,6 +250,10 @@ class GrpcFront::Service final : public inference::GRPCInferenceService::Callbac
         dispatcher_->Admit(Transport::kGrpc, Authorization(context), model, {.route = rpc});
     if (!admission.ok()) return Finish(context, ToGrpc(admission.status()));
     Pin(context, *admission);
+    if (absl::Status room = dispatcher_->CheckCapacity(*admission); !room.ok()) {
+      dispatcher_->Finish(*admission, static_cast<int>(room.code()), {.route = rpc});
+      return Finish(context, ToGrpc(room));
+    }
     auto* reactor = context->DefaultReactor();
     auto attempt = std::make_shared<Attempt<Request, Response, Call>>(
         Attempt<Request, Response, Call>{this, reactor, context, *std::move(admission), rpc,

@@ -517,7 +517,13 @@ awaitable<void> HttpFront::Impl::ServeRequests(beast::tcp_stream& stream, bool* 
         // Reading the body moves the parser that `h` and `path` point into: copy them first.
         const std::string method(h.method_string());
         const std::string route(path);
-        auto request = co_await read_body(options.max_request_bytes);
+        // Overload is refused before the body is read: a refusal costs no parse.
+        const absl::Status room = dispatcher->CheckCapacity(*admission);
+        absl::StatusOr<http::request<http::string_body>> request =
+            room.ok() ? absl::UnknownError("the body was not read") : room;
+        if (room.ok()) {
+          request = co_await read_body(options.max_request_bytes);
+        }
         RequestDetails details;
         details.method = method;
         details.route = route;

@@ -335,6 +335,25 @@ TEST_F(DispatcherTest, ShadowCopiesAreSampledAndDroppedWhenTheShadowIsBusy) {
   }
 }
 
+TEST_F(DispatcherTest, ARequestIsShedWhenEveryReplicaIsAtItsInFlightLimit) {
+  Admission admission = Admitted();
+  EXPECT_TRUE(dispatcher_->CheckCapacity(admission).ok());
+  a_->in_flight = 64;
+  EXPECT_TRUE(dispatcher_->CheckCapacity(admission).ok()) << "b_ has room";
+  b_->in_flight = 64;
+  const absl::Status full = dispatcher_->CheckCapacity(admission);
+  EXPECT_TRUE(absl::IsUnavailable(full));
+  EXPECT_NE(full.message().find("at capacity: its 2 replica(s) hold 64 requests each"),
+            std::string_view::npos)
+      << full;
+  EXPECT_EQ(Counter("berth_gateway_shed_total", {}), 1);
+  // No replica at all is not overload: holding or refusing is Pick's and Hold's to decide.
+  auto empty = dispatcher_->Admit(Transport::kHttp, admin_, "empty");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(dispatcher_->CheckCapacity(*empty).ok());
+  a_->in_flight = b_->in_flight = 0;
+}
+
 TEST_F(DispatcherTest, TheOnlyReplicaGetsTheRetryItself) {
   Publish({a_});
   Admission admission = Admitted();
