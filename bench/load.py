@@ -108,7 +108,9 @@ def main():
     print(json.dumps({"sent": total, "ok": statuses.get(200, 0), "failed": len(failures),
                       "statuses": {str(k): v for k, v in statuses.items()},
                       "seconds": round(time.monotonic() - start, 2),
-                      "p50_ms": pct(0.5), "p99_ms": pct(0.99), "failures": failures[:20],
+                      "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+                      "max_ms": round(latencies[-1] * 1000, 2) if latencies else None,
+                      "failures": failures[:20],
                       "header_values": counted}))
 
 
