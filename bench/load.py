@@ -64,8 +64,10 @@ def main():
                 alt = alt_body is not None and args.alt_every > 0 and item % args.alt_every == 0
                 conn.request("POST", url.path, body=alt_body if alt else body, headers=headers)
                 response = conn.getresponse()
-                response.read()
+                answer = response.read()
                 status = response.status
+                if status != 200:
+                    error = answer[:200].decode("utf-8", "replace")
                 value = response.getheader(args.count_header) if args.count_header else None
             except Exception as e:  # connection reset, refused, timeout
                 error = f"{type(e).__name__}: {e}"

@@ -365,8 +365,11 @@ bool Dispatcher::Complete(Admission& admission, AttemptOutcome outcome) const {
   retry = retry && admission.retryable && admission.attempts < options_.max_attempts;
   if (!retry) return false;
   // A stale pooled connection never reached the replica: its retry is the first real attempt
-  // and costs no budget.
-  if (outcome != AttemptOutcome::kStaleConnection) {
+  // and costs no budget. Neither does a retry away from a replica its failures have ejected:
+  // the trouble is that replica's (killed, stopped), not the revision's, and the requests it
+  // held fail together when it goes.
+  const bool replica_out = endpoint.Ejected(options_.clock->MonotonicMs());
+  if (outcome != AttemptOutcome::kStaleConnection && !replica_out) {
     const double budget = std::max<double>(
         options_.retry_budget_min,
         options_.retry_budget * static_cast<double>(active_->load(std::memory_order_relaxed)));

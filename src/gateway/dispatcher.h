@@ -211,7 +211,8 @@ class Dispatcher {
 
   // Ends the attempt Pick began. Returns true when the request should be tried again (Pick
   // again, then send): the replica did not answer, or a stale pooled connection was used,
-  // attempts remain and the retry budget allows it. A replica that did not answer (or timed
+  // attempts remain and the retry budget allows it (retries away from an ejected replica are
+  // outside the budget). A replica that did not answer (or timed
   // out) counts a failure toward its ejection; stale connections and the gateway's own
   // shortages never count against it.
   bool Complete(Admission& admission, AttemptOutcome outcome) const;

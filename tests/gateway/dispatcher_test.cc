@@ -266,12 +266,20 @@ TEST_F(DispatcherTest, AtMostHalfOfARevisionsReplicasAreEjected) {
 }
 
 TEST_F(DispatcherTest, TheRetryBudgetCapsRetriesInFlight) {
-  // Ten requests in flight, every first attempt unreachable: max(3, 20% of 10) retries go.
+  // Ten requests in flight on ten replicas (one failure each: none is ejected), every first
+  // attempt unreachable: max(3, 20% of 10) retries go.
+  std::vector<std::shared_ptr<Endpoint>> replicas;
+  for (int i = 0; i < 10; ++i) {
+    replicas.push_back(std::make_shared<Endpoint>("r" + std::to_string(i), 3, "127.0.0.1",
+                                                  9300 + 2 * i, 9301 + 2 * i));
+  }
   std::vector<Admission> admissions;
   for (int i = 0; i < 10; ++i) {
+    Publish({replicas[static_cast<size_t>(i)]});
     admissions.push_back(Admitted());
     ASSERT_TRUE(dispatcher_->Pick(admissions.back()).ok());
   }
+  Publish(replicas);
   int retried = 0;
   for (Admission& admission : admissions) {
     retried += dispatcher_->Complete(admission, AttemptOutcome::kUnreachable) ? 1 : 0;
@@ -288,6 +296,31 @@ TEST_F(DispatcherTest, TheRetryBudgetCapsRetriesInFlight) {
   Admission stale = Admitted();
   ASSERT_TRUE(dispatcher_->Pick(stale).ok());
   EXPECT_TRUE(dispatcher_->Complete(stale, AttemptOutcome::kStaleConnection));
+}
+
+TEST_F(DispatcherTest, RequestsAnEjectedReplicaHeldAreRetriedOutsideTheBudget) {
+  // A replica that dies with many requests on it (killed, or stopped and then killed): once
+  // its failures have ejected it, every request it held goes elsewhere, however many.
+  std::vector<Admission> admissions;
+  for (int i = 0; i < 40; ++i) {
+    admissions.push_back(Admitted());
+    Publish({a_});
+    admissions.back().table = router_.Snapshot();
+    admissions.back().route = &admissions.back().table->services.at("svc");
+    ASSERT_EQ(*dispatcher_->Pick(admissions.back()), a_);
+  }
+  Publish({a_, b_});
+  int retried = 0;
+  for (Admission& admission : admissions) {
+    admission.table = router_.Snapshot();
+    admission.route = &admission.table->services.at("svc");
+    retried += dispatcher_->Complete(admission, AttemptOutcome::kUnreachable) ? 1 : 0;
+  }
+  EXPECT_TRUE(a_->Ejected(clock_.MonotonicMs()));
+  // All 40 go again: the first few within the budget (20% of 40 active: 8), the rest because
+  // their replica was ejected; the budget alone would have refused 32.
+  EXPECT_EQ(retried, 40);
+  EXPECT_EQ(Counter("berth_gateway_retries_refused_total", {}), 0);
 }
 
 TEST_F(DispatcherTest, ShadowCopiesAreSampledAndDroppedWhenTheShadowIsBusy) {
