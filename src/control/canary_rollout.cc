@@ -142,15 +142,65 @@ void CanaryRollout::Plan(const ServiceView& service, int desired, int64_t now_ms
                 " takes all the traffic"),
          kRolloutAborted);
   }
+
+  int weight = std::clamp(state.value("weight", 10), 0, 100);
+  const int canary_ready = plan_steps::ReadyOf(canary_live);
+  const int64_t interval_ms = state.value("interval_s", 0) * int64_t{1000};
+  // The end of a progressing step: its gates are judged before the replicas are planned, so
+  // that a halt plans none for the canary and the next step's share gets its replicas now.
+  if (event.empty() && phase == kRolloutProgressing && canary_ready > 0 &&
+      service.wall_ms - state.value("step_started_ms", int64_t{0}) >= interval_ms) {
+    const json& gates = state["gates"];
+    const uint64_t min_requests = gates.value("min_requests", uint64_t{20});
+    state["last_check"] = {{"canary", FiguresJson(service.canary_figures)},
+                           {"stable", FiguresJson(service.stable_figures)},
+                           {"at_ms", service.wall_ms}};
+    const std::string failed =
+        service.canary_figures.requests < min_requests
+            ? ""
+            : FailedGate(gates, service.canary_figures, service.stable_figures);
+    if (!failed.empty()) {
+      state["last_check"]["passed"] = false;
+      halt(failed, kRolloutHalted);
+    } else if (service.canary_figures.requests < min_requests) {
+      state["last_check"]["passed"] = nullptr;
+      state["message"] =
+          StrCat("step ", state.value("step", 0) + 1, " waits for ", min_requests,
+                 " canary requests before its gates are judged (",
+                 service.canary_figures.requests, " so far)");
+    } else {
+      state["last_check"]["passed"] = true;
+      const json& steps = state["steps"];
+      const size_t next = state.value("step", size_t{0}) + 1;
+      const std::string passed =
+          StrCat("gates passed over ", service.canary_figures.requests, " requests (error rate ",
+                 Percent(service.canary_figures.error_rate()), ", p99 ",
+                 Ms(service.canary_figures.p99_ms), ")");
+      if (next < steps.size()) {
+        weight = steps[next].get<int>();
+        state["step"] = next;
+        state["weight"] = weight;
+        state["step_started_ms"] = service.wall_ms;
+        state["message"] = StrCat(passed, ": canary revision ", target, " takes ", weight,
+                                  "% of the traffic");
+      } else {
+        state["phase"] = kRolloutPromoting;
+        phase = kRolloutPromoting;
+        state["message"] = StrCat(passed, " at every step: promoting revision ", target);
+      }
+      event = state["message"];
+    }
+  }
+
   if (!event.empty() && !RolloutActive(state.value("phase", ""))) {
-    // The stable revision at its count; every canary replica drains with the failed revision.
+    // Halted or aborted: the stable revision at its count; every canary replica drains with
+    // the failed revision.
     plan_steps::ScaleTo(stable, LiveOf(service, stable), desired, "scaling up", plan);
     plan->actions.push_back({.kind = Action::Kind::kSetRollout, .reason = event,
                              .rollout = std::move(state)});
     return;
   }
 
-  int weight = std::clamp(state.value("weight", 10), 0, 100);
   const int canary_wanted =
       phase == kRolloutPromoting
           ? desired
@@ -164,9 +214,6 @@ void CanaryRollout::Plan(const ServiceView& service, int desired, int64_t now_ms
       plan_steps::Drain(r, StrCat("revision ", r.revision, " no longer serves"), plan);
     }
   }
-  const int canary_ready = plan_steps::ReadyOf(canary_live);
-  const int64_t interval_ms = state.value("interval_s", 0) * int64_t{1000};
-
   if (phase == kRolloutPromoting) {
     if (canary_ready >= desired) {
       plan->actions.push_back({.kind = Action::Kind::kPromote, .revision = target,
@@ -197,53 +244,6 @@ void CanaryRollout::Plan(const ServiceView& service, int desired, int64_t now_ms
           StrCat("canary revision ", target, " takes ", weight, "% of the traffic",
                  interval_ms > 0 ? "" : "; berth rollout promote moves it on");
       event = state["message"];
-    }
-    if (phase == kRolloutProgressing &&
-        service.wall_ms - state.value("step_started_ms", int64_t{0}) >= interval_ms) {
-      const json& gates = state["gates"];
-      const uint64_t min_requests = gates.value("min_requests", uint64_t{20});
-      state["last_check"] = {{"canary", FiguresJson(service.canary_figures)},
-                             {"stable", FiguresJson(service.stable_figures)},
-                             {"at_ms", service.wall_ms}};
-      const std::string failed =
-          service.canary_figures.requests < min_requests
-              ? ""
-              : FailedGate(gates, service.canary_figures, service.stable_figures);
-      if (!failed.empty()) {
-        state["last_check"]["passed"] = false;
-        halt(failed, kRolloutHalted);
-        plan_steps::ScaleTo(stable, LiveOf(service, stable), desired, "scaling up", plan);
-        plan->actions.push_back({.kind = Action::Kind::kSetRollout, .reason = event,
-                                 .rollout = std::move(state)});
-        return;
-      }
-      if (service.canary_figures.requests < min_requests) {
-        state["last_check"]["passed"] = nullptr;
-        state["message"] =
-            StrCat("step ", state.value("step", 0) + 1, " waits for ", min_requests,
-                   " canary requests before its gates are judged (",
-                   service.canary_figures.requests, " so far)");
-      } else {
-        state["last_check"]["passed"] = true;
-        const json& steps = state["steps"];
-        const size_t next = state.value("step", size_t{0}) + 1;
-        const std::string passed =
-            StrCat("gates passed over ", service.canary_figures.requests, " requests (error rate ",
-                   Percent(service.canary_figures.error_rate()), ", p99 ",
-                   Ms(service.canary_figures.p99_ms), ")");
-        if (next < steps.size()) {
-          weight = steps[next].get<int>();
-          state["step"] = next;
-          state["weight"] = weight;
-          state["step_started_ms"] = service.wall_ms;
-          state["message"] = StrCat(passed, ": canary revision ", target, " takes ", weight,
-                                    "% of the traffic");
-        } else {
-          state["phase"] = kRolloutPromoting;
-          state["message"] = StrCat(passed, " at every step: promoting revision ", target);
-        }
-        event = state["message"];
-      }
     }
     plan->weights.push_back({stable, 100 - weight});
     plan->weights.push_back({target, weight});

@@ -169,6 +169,21 @@ TEST(CanaryRolloutTest, AFailingGateHaltsTheCanaryAtOnceNamingTheFigures) {
   EXPECT_EQ(fail->reason,
             "canary halted: error rate 4.1% > 1.0% over 412 requests (stable: 0.0% over 3700)");
   EXPECT_EQ(plan.weights, (std::vector<TrafficWeight>{{1, 100}}));
+  EXPECT_EQ(Count(plan, Kind::kCreateReplica), 0);
+  EXPECT_EQ(Count(plan, Kind::kFailRevision), 1);
+  // With a stable replica missing, the halt plans that one replica, once, and none for the
+  // canary at its next share.
+  {
+    std::vector<ReplicaView> short_stable = StableReady(3);
+    short_stable.push_back(Replica("c0", 2, ReplicaState::kReady));
+    ServiceView shortened = Canary(kGated, short_stable, state);
+    shortened.canary_figures = view.canary_figures;
+    shortened.stable_figures = view.stable_figures;
+    const Plan halted = PlanOf(shortened);
+    EXPECT_EQ(Count(halted, Kind::kCreateReplica, 1), 1);
+    EXPECT_EQ(Count(halted, Kind::kCreateReplica, 2), 0);
+    EXPECT_EQ(Count(halted, Kind::kFailRevision), 1);
+  }
   state = StateAfter(plan, state);
   EXPECT_EQ(state["phase"], kRolloutHalted);
   EXPECT_EQ(state["last_check"]["passed"], false);
