@@ -1,6 +1,5 @@
 // berth rollout status|promote|abort|set: a service's canary rollout (docs/api.md, spec.rollout).
 #include <charconv>
-#include <cstdio>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -19,17 +18,13 @@ struct RolloutFlags {
 
 std::string Percent(const nlohmann::json& fraction) {
   if (!fraction.is_number()) return "-";
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f%%", fraction.get<double>() * 100);
-  return text;
+  return StrCat(Fixed(fraction.get<double>() * 100), "%");
 }
 
 std::string FiguresLine(const nlohmann::json& figures) {
   if (!figures.is_object()) return "-";
-  char p99[32];
-  std::snprintf(p99, sizeof(p99), "%.1f ms", figures.value("p99_ms", 0.0));
   return StrCat(figures.value("requests", 0), " requests, ", Percent(figures["error_rate"]),
-                " errors, p99 ", p99);
+                " errors, p99 ", Fixed(figures.value("p99_ms", 0.0)), " ms");
 }
 
 void PrintRollout(const nlohmann::json& r) {

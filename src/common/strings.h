@@ -4,6 +4,7 @@
 #pragma once
 
 #include <charconv>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -48,6 +49,13 @@ std::string StrCat(const Args&... args) {
   std::string out;
   StrAppend(&out, args...);
   return out;
+}
+
+// `value` with `decimals` digits after the point ("4.2"), as messages show measured figures.
+inline std::string Fixed(double value, int decimals = 1) {
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.*f", decimals, value);
+  return text;
 }
 
 // The non-empty segments of a URL path ("/v2//models/x/" -> {"v2", "models", "x"}), as views

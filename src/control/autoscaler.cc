@@ -2,20 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "common/strings.h"
 
 namespace berth::control {
 namespace {
 
-std::string Figure(double value) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f", value);
-  return text;
-}
-
-std::string Seconds(int64_t ms) { return StrCat(Figure(static_cast<double>(ms) / 1000), " s"); }
+std::string Seconds(int64_t ms) { return StrCat(Fixed(static_cast<double>(ms) / 1000), " s"); }
 
 }  // namespace
 
@@ -88,14 +81,14 @@ AutoscalerDecision Autoscaler::Decide(int64_t now_ms, int ready_replicas) {
   if (panicking_) {
     desired = std::max(d.panic_desired, panic_floor_);
     panic_floor_ = desired;
-    d.reason = StrCat("panic: ", metric, " ", Figure(d.panic_observed), " over ",
-                      Seconds(panic_window_ms), " / target ", Figure(target), " -> ", desired,
+    d.reason = StrCat("panic: ", metric, " ", Fixed(d.panic_observed), " over ",
+                      Seconds(panic_window_ms), " / target ", Fixed(target), " -> ", desired,
                       " replicas (no scale-down until ", Seconds(c.stable_window_ms),
-                      " below ", Figure(c.panic_threshold), "x the ready replicas)");
+                      " below ", Fixed(c.panic_threshold), "x the ready replicas)");
   } else {
     desired = d.stable_desired;
-    d.reason = StrCat(metric, " ", Figure(d.stable_observed), " over ",
-                      Seconds(c.stable_window_ms), " / target ", Figure(target), " -> ", desired,
+    d.reason = StrCat(metric, " ", Fixed(d.stable_observed), " over ",
+                      Seconds(c.stable_window_ms), " / target ", Fixed(target), " -> ", desired,
                       " replicas");
   }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "common/strings.h"
 #include "control/plan_steps.h"
@@ -13,17 +12,9 @@ namespace {
 using json = nlohmann::json;
 using plan_steps::LiveOf;
 
-std::string Percent(double fraction) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f%%", fraction * 100);
-  return text;
-}
+std::string Percent(double fraction) { return StrCat(Fixed(fraction * 100), "%"); }
 
-std::string Ms(double ms) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f ms", ms);
-  return text;
-}
+std::string Ms(double ms) { return StrCat(Fixed(ms), " ms"); }
 
 json FiguresJson(const RevisionFigures& f) {
   return {{"requests", f.requests}, {"error_rate", f.error_rate()}, {"p99_ms", f.p99_ms}};

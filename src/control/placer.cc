@@ -19,9 +19,7 @@ std::string Cpus(double cpus) {
 }
 
 std::string Gib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
-  return text;
+  return StrCat(Fixed(static_cast<double>(bytes) / (1 << 30), 2), " GiB");
 }
 
 }  // namespace
