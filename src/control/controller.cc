@@ -47,6 +47,11 @@ double Cpus(const nlohmann::json& spec) {
   return resources.value("cpu", 0.0);
 }
 
+// What a replica of a revision with `spec` reserves on its machine.
+Resources ReservationOf(const nlohmann::json& spec) {
+  return {.cpus = Cpus(spec), .memory_bytes = MemoryBytes(spec)};
+}
+
 std::shared_ptr<routing::Endpoint> MakeEndpoint(const ReplicaRecord& replica,
                                                 const runtime::ReplicaAddress& address,
                                                 Store& store) {
@@ -693,7 +698,7 @@ Resources Controller::Reserved() {
     if (it == per_revision.end()) {
       Resources each;
       if (auto revision = store_->FindRevision(key.first, key.second); revision.ok() && *revision) {
-        each = {.cpus = Cpus((*revision)->spec), .memory_bytes = MemoryBytes((*revision)->spec)};
+        each = ReservationOf((*revision)->spec);
       }
       it = per_revision.emplace(key, each).first;
     }
@@ -715,8 +720,7 @@ bool Controller::Execute(ServiceRecord& service, std::optional<RevisionRecord>& 
     case Action::Kind::kCreateReplica: {
       auto revision = store_->FindRevision(service.name, action.revision);
       if (!revision.ok() || !*revision) return false;
-      const Resources ask{.cpus = Cpus((*revision)->spec),
-                          .memory_bytes = MemoryBytes((*revision)->spec)};
+      const Resources ask = ReservationOf((*revision)->spec);
       if (absl::Status fits = placer_->Fits(Reserved(), ask); !fits.ok()) {
         // It waits: the next pass asks again (a replica elsewhere may have gone meanwhile).
         const std::string why = StrCat(Msg(fits), "; replica for revision ", action.revision,
